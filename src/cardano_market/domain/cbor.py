@@ -1,0 +1,119 @@
+"""Byte-level CBOR helpers: find where an item ends without decoding it.
+
+Used wherever bytes we did not produce must be kept exactly (a transaction body, a UTxO's output,
+a witness set's scripts and redeemers): the transaction id and datum hashes depend on the bytes.
+"""
+
+from __future__ import annotations
+
+from .errors import CborError
+
+_BREAK = 0xFF
+
+
+def _head(data: bytes, pos: int) -> tuple[int, int, int | None, int]:
+    """Parse an item head at `pos`: (major type, additional info, argument or None, next pos)."""
+    try:
+        initial = data[pos]
+    except IndexError:
+        raise CborError(f"CBOR ends early at byte {pos}") from None
+    major, info = initial >> 5, initial & 0x1F
+    pos += 1
+    if info < 24:
+        return major, info, info, pos
+    if info in (24, 25, 26, 27):
+        size = 1 << (info - 24)
+        if pos + size > len(data):
+            raise CborError(f"CBOR ends early inside the head at byte {pos - 1}")
+        return major, info, int.from_bytes(data[pos : pos + size], "big"), pos + size
+    if info == 31 and major in (2, 3, 4, 5, 7):
+        return major, info, None, pos  # indefinite length (or break for major 7)
+    raise CborError(f"invalid CBOR head 0x{initial:02x} at byte {pos - 1}")
+
+
+def item_end(data: bytes, pos: int = 0) -> int:
+    """Index one past the end of the CBOR item starting at `pos`."""
+    major, _info, arg, pos = _head(data, pos)
+    if major in (0, 1, 7):
+        if arg is None:
+            raise CborError(f"unexpected break at byte {pos - 1}")
+        return pos
+    if major in (2, 3):
+        if arg is None:  # indefinite string: definite chunks until break
+            while True:
+                if pos >= len(data):
+                    raise CborError("indefinite string has no break")
+                if data[pos] == _BREAK:
+                    return pos + 1
+                pos = item_end(data, pos)
+        end = pos + arg
+        if end > len(data):
+            raise CborError(f"CBOR string of {arg} bytes runs past the end")
+        return end
+    if major == 6:
+        return item_end(data, pos)
+    per_entry = 1 if major == 4 else 2
+    if arg is None:
+        while True:
+            if pos >= len(data):
+                raise CborError("indefinite container has no break")
+            if data[pos] == _BREAK:
+                return pos + 1
+            for _ in range(per_entry):
+                pos = item_end(data, pos)
+    for _ in range(arg * per_entry):
+        pos = item_end(data, pos)
+    return pos
+
+
+def split_array(data: bytes, pos: int = 0) -> tuple[list[tuple[int, int]], int]:
+    """Spans (start, end) of each element of the array at `pos`, and the array's end."""
+    major, _info, arg, pos = _head(data, pos)
+    if major != 4:
+        raise CborError(f"expected a CBOR array at byte {pos - 1}")
+    spans: list[tuple[int, int]] = []
+    if arg is None:
+        while True:
+            if pos >= len(data):
+                raise CborError("indefinite array has no break")
+            if data[pos] == _BREAK:
+                return spans, pos + 1
+            end = item_end(data, pos)
+            spans.append((pos, end))
+            pos = end
+    for _ in range(arg):
+        end = item_end(data, pos)
+        spans.append((pos, end))
+        pos = end
+    return spans, pos
+
+
+def split_map(data: bytes, pos: int = 0) -> tuple[list[tuple[bytes, bytes]], int]:
+    """Raw (key bytes, value bytes) pairs of the map at `pos`, and the map's end."""
+    major, _info, arg, pos = _head(data, pos)
+    if major != 5:
+        raise CborError(f"expected a CBOR map at byte {pos - 1}")
+    pairs: list[tuple[bytes, bytes]] = []
+    count = 0
+    while arg is None or count < arg:
+        if arg is None:
+            if pos >= len(data):
+                raise CborError("indefinite map has no break")
+            if data[pos] == _BREAK:
+                return pairs, pos + 1
+        key_end = item_end(data, pos)
+        value_end = item_end(data, key_end)
+        pairs.append((data[pos:key_end], data[key_end:value_end]))
+        pos = value_end
+        count += 1
+    return pairs, pos
+
+
+def encode_head(major: int, arg: int) -> bytes:
+    """The shortest head for a definite item of `major` type with argument `arg`."""
+    if arg < 24:
+        return bytes([(major << 5) | arg])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if arg < (1 << (8 * size)):
+            return bytes([(major << 5) | info]) + arg.to_bytes(size, "big")
+    raise CborError(f"CBOR argument {arg} does not fit in 64 bits")

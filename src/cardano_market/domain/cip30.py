@@ -1,0 +1,129 @@
+"""CIP-30 `TransactionUnspentOutput`: `[[txHash, ix], output]`, decoded fast, kept byte-for-byte.
+
+The output may be a legacy array `[addr, amount(, datumHash)]` or a post-Alonzo map
+`{0: addr, 1: amount, 2: datum_option, 3: script_ref}`. We decode it with cbor2 (C extension) and
+keep the exact output bytes so that re-encoding, and any datum or script reference inside, is
+byte-identical to what the wallet sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+from .cbor import item_end
+from .errors import CborError
+from .values import Value
+
+OutRef = tuple[bytes, int]
+"""(transaction id, output index)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Utxo:
+    tx_hash: bytes
+    index: int
+    address: bytes
+    value: Value
+    output_cbor: bytes
+    datum_hash: bytes | None = None
+    inline_datum: bytes | None = None  # the datum's CBOR exactly as inside tag 24
+    script_ref: bytes | None = None  # the script reference's CBOR exactly as inside tag 24
+
+    @property
+    def out_ref(self) -> OutRef:
+        return (self.tx_hash, self.index)
+
+    def to_cbor(self) -> bytes:
+        """Re-encode as a CIP-30 TransactionUnspentOutput; the output bytes are the original."""
+        return _input_prefix(self) + self.output_cbor
+
+    def to_cbor_hex(self) -> str:
+        return self.to_cbor().hex()
+
+    @classmethod
+    def from_cbor(cls, data: bytes | str, where: str = "utxo") -> Utxo:
+        if isinstance(data, str):
+            try:
+                data = bytes.fromhex(data)
+            except ValueError as exc:
+                raise CborError(f"{where} is not valid hex") from exc
+        try:
+            obj = cbor2.loads(data)
+        except Exception as exc:
+            raise CborError(f"{where} is not well-formed CBOR: {exc}") from exc
+        if not isinstance(obj, list) or len(obj) != 2:
+            raise CborError(f"{where} must be a [input, output] array")
+        tx_in, output = obj
+        if (
+            not isinstance(tx_in, list)
+            or len(tx_in) != 2
+            or not isinstance(tx_in[0], bytes)
+            or len(tx_in[0]) != 32
+            or not isinstance(tx_in[1], int)
+            or isinstance(tx_in[1], bool)
+            or not 0 <= tx_in[1] < 2**16
+        ):
+            raise CborError(f"{where} input must be [32-byte tx hash, output index]")
+        if data[0] != 0x82:
+            raise CborError(f"{where} must be a definite 2-element array")
+        output_start = item_end(data, 1)
+        output_cbor = data[output_start:]
+        return _from_output(tx_in[0], tx_in[1], output, output_cbor, where)
+
+
+def _input_prefix(utxo: Utxo) -> bytes:
+    return b"\x82" + cbor2.dumps([utxo.tx_hash, utxo.index])
+
+
+def _from_output(
+    tx_hash: bytes, index: int, output: Any, output_cbor: bytes, where: str
+) -> Utxo:
+    datum_hash = inline = script_ref = None
+    if isinstance(output, list):
+        if len(output) not in (2, 3):
+            raise CborError(f"{where} legacy output must be [address, amount(, datum hash)]")
+        address, amount = output[0], output[1]
+        if len(output) == 3:
+            datum_hash = output[2]
+            if not isinstance(datum_hash, bytes) or len(datum_hash) != 32:
+                raise CborError(f"{where} datum hash must be 32 bytes")
+    elif isinstance(output, dict):
+        if 0 not in output or 1 not in output:
+            raise CborError(f"{where} output map needs keys 0 (address) and 1 (amount)")
+        address, amount = output[0], output[1]
+        option = output.get(2)
+        if option is not None:
+            datum_hash, inline = _datum_option(option, where)
+        ref = output.get(3)
+        if ref is not None:
+            if not isinstance(ref, cbor2.CBORTag) or ref.tag != 24 or not isinstance(ref.value, bytes):
+                raise CborError(f"{where} script reference must be tag 24 over bytes")
+            script_ref = ref.value
+    else:
+        raise CborError(f"{where} output must be an array or a map")
+    if not isinstance(address, bytes) or not address:
+        raise CborError(f"{where} address must be non-empty bytes")
+    value = Value.from_primitive(amount, f"{where} amount")
+    return Utxo(tx_hash, index, address, value, output_cbor, datum_hash, inline, script_ref)
+
+
+def _datum_option(option: Any, where: str) -> tuple[bytes | None, bytes | None]:
+    if not isinstance(option, list) or len(option) != 2 or option[0] not in (0, 1):
+        raise CborError(f"{where} datum option must be [0, hash] or [1, tag24 datum]")
+    if option[0] == 0:
+        if not isinstance(option[1], bytes) or len(option[1]) != 32:
+            raise CborError(f"{where} datum hash must be 32 bytes")
+        return option[1], None
+    tagged = option[1]
+    if not isinstance(tagged, cbor2.CBORTag) or tagged.tag != 24 or not isinstance(tagged.value, bytes):
+        raise CborError(f"{where} inline datum must be tag 24 over bytes")
+    return None, tagged.value
+
+
+def parse_utxos(hex_list: Iterable[str], field: str = "utxoCborHexList") -> list[Utxo]:
+    """Decode a CIP-30 `getUtxos` result; errors name the list element that is wrong."""
+    return [Utxo.from_cbor(h, f"{field}[{i}]") for i, h in enumerate(hex_list)]

@@ -1,0 +1,39 @@
+"""Domain errors. Each names what was wrong so the edge can map it to a status and a cause."""
+
+from __future__ import annotations
+
+
+class MarketError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class CborError(MarketError, ValueError):
+    """Bytes that are not the CBOR structure expected (the message says which field and why)."""
+
+
+class InvalidValueError(MarketError, ValueError):
+    """A Value that breaks a ledger rule: zero or negative quantity, oversize name or policy."""
+
+
+class AddressError(MarketError, ValueError):
+    """An address that is malformed or cannot play the role asked of it."""
+
+
+class DatumError(MarketError, ValueError):
+    """Plutus data that does not have the expected layout."""
+
+
+class PricingError(MarketError):
+    """An order that cannot be priced: the request's values are unacceptable (HTTP 422)."""
+
+
+class InsufficientFundsError(MarketError):
+    """The wallet's UTxOs cannot cover the transaction; `shortfall` maps unit -> missing amount."""
+
+    def __init__(self, message: str, shortfall: dict[str, int]) -> None:
+        super().__init__(message)
+        self.shortfall = shortfall
+
+
+class WitnessError(MarketError, ValueError):
+    """A witness set that cannot be merged into the transaction it is offered for."""

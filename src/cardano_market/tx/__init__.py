@@ -1,0 +1,1 @@
+"""Transaction builders: coin selection, the order transaction, witness splicing."""
