@@ -37,3 +37,15 @@ class InsufficientFundsError(MarketError):
 
 class WitnessError(MarketError, ValueError):
     """A witness set that cannot be merged into the transaction it is offered for."""
+
+
+class InvalidSaleError(MarketError, ValueError):
+    """A sale record whose fields break an invariant (pointer size, quantities, assets)."""
+
+
+class ConfigError(MarketError, ValueError):
+    """A configuration setting that is missing, of the wrong type or out of range."""
+
+
+class PointerError(MarketError, ValueError):
+    """A sale's pointer-token name cannot be derived from the transaction's inputs."""

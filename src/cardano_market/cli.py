@@ -1,0 +1,79 @@
+"""The `cardano-market` command line. Commands import their layers lazily: `--help` stays fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Order amounts, order transactions and settlement for a Cardano marketplace.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_ORDER_FIXTURE = Path("fixtures/orders/usd-sale.json")
+
+
+@app.callback()
+def _root() -> None:
+    """Order amounts, order transactions and settlement for a Cardano marketplace."""
+
+
+@app.command()
+def order(
+    fixture: Annotated[
+        Path, typer.Option(help="Order scenario: sale, config, oracle price, wallet UTxOs, addresses.")
+    ] = DEFAULT_ORDER_FIXTURE,
+    bundle_quantity: Annotated[
+        int | None, typer.Option(help="Bundles to buy (default: the fixture's).")
+    ] = None,
+    incentive_amount: Annotated[
+        int | None, typer.Option(help="Incentive per action in currency base units.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Compute an order amount and build the unsigned order transaction from a scenario file."""
+    from .domain.errors import MarketError
+    from .scenario import load_scenario, run_order
+
+    try:
+        scenario = load_scenario(fixture)
+        result = run_order(scenario, bundle_quantity=bundle_quantity, incentive_amount=incentive_amount)
+    except (MarketError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_order(result)
+
+
+def _print_order(result: dict[str, Any]) -> None:
+    amount = result["amount"]
+    out = sys.stdout.write
+    out(f"sale            {result['saleId']}\n")
+    out(f"bundles         {amount['bundleQuantity']}  incentive {amount['incentiveAmount']}\n")
+    out(f"currency amount {amount['currencyAmount']}  service fee {amount['serviceFee']} "
+        f"({amount['serviceFeeUnit']})\n")
+    out(f"amountCborHex   {amount['amountCborHex']}\n")
+    tx = result["transaction"]
+    out(f"tx id           {tx['txId']}\n")
+    out(f"fee             {tx['fee']} lovelace, {len(tx['inputs'])} input(s), "
+        f"{tx['vkeyWitnesses']} witness(es) expected\n")
+    for i, o in enumerate(tx["outputs"]):
+        assets = ", ".join(f"{q} {u}" for u, q in o["assets"].items())
+        out(f"  output {i} {o['role']:<12} {o['lovelace']} lovelace{', ' + assets if assets else ''}\n")
+    out(f"txCborHex       {result['txCborHex']}\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""A primary-market sale as the service knows it: the on-chain SaleDatum plus bookkeeping.
+
+Pricing, order building and the v1 API all read sales through this one immutable record, so its
+invariants (32-byte pointer, quantities in range, well-formed assets) are checked once, here.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+
+from .errors import InvalidSaleError
+from .values import ADA, AssetId, check_asset_id, unit_of
+
+POINTER_NAME_SIZE = 32
+DEFAULT_MAX_BUNDLE_SIZE = 9223372036854775807
+"""What the deployed server writes into every SaleDatum (2^63 - 1)."""
+
+
+class SaleStatus(enum.StrEnum):
+    """Lifecycle of a started sale; names and values are the deployed server's."""
+
+    STARTED = "Started"
+    """Pointer minted and bundles at the sale address: orders are accepted."""
+    SOLD_OUT = "SoldOut"
+    """A purchase took the last bundle; the sale UTxO may still exist until it is ended."""
+    ENDED = "Ended"
+    """The sale UTxO was spent with RemoveSale and its pointer burnt."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sale:
+    """A sale of bundles of one token, priced per bundle in USD, ADA or a native token.
+
+    `cost is None` means USD and `cost_amount` is then USD x 10^12; otherwise `cost_amount` is in
+    base units of `cost` (lovelace when `cost == ADA`).
+    """
+
+    id: str
+    status: SaleStatus
+    pointer_name: bytes
+    owner_address: bytes
+    bundle: AssetId
+    bundle_amount: int
+    cost: AssetId | None
+    cost_amount: int
+    total_bundle_quantity: int
+    available_bundle_quantity: int
+    max_bundle_size: int = DEFAULT_MAX_BUNDLE_SIZE
+
+    def __post_init__(self) -> None:
+        try:
+            uuid.UUID(self.id)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InvalidSaleError(f"sale id {self.id!r} is not a UUID") from exc
+        if not isinstance(self.status, SaleStatus):
+            raise InvalidSaleError(f"sale {self.id} status {self.status!r} is not a SaleStatus")
+        if not isinstance(self.pointer_name, bytes) or len(self.pointer_name) != POINTER_NAME_SIZE:
+            raise InvalidSaleError(
+                f"sale {self.id} pointer name must be {POINTER_NAME_SIZE} bytes, "
+                f"got {self.pointer_name!r}"
+            )
+        if not isinstance(self.owner_address, bytes) or not self.owner_address:
+            raise InvalidSaleError(f"sale {self.id} owner address must be non-empty bytes")
+        _check_asset(self.id, "bundle", self.bundle)
+        if self.cost is not None and self.cost != ADA:
+            _check_asset(self.id, "cost", self.cost)
+        _check_int(self.id, "bundle amount", self.bundle_amount, minimum=1)
+        _check_int(self.id, "cost amount", self.cost_amount, minimum=0)
+        _check_int(self.id, "total bundle quantity", self.total_bundle_quantity, minimum=0)
+        _check_int(self.id, "available bundle quantity", self.available_bundle_quantity, minimum=0)
+        _check_int(self.id, "max bundle size", self.max_bundle_size, minimum=1)
+        if self.available_bundle_quantity > self.total_bundle_quantity:
+            raise InvalidSaleError(
+                f"sale {self.id} available bundle quantity ({self.available_bundle_quantity}) "
+                f"exceeds its total ({self.total_bundle_quantity})"
+            )
+
+    @property
+    def is_usd_priced(self) -> bool:
+        """True when the cost is in USD (x 10^12) and is converted to the currency at order time."""
+        return self.cost is None
+
+    @property
+    def is_started(self) -> bool:
+        return self.status is SaleStatus.STARTED
+
+
+def _check_asset(sale_id: str, what: str, asset: AssetId) -> None:
+    if (
+        not isinstance(asset, tuple)
+        or len(asset) != 2
+        or not all(isinstance(part, bytes) for part in asset)
+    ):
+        raise InvalidSaleError(f"sale {sale_id} {what} must be a (policy, name) pair of bytes")
+    if asset == ADA:
+        raise InvalidSaleError(f"sale {sale_id} {what} must be a native token, not ADA")
+    try:
+        check_asset_id(asset)
+    except ValueError as exc:
+        raise InvalidSaleError(f"sale {sale_id} {what} {unit_of(asset)}: {exc}") from exc
+
+
+def _check_int(sale_id: str, what: str, value: int, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidSaleError(f"sale {sale_id} {what} must be an int, got {value!r}")
+    if value < minimum:
+        raise InvalidSaleError(f"sale {sale_id} {what} ({value}) must be at least {minimum}")

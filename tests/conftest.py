@@ -1,0 +1,13 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from interop.csl import CslInspect, require_csl
+
+
+@pytest.fixture(scope="session")
+def csl() -> CslInspect:
+    """cardano-serialization-lib's reader (skips, or fails under CI, when it is not installed)."""
+    return require_csl()
