@@ -189,6 +189,7 @@ def test_free_token_sale_has_no_cost_entry_and_an_empty_fee() -> None:
     ("sale", "quantity", "incentive", "price", "message"),
     [
         (make_sale(), 100, None, PRICE, "Bundle quantity (100) exceeds sale availability (50)"),
+        (make_sale(), 51, None, PRICE, "Bundle quantity (51) exceeds sale availability (50)"),
         (make_sale(), 0, None, PRICE, "Bundle quantity (0) must be at least 1"),
         (make_sale(), -3, None, PRICE, "Bundle quantity (-3) must be at least 1"),
         (
@@ -236,6 +237,10 @@ def test_checks_run_in_protocol_order() -> None:
         order_amount(ended, 9, None, 0, CONFIG)
     with pytest.raises(PricingError, match=r"exceeds sale availability \(5\)"):
         order_amount(make_sale(available=5), 9, None, 0, CONFIG)
+
+
+def test_whole_availability_can_be_ordered() -> None:
+    assert order_amount(make_sale(available=50), 50, None, PRICE, CONFIG).bundle_quantity == 50
 
 
 def test_incentive_at_the_minimum_and_zero_incentive_are_explicit() -> None:

@@ -78,7 +78,7 @@ def csl_inspect(
 
 
 def require_csl() -> CslInspect:
-    """`csl_inspect` when CSL is installed; else skip the test, or fail it when CI requires interop."""
+    """`csl_inspect` when CSL is installed, else skip the test (fail it if CI requires interop)."""
     if csl_available():
         return csl_inspect
     if interop_required():

@@ -6,6 +6,8 @@ a witness set's scripts and redeemers): the transaction id and datum hashes depe
 
 from __future__ import annotations
 
+import cbor2
+
 from .errors import CborError
 
 _BREAK = 0xFF
@@ -117,3 +119,59 @@ def encode_head(major: int, arg: int) -> bytes:
         if arg < (1 << (8 * size)):
             return bytes([(major << 5) | info]) + arg.to_bytes(size, "big")
     raise CborError(f"CBOR argument {arg} does not fit in 64 bits")
+
+
+def map_entry_count(data: bytes, pos: int = 0) -> int:
+    """Total number of map entries in the item at `pos`, nested maps included.
+
+    cbor2 keeps the last of duplicate map keys silently; comparing this count with the decoded
+    dicts' sizes (`decoded_entry_count`) exposes duplicates, which the ledger rejects.
+    """
+    count = 0
+    stack = [pos]
+    end = len(data)
+    while stack:
+        pos = stack.pop()
+        major, _info, arg, nxt = _head(data, pos)
+        if major == 6:
+            stack.append(nxt)
+        elif major in (4, 5):
+            per = 1 if major == 4 else 2
+            child = nxt
+            seen = 0
+            while (arg is None and child < end and data[child] != _BREAK) or (
+                arg is not None and seen < arg * per
+            ):
+                stack.append(child)
+                child = item_end(data, child)
+                seen += 1
+            if major == 5:
+                count += seen // 2
+    return count
+
+
+def decoded_entry_count(obj: object) -> int:
+    """Total number of dict entries in a cbor2-decoded structure (see `map_entry_count`)."""
+    if isinstance(obj, dict):
+        return len(obj) + sum(decoded_entry_count(k) + decoded_entry_count(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return sum(decoded_entry_count(x) for x in obj)
+    value = getattr(obj, "value", None)  # CBORTag
+    if value is not None and not isinstance(obj, (bytes, str, int)):
+        return decoded_entry_count(value)
+    return 0
+
+
+def reject_duplicate_keys(raw: bytes, decoded: object, where: str) -> None:
+    """Raise CborError when `raw` holds a map with a repeated key that cbor2 silently merged.
+
+    Fast path: if re-encoding the decoded object reproduces `raw`, nothing was dropped. Only
+    non-canonical input pays for the byte-level count.
+    """
+    try:
+        if cbor2.dumps(decoded) == raw:
+            return
+    except Exception:  # an object cbor2 cannot re-encode: fall through to the exact count
+        pass
+    if map_entry_count(raw) != decoded_entry_count(decoded):
+        raise CborError(f"{where} has a duplicate map key (the ledger rejects it)")

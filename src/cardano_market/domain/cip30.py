@@ -14,7 +14,7 @@ from typing import Any
 
 import cbor2
 
-from .cbor import item_end
+from .cbor import item_end, reject_duplicate_keys
 from .errors import CborError
 from .values import Value
 
@@ -72,6 +72,7 @@ class Utxo:
             raise CborError(f"{where} must be a definite 2-element array")
         output_start = item_end(data, 1)
         output_cbor = data[output_start:]
+        reject_duplicate_keys(output_cbor, output, f"{where} output")
         return _from_output(tx_in[0], tx_in[1], output, output_cbor, where)
 
 

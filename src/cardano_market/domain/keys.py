@@ -7,7 +7,7 @@ every address. Real deployments load keys from configuration; nothing here reads
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nacl.signing import SigningKey as _NaclSigningKey
 
@@ -19,7 +19,7 @@ def key_hash(vkey: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class PaymentKey:
-    seed: bytes  # the 32-byte Ed25519 secret seed
+    seed: bytes = field(repr=False)  # the 32-byte Ed25519 secret seed
 
     @classmethod
     def derive(cls, name: str, namespace: str = "cardano-market devnet") -> PaymentKey:

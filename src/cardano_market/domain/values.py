@@ -14,6 +14,7 @@ from typing import Any
 
 import cbor2
 
+from .cbor import reject_duplicate_keys
 from .errors import CborError, InvalidValueError
 
 POLICY_ID_SIZE = 28
@@ -184,6 +185,7 @@ class Value:
             obj = cbor2.loads(raw)
         except Exception as exc:  # cbor2 raises several types for malformed input
             raise CborError(f"value is not well-formed CBOR: {exc}") from exc
+        reject_duplicate_keys(raw, obj, "value")
         return cls.from_primitive(obj)
 
     @classmethod

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command: sets up .venv and the CSL interop harness when missing, then runs
+# ruff, mypy and pytest. Arguments go to pytest (e.g. ./scripts/test.sh tests/test_x.py -k name).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ ! -x .venv/bin/python ]]; then
+    python3.11 -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+
+if [[ ! -d tests/interop/node_modules ]]; then
+    (cd tests/interop && npm ci --no-audit --no-fund)
+fi
+
+ruff check src tests scripts
+mypy
+pytest -q "$@"

@@ -1,0 +1,113 @@
+"""Independent checks of a built transaction: decode with cbor2 and re-derive every ledger rule.
+
+Nothing here calls the builder's own encoders or balancing code: amounts are summed from the
+decoded CBOR, sizes are measured on the signed bytes, min-ADA and the fee are recomputed from
+the protocol parameters with the textbook formulas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import cbor2
+
+from cardano_market.domain.cbor import item_end, split_array, split_map
+from cardano_market.domain.cip30 import Utxo
+from cardano_market.domain.keys import PaymentKey
+from cardano_market.domain.params import ProtocolParameters
+from cardano_market.tx.witness import sign_transaction, splice_witnesses
+
+
+def _amount(raw: Any) -> Counter[str]:
+    total: Counter[str] = Counter()
+    if isinstance(raw, int):
+        total["lovelace"] += raw
+        return total
+    coin, multiasset = raw
+    total["lovelace"] += coin
+    for policy, names in multiasset.items():
+        for name, qty in names.items():
+            assert qty > 0, "zero or negative quantity in an output"
+            total[policy.hex() + name.hex()] += qty
+    return total
+
+
+def decode(tx: bytes) -> tuple[dict[int, Any], Any]:
+    obj = cbor2.loads(tx)
+    assert isinstance(obj, list) and len(obj) == 4, "a Conway tx is a 4-element array"
+    assert obj[2] is True
+    return obj[0], obj[1]
+
+
+def outputs_of(body: dict[int, Any]) -> list[dict[int, Any]]:
+    outs = []
+    for out in body[1]:
+        outs.append(out if isinstance(out, dict) else {0: out[0], 1: out[1]})
+    return outs
+
+
+def check_transaction(
+    tx: bytes,
+    utxos: Iterable[Utxo],
+    params: ProtocolParameters,
+    keys: Iterable[PaymentKey],
+) -> dict[str, Any]:
+    """Assert the unsigned `tx` is valid once the wallet's `keys` sign it; return facts about it."""
+    by_ref = {(u.tx_hash, u.index): u for u in utxos}
+    body, witnesses = decode(tx)
+    assert witnesses == {}, "an unsigned transaction carries no witnesses"
+    inputs = [tuple(i) for i in body[0]]
+    assert inputs == sorted(inputs), "inputs in ledger order"
+    assert len(set(inputs)) == len(inputs), "no input twice"
+    consumed: Counter[str] = Counter()
+    for ref in inputs:
+        assert ref in by_ref, f"input {ref[0].hex()}#{ref[1]} is not one of the wallet's UTxOs"
+        consumed += _amount(cbor2.loads(by_ref[ref].output_cbor)[1])  # array or map: [1] is amount
+    produced: Counter[str] = Counter()
+    for out in outputs_of(body):
+        produced += _amount(out[1])
+    fee = body[2]
+    produced["lovelace"] += fee
+    assert consumed == produced, f"value not conserved: consumed {consumed} produced {produced}"
+
+    # Sign as the wallet would (only the keys its spent inputs need) and splice: the id stays.
+    needed = {by_ref[ref].address[1:29] for ref in inputs}
+    signers = [k.seed for k in keys if k.hash in needed]
+    assert len(signers) == len(needed), "a spent input belongs to none of the wallet's keys"
+    tx_id = _tx_id(tx)
+    signed = splice_witnesses(tx, sign_transaction(tx, signers))
+    assert _tx_id(signed) == tx_id, "signing changed the transaction id"
+    size = len(signed)
+    assert size <= params.max_tx_size
+    minimum = params.min_fee_a * size + params.min_fee_b
+    assert fee >= minimum, f"fee {fee} below the minimum {minimum} for {size} bytes"
+
+    # min-ADA per output, measured on the output's own bytes as they sit in the transaction.
+    for i, raw in enumerate(_raw_outputs(tx)):
+        amount = cbor2.loads(raw)[1]
+        coin = _amount(amount)["lovelace"]
+        need = (160 + len(raw)) * params.coins_per_utxo_byte
+        assert coin >= need, f"output {i} holds {coin} lovelace, min-ADA is {need}"
+        value_size = len(cbor2.dumps(amount))
+        assert value_size <= params.max_val_size, f"output {i} value is {value_size} bytes"
+    return {"fee": fee, "size": size, "min_fee": minimum, "signed": signed, "tx_id": tx_id,
+            "inputs": inputs, "body": body}
+
+
+def _tx_id(tx: bytes) -> bytes:
+    end = item_end(tx, 1)
+    return hashlib.blake2b(tx[1:end], digest_size=32).digest()
+
+
+def _raw_outputs(tx: bytes) -> list[bytes]:
+    """The exact bytes of each output, found by walking the body map."""
+    pairs, _ = split_map(tx, 1)
+    for key, value in pairs:
+        if cbor2.loads(key) == 1:
+            spans, _ = split_array(value)
+            return [value[a:b] for a, b in spans]
+    raise AssertionError("body has no outputs")
+
