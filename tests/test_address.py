@@ -141,6 +141,9 @@ def test_bech32_bip173_vectors() -> None:
         ("de1lg7wt\xff", "invalid character"),
         ("li1dgmt3", "too short"),
         ("x1b4n0q5v", "invalid character"),
+        ("addr1qps5c03p", "invalid padding"),  # words [0, 1]: non-zero padding bits
+        ("addr1qps5c0s", "invalid padding"),  # one word: 5 padding bits make no byte
+        ("addr1qp9ggr5r", "checksum"),  # a bech32m checksum: Cardano uses bech32
     ],
 )
 def test_bech32_rejects_bip173_invalid_strings(text: str, message: str) -> None:

@@ -279,6 +279,9 @@ def test_csl_and_we_agree_on_a_malformed_utxo(csl: CslInspect) -> None:
         "output is a uint": cbor2.dumps([[b"\x11" * 32, 0], 5]),
         "bad amount": cbor2.dumps([[b"\x11" * 32, 0], [b"\x61" + b"\x22" * 28, -5]]),
         "truncated": good[:-1],
+        # {0: addr, 1: 5, 1: 6}: which amount counts would be anyone's guess.
+        "duplicate output key": bytes.fromhex("82825820" + "11" * 32 + "00a300581d61" + "22" * 28)
+        + bytes.fromhex("01050106"),
     }
     results = csl([{"kind": "utxo", "hex": raw.hex()} for raw in [good, *bad.values()]])
     _ok(results[0], good.hex())

@@ -18,6 +18,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from cardano_market.domain.cbor import split_array, split_map
 from cardano_market.domain.errors import CborError, WitnessError
+from cardano_market.tx.body import encode_body, encode_transaction
 from cardano_market.tx.witness import (
     SET_TAG,
     VKEY_WITNESS_SIZE,
@@ -105,8 +106,13 @@ def witness(i: int, body: bytes) -> tuple[bytes, bytes]:
 
 
 def wallet_ws(pairs: list[tuple[bytes, bytes]], tagged: bool = False) -> bytes:
+    return cbor2.dumps({0: vkey_set(pairs, tagged)})
+
+
+def vkey_set(pairs: list[tuple[bytes, bytes]], tagged: bool = True) -> object:
+    """Key 0 for cbor2 to write: `#6.258([...])` (our form) or the bare array."""
     items = [list(p) for p in pairs]
-    return cbor2.dumps({0: cbor2.CBORTag(258, items) if tagged else items})
+    return cbor2.CBORTag(SET_TAG, items) if tagged else items
 
 
 def ws_of(tx: bytes) -> bytes:
@@ -163,7 +169,8 @@ def test_splice_keeps_header_body_and_tail_byte_for_byte(envelope: str, body_nam
 
     signed = splice_witnesses(tx, wallet_ws([w1, w2]))
 
-    expected_ws = cbor2.dumps({0: [list(w1), list(w2)]})
+    # the untagged wallet set lands as a tag-258 set (the tx had no vkey witnesses yet)
+    expected_ws = b"\xa1\x00\xd9\x01\x02" + cbor2.dumps([list(w1), list(w2)])
     assert signed == make_tx(body, expected_ws, envelope)
     assert transaction_id(signed) == transaction_id(tx) == body_hash(body)
     assert vkey_witnesses(signed) == [w1, w2]
@@ -253,7 +260,7 @@ def test_wallet_returning_a_whole_signed_transaction() -> None:
 
     signed = splice_witnesses(tx, whole)
 
-    assert signed == make_tx(body, wallet_ws([a, b]), envelope="indefinite")
+    assert signed == make_tx(body, wallet_ws([a, b], tagged=True), envelope="indefinite")
     assert transaction_id(signed) == body_hash(body)
 
 
@@ -334,7 +341,7 @@ def test_redeemers_and_plutus_data_are_kept_byte_for_byte() -> None:
     assert entries[4] == PLUTUS_DATA
     assert entries[5] == REDEEMERS
     assert vkey_witnesses(signed) == [a]
-    assert ws_of(signed) == b"\xa3\x00" + cbor2.dumps([list(a)]) + b"\x04" + PLUTUS_DATA + (
+    assert ws_of(signed) == b"\xa3\x00" + cbor2.dumps(vkey_set([a])) + b"\x04" + PLUTUS_DATA + (
         b"\x05" + REDEEMERS
     )
     assert body_bytes(signed) == body
@@ -348,7 +355,12 @@ def test_wallet_entries_we_lack_are_added_and_identical_echoes_accepted() -> Non
     signed = splice_witnesses(make_tx(body, script_ws()), response)
 
     entries = ws_entries(signed)
-    assert entries == {0: cbor2.dumps([list(a)]), 4: PLUTUS_DATA, 5: REDEEMERS, 1: NATIVE_SCRIPTS}
+    assert entries == {
+        0: cbor2.dumps(vkey_set([a])),
+        4: PLUTUS_DATA,
+        5: REDEEMERS,
+        1: NATIVE_SCRIPTS,
+    }
 
 
 def test_wallet_entry_differing_from_ours_is_rejected() -> None:
@@ -360,26 +372,33 @@ def test_wallet_entry_differing_from_ours_is_rejected() -> None:
         splice_witnesses(make_tx(body, script_ws()), response)
 
 
-def test_tag_258_on_our_vkey_set_is_kept() -> None:
+@pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "untagged"])
+@pytest.mark.parametrize("wallet_tagged", [True, False], ids=["wallet-tagged", "wallet-untagged"])
+def test_existing_vkey_witnesses_keep_their_form(tagged: bool, wallet_tagged: bool) -> None:
     body = odd_body()
     a, b = witness(1, body), witness(2, body)
-    tx = make_tx(body, wallet_ws([a], tagged=True))
+    tx = make_tx(body, wallet_ws([a], tagged=tagged))
 
-    signed = splice_witnesses(tx, wallet_ws([b]))
+    signed = splice_witnesses(tx, wallet_ws([b], tagged=wallet_tagged))
 
-    assert ws_entries(signed)[0] == cbor2.dumps(cbor2.CBORTag(SET_TAG, [list(a), list(b)]))
+    assert ws_entries(signed)[0] == cbor2.dumps(vkey_set([a, b], tagged))
     assert vkey_witnesses(signed) == [a, b]
+    assert len(signed) == signed_size(tx, 1)
 
 
-def test_tagged_wallet_set_lands_untagged_so_the_size_stays_as_paid_for() -> None:
+@pytest.mark.parametrize("wallet_tagged", [True, False], ids=["wallet-tagged", "wallet-untagged"])
+def test_wallet_set_tagged_or_untagged_lands_tagged_at_the_size_paid_for(
+    wallet_tagged: bool,
+) -> None:
     body = odd_body()
     tx = make_tx(body)
     a = witness(1, body)
 
-    signed = splice_witnesses(tx, wallet_ws([a], tagged=True))
+    signed = splice_witnesses(tx, wallet_ws([a], tagged=wallet_tagged))
 
-    assert ws_of(signed) == cbor2.dumps({0: [list(a)]})
-    assert len(signed) == len(tx) - 1 + witness_set_size(1)
+    assert ws_of(signed) == b"\xa1\x00\xd9\x01\x02\x81" + cbor2.dumps(list(a))
+    assert cbor2.loads(ws_of(signed)) == {0: frozenset({a})}  # cbor2 reads tag 258 as a set
+    assert len(signed) == len(tx) - 1 + witness_set_size(1) == signed_size(tx, 1)
 
 
 def test_pycardano_reads_a_tagged_result() -> None:
@@ -439,7 +458,7 @@ def test_sign_transaction_returns_what_a_wallet_would() -> None:
     tx = make_tx(body)
     ws = sign_transaction(tx, [seed(1), seed(2), seed(1)])
 
-    assert ws == cbor2.dumps({0: [list(witness(1, body)), list(witness(2, body))]})
+    assert ws == cbor2.dumps({0: vkey_set([witness(1, body), witness(2, body)])})
     signed = splice_witnesses(tx, ws)
     assert_all_verify(signed, body)
 
@@ -452,7 +471,13 @@ def test_sign_transaction_rejects_extended_keys() -> None:
 def test_make_witness_set() -> None:
     assert make_witness_set([]) == b"\xa0"
     pair = (bytes(range(32)), bytes(range(64)))
-    assert cbor2.loads(make_witness_set([pair])) == {0: [list(pair)]}
+    other = (bytes(range(1, 33)), bytes(range(1, 65)))
+    assert make_witness_set([pair]) == b"\xa1\x00\xd9\x01\x02\x81\x82\x58\x20" + pair[0] + (
+        b"\x58\x40" + pair[1]
+    )
+    # written in the given order, though cbor2 reads tag 258 back as an unordered frozenset
+    assert make_witness_set([other, pair]) == cbor2.dumps({0: vkey_set([other, pair])})
+    assert cbor2.loads(make_witness_set([other, pair])) == {0: frozenset({pair, other})}
     with pytest.raises(CborError, match="witness 0: signature must be 64 bytes, got 63 bytes"):
         make_witness_set([(bytes(32), bytes(63))])
 
@@ -475,24 +500,25 @@ def test_witness_set_size_matches_real_signed_output(n: int) -> None:
     assert len(signed) == len(tx) - 1 + witness_set_size(n)
     assert len(signed) == signed_size(tx, n)
     if n:
-        assert witness_set_size(n) == len(cbor2.dumps({0: [[bytes(32), bytes(64)]] * n}))
+        assert witness_set_size(n) == len(cbor2.dumps({0: vkey_set([(bytes(32), bytes(64))] * n)}))
+        assert witness_set_size(n) == len(ws_of(signed))
 
 
 def test_witness_set_size_past_one_byte_counts() -> None:
     for n in (255, 256, 65_536):
-        assert witness_set_size(n) == len(cbor2.dumps({0: [[bytes(32), bytes(64)]] * n}))
+        assert witness_set_size(n) == len(cbor2.dumps({0: vkey_set([(bytes(32), bytes(64))] * n)}))
     with pytest.raises(ValueError, match="negative"):
         witness_set_size(-1)
 
 
-@pytest.mark.parametrize(
-    "ws", [script_ws(), wallet_ws([(vkey_of(1), bytes(64))], tagged=True)], ids=["script", "tag"]
-)
+@pytest.mark.parametrize("existing", ["script", "tagged", "untagged"])
 @pytest.mark.parametrize("n", [1, 2, 24])
-def test_signed_size_is_exact_for_any_witness_set(ws: bytes, n: int) -> None:
+def test_signed_size_is_exact_for_any_witness_set(existing: str, n: int) -> None:
     body = odd_body()
-    if ws[2:4] == b"\xd9\x01":  # the tagged set: make its one witness a real one
-        ws = wallet_ws([witness(1, body)], tagged=True)
+    if existing == "script":
+        ws = script_ws()
+    else:  # one witness already there, in either form: the result keeps that form
+        ws = wallet_ws([witness(1, body)], tagged=existing == "tagged")
     tx = make_tx(body, ws, envelope="indefinite")
     signed = splice_witnesses(tx, sign_transaction(tx, [seed(i) for i in range(2, 2 + n)]))
     assert len(signed) == signed_size(tx, n)
@@ -575,6 +601,8 @@ def test_merge_order_and_content(
     assert body_bytes(signed) == body
     assert transaction_id(signed) == body_hash(body)
     assert len(signed) == signed_size(tx, len(new))
+    # tag 258 unless the transaction already held untagged vkey witnesses
+    assert ws_entries(signed)[0].startswith(b"\xd9\x01\x02") == (tagged or not existing)
     assert missing_signers(signed, {vkey_hash(vkey_of(k)) for k in keys}) == set()
     assert_all_verify(signed, body)
     head = make_tx(body, b"\xa0", envelope)
@@ -583,6 +611,8 @@ def test_merge_order_and_content(
 
 
 # -- outside proof: cardano-serialization-lib ---------------------------------------------------
+
+CSL_PARAMS = {"linearFee": {"coefficient": "44", "constant": "155381"}, "coinsPerUtxoByte": "4310"}
 
 
 @pytest.mark.interop
@@ -593,16 +623,28 @@ def test_csl_reads_the_spliced_transaction_with_the_same_id(csl: CslInspect) -> 
         tx = make_tx(body, script_ws() if name == "odd" else b"\xa0")
         signed = splice_witnesses(tx, sign_transaction(tx, [seed(1), seed(2), seed(3)]))
         cases.append((body, signed))
-    fee = {"coefficient": "44", "constant": "155381"}
-    results = csl(
-        [
-            {"kind": "tx", "hex": s.hex(), "linearFee": fee, "coinsPerUtxoByte": "4310"}
-            for _, s in cases
-        ]
-    )
+    results = csl([{"kind": "tx", "hex": s.hex(), **CSL_PARAMS} for _, s in cases])
     for (body, signed), result in zip(cases, results, strict=True):
         assert "error" not in result, result
         assert result["txId"] == body_hash(body).hex()
         assert result["bodyHex"] == body.hex()
         assert result["vkeyWitnesses"] == 3
         assert result["size"] == len(signed)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_signed_size_and_fee_equal_csl_re_encoding(csl: CslInspect, n: int) -> None:
+    # Our body writer (inputs as a tag-258 set) and our vkey set (tag 258) are what CSL re-encodes
+    # and prices, so the size we pay for is CSL's size and its min fee is our fee.
+    body = encode_body([(bytes(32), 0), (TXID, 1)], [cbor2.dumps([ADDR, 2_000_000])], FEE, TTL)
+    tx = encode_transaction(body)
+    signed = splice_witnesses(tx, sign_transaction(tx, [seed(i) for i in range(n)]))
+    assert len(signed) == signed_size(tx, n) == len(tx) - 1 + witness_set_size(n)
+
+    [result] = csl([{"kind": "tx", "hex": signed.hex(), **CSL_PARAMS}])
+
+    assert "error" not in result, result
+    assert result["vkeyWitnesses"] == n
+    assert result["size"] == result["reencodedSize"] == len(signed)
+    assert int(result["minFee"]) == 155_381 + 44 * len(signed)

@@ -59,7 +59,8 @@ def check_transaction(
     by_ref = {(u.tx_hash, u.index): u for u in utxos}
     body, witnesses = decode(tx)
     assert witnesses == {}, "an unsigned transaction carries no witnesses"
-    inputs = [tuple(i) for i in body[0]]
+    inputs = _raw_inputs(tx)
+    assert set(inputs) == {tuple(i) for i in body[0]}
     assert inputs == sorted(inputs), "inputs in ledger order"
     assert len(set(inputs)) == len(inputs), "no input twice"
     consumed: Counter[str] = Counter()
@@ -102,12 +103,25 @@ def _tx_id(tx: bytes) -> bytes:
     return hashlib.blake2b(tx[1:end], digest_size=32).digest()
 
 
-def _raw_outputs(tx: bytes) -> list[bytes]:
-    """The exact bytes of each output, found by walking the body map."""
+def _body_field(tx: bytes, wanted: int) -> bytes:
     pairs, _ = split_map(tx, 1)
     for key, value in pairs:
-        if cbor2.loads(key) == 1:
-            spans, _ = split_array(value)
-            return [value[a:b] for a, b in spans]
-    raise AssertionError("body has no outputs")
+        if cbor2.loads(key) == wanted:
+            return value
+    raise AssertionError(f"body has no field {wanted}")
+
+
+def _raw_outputs(tx: bytes) -> list[bytes]:
+    """The exact bytes of each output, found by walking the body map."""
+    value = _body_field(tx, 1)
+    spans, _ = split_array(value)
+    return [value[a:b] for a, b in spans]
+
+
+def _raw_inputs(tx: bytes) -> list[tuple[bytes, int]]:
+    """Inputs in written order (cbor2 turns the tag-258 set into an unordered frozenset)."""
+    value = _body_field(tx, 0)
+    assert value[:3] == b"\xd9\x01\x02", "inputs are written as a tag-258 set"
+    spans, _ = split_array(value, 3)
+    return [tuple(cbor2.loads(value[a:b])) for a, b in spans]  # type: ignore[misc]
 

@@ -19,7 +19,6 @@ TESTNET = 0
 CredentialKind = Literal["key", "script"]
 
 _BASE_TYPES = range(0, 4)  # payment + stake credential
-_POINTER_TYPES = (4, 5)
 _ENTERPRISE_TYPES = (6, 7)
 _BYRON_TYPE = 8
 _REWARD_TYPES = (14, 15)

@@ -16,6 +16,7 @@ from ..domain.cbor import encode_head
 from ..domain.cip30 import OutRef
 
 EMPTY_WITNESS_SET = b"\xa0"
+SET_TAG = b"\xd9\x01\x02"  # #6.258
 
 
 def sort_inputs(inputs: Iterable[OutRef]) -> list[OutRef]:
@@ -23,7 +24,8 @@ def sort_inputs(inputs: Iterable[OutRef]) -> list[OutRef]:
 
 
 def encode_inputs(inputs: Sequence[OutRef]) -> bytes:
-    return encode_head(4, len(inputs)) + b"".join(
+    """A tag-258 set (Conway form): CSL, and so most wallets, write and price inputs this way."""
+    return SET_TAG + encode_head(4, len(inputs)) + b"".join(
         b"\x82\x58\x20" + tx_hash + cbor2.dumps(index) for tx_hash, index in inputs
     )
 

@@ -134,7 +134,7 @@ def make_witness_set(witnesses: Iterable[VkeyWitness]) -> bytes:
         _check_witness(vkey, sig, f"witness {i}")
     if not items:
         return _EMPTY_MAP
-    return encode_head(5, 1) + encode_head(0, 0) + _encode_vkeys(items, tagged=False)
+    return encode_head(5, 1) + encode_head(0, 0) + _encode_vkeys(items, tagged=True)
 
 
 def sign_transaction(tx: bytes | str, signing_keys: Iterable[bytes]) -> bytes:
@@ -162,9 +162,9 @@ def witness_set_size(n_vkeys: int) -> int:
         raise ValueError(f"a witness count cannot be negative, got {n_vkeys}")
     if n_vkeys == 0:
         return len(_EMPTY_MAP)
-    return len(encode_head(5, 1) + encode_head(0, 0) + encode_head(4, n_vkeys)) + (
-        n_vkeys * VKEY_WITNESS_SIZE
-    )
+    return len(
+        encode_head(5, 1) + encode_head(0, 0) + encode_head(6, SET_TAG) + encode_head(4, n_vkeys)
+    ) + (n_vkeys * VKEY_WITNESS_SIZE)
 
 
 def signed_size(tx: bytes | str, n_new_vkeys: int) -> int:
@@ -182,7 +182,7 @@ def signed_size(tx: bytes | str, n_new_vkeys: int) -> int:
     own = _parse_witness_set(parsed.witness_set, "transaction witness set")
     total = len(own.vkeys) + n_new_vkeys
     vkeys_size = (
-        (len(encode_head(6, SET_TAG)) if own.tagged else 0)
+        (len(encode_head(6, SET_TAG)) if _writes_tag(own) else 0)
         + len(encode_head(4, total))
         + total * VKEY_WITNESS_SIZE
     )
@@ -326,7 +326,7 @@ def _encode_witness_set(
     own: _WitnessSet, vkeys: list[VkeyWitness], extra: list[tuple[bytes, bytes]]
 ) -> bytes:
     """Our entries in written order (key 0 rewritten, or put first), then the wallet's extras."""
-    vkey_value = _encode_vkeys(vkeys, tagged=own.tagged) if vkeys else None
+    vkey_value = _encode_vkeys(vkeys, tagged=_writes_tag(own)) if vkeys else None
     entries: list[tuple[bytes, bytes]] = []
     for key, key_bytes, value in own.entries:
         entries.append((key_bytes, vkey_value if key == 0 and vkey_value else value))
@@ -334,6 +334,15 @@ def _encode_witness_set(
         entries.insert(0, (encode_head(0, 0), vkey_value))
     entries.extend(extra)
     return encode_head(5, len(entries)) + b"".join(k + v for k, v in entries)
+
+
+def _writes_tag(own: _WitnessSet) -> bool:
+    """Conway's tag-258 set form, unless the transaction already holds untagged vkey witnesses.
+
+    CSL (what most wallets use) re-encodes and prices every set with the tag, so writing it keeps
+    our size, and hence the fee we paid for, equal to what those wallets compute.
+    """
+    return own.tagged or not own.vkeys
 
 
 def _encode_vkeys(witnesses: list[VkeyWitness], *, tagged: bool) -> bytes:
