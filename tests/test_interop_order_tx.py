@@ -26,15 +26,24 @@ from interop.csl import CslInspect
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "orders"
 SCENARIOS = {name: load_scenario(FIXTURES / f"{name}.json") for name in ("usd-sale", "token-sale")}
-BUYER_KEYS = {w.address: w.payment_key for w in (wallet("usd-sale-buyer"), wallet("token-sale-buyer"))}
+BUYER_KEYS = {
+    w.address: w.payment_key for w in (wallet("usd-sale-buyer"), wallet("token-sale-buyer"))
+}
 
 
-def _request(sc: Scenario, utxos: list[Utxo], quantity: int, change: bytes) -> OrderTransactionRequest:
+def _request(
+    sc: Scenario, utxos: list[Utxo], quantity: int, change: bytes
+) -> OrderTransactionRequest:
     return OrderTransactionRequest(
         amount=order_amount(sc.sale, quantity, None, sc.oracle_price, sc.config),
-        sale=sc.sale, config=sc.config, utxos=utxos, change_address=change,
-        queue_address=sc.queue_address, cash_register_address=sc.cash_register_address,
-        params=sc.params, ttl=sc.ttl,
+        sale=sc.sale,
+        config=sc.config,
+        utxos=utxos,
+        change_address=change,
+        queue_address=sc.queue_address,
+        cash_register_address=sc.cash_register_address,
+        params=sc.params,
+        ttl=sc.ttl,
     )
 
 
@@ -42,7 +51,10 @@ def _csl_request(tx: bytes, sc: Scenario) -> dict[str, object]:
     return {
         "kind": "tx",
         "hex": tx.hex(),
-        "linearFee": {"coefficient": str(sc.params.min_fee_a), "constant": str(sc.params.min_fee_b)},
+        "linearFee": {
+            "coefficient": str(sc.params.min_fee_a),
+            "constant": str(sc.params.min_fee_b),
+        },
         "coinsPerUtxoByte": str(sc.params.coins_per_utxo_byte),
     }
 
@@ -50,7 +62,7 @@ def _csl_request(tx: bytes, sc: Scenario) -> dict[str, object]:
 def _check_against_csl(csl: CslInspect, cases: list[tuple[Scenario, object, dict]]) -> None:
     """cases: (scenario, built OrderTransaction, keys by address)."""
     signed = []
-    for sc, tx, keys in cases:
+    for _sc, tx, keys in cases:
         needed = {u.address for u in tx.balanced.inputs}
         witness_set = sign_transaction(tx.balanced.cbor, [keys[a].seed for a in needed])
         signed.append(splice_witnesses(tx.balanced.cbor, witness_set))
@@ -58,8 +70,9 @@ def _check_against_csl(csl: CslInspect, cases: list[tuple[Scenario, object, dict
     requests += [_csl_request(tx.balanced.cbor, sc) for sc, tx, _ in cases]
     results = csl(requests)
     signed_results, unsigned_results = results[: len(cases)], results[len(cases) :]
-    for (sc, tx, _), raw, seen, unsigned in zip(cases, signed, signed_results, unsigned_results,
-                                                strict=True):
+    for (sc, tx, _), raw, seen, unsigned in zip(
+        cases, signed, signed_results, unsigned_results, strict=True
+    ):
         assert "error" not in seen, seen
         assert "error" not in unsigned, unsigned
         assert seen["txId"] == tx.tx_id == unsigned["txId"]
@@ -70,12 +83,16 @@ def _check_against_csl(csl: CslInspect, cases: list[tuple[Scenario, object, dict
         assert seen["ttl"] == str(sc.ttl)
         assert seen["inputs"] == [f"{u.tx_hash.hex()}#{u.index}" for u in tx.balanced.inputs]
         assert len(seen["outputs"]) == len(tx.balanced.outputs)
-        for ours, theirs, min_ada in zip(tx.balanced.outputs, seen["outputs"],
-                                         seen["minAdaPerOutput"], strict=True):
+        for ours, theirs, min_ada in zip(
+            tx.balanced.outputs, seen["outputs"], seen["minAdaPerOutput"], strict=True
+        ):
             assert theirs["addressHex"] == ours.address.hex()
             assert int(theirs["coin"]) == ours.value.coin >= int(min_ada)
-            assets = {(bytes.fromhex(p), bytes.fromhex(n)): int(q)
-                      for p, names in theirs["multiasset"].items() for n, q in names.items()}
+            assets = {
+                (bytes.fromhex(p), bytes.fromhex(n)): int(q)
+                for p, names in theirs["multiasset"].items()
+                for n, q in names.items()
+            }
             assert assets == dict(ours.value.assets)
         datum_hex = seen["outputs"][0].get("inlineDatumHex")
         assert datum_hex is not None and QueueDatum.from_cbor(datum_hex) == tx.queue_datum
@@ -102,9 +119,15 @@ def random_orders(draw: st.DrawFn) -> list[tuple[Scenario, list[Utxo], int, list
         utxos = []
         for i in range(draw(st.integers(1, 12))):
             assets = {a: draw(st.integers(10**6, 10**10)) for a in tokens if draw(st.booleans())}
-            utxos.append(utxo(tx_hash(f"csl/{k}/{i}"), i % 3, draw(st.sampled_from(owners)).address,
-                              Value.of(draw(st.integers(1_200_000, 50_000_000)), assets),
-                              legacy=not assets and draw(st.booleans())))
+            utxos.append(
+                utxo(
+                    tx_hash(f"csl/{k}/{i}"),
+                    i % 3,
+                    draw(st.sampled_from(owners)).address,
+                    Value.of(draw(st.integers(1_200_000, 50_000_000)), assets),
+                    legacy=not assets and draw(st.booleans()),
+                )
+            )
         orders.append((sc, utxos, draw(st.integers(1, 4)), owners))
     return orders
 
@@ -126,8 +149,11 @@ def test_random_wallet_orders_read_the_same_in_csl(csl: CslInspect, orders) -> N
 
 @pytest.mark.interop
 def test_order_amounts_decode_in_csl(csl: CslInspect) -> None:
-    amounts = [order_amount(sc.sale, q, None, sc.oracle_price, sc.config)
-               for sc in SCENARIOS.values() for q in (1, 2, 7)]
+    amounts = [
+        order_amount(sc.sale, q, None, sc.oracle_price, sc.config)
+        for sc in SCENARIOS.values()
+        for q in (1, 2, 7)
+    ]
     results = csl([{"kind": "value", "hex": a.amount_cbor_hex} for a in amounts])
     for amount, seen in zip(amounts, results, strict=True):
         assert seen["hex"] == amount.amount_cbor_hex

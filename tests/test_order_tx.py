@@ -1,4 +1,4 @@
-"""The order transaction builder: balanced, fee-sufficient, min-ADA-safe, deterministic, signable."""
+"""The order transaction builder: balanced, enough fee, min-ADA-safe, deterministic, signable."""
 
 from __future__ import annotations
 
@@ -32,13 +32,22 @@ def scenario(name: str = "usd-sale") -> Scenario:
     return load_scenario(FIXTURES / f"{name}.json")
 
 
-def build(sc: Scenario, utxos: list[Utxo], quantity: int | None = None, change: bytes | None = None):
-    amount = order_amount(sc.sale, quantity or sc.bundle_quantity, sc.incentive_amount,
-                          sc.oracle_price, sc.config)
+def build(
+    sc: Scenario, utxos: list[Utxo], quantity: int | None = None, change: bytes | None = None
+):
+    amount = order_amount(
+        sc.sale, quantity or sc.bundle_quantity, sc.incentive_amount, sc.oracle_price, sc.config
+    )
     request = OrderTransactionRequest(
-        amount=amount, sale=sc.sale, config=sc.config, utxos=utxos,
-        change_address=change or sc.change_address, queue_address=sc.queue_address,
-        cash_register_address=sc.cash_register_address, params=sc.params, ttl=sc.ttl,
+        amount=amount,
+        sale=sc.sale,
+        config=sc.config,
+        utxos=utxos,
+        change_address=change or sc.change_address,
+        queue_address=sc.queue_address,
+        cash_register_address=sc.cash_register_address,
+        params=sc.params,
+        ttl=sc.ttl,
     )
     return amount, build_order_transaction(request)
 
@@ -120,8 +129,13 @@ def test_reference_script_utxos_are_kept_unless_needed() -> None:
     buyer = buyer_for(sc)
     newm = sc.config.currency
     script_ref = cbor2.dumps([3, b"\x01" * 40])
-    rich_with_script = utxo(tx_hash("ref"), 0, buyer.address, Value.of(900_000_000, {newm: 10**11}),
-                            script_ref=script_ref)
+    rich_with_script = utxo(
+        tx_hash("ref"),
+        0,
+        buyer.address,
+        Value.of(900_000_000, {newm: 10**11}),
+        script_ref=script_ref,
+    )
     plain = wallet_utxos(buyer, 6, tokens={newm: 10**11}, lovelace=8_000_000)
     _, tx = build(sc, [rich_with_script, *plain])
     assert rich_with_script.out_ref not in {u.out_ref for u in tx.balanced.inputs}
@@ -133,8 +147,9 @@ def test_reference_script_utxos_are_kept_unless_needed() -> None:
 
 def test_script_address_utxos_are_never_selected() -> None:
     sc = scenario()
-    buyer = buyer_for(sc)
-    at_script = utxo(tx_hash("script"), 0, sc.queue_address, Value.of(10**9, {sc.config.currency: 10**11}))
+    at_script = utxo(
+        tx_hash("script"), 0, sc.queue_address, Value.of(10**9, {sc.config.currency: 10**11})
+    )
     with pytest.raises(InsufficientFundsError):
         build(sc, [at_script])
 
@@ -142,14 +157,18 @@ def test_script_address_utxos_are_never_selected() -> None:
 def test_change_is_split_when_it_would_exceed_max_value_size() -> None:
     sc = scenario()
     buyer = buyer_for(sc)
-    junk = {(hashlib.blake2b(f"p{i}".encode(), digest_size=28).digest(), b"NFT%03d" % i): 1
-            for i in range(150)}
+    junk = {
+        (hashlib.blake2b(f"p{i}".encode(), digest_size=28).digest(), b"NFT%03d" % i): 1
+        for i in range(150)
+    }
     junk[sc.config.currency] = 10**11  # the only UTxO holding the currency: it must be spent
     utxos = [utxo(tx_hash("many"), 0, buyer.address, Value.of(300_000_000, junk))]
     _, tx = build(sc, utxos)
     assert tx.balanced.change_count >= 2
     facts = check_transaction(tx.balanced.cbor, utxos, sc.params, [buyer.payment_key])
-    change_tokens = sum(len(Value.from_primitive(o[1]).assets) for o in outputs_of(facts["body"])[2:])
+    change_tokens = sum(
+        len(Value.from_primitive(o[1]).assets) for o in outputs_of(facts["body"])[2:]
+    )
     assert change_tokens == 151  # every junk NFT plus the currency's remainder
 
 
@@ -157,12 +176,25 @@ def test_dust_too_small_for_change_goes_to_the_fee_when_nothing_is_left() -> Non
     sc = scenario()
     buyer = buyer_for(sc)
     amount = order_amount(sc.sale, 1, None, sc.oracle_price, sc.config)
-    _, probe = build(sc, [utxo(tx_hash("probe"), 0, buyer.address,
-                                Value.of(100_000_000, dict(amount.value.assets)))], quantity=1)
+    _, probe = build(
+        sc,
+        [
+            utxo(
+                tx_hash("probe"), 0, buyer.address, Value.of(100_000_000, dict(amount.value.assets))
+            )
+        ],
+        quantity=1,
+    )
     # Exactly enough lovelace for the fixed outputs and the fee, plus 5,000 lovelace of dust.
     needed = sum(o.value.coin for o in probe.balanced.outputs[:2])
-    exact = [utxo(tx_hash("exact"), 0, buyer.address,
-                  Value.of(needed + probe.fee + 5_000, dict(amount.value.assets)))]
+    exact = [
+        utxo(
+            tx_hash("exact"),
+            0,
+            buyer.address,
+            Value.of(needed + probe.fee + 5_000, dict(amount.value.assets)),
+        )
+    ]
     _, tx = build(sc, exact, quantity=1)
     assert tx.balanced.change_count == 0
     facts = check_transaction(tx.balanced.cbor, exact, sc.params, [buyer.payment_key])
@@ -212,21 +244,33 @@ def test_max_tx_size_is_enforced() -> None:
 
 # -- properties over random wallets -----------------------------------------------------------
 
+
 @st.composite
 def wallets(draw: st.DrawFn) -> tuple[list[Utxo], list]:
     sc = scenario(draw(st.sampled_from(["usd-sale", "token-sale"])))
     owners = [wallet(f"prop-{i}") for i in range(draw(st.integers(1, 3)))]
     currency = sc.config.currency
-    extra_assets = [(hashlib.blake2b(f"x{i}".encode(), digest_size=28).digest(), b"X") for i in range(4)]
+    extra_assets = [
+        (hashlib.blake2b(f"x{i}".encode(), digest_size=28).digest(), b"X") for i in range(4)
+    ]
     assets_pool = [currency, *extra_assets] + ([sc.sale.cost] if sc.sale.cost else [])
     utxos = []
     for i in range(draw(st.integers(1, 30))):
         owner = draw(st.sampled_from(owners))
         coin = draw(st.integers(1_000_000, 60_000_000))
-        assets = {a: draw(st.integers(1, 3 * 10**9))
-                  for a in draw(st.lists(st.sampled_from(assets_pool), max_size=3, unique=True))}
-        utxos.append(utxo(tx_hash(f"prop/{i}"), draw(st.integers(0, 3)), owner.address,
-                          Value.of(coin, assets), legacy=draw(st.booleans()) and not assets))
+        assets = {
+            a: draw(st.integers(1, 3 * 10**9))
+            for a in draw(st.lists(st.sampled_from(assets_pool), max_size=3, unique=True))
+        }
+        utxos.append(
+            utxo(
+                tx_hash(f"prop/{i}"),
+                draw(st.integers(0, 3)),
+                owner.address,
+                Value.of(coin, assets),
+                legacy=draw(st.booleans()) and not assets,
+            )
+        )
     return sc, utxos, owners, draw(st.integers(1, 5))
 
 
@@ -255,3 +299,20 @@ def test_any_wallet_either_builds_a_valid_transaction_or_names_the_shortfall(cas
     facts = check_transaction(tx.balanced.cbor, utxos, sc.params, [o.payment_key for o in owners])
     assert facts["fee"] >= facts["min_fee"]
     assert decode_address(owners[0].bech32) == owners[0].address
+
+
+def test_a_spent_utxo_with_a_duplicate_map_key_is_refused() -> None:
+    sc = scenario()
+    buyer = buyer_for(sc)
+    newm = sc.config.currency
+    good = utxo(tx_hash("dup"), 0, buyer.address, Value.of(50_000_000, {newm: 10**11}))
+    # The same output with key 1 (amount) written twice: cbor2 keeps the last, the ledger refuses.
+    amount = cbor2.dumps(good.value.to_primitive())
+    dup_output = b"\xa3\x00" + cbor2.dumps(buyer.address) + b"\x01\x1a\x00\x0f\x42\x40\x01" + amount
+    raw = b"\x82" + cbor2.dumps([good.tx_hash, 0]) + dup_output
+    from cardano_market.domain.cip30 import parse_utxos
+    from cardano_market.domain.errors import CborError
+
+    (parsed,) = parse_utxos([raw.hex()])  # the fast parse defers the check...
+    with pytest.raises(CborError, match="duplicate map key"):
+        build(sc, [parsed])  # ...to the inputs the builder spends

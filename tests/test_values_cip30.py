@@ -33,8 +33,10 @@ def test_add_then_subtract_is_identity(a: Value, b: Value) -> None:
 def test_shortfall_is_exactly_what_is_missing(a: Value, b: Value) -> None:
     short = a.shortfall(b)
     assert a.covers(b) == (short == {})
-    topped = a + Value.of(short.get("lovelace", 0),
-                          {asset_from_unit(u): q for u, q in short.items() if u != "lovelace"})
+    topped = a + Value.of(
+        short.get("lovelace", 0),
+        {asset_from_unit(u): q for u, q in short.items() if u != "lovelace"},
+    )
     assert topped.covers(b)
 
 
@@ -95,17 +97,24 @@ def test_ada_sentinel_and_units() -> None:
     assert unit_of(ADA) == "lovelace" and asset_from_unit("lovelace") == ADA
     asset = (b"\x01" * 28, b"NEWM")
     assert asset_from_unit(unit_of(asset)) == asset
-    assert sum_values([value_of(asset, 2), value_of(asset, 3), Value.of(4)]) == Value.of(4, {asset: 5})
+    assert sum_values([value_of(asset, 2), value_of(asset, 3), Value.of(4)]) == Value.of(
+        4, {asset: 5}
+    )
 
 
 # -- the scanner agrees with cbor2 on arbitrary structures ---------------------------------------
 
 cbor_data = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | st.binary(max_size=80)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64 - 1)
+    | st.binary(max_size=80)
     | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.integers(0, 30) | st.binary(max_size=4), inner, max_size=5)
-    | st.builds(lambda v: cbor2.CBORTag(121, v), inner),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.integers(0, 30) | st.binary(max_size=4), inner, max_size=5)
+        | st.builds(lambda v: cbor2.CBORTag(121, v), inner)
+    ),
     max_leaves=20,
 )
 
@@ -129,7 +138,7 @@ def test_indefinite_containers_and_truncation() -> None:
     assert item_end(raw) == len(raw)
     pairs, end = split_map(bytes.fromhex("bf0102ff"))
     assert pairs == [(b"\x01", b"\x02")] and end == 4
-    with pytest.raises(CborError, match="ends early|runs past|no break"):
+    with pytest.raises(CborError, match=r"ends early|runs past|no break"):
         item_end(raw[:-1])
     assert map_entry_count(bytes.fromhex("a201a1010203a0")) == 3
 
@@ -152,7 +161,11 @@ def _utxo_bytes(output: object, index: int = 1) -> bytes:
         [ADDR, [2_000_000, {TOKEN[0]: {TOKEN[1]: 5}}]],
         [ADDR, 2_000_000, b"\x33" * 32],
         {0: ADDR, 1: 3_000_000},
-        {0: ADDR, 1: [3_000_000, {TOKEN[0]: {TOKEN[1]: 9}}], 2: [1, cbor2.CBORTag(24, b"\xd8\x79\x80")]},
+        {
+            0: ADDR,
+            1: [3_000_000, {TOKEN[0]: {TOKEN[1]: 9}}],
+            2: [1, cbor2.CBORTag(24, b"\xd8\x79\x80")],
+        },
         {0: ADDR, 1: 3_000_000, 2: [0, b"\x44" * 32], 3: cbor2.CBORTag(24, b"\x82\x02\x41\x00")},
     ],
 )
@@ -166,9 +179,16 @@ def test_utxo_round_trip_is_byte_for_byte(output: object) -> None:
 
 def test_utxo_fields_are_exposed_exactly() -> None:
     datum = bytes.fromhex("9fd8798040ff")  # indefinite-length: must survive untouched
-    utxo = Utxo.from_cbor(_utxo_bytes({0: ADDR, 1: [1, {TOKEN[0]: {TOKEN[1]: 9}}],
-                                       2: [1, cbor2.CBORTag(24, datum)],
-                                       3: cbor2.CBORTag(24, b"\x82\x03\x41\x00")}))
+    utxo = Utxo.from_cbor(
+        _utxo_bytes(
+            {
+                0: ADDR,
+                1: [1, {TOKEN[0]: {TOKEN[1]: 9}}],
+                2: [1, cbor2.CBORTag(24, datum)],
+                3: cbor2.CBORTag(24, b"\x82\x03\x41\x00"),
+            }
+        )
+    )
     assert utxo.inline_datum == datum
     assert utxo.script_ref == b"\x82\x03\x41\x00"
     assert utxo.value == Value.of(1, {TOKEN: 9})
@@ -192,8 +212,14 @@ def test_non_canonical_output_bytes_are_preserved() -> None:
         (cbor2.dumps([[TX, 0], [ADDR, 1, b"x"]]).hex(), "datum hash"),
         (cbor2.dumps([[TX, 0], {0: ADDR, 1: 1, 2: [1, b"raw"]}]).hex(), "tag 24"),
         (cbor2.dumps([[TX, 0], [ADDR, -1]]).hex(), "lovelace"),
-        ((b"\x82" + cbor2.dumps([TX, 0]) + bytes.fromhex("a300581d60" + "11" * 28 + "01010102")).hex(),
-         "duplicate map key"),
+        (
+            (
+                b"\x82"
+                + cbor2.dumps([TX, 0])
+                + bytes.fromhex("a300581d60" + "11" * 28 + "01010102")
+            ).hex(),
+            "duplicate map key",
+        ),
     ],
 )
 def test_malformed_utxos_name_the_problem(raw: str, message: str) -> None:

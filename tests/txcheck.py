@@ -94,8 +94,15 @@ def check_transaction(
         assert coin >= need, f"output {i} holds {coin} lovelace, min-ADA is {need}"
         value_size = len(cbor2.dumps(amount))
         assert value_size <= params.max_val_size, f"output {i} value is {value_size} bytes"
-    return {"fee": fee, "size": size, "min_fee": minimum, "signed": signed, "tx_id": tx_id,
-            "inputs": inputs, "body": body}
+    return {
+        "fee": fee,
+        "size": size,
+        "min_fee": minimum,
+        "signed": signed,
+        "tx_id": tx_id,
+        "inputs": inputs,
+        "body": body,
+    }
 
 
 def _tx_id(tx: bytes) -> bytes:
@@ -124,4 +131,3 @@ def _raw_inputs(tx: bytes) -> list[tuple[bytes, int]]:
     assert value[:3] == b"\xd9\x01\x02", "inputs are written as a tag-258 set"
     spans, _ = split_array(value, 3)
     return [tuple(cbor2.loads(value[a:b])) for a, b in spans]  # type: ignore[misc]
-

@@ -27,7 +27,8 @@ def _root() -> None:
 @app.command()
 def order(
     fixture: Annotated[
-        Path, typer.Option(help="Order scenario: sale, config, oracle price, wallet UTxOs, addresses.")
+        Path,
+        typer.Option(help="Order scenario: sale, config, oracle price, wallet UTxOs, addresses."),
     ] = DEFAULT_ORDER_FIXTURE,
     bundle_quantity: Annotated[
         int | None, typer.Option(help="Bundles to buy (default: the fixture's).")
@@ -43,7 +44,9 @@ def order(
 
     try:
         scenario = load_scenario(fixture)
-        result = run_order(scenario, bundle_quantity=bundle_quantity, incentive_amount=incentive_amount)
+        result = run_order(
+            scenario, bundle_quantity=bundle_quantity, incentive_amount=incentive_amount
+        )
     except (MarketError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -58,16 +61,23 @@ def _print_order(result: dict[str, Any]) -> None:
     out = sys.stdout.write
     out(f"sale            {result['saleId']}\n")
     out(f"bundles         {amount['bundleQuantity']}  incentive {amount['incentiveAmount']}\n")
-    out(f"currency amount {amount['currencyAmount']}  service fee {amount['serviceFee']} "
-        f"({amount['serviceFeeUnit']})\n")
+    out(
+        f"currency amount {amount['currencyAmount']}  service fee {amount['serviceFee']} "
+        f"({amount['serviceFeeUnit']})\n"
+    )
     out(f"amountCborHex   {amount['amountCborHex']}\n")
     tx = result["transaction"]
     out(f"tx id           {tx['txId']}\n")
-    out(f"fee             {tx['fee']} lovelace, {len(tx['inputs'])} input(s), "
-        f"{tx['vkeyWitnesses']} witness(es) expected\n")
+    out(
+        f"fee             {tx['fee']} lovelace, {len(tx['inputs'])} input(s), "
+        f"{tx['vkeyWitnesses']} witness(es) expected\n"
+    )
     for i, o in enumerate(tx["outputs"]):
         assets = ", ".join(f"{q} {u}" for u, q in o["assets"].items())
-        out(f"  output {i} {o['role']:<12} {o['lovelace']} lovelace{', ' + assets if assets else ''}\n")
+        out(
+            f"  output {i} {o['role']:<12} {o['lovelace']} lovelace"
+            f"{', ' + assets if assets else ''}\n"
+        )
     out(f"txCborHex       {result['txCborHex']}\n")
 
 

@@ -91,7 +91,9 @@ def run_order(
     """Price the order and build its transaction; a JSON-ready report of both."""
     quantity = scenario.bundle_quantity if bundle_quantity is None else bundle_quantity
     incentive = scenario.incentive_amount if incentive_amount is None else incentive_amount
-    amount = order_amount(scenario.sale, quantity, incentive, scenario.oracle_price, scenario.config)
+    amount = order_amount(
+        scenario.sale, quantity, incentive, scenario.oracle_price, scenario.config
+    )
     tx = build_order_transaction(
         OrderTransactionRequest.from_cip30(
             utxo_cbor_hex_list=scenario.utxo_cbor_hex_list,

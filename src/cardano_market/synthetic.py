@@ -74,7 +74,7 @@ def wallet_utxos(
     tokens: dict[AssetId, int] | None = None,
     lovelace: int = 5_000_000,
 ) -> list[Utxo]:
-    """`count` UTxOs of varied lovelace; `tokens` spread over every third UTxO, remainder on the first.
+    """`count` UTxOs of varied lovelace; `tokens` spread over every third UTxO (remainder: first).
 
     Every seventh UTxO uses the legacy array form, so decoders meet both shapes.
     """

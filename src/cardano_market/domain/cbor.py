@@ -153,7 +153,9 @@ def map_entry_count(data: bytes, pos: int = 0) -> int:
 def decoded_entry_count(obj: object) -> int:
     """Total number of dict entries in a cbor2-decoded structure (see `map_entry_count`)."""
     if isinstance(obj, dict):
-        return len(obj) + sum(decoded_entry_count(k) + decoded_entry_count(v) for k, v in obj.items())
+        return len(obj) + sum(
+            decoded_entry_count(k) + decoded_entry_count(v) for k, v in obj.items()
+        )
     if isinstance(obj, list):
         return sum(decoded_entry_count(x) for x in obj)
     value = getattr(obj, "value", None)  # CBORTag

@@ -44,8 +44,17 @@ class Utxo:
     def to_cbor_hex(self) -> str:
         return self.to_cbor().hex()
 
+    def check_no_duplicate_keys(self, where: str = "utxo") -> None:
+        """Reject an output whose map holds a repeated key (cbor2 keeps only the last one).
+
+        `parse_utxos` leaves this out for speed; the builder runs it on the UTxOs it spends.
+        """
+        reject_duplicate_keys(self.output_cbor, cbor2.loads(self.output_cbor), f"{where} output")
+
     @classmethod
-    def from_cbor(cls, data: bytes | str, where: str = "utxo") -> Utxo:
+    def from_cbor(
+        cls, data: bytes | str, where: str = "utxo", *, check_duplicates: bool = True
+    ) -> Utxo:
         if isinstance(data, str):
             try:
                 data = bytes.fromhex(data)
@@ -70,19 +79,30 @@ class Utxo:
             raise CborError(f"{where} input must be [32-byte tx hash, output index]")
         if data[0] != 0x82:
             raise CborError(f"{where} must be a definite 2-element array")
-        output_start = item_end(data, 1)
-        output_cbor = data[output_start:]
-        reject_duplicate_keys(output_cbor, output, f"{where} output")
+        output_cbor = data[_output_start(data) :]
+        if check_duplicates:
+            reject_duplicate_keys(output_cbor, output, f"{where} output")
         return _from_output(tx_in[0], tx_in[1], output, output_cbor, where)
+
+
+def _output_start(data: bytes) -> int:
+    """Where the output begins: right after `[h'<32 bytes>', ix]` in the usual encoding."""
+    if data[1:4] == b"\x82\x58\x20":
+        head = data[36]
+        if head < 0x18:
+            return 37
+        if head == 0x18:
+            return 38
+        if head == 0x19:
+            return 39
+    return item_end(data, 1)
 
 
 def _input_prefix(utxo: Utxo) -> bytes:
     return b"\x82" + cbor2.dumps([utxo.tx_hash, utxo.index])
 
 
-def _from_output(
-    tx_hash: bytes, index: int, output: Any, output_cbor: bytes, where: str
-) -> Utxo:
+def _from_output(tx_hash: bytes, index: int, output: Any, output_cbor: bytes, where: str) -> Utxo:
     datum_hash = inline = script_ref = None
     if isinstance(output, list):
         if len(output) not in (2, 3):
@@ -101,7 +121,11 @@ def _from_output(
             datum_hash, inline = _datum_option(option, where)
         ref = output.get(3)
         if ref is not None:
-            if not isinstance(ref, cbor2.CBORTag) or ref.tag != 24 or not isinstance(ref.value, bytes):
+            if (
+                not isinstance(ref, cbor2.CBORTag)
+                or ref.tag != 24
+                or not isinstance(ref.value, bytes)
+            ):
                 raise CborError(f"{where} script reference must be tag 24 over bytes")
             script_ref = ref.value
     else:
@@ -120,11 +144,25 @@ def _datum_option(option: Any, where: str) -> tuple[bytes | None, bytes | None]:
             raise CborError(f"{where} datum hash must be 32 bytes")
         return option[1], None
     tagged = option[1]
-    if not isinstance(tagged, cbor2.CBORTag) or tagged.tag != 24 or not isinstance(tagged.value, bytes):
+    if (
+        not isinstance(tagged, cbor2.CBORTag)
+        or tagged.tag != 24
+        or not isinstance(tagged.value, bytes)
+    ):
         raise CborError(f"{where} inline datum must be tag 24 over bytes")
     return None, tagged.value
 
 
 def parse_utxos(hex_list: Iterable[str], field: str = "utxoCborHexList") -> list[Utxo]:
-    """Decode a CIP-30 `getUtxos` result; errors name the list element that is wrong."""
-    return [Utxo.from_cbor(h, f"{field}[{i}]") for i, h in enumerate(hex_list)]
+    """Decode a CIP-30 `getUtxos` result; errors name the list element that is wrong.
+
+    Duplicate-key checks are left to the builder, for the UTxOs it actually spends.
+    """
+    utxos: list[Utxo] = []
+    for i, h in enumerate(hex_list):
+        try:
+            utxos.append(Utxo.from_cbor(h, check_duplicates=False))
+        except CborError:
+            Utxo.from_cbor(h, f"{field}[{i}]")  # again, for an error that names the element
+            raise
+    return utxos

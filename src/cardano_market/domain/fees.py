@@ -47,7 +47,7 @@ def min_fee(
     steps: int = 0,
     ref_script_size: int = 0,
 ) -> int:
-    """The smallest fee the ledger accepts for a transaction of `tx_size` bytes (witnesses included)."""
+    """The smallest fee the ledger accepts for a `tx_size`-byte transaction (witnesses included)."""
     return (
         params.min_fee_a * tx_size
         + params.min_fee_b

@@ -1,7 +1,10 @@
-"""Transaction outputs in the post-Alonzo map form, and their minimum ADA.
+"""Transaction outputs and their minimum ADA.
 
-`{0: address, 1: value, 2: [1, #6.24(datum)], 3: #6.24(script_ref)}`: the form wallets and the
-ledger read for inline datums. Datum and script bytes are embedded as given, never re-encoded.
+An output with an inline datum or a script reference takes the post-Alonzo map form
+`{0: address, 1: value, 2: [1, #6.24(datum)], 3: #6.24(script_ref)}`; any other takes the legacy
+array `[address, value(, datum_hash)]`, two bytes shorter, as cardano-serialization-lib writes it
+(so the size, the fee and the min-ADA we compute are the ones wallets compute). Datum and script
+bytes are embedded as given, never re-encoded.
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ class TxOutput:
     script_ref: bytes | None = None  # the script reference's CBOR ([type, script bytes])
 
     def to_cbor(self) -> bytes:
+        value = cbor2.dumps(self.value.to_primitive())
+        if self.inline_datum is None and self.script_ref is None:
+            if self.datum_hash is None:
+                return b"\x82" + _bytes(self.address) + value
+            return b"\x83" + _bytes(self.address) + value + _bytes(self.datum_hash)
         entries = 2
-        parts = [b"\x00", _bytes(self.address), b"\x01", cbor2.dumps(self.value.to_primitive())]
+        parts = [b"\x00", _bytes(self.address), b"\x01", value]
         if self.inline_datum is not None:
             entries += 1
             parts += [b"\x02\x82\x01\xd8\x18", _bytes(self.inline_datum)]
@@ -39,8 +47,13 @@ class TxOutput:
         return encode_head(5, entries) + b"".join(parts)
 
     def with_coin(self, coin: int) -> TxOutput:
-        return TxOutput(self.address, self.value.with_coin(coin), self.inline_datum,
-                        self.datum_hash, self.script_ref)
+        return TxOutput(
+            self.address,
+            self.value.with_coin(coin),
+            self.inline_datum,
+            self.datum_hash,
+            self.script_ref,
+        )
 
     def min_ada(self, params: ProtocolParameters) -> int:
         """The minimum lovelace this output needs (its own coin's size taken into account)."""

@@ -32,7 +32,9 @@ def _int(raw: dict[str, Any], key: str, default: int | None = None) -> int:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise ParametersError(f"protocol parameter {key} must be an integer, got {value!r}") from exc
+        raise ParametersError(
+            f"protocol parameter {key} must be an integer, got {value!r}"
+        ) from exc
 
 
 def _fraction(raw: dict[str, Any], key: str, default: str | None = None) -> Fraction:
@@ -84,9 +86,7 @@ class ProtocolParameters:
             min_fee_b=_int(raw, "min_fee_b"),
             max_tx_size=_int(raw, "max_tx_size"),
             max_val_size=_int(raw, "max_val_size"),
-            coins_per_utxo_byte=_int(
-                raw, "coins_per_utxo_size", raw.get("coins_per_utxo_word")
-            ),
+            coins_per_utxo_byte=_int(raw, "coins_per_utxo_size", raw.get("coins_per_utxo_word")),
             price_mem=_fraction(raw, "price_mem"),
             price_step=_fraction(raw, "price_step"),
             max_tx_ex_mem=_int(raw, "max_tx_ex_mem"),

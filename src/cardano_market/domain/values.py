@@ -90,9 +90,7 @@ class Value:
         for asset, qty in (assets or {}).items():
             check_asset_id(asset)
             if qty <= 0:
-                raise InvalidValueError(
-                    f"quantity {qty} of {unit_of(asset)} is not positive"
-                )
+                raise InvalidValueError(f"quantity {qty} of {unit_of(asset)} is not positive")
             clean[asset] = qty
         return cls(coin, clean)
 
@@ -217,7 +215,9 @@ class Value:
                         f"at most {MAX_ASSET_NAME_SIZE} allowed"
                     )
                 if not isinstance(qty, int) or isinstance(qty, bool):
-                    raise CborError(f"{where} quantity of {policy.hex()}{name.hex()} must be a uint")
+                    raise CborError(
+                        f"{where} quantity of {policy.hex()}{name.hex()} must be a uint"
+                    )
                 if qty <= 0 or qty > MAX_UINT64:
                     raise CborError(
                         f"{where} quantity {qty} of {policy.hex()}{name.hex()} must be in 1..2^64-1"

@@ -74,12 +74,21 @@ def balance(
     encoded_outputs = [o.to_cbor() for o in outputs]
     signers = frozenset(extra_signers)
     while True:
-        exhausted = not selection.remaining()
+        exhausted = not selection.has_remaining()
         result = _try_balance(
-            selection, outputs, encoded_outputs, target, change_address, params, ttl, signers,
+            selection,
+            outputs,
+            encoded_outputs,
+            target,
+            change_address,
+            params,
+            ttl,
+            signers,
             dust_to_fee=exhausted,
         )
         if isinstance(result, BalancedTransaction):
+            for utxo in result.inputs:
+                utxo.check_no_duplicate_keys(f"input {utxo.tx_hash.hex()}#{utxo.index}")
             return result
         if not selection.top_up(result.lovelace):
             _raise_short(selection, target, {"lovelace": result.lovelace})
@@ -101,7 +110,7 @@ def _try_balance(
     total = sum_values(u.value for u in chosen)
     if total.coin < target.coin:
         return _Short(target.coin - total.coin + params.min_fee_b)
-    change_tokens = (total.tokens() - target.tokens())
+    change_tokens = total.tokens() - target.tokens()
     witnesses = len({payment_key_hash(u.address) for u in chosen} | signers)
     witness_bytes = witness_set_size(witnesses) - 1  # replaces the empty set's one byte
     inputs = sort_inputs(u.out_ref for u in chosen)
@@ -119,7 +128,9 @@ def _try_balance(
             dust = leftover - sum(c.value.coin for c in change)
             if dust:  # below an ADA-only change's min-ADA, nothing left to add: joins the fee
                 fee += dust
-                body = encode_body(inputs, encoded_outputs + [c.to_cbor() for c in change], fee, ttl)
+                body = encode_body(
+                    inputs, encoded_outputs + [c.to_cbor() for c in change], fee, ttl
+                )
                 tx = encode_transaction(body)
                 size = len(tx) + witness_bytes
             if size > params.max_tx_size:
@@ -128,8 +139,14 @@ def _try_balance(
                     f"{params.max_tx_size} (too many inputs or change tokens)"
                 )
             return BalancedTransaction(
-                cbor=tx, body=body, tx_id=body_hash(body), fee=fee, inputs=chosen,
-                outputs=[*outputs, *change], change_count=len(change), vkey_witnesses=witnesses,
+                cbor=tx,
+                body=body,
+                tx_id=body_hash(body),
+                fee=fee,
+                inputs=chosen,
+                outputs=[*outputs, *change],
+                change_count=len(change),
+                vkey_witnesses=witnesses,
             )
         fee = needed
     raise MarketError("the fee did not converge")  # unreachable: sizes are bounded

@@ -25,8 +25,10 @@ def sort_inputs(inputs: Iterable[OutRef]) -> list[OutRef]:
 
 def encode_inputs(inputs: Sequence[OutRef]) -> bytes:
     """A tag-258 set (Conway form): CSL, and so most wallets, write and price inputs this way."""
-    return SET_TAG + encode_head(4, len(inputs)) + b"".join(
-        b"\x82\x58\x20" + tx_hash + cbor2.dumps(index) for tx_hash, index in inputs
+    return (
+        SET_TAG
+        + encode_head(4, len(inputs))
+        + b"".join(b"\x82\x58\x20" + tx_hash + cbor2.dumps(index) for tx_hash, index in inputs)
     )
 
 

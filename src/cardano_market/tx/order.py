@@ -40,7 +40,7 @@ class OrderTransactionRequest:
     def from_cip30(
         cls, *, utxo_cbor_hex_list: Sequence[str], **kwargs: Any
     ) -> OrderTransactionRequest:
-        """Same request, with the wallet's UTxOs as CIP-30 hex (decoded fast, errors name the index)."""
+        """The same request with the wallet's UTxOs as CIP-30 hex (errors name the list index)."""
         return cls(utxos=parse_utxos(utxo_cbor_hex_list), **kwargs)
 
 
@@ -96,7 +96,9 @@ def check_queue_address(address: bytes) -> None:
         )
 
 
-def queue_datum(amount: OrderAmount, sale: Sale, config: MarketplaceConfig, owner: bytes) -> QueueDatum:
+def queue_datum(
+    amount: OrderAmount, sale: Sale, config: MarketplaceConfig, owner: bytes
+) -> QueueDatum:
     currency_policy, currency_name = config.currency
     return QueueDatum(
         owner=wallet_from_address(owner),
@@ -113,7 +115,9 @@ def build_order_transaction(request: OrderTransactionRequest) -> OrderTransactio
     params = request.params
     queue_value = request.amount.queue_value(request.config)
     outputs = [
-        TxOutput(request.queue_address, queue_value, inline_datum=datum.to_cbor()).with_min_ada(params)
+        TxOutput(request.queue_address, queue_value, inline_datum=datum.to_cbor()).with_min_ada(
+            params
+        )
     ]
     fee_tokens = request.amount.cash_register_value()
     pays_service_fee = fee_tokens != Value(0)

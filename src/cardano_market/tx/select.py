@@ -9,7 +9,7 @@ payment addresses are spendable here: the wallet signs with keys, it runs no scr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..domain.address import payment_key_hash
@@ -44,8 +44,8 @@ class Selection:
         """Everything spendable, chosen or not (for shortfall messages)."""
         return sum_values(u.value for u in self._by_lovelace)
 
-    def remaining(self) -> list[Utxo]:
-        return [u for u in self._by_lovelace if u.out_ref not in self._chosen_refs]
+    def has_remaining(self) -> bool:
+        return len(self._chosen_refs) < len(self._by_lovelace)
 
     def cover_tokens(self, target: Value) -> dict[AssetId, int]:
         """Add UTxOs until every token of `target` is covered; returns what could not be."""
@@ -59,8 +59,17 @@ class Selection:
             if have.get(asset, 0) >= need:
                 continue
             holders = sorted(
-                (u for u in self._pool if asset in u.value.assets and u.out_ref not in self._chosen_refs),
-                key=lambda u: (u.script_ref is not None, -u.value.assets[asset], -u.value.coin, u.out_ref),
+                (
+                    u
+                    for u in self._pool
+                    if asset in u.value.assets and u.out_ref not in self._chosen_refs
+                ),
+                key=lambda u: (
+                    u.script_ref is not None,
+                    -u.value.assets[asset],
+                    -u.value.coin,
+                    u.out_ref,
+                ),
             )
             for utxo in holders:
                 self.add(utxo)
@@ -93,12 +102,19 @@ def start_selection(utxos: Iterable[Utxo]) -> Selection:
     seen: set[OutRef] = set()
     pool: list[Utxo] = []
     for utxo in utxos:
-        if utxo.out_ref in seen or payment_key_hash(utxo.address) is None:
+        ref = (utxo.tx_hash, utxo.index)
+        if ref in seen or payment_key_hash(utxo.address) is None:
             continue
-        seen.add(utxo.out_ref)
+        seen.add(ref)
         pool.append(utxo)
     by_lovelace = sorted(
         pool,
-        key=lambda u: (u.script_ref is not None, bool(u.value.assets), -u.value.coin, u.out_ref),
+        key=lambda u: (
+            u.script_ref is not None,
+            bool(u.value.assets),
+            -u.value.coin,
+            u.tx_hash,
+            u.index,
+        ),
     )
     return Selection(_by_lovelace=by_lovelace, _pool=pool)
