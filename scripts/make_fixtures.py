@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cardano_market.domain.address import Credential, encode_address, make_address, script_address
 from cardano_market.domain.values import unit_of
+from cardano_market.scenario import load_scenario, run_order
 from cardano_market.synthetic import wallet, wallet_utxos
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +95,23 @@ def main() -> None:
     for name, body in (("usd-sale", usd), ("token-sale", token)):
         (OUT / f"{name}.json").write_text(json.dumps(body, indent=2) + "\n")
         print(f"wrote {OUT / f'{name}.json'}")
+    write_transaction_vectors()
+
+
+def write_transaction_vectors() -> None:
+    """Golden order transactions for the scenarios: any change to the bytes shows up in review."""
+    vectors = {}
+    for name in ("usd-sale", "token-sale"):
+        report = run_order(load_scenario(OUT / f"{name}.json"))
+        vectors[name] = {
+            "amountCborHex": report["amount"]["amountCborHex"],
+            "txId": report["transaction"]["txId"],
+            "fee": report["transaction"]["fee"],
+            "txCborHex": report["txCborHex"],
+        }
+    path = ROOT / "fixtures" / "vectors" / "order_transactions.json"
+    path.write_text(json.dumps(vectors, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -316,3 +316,18 @@ def test_a_spent_utxo_with_a_duplicate_map_key_is_refused() -> None:
     (parsed,) = parse_utxos([raw.hex()])  # the fast parse defers the check...
     with pytest.raises(CborError, match="duplicate map key"):
         build(sc, [parsed])  # ...to the inputs the builder spends
+
+
+def test_scenarios_reproduce_the_golden_transactions() -> None:
+    """fixtures/vectors/order_transactions.json: regenerate with scripts/make_fixtures.py."""
+    import json
+
+    from cardano_market.scenario import run_order
+
+    golden = json.loads((FIXTURES.parent / "vectors" / "order_transactions.json").read_text())
+    for name, expected in golden.items():
+        report = run_order(scenario(name))
+        assert report["amount"]["amountCborHex"] == expected["amountCborHex"]
+        assert report["transaction"]["txId"] == expected["txId"]
+        assert report["transaction"]["fee"] == expected["fee"]
+        assert report["txCborHex"] == expected["txCborHex"]

@@ -1,0 +1,1 @@
+"""Chain layer: one `ChainBackend` interface over the devnet emulator and Blockfrost."""
