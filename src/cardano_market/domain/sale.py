@@ -10,12 +10,9 @@ import enum
 import uuid
 from dataclasses import dataclass
 
+from .datums import DEFAULT_MAX_BUNDLE_SIZE, POINTER_NAME_SIZE
 from .errors import InvalidSaleError
 from .values import ADA, AssetId, check_asset_id, unit_of
-
-POINTER_NAME_SIZE = 32
-DEFAULT_MAX_BUNDLE_SIZE = 9223372036854775807
-"""What the deployed server writes into every SaleDatum (2^63 - 1)."""
 
 
 class SaleStatus(enum.StrEnum):
