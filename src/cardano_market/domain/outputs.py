@@ -27,6 +27,10 @@ class TxOutput:
     datum_hash: bytes | None = None
     script_ref: bytes | None = None  # the script reference's CBOR ([type, script bytes])
 
+    def __post_init__(self) -> None:
+        if self.inline_datum is not None and self.datum_hash is not None:
+            raise ValueError("an output carries an inline datum or a datum hash, not both")
+
     def to_cbor(self) -> bytes:
         value = cbor2.dumps(self.value.to_primitive())
         if self.inline_datum is None and self.script_ref is None:

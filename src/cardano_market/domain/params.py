@@ -45,9 +45,12 @@ def _fraction(raw: dict[str, Any], key: str, default: str | None = None) -> Frac
         raise ParametersError(f"protocol parameter {key} must be a number, got {value!r}")
     try:
         # str() first: a JSON float is the shortest decimal that round-trips, read it as written.
-        return Fraction(str(value))
+        number = Fraction(str(value))
     except (TypeError, ValueError) as exc:
         raise ParametersError(f"protocol parameter {key} must be a number, got {value!r}") from exc
+    if number < 0:
+        raise ParametersError(f"protocol parameter {key} must not be negative, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,8 @@ class ProtocolParameters:
             min_fee_ref_script_cost_per_byte=_decimal_number(self.min_fee_ref_script_cost_per_byte),
             protocol_major_ver=self.protocol_major_ver,
         )
+        if self.cost_models and all(isinstance(v, list) for v in self.cost_models.values()):
+            out["cost_models_raw"] = dict(self.cost_models)  # the raw (list) shape we read
         return out
 
 
