@@ -12,7 +12,10 @@ fi
 . .venv/bin/activate
 python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
-if [[ ! -d tests/interop/node_modules ]]; then
+# npm ci again whenever the lock file lists a package that is not installed yet.
+if [[ ! -d tests/interop/node_modules/@emurgo/cardano-serialization-lib-nodejs \
+      || ! -d tests/interop/node_modules/@blockfrost/openapi \
+      || tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]]; then
     (cd tests/interop && npm ci --no-audit --no-fund)
 fi
 

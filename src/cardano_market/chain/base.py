@@ -23,11 +23,15 @@ class ChainError(MarketError):
 
 
 class SubmitError(ChainError):
-    """The ledger (or node) rejected a transaction; `rule` names the failed ledger rule."""
+    """The ledger (or node) rejected a transaction; `rule` names the failed ledger rule.
 
-    def __init__(self, message: str, rule: str | None = None) -> None:
+    `trace` holds the script's trace messages when the rule is `ScriptFailure`.
+    """
+
+    def __init__(self, message: str, rule: str | None = None, trace: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.rule = rule
+        self.trace = list(trace)
 
 
 class EvaluationError(ChainError):
@@ -36,6 +40,26 @@ class EvaluationError(ChainError):
     def __init__(self, message: str, trace: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.trace = list(trace)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotConfig:
+    """Slots to POSIX time: `zero_slot` starts at `zero_time_ms`, each lasts `slot_length_ms`.
+
+    The same shape as Plutus' and Blockfrost's slot configuration; Plutus scripts see validity
+    intervals as POSIX milliseconds computed with it.
+    """
+
+    zero_time_ms: int
+    zero_slot: int = 0
+    slot_length_ms: int = 1000
+
+    def slot_to_posix_ms(self, slot: int) -> int:
+        return self.zero_time_ms + (slot - self.zero_slot) * self.slot_length_ms
+
+    def posix_ms_to_slot(self, time_ms: int) -> int:
+        """The slot containing `time_ms` (floor)."""
+        return self.zero_slot + (time_ms - self.zero_time_ms) // self.slot_length_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,3 +49,40 @@ class ConfigError(MarketError, ValueError):
 
 class PointerError(MarketError, ValueError):
     """A sale's pointer-token name cannot be derived from the transaction's inputs."""
+
+
+class PendingUnavailableError(MarketError, LookupError):
+    """A pending order or sale id that cannot be used (HTTP 404); subclasses say why.
+
+    `kind` is "order" or "sale", `id` the id asked for; the message is the API's cause.
+    """
+
+    def __init__(self, message: str, *, kind: str, id: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.id = id
+
+
+class UnknownPendingError(PendingUnavailableError):
+    """No pending order or sale has this id (never issued, or purged)."""
+
+
+class ExpiredPendingError(PendingUnavailableError):
+    """The pending order or sale outlived its TTL before it was used."""
+
+
+class UsedPendingError(PendingUnavailableError):
+    """The pending order or sale was already used: ids are single-use."""
+
+
+class StoreError(MarketError):
+    """The database cannot hold or find what was asked: a duplicate id, an unknown row, or an
+    integer outside the columns' exact range."""
+
+
+class DuplicateRecordError(StoreError):
+    """A row with this id (or unique key) already exists with different content."""
+
+
+class UnknownRecordError(StoreError, LookupError):
+    """An update names a row that does not exist."""

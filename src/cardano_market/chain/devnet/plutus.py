@@ -1,0 +1,457 @@
+"""Plutus V3 script evaluation for the devnet ledger: each redeemer's script, run with `uplc`.
+
+For every redeemer of a transaction this finds the script it runs (witness set or a reference
+script among the resolved inputs and reference inputs), the spent output's datum, builds the V3
+`ScriptContext` (`script_context.py`) and evaluates the script applied to it, with the cost model
+from the protocol parameters. It returns the consumed ex-units, or raises `ScriptFailure` with the
+script's trace. `uplc` (and through it pycardano) is imported only when a script runs, so importing
+this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import cbor2
+
+from ...domain.cbor import item_end
+from ...domain.cip30 import OutRef, Utxo
+from ...domain.errors import CborError
+from ...domain.params import ProtocolParameters
+from ..base import EvaluationError, ExUnits, RedeemerKey, SlotConfig
+from . import scripts
+
+if TYPE_CHECKING:
+    from .parse import ParsedTx
+    from .script_context import RedeemerEntry
+
+NATIVE, PLUTUS_V1, PLUTUS_V2, PLUTUS_V3 = 0, 1, 2, 3
+"""Script language tags: the hash prefix byte and the script-reference type."""
+
+RECURSION_LIMIT = 100_000
+"""uplc's flat decoder and AST passes recurse once per term nesting level."""
+
+_LANGUAGE_NAMES = {
+    NATIVE: "native",
+    PLUTUS_V1: "PlutusV1",
+    PLUTUS_V2: "PlutusV2",
+    PLUTUS_V3: "PlutusV3",
+}
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+class PlutusEvaluationError(EvaluationError):
+    """Scripts could not run or did not pass; `rule` names the ledger rule, `key` the redeemer."""
+
+    default_rule = "ScriptFailure"
+
+    def __init__(
+        self,
+        message: str,
+        trace: Sequence[str] = (),
+        *,
+        rule: str | None = None,
+        key: RedeemerKey | None = None,
+    ) -> None:
+        super().__init__(message, trace)
+        self.rule = rule or self.default_rule
+        self.key = key
+
+
+class ScriptFailure(PlutusEvaluationError):
+    """A script failed (error term, builtin failure, non-unit result) or ran over its budget."""
+
+
+class ScriptContextError(PlutusEvaluationError):
+    """The transaction cannot be shown to a script (missing input, datum or script, bad item)."""
+
+    default_rule = "ScriptContextError"
+
+
+class UnsupportedScriptError(PlutusEvaluationError):
+    """A redeemer runs a Plutus V1 or V2 script: the devnet evaluates Plutus V3 only."""
+
+    default_rule = "UnsupportedPlutusVersion"
+
+
+# -- script bytes and hashes ----------------------------------------------------------------------
+
+
+def script_cbor(script: bytes) -> bytes:
+    """The script as the ledger stores it: one CBOR byte string wrapping the flat program.
+
+    Accepts that form, the doubly wrapped form of a `.plutus` file's `cborHex` (what a witness
+    set holds), or bare flat bytes (which never start with a CBOR byte-string head).
+    """
+    if _is_bytestring(script):
+        inner = cbor2.loads(script)
+        return inner if _is_bytestring(inner) else script
+    return cbor2.dumps(script)
+
+
+def flat_bytes(script: bytes) -> bytes:
+    """The flat-encoded program inside a script in any of the forms `script_cbor` accepts."""
+    inner: bytes = cbor2.loads(script_cbor(script))
+    return inner
+
+
+def script_hash(script: bytes, version: int = PLUTUS_V3) -> bytes:
+    """blake2b-224 of the language byte and the singly wrapped script (native: its exact CBOR).
+
+    A Plutus script may be given in any form `script_cbor` accepts.
+    """
+    if version == NATIVE:
+        return scripts.script_hash(NATIVE, script)
+    if version not in (PLUTUS_V1, PLUTUS_V2, PLUTUS_V3):
+        raise ValueError(f"unknown script language {version}")
+    return scripts.script_hash(version, script_cbor(script))
+
+
+def read_script_ref(script_ref: bytes) -> tuple[int, bytes]:
+    """(language, script) of a script reference's CBOR `[type, script]` (inside tag 24).
+
+    A native script comes back as its exact CBOR; a Plutus script singly wrapped, as stored.
+    """
+    try:
+        script = scripts.script_from_ref(script_ref)
+    except CborError as exc:
+        raise ScriptContextError(str(exc), rule="MalformedReferenceScripts") from exc
+    if script.language == NATIVE:
+        return NATIVE, script.body
+    return script.language, ledger_script(script.body, "a reference script")
+
+
+def ledger_script(script: bytes, where: str = "script") -> bytes:
+    """`script` itself when it is in the ledger's form (one CBOR byte string around flat bytes).
+
+    The ledger hashes and decodes a witness or reference script exactly as written, so unlike
+    `script_cbor` nothing is unwrapped or wrapped here: any other form is malformed.
+    """
+    if _is_bytestring(script) and not _is_bytestring(cbor2.loads(script)):
+        return script
+    raise ScriptContextError(
+        f"{where} must be a CBOR byte string holding the flat program",
+        rule="MalformedScriptWitnesses",
+    )
+
+
+def script_ref_hash(script_ref: bytes) -> bytes:
+    """The hash of the script in a script reference."""
+    kind, script = read_script_ref(script_ref)
+    return script_hash(script, kind)
+
+
+def _is_bytestring(data: bytes) -> bool:
+    if not data or data[0] >> 5 != 2:
+        return False
+    try:
+        return item_end(data) == len(data)
+    except CborError:
+        return False
+
+
+# -- cost models ----------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _v3_parameter_names() -> tuple[str, ...]:
+    """The PlutusV3 cost-model parameter names in the ledger's order (uplc ships them)."""
+    newest = max(
+        (p for p in resources.files("uplc").joinpath("cost_model_files").iterdir() if p.is_dir()),
+        key=lambda p: p.name if p.name[:1].isdigit() else "",
+    )
+    for file in newest.iterdir():
+        if file.name.endswith(".json"):
+            names: dict[str, Any] = json.loads(file.read_text())["PlutusV3"]
+            return tuple(names)
+    raise RuntimeError("uplc ships no cost model file")
+
+
+def _network_config(params: ProtocolParameters) -> tuple[tuple[str, int], ...] | None:
+    """The PlutusV3 cost model of `params` as (name, value) pairs; None for uplc's default.
+
+    Blockfrost's `cost_models_raw` lists values in the ledger's order; `cost_models` names them
+    (or numbers them "0", "1", ...). Parameters a short list lacks keep uplc's mainnet values.
+    """
+    model = params.cost_models.get("PlutusV3")
+    if not model:
+        return None
+    names = _v3_parameter_names()
+    if isinstance(model, Mapping):
+        if all(str(k).isdigit() for k in model):
+            values = [int(model[k]) for k in sorted(model, key=lambda k: int(k))]
+            return tuple(zip(names, values, strict=False))
+        return tuple((str(k), int(v)) for k, v in model.items())
+    if isinstance(model, Sequence):
+        return tuple(zip(names, (int(v) for v in model), strict=False))
+    raise ScriptContextError(
+        f"the PlutusV3 cost model has an unknown shape: {type(model).__name__}"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _machine_models(config: tuple[tuple[str, int], ...] | None) -> tuple[Any, Any]:
+    from uplc import cost_model as cm
+
+    if config is None:
+        return (
+            cm.default_cek_machine_cost_model_plutus_v3(),
+            cm.default_builtin_cost_model_plutus_v3(),
+        )
+    network = dict(cm.latest_network_config_plutus(cm.PlutusVersion.PlutusV3))
+    network.update(config)
+    return (
+        cm.updated_cek_machine_cost_model_from_network_config(
+            cm.default_cek_machine_cost_model_base(), network
+        ),
+        cm.updated_builtin_cost_model_from_network_config(
+            cm.default_builtin_cost_model_base(), network
+        ),
+    )
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptRun:
+    """One script's outcome: consumed units, trace, and the error if it failed."""
+
+    units: ExUnits
+    trace: list[str]
+    error: str | None = None
+
+
+def run_script(
+    script: bytes, args: Sequence[Any], budget: ExUnits, params: ProtocolParameters | None = None
+) -> ScriptRun:
+    """Apply a V3 script (any wrapping) to uplc data `args` and run it within `budget`.
+
+    Success means the program ends in the unit constant, as Plutus V3 requires.
+    """
+    from uplc.ast import Apply, BuiltinUnit, Program
+    from uplc.cost_model import Budget
+    from uplc.machine import Machine
+
+    _raise_recursion_limit()
+    program, unique = _program(script_cbor(script))
+    term = program.term
+    for arg in args:
+        term = Apply(term, arg)
+    cek, builtins = _machine_models(None if params is None else _network_config(params))
+    machine = Machine(Budget(cpu=budget.steps, memory=budget.mem), cek, builtins)
+    applied = Program(program.version, term)
+    if unique and _machine_keeps_marked_programs():
+        setattr(applied, _UNIQUE_MARK, True)  # constants were applied: names are still unique
+    try:
+        result = machine.eval(applied)
+    except RuntimeError as exc:  # uplc charges the machine's startup cost outside its own guard
+        spent = machine.budget - machine.remaining_budget
+        return ScriptRun(
+            ExUnits(mem=spent.memory, steps=spent.cpu), [], f"over budget at startup: {exc}"
+        )
+    units = ExUnits(mem=max(result.cost.memory, 0), steps=max(result.cost.cpu, 0))
+    trace = [str(line) for line in result.logs]
+    outcome = result.result
+    if units.mem > budget.mem or units.steps > budget.steps:
+        return ScriptRun(
+            units,
+            trace,
+            f"over budget: used at least {units.mem} mem / {units.steps} steps of"
+            f" {budget.mem} / {budget.steps}",
+        )
+    if isinstance(outcome, BaseException):
+        return ScriptRun(units, trace, f"{type(outcome).__name__}: {outcome}")
+    if not isinstance(outcome, BuiltinUnit):
+        shown = outcome.dumps() if hasattr(outcome, "dumps") else repr(outcome)
+        return ScriptRun(
+            units, trace, f"a V3 script must return unit, this one returned {shown[:200]}"
+        )
+    return ScriptRun(units, trace)
+
+
+_UNIQUE_MARK = "_cardano_market_unique_names"
+
+
+@functools.lru_cache(maxsize=64)
+def _flat_program(script: bytes) -> tuple[Any, bool]:
+    """The decoded program with uplc's unique variable names given once; False if it has free
+    variables (left to the machine, which fails it as the ledger would)."""
+    from uplc.tools import unflatten
+    from uplc.transformer.unique_variables import FreeVariableError, UniqueVariableTransformer
+
+    try:
+        program = unflatten(script)
+    except Exception as exc:  # the flat decoder raises several types on bad input
+        raise ScriptContextError(
+            f"script {script_hash(script).hex()} does not decode as a flat program: {exc}",
+            rule="MalformedScriptWitnesses",
+        ) from exc
+    try:
+        return UniqueVariableTransformer().visit(program), True
+    except FreeVariableError:
+        return program, False
+
+
+def _program(script: bytes) -> tuple[Any, bool]:
+    """The decoded program, shared between runs: uplc's passes copy nodes, never mutate them."""
+    program, unique = _flat_program(script)
+    if tuple(program.version) not in ((1, 0, 0), (1, 1, 0)):
+        raise ScriptContextError(
+            f"a Plutus V3 script must be a UPLC 1.0.0 or 1.1.0 program, got {program.version}",
+            rule="MalformedScriptWitnesses",
+        )
+    return program, unique
+
+
+@functools.lru_cache(maxsize=1)
+def _machine_keeps_marked_programs() -> bool:
+    """Let uplc's machine skip renaming a program marked as already renamed.
+
+    `Machine.eval` gives every program unique variable names first, copying the whole AST on each
+    run (about three quarters of a NEWM queue evaluation). Our cached programs were renamed once
+    when decoded, so the machine's renaming pass learns to return a marked program unchanged;
+    anything unmarked is renamed as before. Without the hook (another uplc layout) runs are slower,
+    not different.
+    """
+    from uplc import machine
+
+    original = getattr(machine, "UniqueVariableTransformer", None)
+    if not isinstance(original, type):
+        return False
+    if getattr(original, "keeps_marked_programs", False):
+        return True
+
+    class KeepMarkedPrograms(original):  # type: ignore[misc, valid-type]
+        keeps_marked_programs = True
+
+        def visit(self, node: Any) -> Any:
+            if getattr(node, _UNIQUE_MARK, False):
+                return node
+            return super().visit(node)
+
+    machine.UniqueVariableTransformer = KeepMarkedPrograms
+    return True
+
+
+def _raise_recursion_limit() -> None:
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+
+
+def evaluate_scripts(
+    tx: bytes | ParsedTx,
+    resolved: Mapping[OutRef, Utxo],
+    params: ProtocolParameters,
+    slot_config: SlotConfig,
+    *,
+    enforce_budget: bool = True,
+) -> dict[RedeemerKey, ExUnits]:
+    """Run every redeemer's script of `tx`; the ex-units each consumed, by (tag, index).
+
+    `resolved` must hold every input and reference input. With `enforce_budget` (the ledger's
+    check) each script runs within its declared ex-units; without it (the `evaluate` endpoint,
+    where declared units are placeholders) within the transaction limit of `params`. Raises
+    `ScriptFailure` (with the trace) when a script fails or runs over, `ScriptContextError` when
+    the transaction cannot be translated, `UnsupportedScriptError` for Plutus V1/V2.
+    """
+    from .parse import ParsedTx, parse_transaction
+    from .script_context import ContextBuilder, parse_redeemers
+
+    parsed = tx if isinstance(tx, ParsedTx) else parse_transaction(tx)
+    redeemers = parse_redeemers(parsed.redeemers_raw)
+    if not redeemers:
+        return {}
+    scripts = _available_scripts(parsed, resolved)
+    builder = ContextBuilder(
+        parsed, resolved, slot_config, redeemers, protocol_major=params.protocol_major_ver
+    )
+    limit = ExUnits(mem=params.max_tx_ex_mem, steps=params.max_tx_ex_steps)
+    results: dict[RedeemerKey, ExUnits] = {}
+    for redeemer in redeemers:
+        results[redeemer.key] = _evaluate_one(
+            builder,
+            scripts,
+            redeemer,
+            params,
+            redeemer_budget(redeemer) if enforce_budget else limit,
+        )
+    return results
+
+
+def redeemer_budget(redeemer: RedeemerEntry) -> ExUnits:
+    return ExUnits(mem=redeemer.mem, steps=redeemer.steps)
+
+
+def _evaluate_one(
+    builder: Any,
+    scripts: Mapping[bytes, tuple[int, bytes]],
+    redeemer: RedeemerEntry,
+    params: ProtocolParameters,
+    budget: ExUnits,
+) -> ExUnits:
+    key = redeemer.key
+    where = f"redeemer {key[0]} {key[1]}"
+    try:
+        wanted = builder.script_hash(*key)
+        found = scripts.get(wanted)
+        if found is None:
+            raise ScriptContextError(
+                f"{where} runs script {wanted.hex()}, which is neither in the witness set nor a"
+                " reference script of an input or reference input",
+                rule="MissingScriptWitnessesUTXOW",
+            )
+        version, script = found
+        if version == NATIVE:
+            raise ScriptContextError(
+                f"{where} points at native script {wanted.hex()}, which takes no redeemer",
+                rule="ExtraRedeemers",
+            )
+        if version != PLUTUS_V3:
+            raise UnsupportedScriptError(
+                f"{where} runs {_LANGUAGE_NAMES[version]} script {wanted.hex()}: the devnet"
+                " evaluates Plutus V3 scripts only"
+            )
+        datum = builder.spending_datum(key[1]) if key[0] == "spend" else None
+        context = builder.context(redeemer, datum)
+    except PlutusEvaluationError as exc:
+        exc.key = exc.key or key
+        raise
+    run = run_script(script, [context], budget, params)
+    if run.error is not None:
+        raise ScriptFailure(
+            f"{where} (script {wanted.hex()}) failed: {run.error}", run.trace, key=key
+        )
+    return run.units
+
+
+def _available_scripts(
+    tx: ParsedTx, resolved: Mapping[OutRef, Utxo]
+) -> dict[bytes, tuple[int, bytes]]:
+    """Script hash -> (language, script) for witness-set scripts and reference scripts."""
+    scripts: dict[bytes, tuple[int, bytes]] = {}
+    for raw in tx.native_scripts:
+        scripts[script_hash(raw, NATIVE)] = (NATIVE, raw)
+    for version, raw in tx.plutus_scripts:
+        script = ledger_script(raw, f"a {_LANGUAGE_NAMES[version]} witness script")
+        scripts[script_hash(script, version)] = (version, script)
+    for ref in (*tx.inputs, *tx.reference_inputs):
+        utxo = resolved.get(ref)
+        if utxo is not None and utxo.script_ref is not None:
+            kind, script = read_script_ref(utxo.script_ref)
+            scripts.setdefault(script_hash(script, kind), (kind, script))
+    return scripts
+
+
+# uplc logs every builtin failure with a traceback at ERROR level; the failure reaches the caller
+# as ScriptFailure with the script's trace, so its log line would only be noise.
+logging.getLogger("uplc.machine").setLevel(logging.CRITICAL)

@@ -1,0 +1,278 @@
+"""Service configuration from `CARDANO_MARKET_*` environment variables and an optional env file.
+
+Validated once, at start-up, so a misconfigured service refuses to start with a message naming
+the variable instead of failing on its first request. Importing this module imports pydantic
+(about 0.2 s): import it inside the command that builds settings, never at the CLI's top level.
+Secrets are `SecretStr` and the database URL is left out of `repr`, so logging settings is safe.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .domain.errors import ConfigError
+from .domain.pricing import MarketplaceConfig
+from .domain.values import unit_of
+
+ENV_PREFIX = "CARDANO_MARKET_"
+
+DEFAULT_DATABASE_URL = "sqlite:///cardano-market.db"
+"""A SQLite file in the working directory (`store.db.DEFAULT_DATABASE_URL`, kept equal by a test;
+not imported from there so that reading settings does not import SQLAlchemy)."""
+
+
+class Network(enum.StrEnum):
+    DEVNET = "devnet"
+    PREVIEW = "preview"
+    PREPROD = "preprod"
+    MAINNET = "mainnet"
+
+    @property
+    def is_real(self) -> bool:
+        """A public network: real users, real tokens, Blockfrost as the chain backend."""
+        return self is not Network.DEVNET
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field` (`recaptcha_api_key` -> ..._RECAPTCHA_API_KEY)."""
+    return ENV_PREFIX + field.upper()
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up. Build it with `load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+        validate_default=True,
+    )
+
+    network: Network = Network.DEVNET
+    database_url: str = Field(DEFAULT_DATABASE_URL, repr=False, min_length=1)
+    """SQLite (`sqlite:///FILE`) or PostgreSQL (`postgresql+psycopg://user:pw@host/db`)."""
+    seed: Path | None = None
+    """Devnet seed file (wallets, tokens, oracle, sales); None: the embedded demo seed."""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+    recaptcha_enabled: bool | None = None
+    """None: enabled everywhere but on the devnet."""
+    recaptcha_assessment_url: str | None = None
+    recaptcha_api_key: SecretStr | None = None
+    recaptcha_web_site_key: str | None = None
+    recaptcha_android_site_key: str | None = None
+    recaptcha_ios_site_key: str | None = None
+    recaptcha_min_score: float = Field(0.5, ge=0.0, le=1.0)
+    """A risk score in [0, 1], not an amount: the one float this configuration holds."""
+    recaptcha_timeout_seconds: float = Field(5.0, gt=0.0, le=60.0)
+    unsafe_allow_no_recaptcha: bool = False
+    """Run on a public network without reCAPTCHA (load tests, private deployments)."""
+
+    blockfrost_project_id: SecretStr | None = None
+    blockfrost_url: str | None = None
+    """Blockfrost-compatible base URL; None: Blockfrost's own for the network."""
+
+    marketplace: Annotated[dict[str, Any] | None, NoDecode] = None
+    """PROTOCOL section 3 settings as JSON (`{"currency": "<unit>", "serviceFeePercentage": ...}`);
+    numbers with a fraction are read as exact decimals, never as binary floats."""
+    marketplace_file: Path | None = None
+    """The same JSON, from a file."""
+
+    jwt_secret: SecretStr | None = None
+    """v2 (custodial API): signs the Bearer tokens. Not used by v1."""
+    key_encryption_key: SecretStr | None = None
+    """v2: encrypts custodial wallet keys at rest. Not used by v1."""
+
+    _marketplace_config: MarketplaceConfig | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("recaptcha_enabled") in (None, ""):
+            network = str(data.get("network") or Network.DEVNET).strip().lower()
+            data = {**data, "recaptcha_enabled": network != Network.DEVNET}
+        return data
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _lower_network(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("marketplace", mode="before")
+    @classmethod
+    def _parse_marketplace(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _json_object(value, env_name("marketplace"))
+        return value
+
+    @field_validator("recaptcha_assessment_url", "blockfrost_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_serializer("database_url")
+    def _redacted_database_url(self, value: str) -> str:
+        return redact_url(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        problems: list[str] = []
+        self._marketplace_config = self._read_marketplace(problems)
+        if self.recaptcha_enabled:
+            missing = [
+                env_name(name)
+                for name in ("recaptcha_assessment_url", "recaptcha_api_key")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                verb = "is" if len(missing) == 1 else "are"
+                problems.append(f"reCAPTCHA is enabled but {' and '.join(missing)} {verb} not set")
+            if not self.recaptcha_site_keys:
+                problems.append(
+                    "reCAPTCHA is enabled but no site key is set: set at least one of "
+                    + ", ".join(
+                        env_name(f"recaptcha_{p}_site_key") for p in ("web", "android", "ios")
+                    )
+                )
+        elif self.network.is_real and not self.unsafe_allow_no_recaptcha:
+            problems.append(
+                f"refusing to start on {self.network} with reCAPTCHA disabled: set "
+                f"{env_name('recaptcha_enabled')}=true (with its assessment URL, API key and site "
+                f"keys), or {env_name('unsafe_allow_no_recaptcha')}=true to run unprotected"
+            )
+        if self.network.is_real:
+            if self.blockfrost_project_id is None and self.blockfrost_url is None:
+                problems.append(
+                    f"{self.network} needs a chain backend: set {env_name('blockfrost_project_id')}"
+                )
+            if self._marketplace_config is None and not any("marketplace" in p for p in problems):
+                problems.append(
+                    f"{self.network} needs the marketplace settings (at least the currency): set "
+                    f"{env_name('marketplace')} (JSON) or {env_name('marketplace_file')}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _read_marketplace(self, problems: list[str]) -> MarketplaceConfig | None:
+        if self.marketplace is not None and self.marketplace_file is not None:
+            problems.append(
+                f"set {env_name('marketplace')} or {env_name('marketplace_file')}, not both"
+            )
+            return None
+        source, mapping = env_name("marketplace"), self.marketplace
+        if self.marketplace_file is not None:
+            source = f"{env_name('marketplace_file')} ({self.marketplace_file})"
+            try:
+                text = self.marketplace_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                problems.append(f"{source}: cannot read: {exc.strerror or exc}")
+                return None
+            try:
+                mapping = _json_object(text, source)
+            except ValueError as exc:
+                problems.append(str(exc))
+                return None
+        if mapping is None:
+            return None
+        try:
+            return MarketplaceConfig.from_mapping(mapping)
+        except ConfigError as exc:
+            problems.append(f"{source}: {exc}")
+            return None
+
+    @property
+    def marketplace_config(self) -> MarketplaceConfig | None:
+        """The parsed marketplace settings; None on a devnet left to its seed's defaults."""
+        return self._marketplace_config
+
+    @property
+    def recaptcha_site_keys(self) -> dict[str, str]:
+        """Platform header value (lowercase) -> site key, for the platforms configured."""
+        keys = {
+            "web": self.recaptcha_web_site_key,
+            "android": self.recaptcha_android_site_key,
+            "ios": self.recaptcha_ios_site_key,
+        }
+        return {platform: key for platform, key in keys.items() if key}
+
+    def describe(self) -> dict[str, object]:
+        """A summary for the start-up log line: no secret, the database password masked."""
+        currency = self._marketplace_config.currency if self._marketplace_config else None
+        return {
+            "network": self.network.value,
+            "database": redact_url(self.database_url),
+            "listen": f"{self.host}:{self.port}",
+            "seed": str(self.seed) if self.seed else None,
+            "recaptcha": bool(self.recaptcha_enabled),
+            "recaptchaPlatforms": sorted(self.recaptcha_site_keys),
+            "blockfrost": self.blockfrost_url
+            or ("configured" if self.blockfrost_project_id else None),
+            "marketplaceCurrency": unit_of(currency) if currency else None,
+        }
+
+
+def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, then `env_file` (a .env-style file, which must exist),
+    with `overrides` (e.g. command-line options) taking precedence over both.
+
+    Raises ConfigError naming every problem and the variables that fix it.
+    """
+    if env_file is not None and not Path(env_file).is_file():
+        raise ConfigError(f"configuration file {env_file} does not exist")
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_describe_errors(exc)) from None
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _json_object(text: str, source: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{source} must be a JSON object")
+    return value
+
+
+def _describe_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        loc = [str(part) for part in error["loc"]]
+        lines.append(f"{env_name(loc[0])}: {message}" if loc else message)
+    return "invalid configuration: " + "; ".join(lines)

@@ -1,0 +1,35 @@
+"""The project's own Plutus V3 validators, compiled: OpShin sources in `onchain/`, artifacts here.
+
+Each `<name>.plutus` is a cardano-cli style JSON envelope (`cborHex` = the script doubly CBOR
+wrapped, as a witness set holds it) built by `python -m cardano_market.contracts.build`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cbor2
+
+CONTRACTS_DIR = Path(__file__).parent
+SOURCES_DIR = CONTRACTS_DIR / "onchain"
+
+
+def artifact_path(name: str) -> Path:
+    return CONTRACTS_DIR / f"{name}.plutus"
+
+
+def load_script(name: str) -> bytes:
+    """The compiled script `name` in the ledger's form: one CBOR byte string around flat bytes."""
+    envelope = json.loads(artifact_path(name).read_text())
+    if envelope.get("type") != "PlutusScriptV3":
+        raise ValueError(f"{name}.plutus is not a PlutusScriptV3 envelope")
+    script = cbor2.loads(bytes.fromhex(envelope["cborHex"]))
+    if not isinstance(script, bytes):
+        raise ValueError(f"{name}.plutus cborHex is not a CBOR byte string")
+    return script
+
+
+def contract_names() -> list[str]:
+    """Names of the validators with a source in `onchain/`."""
+    return sorted(p.stem for p in SOURCES_DIR.glob("*.py"))

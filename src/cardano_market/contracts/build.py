@@ -1,0 +1,79 @@
+"""Compile the OpShin validators in `onchain/` into `<name>.plutus` artifacts next to this file.
+
+Rebuild after changing a source: `python -m cardano_market.contracts.build`. With `--check` nothing
+is written and the exit status is 1 when an artifact is missing or differs from a fresh build
+(the tests run the same check). The compiler version is pinned in pyproject's `dev` extra, since
+another OpShin release may compile the same source to other bytes (and another script hash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import cbor2
+
+from . import SOURCES_DIR, artifact_path, contract_names
+
+
+def compile_source(path: Path) -> bytes:
+    """The script of one OpShin source, singly CBOR wrapped (the bytes its hash is taken over).
+
+    Runs `opshin build` itself (default optimisation, OpShin's version marker, UPLC 1.1.0) in the
+    source's directory with a relative file name, so the output does not depend on the checkout.
+    """
+    with tempfile.TemporaryDirectory(prefix="opshin-build-") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "opshin", "build", path.name, "-o", out],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"opshin build {path.name} failed:\n{done.stdout}{done.stderr}")
+        return bytes.fromhex((Path(out) / "script.cbor").read_text().strip())
+
+
+def envelope(name: str, script: bytes) -> str:
+    """The cardano-cli JSON text envelope of a V3 script (cborHex doubly wrapped)."""
+    document = {
+        "type": "PlutusScriptV3",
+        "description": f"{name}, compiled by opshin {metadata.version('opshin')}",
+        "cborHex": cbor2.dumps(script).hex(),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def build(names: list[str] | None = None, *, check: bool = False) -> list[str]:
+    """Compile `names` (default: every source); returns the artifacts that were (or are) stale."""
+    stale: list[str] = []
+    for name in names or contract_names():
+        text = envelope(name, compile_source(SOURCES_DIR / f"{name}.py"))
+        path = artifact_path(name)
+        if not path.exists() or path.read_text() != text:
+            stale.append(name)
+            if not check:
+                path.write_text(text)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("names", nargs="*", help="validators to build (default: all)")
+    parser.add_argument("--check", action="store_true", help="fail if an artifact is stale")
+    args = parser.parse_args(argv)
+    stale = build(args.names or None, check=args.check)
+    for name in stale:
+        verb = "is stale" if args.check else "rebuilt"
+        print(f"{artifact_path(name).name} {verb}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
