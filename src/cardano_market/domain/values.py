@@ -14,7 +14,7 @@ from typing import Any
 
 import cbor2
 
-from .cbor import reject_duplicate_keys
+from .cbor import item_end, reject_duplicate_keys
 from .errors import CborError, InvalidValueError
 
 POLICY_ID_SIZE = 28
@@ -183,6 +183,8 @@ class Value:
             obj = cbor2.loads(raw)
         except Exception as exc:  # cbor2 raises several types for malformed input
             raise CborError(f"value is not well-formed CBOR: {exc}") from exc
+        if item_end(raw) != len(raw):
+            raise CborError(f"value has {len(raw) - item_end(raw)} trailing byte(s) after the CBOR")
         reject_duplicate_keys(raw, obj, "value")
         return cls.from_primitive(obj)
 
