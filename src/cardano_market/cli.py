@@ -81,6 +81,122 @@ def _print_order(result: dict[str, Any]) -> None:
     out(f"txCborHex       {result['txCborHex']}\n")
 
 
+devnet_app = typer.Typer(
+    help="The embedded devnet: create it from a seed file, read its tip, move its time.",
+    no_args_is_help=True,
+)
+app.add_typer(devnet_app, name="devnet")
+
+DEFAULT_DEVNET_PATH = Path("devnet.db")
+_DevnetPath = Annotated[Path, typer.Option("--path", help="The devnet's SQLite file.")]
+_SeedFile = Annotated[
+    Path | None, typer.Option("--seed", help="Seed file (JSON; default: the demo seed).")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _load_seed(seed: Path | None) -> Any:
+    from .chain.devnet.seed import DEFAULT_SEED, load_seed
+    from .domain.errors import SeedError
+
+    try:
+        return load_seed(seed or DEFAULT_SEED)
+    except SeedError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _open_existing(path: Path) -> Any:
+    from .chain.devnet.ledger import Ledger
+
+    if not path.exists():
+        raise _fail(f"no devnet at {path}; create one with: cardano-market devnet init")
+    return Ledger(path)
+
+
+@devnet_app.command("init")
+def devnet_init(path: _DevnetPath = DEFAULT_DEVNET_PATH, seed: _SeedFile = None) -> None:
+    """Create the devnet at PATH and apply the seed (a no-op when that seed is applied already)."""
+    from .chain.devnet.ledger import Ledger
+    from .chain.devnet.seed import apply_seed
+    from .domain.errors import SeedError
+
+    parsed = _load_seed(seed)
+    with Ledger(path) as ledger:
+        try:
+            result = apply_seed(ledger, parsed)
+        except SeedError as exc:
+            raise _fail(str(exc)) from exc
+    state = "seeded" if result.applied else "already seeded with this seed"
+    typer.echo(
+        f"{path}: {state} (seed {parsed.hash.hex()[:16]}): {len(result.wallets)} wallet(s), "
+        f"{len(result.sales)} sale(s), oracle {'yes' if result.oracle else 'no'}"
+    )
+
+
+@devnet_app.command("reset")
+def devnet_reset(
+    path: _DevnetPath = DEFAULT_DEVNET_PATH,
+    seed: _SeedFile = None,
+    empty: Annotated[bool, typer.Option("--empty", help="Leave the devnet unseeded.")] = False,
+) -> None:
+    """Wipe the devnet at PATH (UTxOs, transactions, blocks, time) and apply the seed again."""
+    from .chain.devnet.seed import apply_seed
+
+    parsed = None if empty else _load_seed(seed)
+    with _open_existing(path) as ledger:
+        ledger.reset()
+        if parsed is not None:
+            apply_seed(ledger, parsed)
+    typer.echo(f"{path}: reset{'' if parsed is None else ' and seeded'}")
+
+
+@devnet_app.command("tip")
+def devnet_tip(path: _DevnetPath = DEFAULT_DEVNET_PATH) -> None:
+    """Print the devnet's tip: slot, POSIX time (ms), epoch, block height."""
+    with _open_existing(path) as ledger:
+        tip = ledger.tip()
+    typer.echo(
+        f"slot {tip.slot}  time_ms {tip.time_ms}  epoch {tip.epoch}  block {tip.block_height}"
+    )
+
+
+@devnet_app.command("advance")
+def devnet_advance(
+    slots: Annotated[int, typer.Argument(min=0, help="Slots to move forward.")],
+    path: _DevnetPath = DEFAULT_DEVNET_PATH,
+) -> None:
+    """Move the devnet's time forward by SLOTS (a block is cut at the new slot)."""
+    with _open_existing(path) as ledger:
+        tip = ledger.advance(slots)
+    typer.echo(f"slot {tip.slot}  block {tip.block_height}")
+
+
+@devnet_app.command("wallets")
+def devnet_wallets(path: _DevnetPath = DEFAULT_DEVNET_PATH, seed: _SeedFile = None) -> None:
+    """List the seed's wallets: name, bech32 address, lovelace and tokens on the devnet."""
+    from .domain.address import encode_address
+    from .domain.values import sum_values, unit_of
+    from .synthetic import wallet
+
+    parsed = _load_seed(seed)
+    names = {token.asset: name for name, token in parsed.tokens.items()}
+    with _open_existing(path) as ledger:
+        for name in sorted(parsed.wallets):
+            keys = wallet(name, ledger.network_id)
+            balance = sum_values(u.value for u in ledger.utxos_at(keys.address))
+            tokens = "".join(
+                f"  {qty} {names.get(asset, unit_of(asset))}"
+                for asset, qty in sorted(balance.assets.items())
+            )
+            typer.echo(
+                f"{name:<14} {encode_address(keys.address)}  {balance.coin} lovelace{tokens}"
+            )
+
+
 def main() -> None:
     app()
 

@@ -86,3 +86,12 @@ class DuplicateRecordError(StoreError):
 
 class UnknownRecordError(StoreError, LookupError):
     """An update names a row that does not exist."""
+
+
+class SeedError(MarketError, ValueError):
+    """A devnet seed file that is malformed (`path` is the JSON path of the offending value,
+    e.g. `$.wallets.alice.lovelace`), or that cannot be applied to the ledger as it is."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path

@@ -1,0 +1,613 @@
+"""Devnet seed files: a declarative JSON world (wallets, tokens, oracle, marketplace, sales, users)
+read, checked and applied to a `Ledger` once.
+
+Every key, policy id and address is derived from names, so one seed always yields the same chain.
+Errors name the JSON path of the bad value (`$.wallets.alice.lovelace: ...`). A seeded ledger
+records the seed's hash: applying the same seed again is a no-op, a different one asks for a reset.
+
+Sales are a stand-in until the settlement contracts land: each sale's bundle tokens and a pointer
+token (named by `domain.pointer` over a pseudo input derived from the sale id, under a devnet
+pointer policy) sit at a devnet "sale" address whose script hash is derived from a label. No
+script exists behind it: nothing can spend those UTxOs yet, they only make a sale visible on chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...domain.address import script_address
+from ...domain.cip30 import Utxo
+from ...domain.datums import USD, OracleDatum, SaleDatum, Token, wallet_from_address
+from ...domain.errors import ConfigError, SeedError
+from ...domain.outputs import TxOutput
+from ...domain.pointer import pointer_asset_name
+from ...domain.pricing import MarketplaceConfig
+from ...domain.sale import Sale, SaleStatus
+from ...domain.values import ADA, MAX_ASSET_NAME_SIZE, POLICY_ID_SIZE, AssetId, Value, unit_of
+from ...synthetic import SyntheticWallet, wallet
+from .ledger import Ledger
+
+DEFAULT_SEED = Path(__file__).with_name("demo_seed.json")
+"""The demo seed shipped with the package (also at `fixtures/devnet/demo-seed.json`)."""
+
+SEED_HASH_META = "seed_hash"
+"""Ledger meta key holding the applied seed's hash (its first 7 bytes, as an integer)."""
+
+HOUR_MS = 3_600_000
+YEAR_MS = 365 * 24 * HOUR_MS
+ORACLE_FEED_NAME = b"OracleFeed"
+_LABEL = "cardano-market devnet"
+_HEX24 = re.compile(r"[0-9a-f]{24}")
+_TOP_KEYS = {
+    "description",
+    "wallets",
+    "tokens",
+    "oracle",
+    "marketplace",
+    "sales",
+    "users",
+    "tokenIds",
+}
+_MAX_DECIMALS = 255
+
+
+def _hash28(label: str) -> bytes:
+    return hashlib.blake2b(f"{_LABEL} {label}".encode(), digest_size=28).digest()
+
+
+def token_policy(name: str) -> bytes:
+    """Default policy id of token `name`: blake2b-224("cardano-market devnet token/<name>")."""
+    return _hash28(f"token/{name}")
+
+
+ORACLE_SCRIPT_HASH = _hash28("oracle")
+ORACLE_FEED_POLICY = _hash28("oracle feed")
+SALE_SCRIPT_HASH = _hash28("sale stand-in")
+POINTER_POLICY = _hash28("pointer")
+
+
+def oracle_address(network_id: int = 0) -> bytes:
+    """The devnet oracle's address (a script address nothing can spend from)."""
+    return script_address(ORACLE_SCRIPT_HASH, None, network_id)
+
+
+def sale_address(network_id: int = 0) -> bytes:
+    """The stand-in sale address holding seeded sales (until the settlement contracts land)."""
+    return script_address(SALE_SCRIPT_HASH, None, network_id)
+
+
+ORACLE_FEED_ASSET: AssetId = (ORACLE_FEED_POLICY, ORACLE_FEED_NAME)
+
+
+# -- the parsed seed ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeedToken:
+    name: str
+    asset: AssetId
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeedWallet:
+    name: str
+    lovelace: int
+    assets: dict[str, int]  # token name -> quantity (base units)
+    utxos: int  # lovelace split over this many UTxOs; the tokens sit in the first
+
+
+@dataclass(frozen=True, slots=True)
+class SeedOracle:
+    token: str
+    price: int  # USD x 10^6 per whole token
+    start_offset_ms: int  # relative to the ledger's time when seeded
+    end_offset_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeedSale:
+    id: str
+    owner: str  # wallet name
+    bundle_token: str
+    bundle_amount: int
+    cost_token: str | None  # None: USD; "ADA": lovelace; else a token name
+    cost_amount: int
+    total_bundle_quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeedUser:
+    id: str  # 24 hex digits
+    wallet: str
+    kyc: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """A checked seed; `hash` is blake2b-256 of its canonical JSON."""
+
+    hash: bytes
+    wallets: dict[str, SeedWallet]
+    tokens: dict[str, SeedToken]
+    oracle: SeedOracle | None
+    marketplace: MarketplaceConfig | None
+    cash_register: str | None
+    sales: tuple[SeedSale, ...]
+    users: tuple[SeedUser, ...]
+    token_ids: dict[str, str]
+
+    def asset(self, token: str) -> AssetId:
+        """The asset id of `token` ("ADA" is lovelace)."""
+        return ADA if token == "ADA" else self.tokens[token].asset
+
+
+def load_seed(path: str | Path = DEFAULT_SEED) -> Seed:
+    """Read and check a seed file; SeedError names the JSON path of what is wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SeedError("$", f"cannot read seed file {path}: {exc}") from exc
+    try:
+        # Decimals stay text: only percentages take them, read exactly (never as binary floats).
+        data = json.loads(text, parse_float=str)
+    except json.JSONDecodeError as exc:
+        raise SeedError("$", f"{path} is not JSON: {exc}") from exc
+    return parse_seed(data)
+
+
+def parse_seed(data: object) -> Seed:
+    """Check a decoded seed document (JSON decimals may be str or float) and build a `Seed`."""
+    root = _mapping(data, "$", _TOP_KEYS)
+    digest = hashlib.blake2b(_canonical(root), digest_size=32).digest()
+    tokens = _tokens(root.get("tokens", {}))
+    wallets = _wallets(root.get("wallets", {}), tokens)
+    marketplace, cash_register, currency = _marketplace(root.get("marketplace"), tokens, wallets)
+    oracle = _oracle(root.get("oracle"), tokens, currency)
+    sales = _sales(root.get("sales", []), tokens, wallets)
+    users = _users(root.get("users", []), wallets)
+    token_ids = _token_ids(root.get("tokenIds", {}), tokens)
+    return Seed(
+        digest, wallets, tokens, oracle, marketplace, cash_register, sales, users, token_ids
+    )
+
+
+def _canonical(root: Mapping[str, Any]) -> bytes:
+    return json.dumps(root, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _tokens(raw: object) -> dict[str, SeedToken]:
+    tokens: dict[str, SeedToken] = {}
+    seen: dict[AssetId, str] = {}
+    for name, spec in _mapping(raw, "$.tokens").items():
+        path = f"$.tokens.{name}"
+        if name == "ADA":
+            raise SeedError(path, "ADA is built in; do not declare it as a token")
+        fields = _mapping(spec, path, {"assetName", "assetNameHex", "decimals", "policyId"})
+        if ("assetName" in fields) == ("assetNameHex" in fields):
+            raise SeedError(path, "give exactly one of assetName (text) or assetNameHex")
+        if "assetName" in fields:
+            asset_name = _str(fields["assetName"], f"{path}.assetName").encode()
+        else:
+            asset_name = _hex(fields["assetNameHex"], f"{path}.assetNameHex")
+        if len(asset_name) > MAX_ASSET_NAME_SIZE:
+            raise SeedError(path, f"asset name is {len(asset_name)} bytes, at most 32 allowed")
+        policy = token_policy(name)
+        if "policyId" in fields:
+            policy = _hex(fields["policyId"], f"{path}.policyId")
+            if len(policy) != POLICY_ID_SIZE:
+                raise SeedError(f"{path}.policyId", f"must be {POLICY_ID_SIZE} bytes (56 hex)")
+        decimals = _int(fields.get("decimals", 0), f"{path}.decimals")
+        if decimals > _MAX_DECIMALS:
+            raise SeedError(f"{path}.decimals", f"must be at most {_MAX_DECIMALS}")
+        asset = (policy, asset_name)
+        if asset in seen:
+            raise SeedError(path, f"same policy id and asset name as token {seen[asset]}")
+        seen[asset] = name
+        tokens[name] = SeedToken(name, asset, decimals)
+    return tokens
+
+
+def _wallets(raw: object, tokens: Mapping[str, SeedToken]) -> dict[str, SeedWallet]:
+    wallets: dict[str, SeedWallet] = {}
+    for name, spec in _mapping(raw, "$.wallets").items():
+        path = f"$.wallets.{name}"
+        fields = _mapping(spec, path, {"lovelace", "assets", "utxos"})
+        if "lovelace" not in fields:
+            raise SeedError(f"{path}.lovelace", "is required")
+        lovelace = _int(fields["lovelace"], f"{path}.lovelace", minimum=1)
+        count = _int(fields.get("utxos", 1), f"{path}.utxos", minimum=1)
+        assets: dict[str, int] = {}
+        for token, qty in _mapping(fields.get("assets", {}), f"{path}.assets").items():
+            if token not in tokens:
+                raise SeedError(f"{path}.assets.{token}", _unknown("token", token, tokens))
+            assets[token] = _int(qty, f"{path}.assets.{token}", minimum=1)
+        wallets[name] = SeedWallet(name, lovelace, assets, count)
+    return wallets
+
+
+def _marketplace(
+    raw: object, tokens: Mapping[str, SeedToken], wallets: Mapping[str, SeedWallet]
+) -> tuple[MarketplaceConfig | None, str | None, str | None]:
+    if raw is None:
+        return None, None, None
+    fields = dict(_mapping(raw, "$.marketplace"))
+    currency = _str(fields.pop("currency", None), "$.marketplace.currency")
+    if currency not in tokens:
+        raise SeedError("$.marketplace.currency", _unknown("token", currency, tokens))
+    cash_register = fields.pop("cashRegister", None)
+    if cash_register is not None:
+        cash_register = _str(cash_register, "$.marketplace.cashRegister")
+        if cash_register not in wallets:
+            raise SeedError(
+                "$.marketplace.cashRegister", _unknown("wallet", cash_register, wallets)
+            )
+    try:
+        config = MarketplaceConfig.from_mapping(
+            {**fields, "currency": unit_of(tokens[currency].asset)}
+        )
+    except ConfigError as exc:
+        raise SeedError("$.marketplace", str(exc)) from exc
+    return config, cash_register, currency
+
+
+def _oracle(
+    raw: object, tokens: Mapping[str, SeedToken], currency: str | None
+) -> SeedOracle | None:
+    if raw is None:
+        return None
+    fields = _mapping(raw, "$.oracle", {"token", "price", "validityMs"})
+    token = _str(fields.get("token"), "$.oracle.token")
+    if token not in tokens:
+        raise SeedError("$.oracle.token", _unknown("token", token, tokens))
+    if currency is not None and token != currency:
+        raise SeedError(
+            "$.oracle.token",
+            f"the price feed is for {token}, but the marketplace currency is {currency}",
+        )
+    price = _int(fields.get("price"), "$.oracle.price", minimum=1)
+    window = _mapping(fields.get("validityMs", {}), "$.oracle.validityMs", {"start", "end"})
+    start = _int(window.get("start", -HOUR_MS), "$.oracle.validityMs.start", minimum=None)
+    end = _int(window.get("end", YEAR_MS), "$.oracle.validityMs.end", minimum=None)
+    if end <= start:
+        raise SeedError("$.oracle.validityMs", f"end ({end}) must be after start ({start})")
+    return SeedOracle(token, price, start, end)
+
+
+def _sales(
+    raw: object, tokens: Mapping[str, SeedToken], wallets: Mapping[str, SeedWallet]
+) -> tuple[SeedSale, ...]:
+    keys = {"id", "owner", "bundleToken", "bundleAmount", "costUsd", "costToken", "costAmount",
+            "totalBundleQuantity"}  # fmt: skip
+    sales: list[SeedSale] = []
+    seen: set[str] = set()
+    for i, spec in enumerate(_list(raw, "$.sales")):
+        path = f"$.sales[{i}]"
+        fields = _mapping(spec, path, keys)
+        sale_id = _str(fields.get("id"), f"{path}.id")
+        try:
+            uuid.UUID(sale_id)
+        except ValueError as exc:
+            raise SeedError(f"{path}.id", f"{sale_id!r} is not a UUID") from exc
+        if sale_id in seen:
+            raise SeedError(f"{path}.id", f"duplicate sale id {sale_id}")
+        seen.add(sale_id)
+        owner = _str(fields.get("owner"), f"{path}.owner")
+        if owner not in wallets:
+            raise SeedError(f"{path}.owner", _unknown("wallet", owner, wallets))
+        bundle = _str(fields.get("bundleToken"), f"{path}.bundleToken")
+        if bundle not in tokens:
+            raise SeedError(f"{path}.bundleToken", _unknown("token", bundle, tokens))
+        if "costUsd" in fields:
+            if "costToken" in fields or "costAmount" in fields:
+                raise SeedError(path, "give costUsd or costToken with costAmount, not both")
+            cost_token: str | None = None
+            cost_amount = _int(fields["costUsd"], f"{path}.costUsd")
+        else:
+            cost_token = _str(fields.get("costToken"), f"{path}.costToken")
+            if cost_token != "ADA" and cost_token not in tokens:
+                raise SeedError(f"{path}.costToken", _unknown("token", cost_token, tokens))
+            if "costAmount" not in fields:
+                raise SeedError(f"{path}.costAmount", "is required with costToken")
+            cost_amount = _int(fields["costAmount"], f"{path}.costAmount")
+        sales.append(
+            SeedSale(
+                sale_id,
+                owner,
+                bundle,
+                _int(fields.get("bundleAmount"), f"{path}.bundleAmount", minimum=1),
+                cost_token,
+                cost_amount,
+                _int(fields.get("totalBundleQuantity"), f"{path}.totalBundleQuantity", minimum=1),
+            )
+        )
+    return tuple(sales)
+
+
+def _users(raw: object, wallets: Mapping[str, SeedWallet]) -> tuple[SeedUser, ...]:
+    users: list[SeedUser] = []
+    seen: set[str] = set()
+    for i, spec in enumerate(_list(raw, "$.users")):
+        path = f"$.users[{i}]"
+        fields = _mapping(spec, path, {"id", "wallet", "kyc"})
+        user_id = _str(fields.get("id"), f"{path}.id")
+        if not _HEX24.fullmatch(user_id):
+            raise SeedError(f"{path}.id", f"{user_id!r} is not 24 lower-case hex digits")
+        if user_id in seen:
+            raise SeedError(f"{path}.id", f"duplicate user id {user_id}")
+        seen.add(user_id)
+        name = _str(fields.get("wallet"), f"{path}.wallet")
+        if name not in wallets:
+            raise SeedError(f"{path}.wallet", _unknown("wallet", name, wallets))
+        kyc = fields.get("kyc", False)
+        if not isinstance(kyc, bool):
+            raise SeedError(f"{path}.kyc", f"must be true or false, got {kyc!r}")
+        users.append(SeedUser(user_id, name, kyc))
+    return tuple(users)
+
+
+def _token_ids(raw: object, tokens: Mapping[str, SeedToken]) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for name, token_id in _mapping(raw, "$.tokenIds").items():
+        path = f"$.tokenIds.{name}"
+        if name not in tokens:
+            raise SeedError(path, _unknown("token", name, tokens))
+        text = _str(token_id, path)
+        if not _HEX24.fullmatch(text):
+            raise SeedError(path, f"{text!r} is not 24 lower-case hex digits")
+        if text in ids.values():
+            raise SeedError(path, f"token id {text} is used twice")
+        ids[name] = text
+    return ids
+
+
+# -- JSON checks ----------------------------------------------------------------------------------
+
+
+def _mapping(raw: object, path: str, allowed: set[str] | None = None) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise SeedError(path, f"must be an object, got {_kind(raw)}")
+    if allowed is not None:
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            raise SeedError(
+                f"{path}.{unknown[0]}",
+                f"unknown key (expected one of {', '.join(sorted(allowed))})",
+            )
+    return raw
+
+
+def _list(raw: object, path: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise SeedError(path, f"must be a list, got {_kind(raw)}")
+    return raw
+
+
+def _str(raw: object, path: str) -> str:
+    if raw is None:
+        raise SeedError(path, "is required")
+    if not isinstance(raw, str) or not raw:
+        raise SeedError(path, f"must be a non-empty string, got {_kind(raw)}")
+    return raw
+
+
+def _int(raw: object, path: str, *, minimum: int | None = 0) -> int:
+    if raw is None:
+        raise SeedError(path, "is required")
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise SeedError(path, f"must be an integer, got {_kind(raw)} {raw!r}")
+    if minimum is not None and raw < minimum:
+        raise SeedError(path, f"must be at least {minimum}, got {raw}")
+    return raw
+
+
+def _hex(raw: object, path: str) -> bytes:
+    text = _str(raw, path)
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise SeedError(path, f"{text!r} is not hex") from exc
+
+
+def _kind(raw: object) -> str:
+    if isinstance(raw, str) and re.fullmatch(r"-?\d+\.\d*(e[-+]?\d+)?", raw, re.IGNORECASE):
+        return "a decimal number"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(raw), "null" if raw is None else type(raw).__name__
+    )
+
+
+def _unknown(kind: str, name: str, known: Mapping[str, object]) -> str:
+    listed = ", ".join(sorted(known)) or "none declared"
+    return f"unknown {kind} {name!r} (declared: {listed})"
+
+
+# -- applying a seed ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeededOracle:
+    address: bytes
+    feed_asset: AssetId
+    utxo: Utxo
+    datum: OracleDatum
+
+
+@dataclass(frozen=True, slots=True)
+class SeededSale:
+    sale: Sale
+    utxo: Utxo | None  # None if the stand-in UTxO is no longer on the ledger
+
+
+@dataclass(frozen=True, slots=True)
+class SeedResult:
+    """What a seed put on the ledger; `applied` is False when the ledger already held it."""
+
+    seed: Seed
+    applied: bool
+    wallets: dict[str, SyntheticWallet]
+    oracle: SeededOracle | None
+    sales: tuple[SeededSale, ...]
+    marketplace: MarketplaceConfig | None
+    cash_register: SyntheticWallet | None
+    users: tuple[SeedUser, ...]
+    token_ids: dict[str, str]
+
+
+def seed_tag(seed: Seed) -> int:
+    """The integer a seeded ledger records for `seed` (its hash's first 7 bytes)."""
+    return int.from_bytes(seed.hash[:7], "big")
+
+
+def ledger_seed_tag(ledger: Ledger) -> int | None:
+    """The seed tag a ledger records; None when it was never seeded (or was reset)."""
+    return ledger.store.meta(SEED_HASH_META)
+
+
+def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
+    """Put `seed` on `ledger` in one genesis transaction; a no-op when it is there already.
+
+    Raises SeedError when the ledger holds a different seed (reset it first) or when a declared
+    output is below the ledger's minimum ADA.
+    """
+    network = ledger.network_id
+    keys = {name: wallet(name, network) for name in sorted(seed.wallets)}
+    with ledger.store.write():
+        recorded = ledger_seed_tag(ledger)
+        if recorded is not None and recorded != seed_tag(seed):
+            raise SeedError(
+                "$",
+                "this ledger was seeded from a different seed; reset it first "
+                "(cardano-market devnet reset)",
+            )
+        applied = recorded is None
+        if applied:
+            now_ms = ledger.slot_config.slot_to_posix_ms(ledger.current_slot())
+            outputs = _wallet_outputs(ledger, seed, keys)
+            oracle_out = _oracle_output(ledger, seed, now_ms)
+            if oracle_out is not None:
+                outputs.append(oracle_out)
+            outputs += [_sale_output(ledger, seed, sale, keys) for sale in seed.sales]
+            ledger.genesis(outputs)
+            ledger.store.set_meta(SEED_HASH_META, seed_tag(seed))
+    oracle = _find_oracle(ledger, seed)
+    sales = tuple(_seeded_sale(ledger, seed, sale, keys) for sale in seed.sales)
+    return SeedResult(
+        seed=seed,
+        applied=applied,
+        wallets=keys,
+        oracle=oracle,
+        sales=sales,
+        marketplace=seed.marketplace,
+        cash_register=keys[seed.cash_register] if seed.cash_register else None,
+        users=seed.users,
+        token_ids=dict(seed.token_ids),
+    )
+
+
+def _wallet_outputs(
+    ledger: Ledger, seed: Seed, keys: Mapping[str, SyntheticWallet]
+) -> list[TxOutput]:
+    outputs: list[TxOutput] = []
+    for name, spec in sorted(seed.wallets.items()):
+        share, rest = divmod(spec.lovelace, spec.utxos)
+        tokens = {seed.asset(t): q for t, q in spec.assets.items()}
+        for i in range(spec.utxos):
+            coin = share + (rest if i == 0 else 0)
+            out = TxOutput(keys[name].address, Value.of(coin, tokens if i == 0 else None))
+            needed = out.min_ada(ledger.params)
+            if coin < needed:
+                raise SeedError(
+                    f"$.wallets.{name}.lovelace",
+                    f"UTxO {i} of this wallet would hold {coin} lovelace, below the minimum "
+                    f"ADA of {needed} for its value; raise lovelace or lower utxos",
+                )
+            outputs.append(out)
+    return outputs
+
+
+def _oracle_output(ledger: Ledger, seed: Seed, now_ms: int) -> TxOutput | None:
+    if seed.oracle is None:
+        return None
+    datum = OracleDatum(
+        seed.oracle.price,
+        now_ms + seed.oracle.start_offset_ms,
+        now_ms + seed.oracle.end_offset_ms,
+    )
+    out = TxOutput(
+        oracle_address(ledger.network_id),
+        Value.of(0, {ORACLE_FEED_ASSET: 1}),
+        inline_datum=datum.to_cbor(),
+    )
+    return out.with_min_ada(ledger.params)
+
+
+def sale_pointer_name(sale_id: str) -> bytes:
+    """The stand-in pointer name of a seeded sale: `domain.pointer` over a pseudo input
+    `(blake2b-256("cardano-market devnet sale start/<id>"), 0)`."""
+    pseudo_tx = hashlib.blake2b(f"{_LABEL} sale start/{sale_id}".encode(), digest_size=32)
+    return pointer_asset_name([(pseudo_tx.digest(), 0)])
+
+
+def _sale_output(
+    ledger: Ledger, seed: Seed, sale: SeedSale, keys: Mapping[str, SyntheticWallet]
+) -> TxOutput:
+    bundle = seed.asset(sale.bundle_token)
+    cost = USD if sale.cost_token is None else seed.asset(sale.cost_token)
+    datum = SaleDatum(
+        wallet_from_address(keys[sale.owner].address),
+        Token.of(bundle, sale.bundle_amount),
+        Token.of(cost, sale.cost_amount),
+    )
+    value = Value.of(
+        seed.marketplace.sale_lovelace if seed.marketplace else 0,
+        {
+            bundle: sale.bundle_amount * sale.total_bundle_quantity,
+            (POINTER_POLICY, sale_pointer_name(sale.id)): 1,
+        },
+    )
+    out = TxOutput(sale_address(ledger.network_id), value, inline_datum=datum.to_cbor())
+    return out.with_min_ada(ledger.params)
+
+
+def _find_oracle(ledger: Ledger, seed: Seed) -> SeededOracle | None:
+    if seed.oracle is None:
+        return None
+    address = oracle_address(ledger.network_id)
+    for utxo in ledger.utxos_at(address):
+        if utxo.value.quantity(ORACLE_FEED_ASSET) and utxo.inline_datum is not None:
+            datum = OracleDatum.from_cbor(utxo.inline_datum)
+            return SeededOracle(address, ORACLE_FEED_ASSET, utxo, datum)
+    raise SeedError("$.oracle", "the seeded oracle UTxO is missing from the ledger")
+
+
+def _seeded_sale(
+    ledger: Ledger, seed: Seed, sale: SeedSale, keys: Mapping[str, SyntheticWallet]
+) -> SeededSale:
+    pointer = sale_pointer_name(sale.id)
+    cost: AssetId | None = None if sale.cost_token is None else seed.asset(sale.cost_token)
+    record = Sale(
+        id=sale.id,
+        status=SaleStatus.STARTED,
+        pointer_name=pointer,
+        owner_address=keys[sale.owner].address,
+        bundle=seed.asset(sale.bundle_token),
+        bundle_amount=sale.bundle_amount,
+        cost=cost,
+        cost_amount=sale.cost_amount,
+        total_bundle_quantity=sale.total_bundle_quantity,
+        available_bundle_quantity=sale.total_bundle_quantity,
+    )
+    holders = [
+        u
+        for u in ledger.utxos_at(sale_address(ledger.network_id))
+        if u.value.quantity((POINTER_POLICY, pointer))
+    ]
+    return SeededSale(record, holders[0] if holders else None)

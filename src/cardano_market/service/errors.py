@@ -1,0 +1,106 @@
+"""The v1 error body `{"code", "description", "cause"}` and the handlers that map errors to it.
+
+Wire-compatible with the deployed server: `code` is the HTTP status, `description` its reason
+phrase, `cause` says what was wrong (naming the field or the failed ledger rule). Bad input is
+always a 4xx: malformed requests and CBOR are 400, unknown things 404, rejected values 422.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..chain.base import SubmitError
+from ..domain.errors import CborError, InvalidValueError
+
+
+class ApiError(Exception):
+    """An error the edge answers with `status` and `cause` (raised by route handlers)."""
+
+    def __init__(self, status: int, cause: str) -> None:
+        super().__init__(cause)
+        self.status = status
+        self.cause = cause
+
+
+def bad_request(cause: str) -> ApiError:
+    return ApiError(HTTPStatus.BAD_REQUEST, cause)
+
+
+def not_found(cause: str) -> ApiError:
+    return ApiError(HTTPStatus.NOT_FOUND, cause)
+
+
+def unprocessable(cause: str) -> ApiError:
+    return ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, cause)
+
+
+def error_body(status: int, cause: str) -> dict[str, Any]:
+    """`{"code": 404, "description": "Not Found", "cause": ...}`."""
+    try:
+        description = HTTPStatus(status).phrase
+    except ValueError:
+        description = "Error"
+    return {"code": status, "description": description, "cause": cause}
+
+
+def error_response(status: int, cause: str) -> JSONResponse:
+    return JSONResponse(error_body(status, cause), status_code=status)
+
+
+def submit_cause(exc: SubmitError) -> str:
+    """The ledger's rejection, led by the rule name when the ledger gave one."""
+    message = str(exc)
+    if exc.rule and not message.startswith(exc.rule):
+        message = f"{exc.rule}: {message}"
+    if exc.trace:
+        message += f" (trace: {'; '.join(exc.trace)})"
+    return message
+
+
+def validation_cause(exc: RequestValidationError) -> str:
+    """`body.txCborHex: Field required; query.amount: ...` from FastAPI's validation errors."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", ""))
+    return "; ".join(parts) or "malformed request"
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.cause)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(HTTPStatus.BAD_REQUEST, validation_cause(exc))
+
+
+async def _malformed(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(HTTPStatus.BAD_REQUEST, str(exc))
+
+
+async def _submit_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SubmitError)
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, submit_cause(exc))
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(exc.status_code, str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error below with the v1 body (and never a 500 for bad input)."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(CborError, _malformed)
+    app.add_exception_handler(InvalidValueError, _malformed)
+    app.add_exception_handler(SubmitError, _submit_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
