@@ -17,6 +17,7 @@ from ...domain.address import parse_address, payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import AddressError
 from ...domain.fees import min_ada, min_fee
+from ...domain.keys import key_hash
 from ...domain.params import ProtocolParameters
 from ...domain.values import AssetId, unit_of
 from ..base import RedeemerKey, SubmitError
@@ -267,7 +268,7 @@ def check_vkey_witnesses(tx: ParsedTx, resolved: Resolved) -> None:
         except (BadSignatureError, ValueError, TypeError):
             fail(
                 "InvalidWitnessesUTXOW",
-                f"the signature by key {_key_hash(vkey).hex()} does not verify over "
+                f"the signature by key {key_hash(vkey).hex()} does not verify over "
                 f"transaction {tx.tx_id.hex()}",
             )
     have = witness_key_hashes(tx)
@@ -280,7 +281,7 @@ def check_vkey_witnesses(tx: ParsedTx, resolved: Resolved) -> None:
 
 
 def witness_key_hashes(tx: ParsedTx) -> set[bytes]:
-    return {_key_hash(vkey) for vkey, _sig in tx.vkey_witnesses}
+    return {key_hash(vkey) for vkey, _sig in tx.vkey_witnesses}
 
 
 def required_vkey_hashes(tx: ParsedTx, resolved: Resolved) -> set[bytes]:
@@ -551,10 +552,6 @@ def _all_outputs(tx: ParsedTx) -> list[Utxo]:
     if tx.collateral_return is None:
         return tx.outputs
     return [*tx.outputs, tx.collateral_return]
-
-
-def _key_hash(vkey: bytes) -> bytes:
-    return hashlib.blake2b(vkey, digest_size=28).digest()
 
 
 def _datum_hash(datum: bytes) -> bytes:
