@@ -12,13 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cardano_market.domain.address import decode_address
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum
 from cardano_market.domain.errors import AddressError, InsufficientFundsError
 from cardano_market.domain.params import default_parameters
 from cardano_market.domain.pricing import order_amount
-from cardano_market.domain.values import Value, unit_of
+from cardano_market.domain.values import Value, sum_values, unit_of
 from cardano_market.scenario import Scenario, load_scenario
 from cardano_market.synthetic import tx_hash, utxo, wallet, wallet_utxos
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
@@ -116,7 +115,7 @@ def test_insufficient_funds_names_the_shortfall_per_asset() -> None:
     poor = [utxo(tx_hash("poor"), 0, buyer.address, Value.of(2_000_000))]
     with pytest.raises(InsufficientFundsError) as info:
         build(sc, poor)
-    amount, _ = order_amount(sc.sale, sc.bundle_quantity, None, sc.oracle_price, sc.config), None
+    amount = order_amount(sc.sale, sc.bundle_quantity, None, sc.oracle_price, sc.config)
     short = info.value.shortfall
     assert short[unit_of(sc.config.currency)] == amount.currency_amount
     assert short[unit_of(sc.sale.cost)] == amount.cost_total + amount.service_fee
@@ -298,7 +297,10 @@ def test_any_wallet_either_builds_a_valid_transaction_or_names_the_shortfall(cas
         return
     facts = check_transaction(tx.balanced.cbor, utxos, sc.params, [o.payment_key for o in owners])
     assert facts["fee"] >= facts["min_fee"]
-    assert decode_address(owners[0].bech32) == owners[0].address
+    paid = sum_values(
+        o.value.tokens() for o in tx.balanced.outputs[: 2 if tx.pays_service_fee else 1]
+    )
+    assert paid == amount.value.tokens()  # exactly the tokens the amount asked the wallet for
 
 
 def test_a_spent_utxo_with_a_duplicate_map_key_is_refused() -> None:

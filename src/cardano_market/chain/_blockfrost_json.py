@@ -8,7 +8,6 @@ gives them (never re-encoded), and every script is checked against its hash befo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 
 import cbor2
 
+from ..domain import hashes
 from ..domain.address import decode_address, encode_address
 from ..domain.cbor import encode_head, item_end
 from ..domain.cip30 import Utxo
@@ -34,10 +34,6 @@ ScriptRefLookup = Callable[[str], bytes]
 
 class MalformedResponseError(ChainError):
     """A Blockfrost answer that does not have the shape its endpoint documents."""
-
-
-def blake2b(data: bytes, size: int) -> bytes:
-    return hashlib.blake2b(data, digest_size=size).digest()
 
 
 # -- UTxOs ----------------------------------------------------------------------------------------
@@ -96,7 +92,7 @@ def utxo_from_blockfrost(
         raise MalformedResponseError(f"{where}: data_hash must be 32 bytes")
     if inline is not None:
         _check_one_item(inline, where, "inline_datum")
-        if datum_hash is not None and blake2b(inline, 32) != datum_hash:
+        if datum_hash is not None and hashes.datum_hash(inline) != datum_hash:
             raise MalformedResponseError(f"{where}: data_hash is not the hash of inline_datum")
         datum_hash = None  # the output carries the datum itself, not a hash option
     script_ref = script_ref_of(script_hash_hex) if script_hash_hex is not None else None
@@ -136,7 +132,7 @@ def plutus_script_ref(script_hash: str, language: int, cbor_hex: Any) -> bytes:
     raw = _hex(cbor_hex, where, "cbor")
     expected = _script_hash(script_hash, where)
     for candidate in _unwrapped(raw):
-        if blake2b(bytes([language]) + candidate, SCRIPT_HASH_SIZE) == expected:
+        if hashes.script_hash(language, candidate) == expected:
             return b"\x82" + encode_head(0, language) + encode_head(2, len(candidate)) + candidate
     raise MalformedResponseError(
         f"{where}: the CBOR Blockfrost returned does not hash to the script hash"
@@ -159,7 +155,7 @@ def native_script_ref(script_hash: str, script_json: Any) -> bytes:
     where = f"script {script_hash}"
     expected = _script_hash(script_hash, where)
     body = native_script_cbor(script_json, where)
-    if blake2b(b"\x00" + body, SCRIPT_HASH_SIZE) != expected:
+    if hashes.script_hash(0, body) != expected:
         raise MalformedResponseError(
             f"{where}: the native script rebuilt from its JSON does not hash to the script hash"
         )
@@ -341,10 +337,9 @@ def transaction_id(tx: bytes) -> bytes:
     if not tx or tx[0] not in (0x83, 0x84):
         raise SubmitError("transaction bytes must be a CBOR array [body, witness set, ...]")
     try:
-        end = item_end(tx, 1)
+        return hashes.transaction_id(tx)
     except MarketError as exc:
         raise SubmitError(f"transaction bytes are not well-formed CBOR: {exc}") from exc
-    return blake2b(tx[1:end], 32)
 
 
 def rejection_rule(message: str) -> str | None:

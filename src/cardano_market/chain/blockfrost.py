@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 
 import httpx
 
+from ..domain import hashes
 from ..domain.address import encode_address
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import OracleDatum
@@ -439,7 +440,7 @@ class BlockfrostBackend:
         if not isinstance(cbor_hex, str):
             raise bf.MalformedResponseError(f"{path} has no cbor")
         datum = bytes.fromhex(cbor_hex)
-        if bf.blake2b(datum, 32) != datum_hash:
+        if hashes.datum_hash(datum) != datum_hash:
             raise bf.MalformedResponseError(f"{path}: the datum does not hash to the datum hash")
         return datum
 

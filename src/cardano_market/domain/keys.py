@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 from nacl.signing import SigningKey as _NaclSigningKey
 
+from .hashes import key_hash
 
-def key_hash(vkey: bytes) -> bytes:
-    """blake2b-224 of a verification key: the 28-byte hash in addresses and datums."""
-    return hashlib.blake2b(vkey, digest_size=28).digest()
+__all__ = ["PaymentKey", "key_hash"]
 
 
 @dataclass(frozen=True, slots=True)

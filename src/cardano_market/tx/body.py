@@ -7,13 +7,13 @@ inputs in ledger order (tx id bytes, then index), which is also the order redeem
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 
 import cbor2
 
 from ..domain.cbor import encode_head
 from ..domain.cip30 import OutRef
+from ..domain.hashes import blake2b_256
 
 EMPTY_WITNESS_SET = b"\xa0"
 SET_TAG = b"\xd9\x01\x02"  # #6.258
@@ -60,5 +60,5 @@ def encode_transaction(
 
 
 def body_hash(body: bytes) -> bytes:
-    """The transaction id: blake2b-256 over the exact body bytes."""
-    return hashlib.blake2b(body, digest_size=32).digest()
+    """The transaction id: the hash of the exact body bytes."""
+    return blake2b_256(body)

@@ -7,7 +7,6 @@ witnesses are copied byte-for-byte, and only the vkey witness array is written a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import cbor2
 
 from ..domain.cbor import encode_head, item_end, split_array, split_map
 from ..domain.errors import CborError, WitnessError
+from ..domain.hashes import blake2b_256, key_hash
 
 SET_TAG = 258
 """Conway's optional set tag, `#6.258([...])`, on the vkey witness array."""
@@ -57,8 +57,8 @@ class _WitnessSet:
 
 
 def transaction_id(tx: bytes | str) -> bytes:
-    """blake2b-256 of the exact body bytes."""
-    return _blake2b(body_bytes(tx), 32)
+    """The hash of the exact body bytes."""
+    return blake2b_256(body_bytes(tx))
 
 
 def body_bytes(tx: bytes | str) -> bytes:
@@ -79,8 +79,8 @@ def missing_signers(tx: bytes | str, required: Iterable[bytes]) -> set[bytes]:
 
 
 def vkey_hash(vkey: bytes) -> bytes:
-    """blake2b-224 of a verification key: the key hash that addresses and required signers use."""
-    return _blake2b(vkey, 28)
+    """The key hash that addresses and required signers use."""
+    return key_hash(vkey)
 
 
 def splice_witnesses(
@@ -99,7 +99,7 @@ def splice_witnesses(
     """
     tx = _as_bytes(tx, "transaction")
     parsed = _parse_tx(tx, "transaction")
-    tx_id = _blake2b(parsed.body, 32)
+    tx_id = blake2b_256(parsed.body)
     offered = _offered_witness_set(_as_bytes(wallet_response, "wallet response"), parsed, tx_id)
     own = _parse_witness_set(parsed.witness_set, "transaction witness set")
     required = None if required_signers is None else _key_hashes(required_signers)
@@ -233,7 +233,7 @@ def _offered_witness_set(response: bytes, ours: _Tx, tx_id: bytes) -> _WitnessSe
         theirs = _parse_tx(response, "wallet response transaction")
         if theirs.body != ours.body:
             raise WitnessError(
-                f"witnesses are for another transaction {_blake2b(theirs.body, 32).hex()},"
+                f"witnesses are for another transaction {blake2b_256(theirs.body).hex()},"
                 f" expected {tx_id.hex()}"
             )
         return _parse_witness_set(theirs.witness_set, "wallet response witness set")
@@ -402,7 +402,3 @@ def _decode(data: bytes, where: str) -> Any:
 
 def _describe(value: Any) -> str:
     return f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
-
-
-def _blake2b(data: bytes, size: int) -> bytes:
-    return hashlib.blake2b(data, digest_size=size).digest()

@@ -8,7 +8,6 @@ scanner, so a simple payment parses in tens of microseconds. Malformed input rai
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ import cbor2
 from ...domain.cbor import encode_head, split_array, split_map
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import CborError
+from ...domain.hashes import blake2b_256
 from ...domain.values import AssetId
 
 SET_TAG_HEAD = b"\xd9\x01\x02"  # #6.258
@@ -94,7 +94,7 @@ def parse_transaction(raw: bytes) -> ParsedTx:
     if len(spans) != 4:
         raise CborError(f"a Conway transaction has 4 items, this one has {len(spans)}")
     body = raw[spans[0][0] : spans[0][1]]
-    tx_id = hashlib.blake2b(body, digest_size=32).digest()
+    tx_id = blake2b_256(body)
     validity = raw[spans[2][0] : spans[2][1]]
     if validity not in (b"\xf4", b"\xf5"):
         raise CborError("the transaction's third item (is_valid) must be true or false")

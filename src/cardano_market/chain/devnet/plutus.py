@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
+from ...domain import hashes
 from ...domain.cbor import item_end
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import CborError
@@ -110,10 +111,10 @@ def script_hash(script: bytes, version: int = PLUTUS_V3) -> bytes:
     A Plutus script may be given in any form `script_cbor` accepts.
     """
     if version == NATIVE:
-        return scripts.script_hash(NATIVE, script)
+        return hashes.script_hash(NATIVE, script)
     if version not in (PLUTUS_V1, PLUTUS_V2, PLUTUS_V3):
         raise ValueError(f"unknown script language {version}")
-    return scripts.script_hash(version, script_cbor(script))
+    return hashes.script_hash(version, script_cbor(script))
 
 
 def read_script_ref(script_ref: bytes) -> tuple[int, bytes]:

@@ -8,7 +8,6 @@ these checks pass: `check_phase_one` returns the scripts it will have to run.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -17,7 +16,7 @@ from ...domain.address import parse_address, payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import AddressError
 from ...domain.fees import min_ada, min_fee
-from ...domain.keys import key_hash
+from ...domain.hashes import blake2b_256, datum_hash, key_hash
 from ...domain.params import ProtocolParameters
 from ...domain.values import AssetId, unit_of
 from ..base import RedeemerKey, SubmitError
@@ -401,7 +400,7 @@ def native_script_keys(tx: ParsedTx, resolved: Resolved) -> set[bytes]:
 
 
 def check_datums(tx: ParsedTx, resolved: Resolved, plan: ScriptPlan) -> None:
-    given = {_datum_hash(d): d for d in tx.datums}
+    given = {datum_hash(d): d for d in tx.datums}
     required: set[bytes] = set()
     for (tag, index), script in plan.plutus.items():
         if tag != "spend":
@@ -450,7 +449,7 @@ def check_metadata(tx: ParsedTx) -> None:
         return
     if tx.aux_data_hash is None:
         fail("MissingTxBodyMetadataHash", "auxiliary data present but the body holds no hash")
-    actual = hashlib.blake2b(tx.auxiliary_data, digest_size=32).digest()
+    actual = blake2b_256(tx.auxiliary_data)
     if actual != tx.aux_data_hash:
         fail(
             "ConflictingMetadataHash",
@@ -552,7 +551,3 @@ def _all_outputs(tx: ParsedTx) -> list[Utxo]:
     if tx.collateral_return is None:
         return tx.outputs
     return [*tx.outputs, tx.collateral_return]
-
-
-def _datum_hash(datum: bytes) -> bytes:
-    return hashlib.blake2b(datum, digest_size=32).digest()

@@ -10,7 +10,6 @@ bound closed and upper bound open, as `transValidityInterval` makes them. Import
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +21,7 @@ from ...domain.address import decode_pointer, parse_address
 from ...domain.cbor import split_map
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import AddressError, CborError, DatumError
+from ...domain.hashes import datum_hash
 from ..base import SlotConfig
 from .parse import REDEEMER_TAGS, ParsedTx
 from .plutus import ScriptContextError, script_ref_hash
@@ -101,11 +101,6 @@ def parse_redeemers(raw: bytes | None) -> list[RedeemerEntry]:
             raise CborError(str(exc)) from exc
         entries.append(RedeemerEntry(name, index, value, units[0], units[1]))
     return entries
-
-
-def datum_hash(datum: bytes) -> bytes:
-    """blake2b-256 of a datum's exact CBOR bytes."""
-    return hashlib.blake2b(datum, digest_size=32).digest()
 
 
 # -- simple translations --------------------------------------------------------------------------

@@ -8,13 +8,13 @@ list indefinite-length). Map keys are ordered by their encoded bytes, shorter fi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import cbor2
 
 from ...domain.cbor import encode_head
+from ...domain.hashes import blake2b_256
 
 EMPTY_MAP = b"\xa0"  # Conway encodes an empty redeemer set as an empty map
 
@@ -70,4 +70,4 @@ def script_data_hash(redeemers: bytes | None, datums: bytes | None, views: bytes
     are all empty.
     """
     payload = (redeemers if redeemers is not None else EMPTY_MAP) + (datums or b"") + views
-    return hashlib.blake2b(payload, digest_size=32).digest()
+    return blake2b_256(payload)

@@ -7,7 +7,6 @@ its CBOR byte string). The same bytes are what the Conway reference-script fee c
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import cbor2
 
 from ...domain.cbor import split_array
 from ...domain.errors import CborError
+from ...domain.hashes import script_hash
 
 NATIVE = 0
 LANGUAGE_NAMES = {0: "native", 1: "PlutusV1", 2: "PlutusV2", 3: "PlutusV3"}
@@ -38,10 +38,6 @@ class Script:
     def size(self) -> int:
         """The size the reference-script fee counts."""
         return len(self.body)
-
-
-def script_hash(language: int, body: bytes) -> bytes:
-    return hashlib.blake2b(bytes([language]) + body, digest_size=28).digest()
 
 
 def script_from_ref(script_ref: bytes) -> Script:
