@@ -46,10 +46,6 @@ class BalancedTransaction:
     def tx_id_hex(self) -> str:
         return self.tx_id.hex()
 
-    @property
-    def signed_size_estimate(self) -> int:
-        return len(self.cbor) - 1 + witness_set_size(self.vkey_witnesses)
-
 
 @dataclass(frozen=True, slots=True)
 class _Short:

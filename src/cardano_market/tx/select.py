@@ -31,10 +31,6 @@ class Selection:
     _by_lovelace: list[Utxo] = field(default_factory=list)
     _pool: list[Utxo] = field(default_factory=list)
 
-    @property
-    def total(self) -> Value:
-        return sum_values(u.value for u in self.chosen)
-
     def add(self, utxo: Utxo) -> None:
         if utxo.out_ref not in self._chosen_refs:
             self._chosen_refs.add(utxo.out_ref)
