@@ -81,6 +81,101 @@ def _print_order(result: dict[str, Any]) -> None:
     out(f"txCborHex       {result['txCborHex']}\n")
 
 
+@app.command()
+def serve(
+    network: Annotated[
+        str | None, typer.Option(help="devnet (default), preview, preprod or mainnet.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="sqlite:///FILE (default: ./cardano-market.db) or postgresql+psycopg://..."
+        ),
+    ] = None,
+    seed: Annotated[
+        Path | None, typer.Option(help="Devnet seed file (default: the demo seed).")
+    ] = None,
+    devnet_path: Annotated[
+        Path | None, typer.Option(help="Devnet ledger file (default: ./devnet.db).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 8000).")] = None,
+    env_file: Annotated[
+        Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    json_logs: Annotated[bool, typer.Option("--json-logs/--text-logs", help="Log format.")] = True,
+) -> None:
+    """Run the HTTP API (v1 marketplace, /health, /metrics, /docs; /devnet on the devnet).
+
+    Options override CARDANO_MARKET_* environment variables. Migrations run at start.
+    """
+    import logging
+
+    import uvicorn
+
+    from .config import load_settings
+    from .domain.errors import MarketError
+    from .service.bootstrap import create_service_app, open_service
+    from .service.observability import configure_logging
+
+    overrides = {
+        key: value
+        for key, value in {
+            "network": network,
+            "database_url": database_url,
+            "seed": seed,
+            "devnet_path": devnet_path,
+            "host": host,
+            "port": port,
+        }.items()
+        if value is not None
+    }
+    configure_logging(log_level.upper(), json=json_logs)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is enough
+    try:
+        settings = load_settings(env_file, **overrides)
+        parts = open_service(settings)
+    except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"cardano-market: {json.dumps(settings.describe())}", err=True)
+    uvicorn.run(
+        create_service_app(parts),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        log_level=log_level.lower(),
+    )
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Where the devnet and database files go (default: a temporary folder)."),
+    ] = None,
+    wallet: Annotated[str, typer.Option(help="The demo seed's buyer wallet.")] = "alice",
+    bundles: Annotated[int, typer.Option(min=1, help="Bundles to order.")] = 3,
+) -> None:
+    """Walk the v1 path on a fresh devnet over HTTP: fees, amount, UTxOs, transaction, signature,
+    submit, confirmation."""
+    import logging
+    import tempfile
+
+    from .demo import run_demo
+    from .domain.errors import MarketError
+
+    logging.getLogger().setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="cardano-market-demo-") as scratch:
+        target = workdir or Path(scratch)
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            run_demo(target, wallet=wallet, bundles=bundles, say=typer.echo)
+        except (MarketError, RuntimeError, KeyError) as exc:
+            raise _fail(str(exc)) from exc
+
+
 devnet_app = typer.Typer(
     help="The embedded devnet: create it from a seed file, read its tip, move its time.",
     no_args_is_help=True,

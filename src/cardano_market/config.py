@@ -26,9 +26,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .domain.errors import ConfigError
+from .domain.address import decode_address, parse_address
+from .domain.errors import AddressError, ConfigError, InvalidValueError
 from .domain.pricing import MarketplaceConfig
-from .domain.values import unit_of
+from .domain.values import asset_from_unit, unit_of
 
 ENV_PREFIX = "CARDANO_MARKET_"
 
@@ -52,6 +53,16 @@ class Network(enum.StrEnum):
 def env_name(field: str) -> str:
     """The environment variable that sets `field` (`recaptcha_api_key` -> ..._RECAPTCHA_API_KEY)."""
     return ENV_PREFIX + field.upper()
+
+
+_CONTRACT_ADDRESS_FIELDS = (
+    "queue_address",
+    "cash_register_address",
+    "sale_address",
+    "oracle_address",
+    "oracle_feed_unit",
+)
+"""What a public network must be told (the devnet's seed provides them)."""
 
 
 class Settings(BaseSettings):
@@ -86,6 +97,27 @@ class Settings(BaseSettings):
     unsafe_allow_no_recaptcha: bool = False
     """Run on a public network without reCAPTCHA (load tests, private deployments)."""
 
+    devnet_path: Path = Path("devnet.db")
+    """The devnet ledger's SQLite file (created and seeded at start when missing)."""
+
+    queue_address: str | None = None
+    """bech32 queue contract address (with its stake part); devnet: the seed's."""
+    cash_register_address: str | None = None
+    """bech32 address receiving service fees; devnet: the seed's cash register wallet."""
+    sale_address: str | None = None
+    """bech32 sale contract address (where sale UTxOs sit); devnet: the seed's."""
+    oracle_address: str | None = None
+    """bech32 address of the oracle (Charli3) price feed UTxO; devnet: the seed's."""
+    oracle_feed_unit: str | None = None
+    """The feed NFT as a Blockfrost unit (policy hex + name hex); devnet: the seed's."""
+    order_validity_seconds: int = Field(900, ge=60, le=86_400)
+    """How long an issued order transaction stays valid on chain (its TTL), in seconds."""
+    operator_hot_key: SecretStr | None = None
+    """Sale start: the hot key (cash register) signing key, 64 hex digits (Ed25519 seed) or a
+    cardano-cli `.skey` file path; devnet: the seed's cash register wallet."""
+    operator_collateral_key: SecretStr | None = None
+    """Sale start/end: the collateral key, same forms; devnet: the seed's collateral wallet."""
+
     blockfrost_project_id: SecretStr | None = None
     blockfrost_url: str | None = None
     """Blockfrost-compatible base URL; None: Blockfrost's own for the network."""
@@ -97,11 +129,22 @@ class Settings(BaseSettings):
     """The same JSON, from a file."""
 
     jwt_secret: SecretStr | None = None
-    """v2 (custodial API): signs the Bearer tokens. Not used by v1."""
+    """v2 (custodial API): the HS256 secret of the Bearer tokens (32+ bytes). Not used by v1."""
+    jwt_public_key: str | None = None
+    """v2: the token issuer's RSA public key (PEM): tokens are RS256 instead of HS256."""
+    jwt_public_key_file: Path | None = None
+    """The same PEM, from a file."""
+    jwt_audience: str | None = None
+    """v2: when set, tokens must carry this `aud`."""
+    jwt_issuer: str | None = None
+    """v2: when set, tokens must carry this `iss`."""
     key_encryption_key: SecretStr | None = None
-    """v2: encrypts custodial wallet keys at rest. Not used by v1."""
+    """v2: encrypts custodial wallet keys at rest (32 bytes, hex or base64). Required off the
+    devnet; a devnet without it keeps a generated key beside its SQLite file
+    (`security.keystore`)."""
 
     _marketplace_config: MarketplaceConfig | None = PrivateAttr(default=None)
+    _jwt_public_key_pem: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -128,6 +171,26 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
             raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("queue_address", "cash_register_address", "sale_address", "oracle_address")
+    @classmethod
+    def _bech32_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_address(decode_address(value))
+            except AddressError as exc:
+                raise ValueError(f"not a Shelley address: {exc}") from None
+        return value
+
+    @field_validator("oracle_feed_unit")
+    @classmethod
+    def _unit(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                asset_from_unit(value)
+            except InvalidValueError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_serializer("database_url")
@@ -165,14 +228,66 @@ class Settings(BaseSettings):
                 problems.append(
                     f"{self.network} needs a chain backend: set {env_name('blockfrost_project_id')}"
                 )
+            missing = [
+                env_name(name) for name in _CONTRACT_ADDRESS_FIELDS if getattr(self, name) is None
+            ]
+            if missing:
+                problems.append(
+                    f"{self.network} needs the contract addresses: set {', '.join(missing)}"
+                )
             if self._marketplace_config is None and not any("marketplace" in p for p in problems):
                 problems.append(
                     f"{self.network} needs the marketplace settings (at least the currency): set "
                     f"{env_name('marketplace')} (JSON) or {env_name('marketplace_file')}"
                 )
+        self._check_v2(problems)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _check_v2(self, problems: list[str]) -> None:
+        """The custodial API's keys: one token algorithm, readable keys, and no custodial key
+        unencrypted off the devnet."""
+        from .domain.errors import ConfigError
+        from .security.jwt_auth import load_rsa_public_key, read_public_key_file
+        from .security.keystore import parse_key_encryption_key
+
+        path = self.jwt_public_key_file
+        if self.jwt_public_key is not None and path is not None:
+            problems.append(
+                f"set {env_name('jwt_public_key')} or {env_name('jwt_public_key_file')}, not both"
+            )
+        elif self.jwt_public_key is not None or path is not None:
+            source = env_name("jwt_public_key" if path is None else "jwt_public_key_file")
+            try:
+                pem = self.jwt_public_key if path is None else read_public_key_file(path)
+                load_rsa_public_key(pem or "")
+                self._jwt_public_key_pem = pem
+            except ConfigError as exc:
+                problems.append(f"{source}: {exc}")
+            if self.jwt_secret is not None:
+                problems.append(
+                    f"set {env_name('jwt_secret')} (HS256) or a JWT public key (RS256), not both: "
+                    "one deployment accepts one token algorithm"
+                )
+        if self.key_encryption_key is not None:
+            try:
+                parse_key_encryption_key(
+                    self.key_encryption_key.get_secret_value(),
+                    source=env_name("key_encryption_key"),
+                )
+            except ConfigError as exc:
+                problems.append(str(exc))
+        elif self.network.is_real:
+            problems.append(
+                f"refusing to start on {self.network} without {env_name('key_encryption_key')}: "
+                "custodial wallet keys are never stored unencrypted (32 random bytes as hex or "
+                "base64, e.g. `openssl rand -base64 32`)"
+            )
+
+    def jwt_public_key_pem(self) -> str | None:
+        """The RS256 public key's PEM (from the variable or the file), None for HS256."""
+        return self._jwt_public_key_pem
 
     def _read_marketplace(self, problems: list[str]) -> MarketplaceConfig | None:
         if self.marketplace is not None and self.marketplace_file is not None:
@@ -229,6 +344,9 @@ class Settings(BaseSettings):
             "blockfrost": self.blockfrost_url
             or ("configured" if self.blockfrost_project_id else None),
             "marketplaceCurrency": unit_of(currency) if currency else None,
+            "v2Auth": "RS256"
+            if self._jwt_public_key_pem
+            else ("HS256" if self.jwt_secret else None),
         }
 
 

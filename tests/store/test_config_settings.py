@@ -14,6 +14,7 @@ import pytest
 from store_samples import CURRENCY
 
 from cardano_market.config import Network, Settings, load_settings, redact_url
+from cardano_market.domain.address import Credential, encode_address, make_address, script_address
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.values import unit_of
 
@@ -28,6 +29,14 @@ PUBLIC_NETWORK_ENV = {
     **RECAPTCHA_ENV,
     "CARDANO_MARKET_BLOCKFROST_PROJECT_ID": "mainnetBlockfrostSekrit",
     "CARDANO_MARKET_MARKETPLACE": json.dumps({"currency": UNIT}),
+    "CARDANO_MARKET_QUEUE_ADDRESS": encode_address(script_address(b"\x01" * 28, b"\x02" * 28, 1)),
+    "CARDANO_MARKET_SALE_ADDRESS": encode_address(script_address(b"\x03" * 28, b"\x02" * 28, 1)),
+    "CARDANO_MARKET_CASH_REGISTER_ADDRESS": encode_address(
+        make_address(Credential("key", b"\x04" * 28), None, 1)
+    ),
+    "CARDANO_MARKET_ORACLE_ADDRESS": "addr1wy32q7067yt9c2em8kx5us4vhxzv4xve24u6j8ptlc5mzqcahrwzt",
+    "CARDANO_MARKET_ORACLE_FEED_UNIT": "f155a26044efe91b3c44f87a7536d2d631c847717930ff547ae9d05c"
+    "4f7261636c6546656564",
 }
 
 

@@ -3,7 +3,8 @@
 Blockfrost allows 10 requests/s per IP with a burst of 500 and answers 429 beyond that; 5xx,
 timeouts and dropped connections happen too. Idempotent requests (GETs, evaluation) are retried
 with jittered exponential backoff, a bounded number of times; `send_once` is for callers that must
-decide themselves whether a retry is safe (transaction submission).
+decide themselves whether a retry is safe (transaction submission). An optional `on_retry` hook
+hears about every retry (metrics count them by reason).
 """
 
 from __future__ import annotations
@@ -25,9 +26,22 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+OnRetry = Callable[[str, str, str], None]
+"""Called as `on_retry(method, path, reason)` before each retry; `reason` is a short, bounded
+label (`timeout`, `transport_error`, `malformed_json`, `http_429`, `http_503`, ...) fit for a
+metric, while `path` may name addresses and transactions."""
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Rate limited, or a server-side failure that may pass: worth another try for a safe request."""
+
+TIMEOUT = "timeout"
+TRANSPORT_ERROR = "transport_error"
+MALFORMED_JSON = "malformed_json"
+
+
+def status_reason(status: int) -> str:
+    """The retry reason for an HTTP status: `http_429`, `http_503`, ..."""
+    return f"http_{status}"
 
 
 class NotFoundError(ChainError):
@@ -148,10 +162,12 @@ class BlockfrostHttp:
         sleep: Sleep = time.sleep,
         rng: random.Random | None = None,
         client: httpx.Client | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or TokenBucket()
+        self.on_retry = on_retry
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._own_client = client is None
@@ -206,6 +222,7 @@ class BlockfrostHttp:
         RetriesExhaustedError naming the endpoint and the last failure.
         """
         last = "no attempt made"
+        reason = ""
         attempts = self.retry.max_attempts
         for attempt in range(attempts):
             retry_after: float | None = None
@@ -219,19 +236,21 @@ class BlockfrostHttp:
                     headers=headers,
                 )
             except httpx.TimeoutException as exc:
-                last = f"timeout ({type(exc).__name__})"
+                reason, last = TIMEOUT, f"timeout ({type(exc).__name__})"
             except httpx.TransportError as exc:
-                last = f"transport error ({type(exc).__name__}: {exc})"
+                reason, last = TRANSPORT_ERROR, f"transport error ({type(exc).__name__}: {exc})"
             else:
                 status = response.status_code
                 if status == 200:
                     try:
                         return parse_json(response)
                     except ValueError as exc:
+                        reason = MALFORMED_JSON
                         last = f"HTTP 200 with a malformed JSON body ({exc})"
                 elif status == 404:
                     raise NotFoundError(method, path)
                 elif status in RETRYABLE_STATUSES:
+                    reason = status_reason(status)
                     last = f"HTTP {status}: {error_message(response)}"
                     retry_after = retry_after_seconds(response)
                 else:
@@ -239,12 +258,22 @@ class BlockfrostHttp:
             if attempt + 1 < attempts:
                 wait = self.retry.delay(attempt, self._rng, retry_after)
                 log.debug("Blockfrost %s %s: %s; retrying in %.2f s", method, path, last, wait)
+                self.notify_retry(method, path, reason)
                 self._sleep(wait)
         raise RetriesExhaustedError(method, path, attempts, last)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> None:
         """Sleep as the retry policy says after failed attempt `attempt` (0-based)."""
         self._sleep(self.retry.delay(attempt, self._rng, retry_after))
+
+    def notify_retry(self, method: str, path: str, reason: str) -> None:
+        """Tell the `on_retry` hook; a failing hook is logged, never allowed to fail the request."""
+        if self.on_retry is None:
+            return
+        try:
+            self.on_retry(method, path, reason)
+        except Exception:
+            log.exception("on_retry hook failed for Blockfrost %s %s (%s)", method, path, reason)
 
 
 def parse_json(response: httpx.Response) -> Any:

@@ -28,9 +28,12 @@ from ..domain.values import AssetId, unit_of
 from . import _blockfrost_json as bf
 from ._http import (
     RETRYABLE_STATUSES,
+    TIMEOUT,
+    TRANSPORT_ERROR,
     BlockfrostHttp,
     Clock,
     NotFoundError,
+    OnRetry,
     RetriesExhaustedError,
     RetryPolicy,
     Sleep,
@@ -39,6 +42,7 @@ from ._http import (
     error_message,
     parse_json,
     retry_after_seconds,
+    status_reason,
 )
 from .base import (
     ChainError,
@@ -81,7 +85,8 @@ class BlockfrostBackend:
 
     `clock` drives the tip cache; `sleep` the retry backoff; `limiter` defaults to Blockfrost's
     10 requests/s with a burst of 500. `evaluate_version` adds `?version=N` to evaluation requests
-    (answers in either Ogmios format are read).
+    (answers in either Ogmios format are read). `on_retry(method, path, reason)` hears about every
+    retry, submissions included (e.g. `Metrics.chain_retry` to count them by reason).
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class BlockfrostBackend:
         slot_config: SlotConfig | None = None,
         evaluate_version: int | None = None,
         client: httpx.Client | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         if network not in BASE_URLS:
             raise ValueError(f"network must be one of {', '.join(BASE_URLS)}, got {network!r}")
@@ -118,6 +124,7 @@ class BlockfrostBackend:
             limiter=limiter,
             sleep=sleep,
             client=client,
+            on_retry=on_retry,
         )
         self._lock = threading.Lock()
         self._tip: tuple[float, Tip] | None = None
@@ -290,6 +297,7 @@ class BlockfrostBackend:
         attempts = self.http.retry.max_attempts
         ambiguous = False
         last = "no attempt made"
+        reason = ""
         for attempt in range(attempts):
             if ambiguous and self._already_submitted(tx_id, last):
                 return tx_id
@@ -298,8 +306,10 @@ class BlockfrostBackend:
                 response = self.http.send_once("POST", path, content=tx, headers=headers)
             except httpx.TimeoutException as exc:
                 ambiguous, last = True, f"timeout ({type(exc).__name__})"
+                reason = TIMEOUT
             except httpx.TransportError as exc:
                 ambiguous, last = True, f"transport error ({type(exc).__name__}: {exc})"
+                reason = TRANSPORT_ERROR
             else:
                 status = response.status_code
                 if status == 200:
@@ -319,7 +329,9 @@ class BlockfrostBackend:
                     ambiguous, last = True, f"HTTP {status}: {message}"
                 else:
                     raise StatusError("POST", path, status, message)
+                reason = status_reason(status)
             if attempt + 1 < attempts:
+                self.http.notify_retry("POST", path, reason)
                 self.http.backoff(attempt, retry_after)
         if ambiguous and self._already_submitted(tx_id, last):
             return tx_id

@@ -1,11 +1,15 @@
-"""The service's app factory: one FastAPI app with the v1 error body and, on the devnet, its routes.
+"""The service's app factory: one FastAPI app with the v1 error body, the v1 routes, health,
+metrics, and on the devnet its wallet routes.
 
-Small on purpose: the v1 marketplace routes, settings, database and reCAPTCHA join it later.
+`create_app` takes opened parts (tests pass what they need); `bootstrap.create_service_app`
+builds them from settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -14,21 +18,70 @@ from ..chain.devnet import DevnetBackend, DevnetWallet
 from .devnet import devnet_router
 from .errors import install_error_handlers
 
+if TYPE_CHECKING:
+    from ..store.db import Database
+    from .observability import Metrics
+    from .recaptcha import RecaptchaVerifier
+    from .v1 import V1
+
+DESCRIPTION = """
+Order amounts, unsigned order and sale transactions, and submission for a Cardano marketplace,
+wire-compatible with the deployed NEWM marketplace server (v1). Every v1 route needs the
+`g-recaptcha-platform` and `g-recaptcha-token` headers when reCAPTCHA is enabled. Errors are
+`{"code", "description", "cause"}`.
+"""
+
 
 def create_app(
     backend: ChainBackend | None = None,
     *,
     wallets: Mapping[str, DevnetWallet] | None = None,
+    v1: V1 | None = None,
+    metrics: Metrics | None = None,
+    recaptcha: RecaptchaVerifier | None = None,
+    database: Database | None = None,
+    on_close: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The HTTP app over `backend`.
 
     On a `DevnetBackend` the `/devnet` routes are mounted. `wallets` names the devnet wallets they
-    expose (name -> `DevnetWallet`, e.g. from the seed loader or `devnet.devnet_wallets`); the
-    devnet keeps no registry of names itself, so without it `/devnet/wallets` is empty. Passing
-    wallets for any other backend is an error: they would never be served.
+    expose (name -> `DevnetWallet`); passing wallets for any other backend is an error: they
+    would never be served. With `v1` (and its reCAPTCHA verifier) the v1 routes are mounted; with
+    `metrics`, `/metrics` and the request-id middleware; with `database` and `backend`, `/health`.
+    `on_close` runs when the app shuts down, after the reCAPTCHA client is closed.
     """
-    app = FastAPI(title="cardano-market", version="0.1.0")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if recaptcha is not None:
+                await recaptcha.aclose()
+            if on_close is not None:
+                on_close()
+
+    app = FastAPI(
+        title="cardano-market", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     install_error_handlers(app)
+    if metrics is not None:
+        from .observability import install_observability
+
+        install_observability(app, metrics)
+    if database is not None and backend is not None:
+        from .health import health_router
+
+        app.include_router(health_router(ping_database=database.ping, backend=backend))
+    if v1 is not None:
+        if recaptcha is None:
+            raise ValueError("the v1 routes need a reCAPTCHA verifier (a disabled one is fine)")
+        from .v1 import cardano, marketplace
+
+        app.state.v1 = v1
+        app.state.recaptcha = recaptcha
+        app.include_router(marketplace)
+        app.include_router(cardano)
     if isinstance(backend, DevnetBackend):
         app.include_router(devnet_router(backend, dict(wallets or {})))
     elif wallets:

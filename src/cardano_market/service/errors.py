@@ -7,16 +7,38 @@ always a 4xx: malformed requests and CBOR are 400, unknown things 404, rejected 
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..chain.base import SubmitError
-from ..domain.errors import CborError, InvalidValueError
+from ..app.errors import (
+    BadRequestError,
+    ChainUnavailableError,
+    EmptyWalletError,
+    NotFoundError,
+    UnprocessableError,
+)
+from ..chain.base import ChainError, SubmitError
+from ..domain.errors import (
+    AddressError,
+    CborError,
+    DatumError,
+    InsufficientFundsError,
+    InvalidSaleError,
+    InvalidValueError,
+    PendingUnavailableError,
+    PricingError,
+    WitnessError,
+)
+from ..tx.balance import TransactionTooLargeError
+
+log = logging.getLogger("cardano_market.errors")
 
 
 class ApiError(Exception):
@@ -82,10 +104,6 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(HTTPStatus.BAD_REQUEST, validation_cause(exc))
 
 
-async def _malformed(_request: Request, exc: Exception) -> JSONResponse:
-    return error_response(HTTPStatus.BAD_REQUEST, str(exc))
-
-
 async def _submit_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SubmitError)
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, submit_cause(exc))
@@ -96,11 +114,50 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, str(exc.detail))
 
 
+ERROR_STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
+    (BadRequestError, HTTPStatus.BAD_REQUEST),
+    (CborError, HTTPStatus.BAD_REQUEST),
+    (InvalidValueError, HTTPStatus.BAD_REQUEST),
+    (AddressError, HTTPStatus.BAD_REQUEST),
+    (WitnessError, HTTPStatus.BAD_REQUEST),
+    (EmptyWalletError, HTTPStatus.PAYMENT_REQUIRED),
+    (NotFoundError, HTTPStatus.NOT_FOUND),
+    (PendingUnavailableError, HTTPStatus.NOT_FOUND),
+    (PricingError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (InsufficientFundsError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (TransactionTooLargeError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (DatumError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (InvalidSaleError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (UnprocessableError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (ChainUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (ChainError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (OperationalError, HTTPStatus.SERVICE_UNAVAILABLE),
+)
+"""Errors the use cases raise on purpose, and the status each answers with (first match wins:
+SubmitError, a ChainError, has its own handler)."""
+
+
+async def _mapped(_request: Request, exc: Exception) -> JSONResponse:
+    for kind, status in ERROR_STATUS:
+        if isinstance(exc, kind):
+            if status is HTTPStatus.SERVICE_UNAVAILABLE:
+                log.warning("unavailable: %s", exc)
+                return error_response(status, _unavailable_cause(exc))
+            return error_response(status, str(exc))
+    raise exc  # pragma: no cover - only registered for the kinds above
+
+
+def _unavailable_cause(exc: Exception) -> str:
+    if isinstance(exc, OperationalError):
+        return "database unavailable"  # the driver's text may name hosts and users
+    return f"chain backend unavailable: {exc}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error below with the v1 body (and never a 500 for bad input)."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(CborError, _malformed)
-    app.add_exception_handler(InvalidValueError, _malformed)
     app.add_exception_handler(SubmitError, _submit_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for kind, _status in ERROR_STATUS:
+        app.add_exception_handler(kind, _mapped)

@@ -355,6 +355,25 @@ class IssuedTransactionRepo:
         row = self._session.scalars(_fresh(stmt)).first()
         return None if row is None else _issued(row)
 
+    def by_reference(
+        self, reference_id: str | uuid.UUID, kind: TxKind
+    ) -> IssuedTransaction | None:
+        """The newest transaction of `kind` issued for a pending order or sale."""
+        key = _parse_uuid(reference_id)
+        if key is None:
+            return None
+        stmt = (
+            select(IssuedTransactionRow)
+            .where(
+                IssuedTransactionRow.reference_id == key,
+                IssuedTransactionRow.kind == TxKind(kind).value,
+            )
+            .order_by(IssuedTransactionRow.created_at.desc())
+            .limit(1)
+        )
+        row = self._session.scalars(_fresh(stmt)).first()
+        return None if row is None else _issued(row)
+
     def mark_submitted(self, tx_id: str, *, signed_cbor: bytes, now: datetime) -> bool:
         """Move an issued transaction to submitted, keeping the signed bytes.
 

@@ -13,6 +13,7 @@ import cbor2
 
 from ..domain.cbor import encode_head
 from ..domain.cip30 import OutRef
+from ..domain.errors import CborError
 from ..domain.hashes import blake2b_256
 
 EMPTY_WITNESS_SET = b"\xa0"
@@ -62,3 +63,19 @@ def encode_transaction(
 def body_hash(body: bytes) -> bytes:
     """The transaction id: the hash of the exact body bytes."""
     return blake2b_256(body)
+
+
+def transaction_inputs(tx: bytes) -> list[OutRef]:
+    """The inputs a transaction spends, in ledger order (read back, e.g. to name its pointer)."""
+    try:
+        decoded = cbor2.loads(tx)
+        raw = decoded[0][0]
+    except (cbor2.CBORDecodeError, TypeError, KeyError, IndexError) as exc:
+        raise CborError(f"not a transaction with inputs: {exc}") from None
+    if isinstance(raw, cbor2.CBORTag):
+        raw = raw.value
+    try:
+        refs = [(bytes(tx_hash), int(index)) for tx_hash, index in raw]
+    except (TypeError, ValueError) as exc:
+        raise CborError(f"malformed transaction inputs: {exc}") from None
+    return sort_inputs(refs)

@@ -1,0 +1,99 @@
+"""Orders (PROTOCOL sections 3 and 4): the fee quote, the priced amount, the order transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..domain.address import decode_address
+from ..domain.cip30 import parse_utxos
+from ..domain.errors import AddressError, CborError, InvalidValueError
+from ..domain.pricing import FeesQuote, order_amount, order_fees
+from ..store.records import PendingOrder, TxKind
+from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, SaleRepo
+from ..tx.order import OrderTransaction, OrderTransactionRequest, build_order_transaction
+from .errors import BadRequestError, EmptyWalletError
+from .runtime import Marketplace
+from .sales import SaleCatalog, sale_not_found
+
+
+class OrderDesk:
+    """The v1 order endpoints' work, one method each."""
+
+    def __init__(self, market: Marketplace, catalog: SaleCatalog) -> None:
+        self._market = market
+        self._catalog = catalog
+
+    def fees(self) -> FeesQuote:
+        return order_fees(self._market.config)
+
+    def quote(
+        self, sale_id: str, bundle_quantity: int, incentive_amount: int | None
+    ) -> PendingOrder:
+        """Price an order and keep it as a single-use pending order for the configured TTL.
+
+        404 (NotFoundError) for an unknown sale, 422 (PricingError) for values the sale cannot
+        take; the chain's error when the oracle cannot be read. Nothing is stored on failure.
+        """
+        market = self._market
+        stored = self._catalog.get(sale_id)
+        price = market.prices.current().price
+        amount = order_amount(stored.sale, bundle_quantity, incentive_amount, price, market.config)
+        with market.database.session() as session:
+            return PendingOrderRepo(session).add(
+                sale_id=stored.sale.id,
+                amount=amount,
+                now=market.clock(),
+                ttl_seconds=market.config.order_ttl_seconds,
+            )
+
+    def transaction(
+        self, order_id: str, change_address: str, utxo_cbor_hex_list: Sequence[str]
+    ) -> OrderTransaction:
+        """Build the unsigned order transaction for a pending order, using it up.
+
+        The claim, the build and the record of the issued bytes are one database transaction:
+        when the wallet's UTxOs cannot pay, the order stays usable for another try.
+        """
+        change = _address("changeAddress", change_address)
+        if not utxo_cbor_hex_list:
+            raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")
+        try:
+            utxos = parse_utxos(utxo_cbor_hex_list)
+        except (CborError, InvalidValueError) as exc:
+            raise BadRequestError(str(exc)) from None
+        market = self._market
+        params = market.backend.protocol_parameters()
+        ttl = market.ttl_slot()
+        with market.database.session() as session:
+            order = PendingOrderRepo(session).claim_order(order_id, market.clock())
+            stored = SaleRepo(session).get(order.sale_id)
+            if stored is None:  # a pending order's sale is never deleted (foreign key)
+                raise sale_not_found(order.sale_id)
+            tx = build_order_transaction(
+                OrderTransactionRequest(
+                    amount=order.amount,
+                    sale=stored.sale,
+                    config=market.config,
+                    utxos=utxos,
+                    change_address=change,
+                    queue_address=market.addresses.queue,
+                    cash_register_address=market.addresses.cash_register,
+                    params=params,
+                    ttl=ttl,
+                )
+            )
+            IssuedTransactionRepo(session).record(
+                tx_id=tx.tx_id,
+                cbor=tx.balanced.cbor,
+                kind=TxKind.ORDER,
+                now=market.clock(),
+                reference_id=order.id,
+            )
+        return tx
+
+
+def _address(field: str, text: str) -> bytes:
+    try:
+        return decode_address(text)
+    except AddressError as exc:
+        raise BadRequestError(f"{field}: {exc}") from None

@@ -1,0 +1,306 @@
+"""The v1 marketplace API (non-custodial, NEWM wire-compatible): orders, sales, submit.
+
+Every route verifies reCAPTCHA with its action first (PROTOCOL section 7), then calls one use case
+(`app/`). Handlers are plain functions, so FastAPI runs the blocking database and chain work in
+its thread pool while the reCAPTCHA check awaits on the event loop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
+
+from ..app.orders import OrderDesk
+from ..app.runtime import Marketplace
+from ..app.sales import SaleCatalog, sale_view
+from ..app.submit import TransactionSubmitter
+from ..domain.address import decode_address, encode_address
+from ..domain.errors import AddressError
+from ..domain.sale import SaleStatus
+from ..store.records import Criteria, SaleFilter, StoredSale
+from .errors import bad_request
+from .observability import Metrics
+from .recaptcha import Action, recaptcha_guard
+from .v1_models import (
+    CountResponse,
+    OrderAmountRequest,
+    OrderAmountResponse,
+    OrderFeesResponse,
+    OrderTransactionRequest,
+    SaleResponse,
+    SubmitTxRequest,
+    SubmitTxResponse,
+    TransactionResponse,
+)
+
+MAX_PAGE = 1000
+INT32_MAX = 2**31 - 1
+T = TypeVar("T")
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"description": text, "content": {"application/json": {"example": example}}}
+    for status, text, example in (
+        (400, "Malformed request or CBOR", {"code": 400, "description": "Bad Request",
+                                            "cause": "utxoCborHexList[0]: not valid hex"}),
+        (403, "reCAPTCHA failed", {"code": 403, "description": "Forbidden",
+                                   "cause": "Recaptcha failed"}),
+        (404, "Unknown sale or order", {"code": 404, "description": "Not Found",
+                                        "cause": "Entity MarketplaceSaleEntity, id=... not found "
+                                        "in the database"}),
+        (422, "Unacceptable values", {"code": 422, "description": "Unprocessable Entity",
+                                      "cause": "Bundle quantity (100) exceeds sale availability "
+                                      "(50)"}),
+        (503, "reCAPTCHA, chain or database unavailable",
+         {"code": 503, "description": "Service Unavailable",
+          "cause": "reCAPTCHA assessment unavailable: timed out after 5.0 s"}),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class V1:
+    """The use cases behind the v1 routes (kept on `app.state.v1`)."""
+
+    market: Marketplace
+    catalog: SaleCatalog
+    orders: OrderDesk
+    submitter: TransactionSubmitter
+    metrics: Metrics
+
+    @classmethod
+    def build(
+        cls, market: Marketplace, metrics: Metrics, submitter: TransactionSubmitter | None = None
+    ) -> V1:
+        catalog = SaleCatalog(market)
+        return cls(
+            market=market,
+            catalog=catalog,
+            orders=OrderDesk(market, catalog),
+            submitter=submitter or TransactionSubmitter(market),
+            metrics=metrics,
+        )
+
+    def view(self, stored: StoredSale, price: int | None) -> SaleResponse:
+        market = self.market
+        return SaleResponse.model_validate(
+            sale_view(
+                stored,
+                price=price,
+                currency_is_cost=stored.sale.cost == market.config.currency,
+                address=encode_address(stored.sale.owner_address),
+            )
+        )
+
+
+def _v1(request: Request) -> V1:
+    services: V1 = request.app.state.v1
+    return services
+
+
+Services = Annotated[V1, Depends(_v1)]
+
+
+def _guard(action: Action) -> list[params.Depends]:
+    return [Depends(recaptcha_guard(action))]
+
+
+marketplace = APIRouter(
+    prefix="/v1/marketplace", tags=["v1 marketplace"], responses=ERROR_RESPONSES
+)
+cardano = APIRouter(prefix="/v1/cardano", tags=["v1 cardano"], responses=ERROR_RESPONSES)
+
+
+@marketplace.get(
+    "/orders/fees",
+    response_model=OrderFeesResponse,
+    dependencies=_guard(Action.GET_ORDER_FEES),
+    summary="The service fee percentage and the profit per order (USD)",
+)
+def get_order_fees(v1: Services) -> Response:
+    quote = v1.orders.fees()
+    # Rendered by hand: JSON numbers straight from exact decimals, never through a float.
+    body = (
+        f'{{"serviceFeePercentage":{_number(quote.service_fee_percentage)},'
+        f'"profitAmountUsd":{_number(quote.profit_amount_usd)}}}'
+    )
+    return Response(body, media_type="application/json")
+
+
+@marketplace.post(
+    "/orders/amount",
+    response_model=OrderAmountResponse,
+    dependencies=_guard(Action.GENERATE_ORDER_AMOUNT),
+    summary="Price an order: the CIP-30 getUtxos(amount) argument and a single-use order id",
+)
+def generate_order_amount(body: OrderAmountRequest, v1: Services) -> OrderAmountResponse:
+    pending = v1.orders.quote(body.sale_id, body.bundle_quantity, body.incentive_amount)
+    return OrderAmountResponse(order_id=pending.id, amount_cbor_hex=pending.amount.amount_cbor_hex)
+
+
+@marketplace.post(
+    "/orders/transaction",
+    response_model=TransactionResponse,
+    dependencies=_guard(Action.GENERATE_ORDER_TRANSACTION),
+    responses={402: {"description": "The wallet offered no UTxOs"}},
+    summary="Build the unsigned order transaction from the wallet's UTxOs (uses the order id up)",
+)
+def generate_order_transaction(body: OrderTransactionRequest, v1: Services) -> TransactionResponse:
+    with v1.metrics.build_timer("order"):
+        tx = v1.orders.transaction(body.order_id, body.change_address, body.utxo_cbor_hex_list)
+    return TransactionResponse(tx_cbor_hex=tx.cbor_hex)
+
+
+def sale_filter(
+    ids: Annotated[
+        str | None, Query(description="sale UUIDs, comma-separated; -id excludes")
+    ] = None,
+    addresses: Annotated[
+        str | None, Query(description="owner bech32 addresses, comma-separated; -addr excludes")
+    ] = None,
+    owner_address: Annotated[str | None, Query(alias="ownerAddress")] = None,
+    sale_statuses: Annotated[
+        str | None,
+        Query(alias="saleStatuses", description="Started, SoldOut, Ended; -status excludes"),
+    ] = None,
+    bundle_policy_ids: Annotated[
+        str | None, Query(alias="bundlePolicyIds", description="policy ids (hex), comma-separated")
+    ] = None,
+    older_than: Annotated[str | None, Query(alias="olderThan")] = None,
+    newer_than: Annotated[str | None, Query(alias="newerThan")] = None,
+) -> SaleFilter:
+    """The deployed server's sale filters: `a,b,-c` includes a and b and excludes c."""
+    owners = _criteria("addresses", ",".join(x for x in (addresses, owner_address) if x), _address)
+    return SaleFilter(
+        ids=_criteria("ids", ids, _uuid),
+        owner_addresses=owners,
+        statuses=_criteria("saleStatuses", sale_statuses, _status),
+        bundle_policies=_criteria("bundlePolicyIds", bundle_policy_ids, _policy),
+        older_than=_moment("olderThan", older_than),
+        newer_than=_moment("newerThan", newer_than),
+    )
+
+
+Filters = Annotated[SaleFilter, Depends(sale_filter)]
+
+
+@marketplace.get(
+    "/sales",
+    response_model=list[SaleResponse],
+    dependencies=_guard(Action.GET_SALES),
+    summary="A page of sales, oldest first unless sortOrder=desc",
+)
+def get_sales(
+    v1: Services,
+    filters: Filters,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 25,
+    sort_order: Annotated[str | None, Query(alias="sortOrder", pattern="^(?i:asc|desc)$")] = None,
+) -> list[SaleResponse]:
+    descending = (sort_order or "asc").lower() == "desc"
+    sales = v1.catalog.find(filters, offset=offset, limit=limit, descending=descending)
+    price = v1.catalog.price_or_none() if sales else None
+    return [v1.view(stored, price) for stored in sales]
+
+
+@marketplace.get(
+    "/sales/count",
+    response_model=CountResponse,
+    dependencies=_guard(Action.GET_SALE_COUNT),
+    summary="How many sales match the filters",
+)
+def get_sale_count(v1: Services, filters: Filters) -> CountResponse:
+    return CountResponse(count=v1.catalog.count(filters))
+
+
+@marketplace.get(
+    "/sales/{saleId}",
+    response_model=SaleResponse,
+    dependencies=_guard(Action.GET_SALE),
+    summary="One sale, with its cost converted to USD and the currency at the oracle price",
+)
+def get_sale(v1: Services, sale_id: Annotated[str, Path(alias="saleId")]) -> SaleResponse:
+    stored = v1.catalog.get(sale_id)
+    return v1.view(stored, v1.catalog.price_or_none())
+
+
+@cardano.post(
+    "/submitTx",
+    response_model=SubmitTxResponse,
+    dependencies=_guard(Action.SUBMIT_TX),
+    summary="Submit a signed transaction, or splice a wallet's witnesses into one we issued",
+)
+def submit_tx(body: SubmitTxRequest, v1: Services) -> SubmitTxResponse:
+    if body.cbor_hex is not None and body.tx_id is None and body.witness_set_cbor_hex is None:
+        done = v1.submitter.submit_signed(body.cbor_hex)
+    elif body.cbor_hex is None and body.tx_id is not None and body.witness_set_cbor_hex is not None:
+        done = v1.submitter.submit_witnesses(body.tx_id, body.witness_set_cbor_hex)
+    else:
+        raise bad_request("send either cborHex, or txId together with witnessSetCborHex")
+    return SubmitTxResponse(tx_id=done.tx_id, result="MsgAcceptTx")
+
+
+def _number(value: Decimal) -> str:
+    text = format(value, "f")
+    return text if "." in text else text + ".0"
+
+
+def _criteria(field: str, raw: str | None, parse: Callable[[str, str], T]) -> Criteria[T] | None:
+    if raw is None or not raw.strip():
+        return None
+    includes: list[T] = []
+    excludes: list[T] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if part[0] == "-":
+            excludes.append(parse(field, part[1:]))
+        else:
+            includes.append(parse(field, part.removeprefix("+")))
+    return Criteria(includes=includes or None, excludes=excludes)
+
+
+def _uuid(field: str, text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise bad_request(f"{field}: {text!r} is not a UUID") from None
+
+
+def _address(field: str, text: str) -> bytes:
+    try:
+        return decode_address(text)
+    except AddressError as exc:
+        raise bad_request(f"{field}: {exc}") from None
+
+
+def _status(field: str, text: str) -> SaleStatus:
+    for status in SaleStatus:
+        if status.value.lower() == text.lower():
+            return status
+    raise bad_request(f"{field}: {text!r} is not one of {', '.join(s.value for s in SaleStatus)}")
+
+
+def _policy(field: str, text: str) -> bytes:
+    try:
+        policy = bytes.fromhex(text)
+    except ValueError:
+        policy = b""
+    if len(policy) != 28:
+        raise bad_request(f"{field}: {text!r} is not a policy id (56 hex digits)")
+    return policy
+
+
+def _moment(field: str, text: str | None) -> datetime | None:
+    """ISO 8601; without an offset it is UTC (the deployed server's LocalDateTime)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise bad_request(f"{field}: {text!r} is not an ISO 8601 date-time") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

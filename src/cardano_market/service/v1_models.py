@@ -1,0 +1,153 @@
+"""Request and response bodies of the v1 API (camelCase, as the deployed server's), with examples
+for /docs. Models live at the edge only: use cases take and return plain values."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic.alias_generators import to_camel
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_UTXOS = 10_000
+"""More UTxOs than any wallet sends; a larger list is refused before it is parsed."""
+
+Int64 = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+EXAMPLE_SALE_ID = "0b7346aa-137a-5041-9b23-7afaa88573d5"
+EXAMPLE_ORDER_ID = "662f5460-86f8-21d8-3dd9-c043a7a3845e"
+EXAMPLE_ADDRESS = (
+    "addr_test1qz2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv2"
+    "xwl2wywfgs68faae"
+)
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": list(examples)},
+    )
+
+
+class OrderFeesResponse(Camel):
+    model_config = _examples({"serviceFeePercentage": 10.0, "profitAmountUsd": 0.5})
+    service_fee_percentage: float = Field(description="exact decimal, rendered as a JSON number")
+    profit_amount_usd: float = Field(description="USD per order, exact decimal")
+
+
+class OrderAmountRequest(Camel):
+    model_config = _examples({"saleId": EXAMPLE_SALE_ID, "bundleQuantity": 3})
+    sale_id: str = Field(description="UUID of the sale", max_length=64)
+    bundle_quantity: Int64 = Field(description="bundles to buy (>= 1, <= available)")
+    incentive_amount: Int64 | None = Field(
+        None,
+        description="incentive per action in currency base units (doubled in the amount: "
+        "purchase and refund); default and minimum: the configured incentiveMinAmount",
+    )
+
+
+class OrderAmountResponse(Camel):
+    model_config = _examples(
+        {"orderId": EXAMPLE_ORDER_ID, "amountCborHex": "821a007280eea1581c769c4c6e..."}
+    )
+    order_id: str
+    amount_cbor_hex: str = Field(description="CIP-30 cbor<value>: the getUtxos(amount) argument")
+
+
+class OrderTransactionRequest(Camel):
+    model_config = _examples(
+        {
+            "orderId": EXAMPLE_ORDER_ID,
+            "changeAddress": EXAMPLE_ADDRESS,
+            "utxoCborHexList": ["828258204e3a...00825839...1a3b9aca00"],
+        }
+    )
+    order_id: str = Field(max_length=64)
+    change_address: str = Field(description="bech32; becomes the order's owner", max_length=256)
+    utxo_cbor_hex_list: list[str] = Field(
+        description="CIP-30 getUtxos result (TransactionUnspentOutput CBOR hex)",
+        max_length=MAX_UTXOS,
+    )
+
+
+class TransactionResponse(Camel):
+    model_config = _examples({"txCborHex": "84a500d90102818258..."})
+    tx_cbor_hex: str = Field(description="the unsigned transaction, to sign with CIP-30 signTx")
+
+
+class CountResponse(Camel):
+    model_config = _examples({"count": 2})
+    count: int
+
+
+class SaleResponse(Camel):
+    """The deployed server's Sale (plus pointerPolicyId, pointerAssetName, ownerAddress)."""
+
+    model_config = _examples(
+        {
+            "id": EXAMPLE_SALE_ID,
+            "createdAt": "2026-11-23T10:15:30.123456",
+            "status": "Started",
+            "pointerPolicyId": "8430a7e2...",
+            "pointerAssetName": "ca11ab1e00...",
+            "ownerAddress": EXAMPLE_ADDRESS,
+            "bundlePolicyId": "2a3b...",
+            "bundleAssetName": "44656d6f536f6e67",
+            "bundleAmount": 1000000,
+            "costPolicyId": "555344",
+            "costAssetName": "",
+            "costAmount": 500000000000,
+            "costAmountUsd": "0.5",
+            "costAmountNewm": "183.621",
+            "maxBundleSize": 9223372036854775807,
+            "totalBundleQuantity": 100,
+            "availableBundleQuantity": 100,
+            "song": None,
+        }
+    )
+    id: str
+    created_at: str
+    status: str
+    pointer_policy_id: str
+    pointer_asset_name: str
+    owner_address: str
+    bundle_policy_id: str
+    bundle_asset_name: str
+    bundle_amount: int
+    cost_policy_id: str
+    cost_asset_name: str
+    cost_amount: int
+    cost_amount_usd: str | None
+    cost_amount_newm: str | None
+    max_bundle_size: int
+    total_bundle_quantity: int
+    available_bundle_quantity: int
+    song: dict[str, Any] | None = None
+
+
+class SubmitTxRequest(Camel):
+    """Either `cborHex` (a whole signed transaction) or `txId` + `witnessSetCborHex` (a CIP-30
+    signTx result for a transaction this service issued)."""
+
+    model_config = _examples(
+        {"cborHex": "84a500d90102818258...a100d90102818258..."},
+        {"txId": "3f1e...", "witnessSetCborHex": "a100d90102818258..."},
+    )
+    cbor_hex: str | None = None
+    tx_id: str | None = Field(None, max_length=64)
+    witness_set_cbor_hex: str | None = None
+
+
+class SubmitTxResponse(Camel):
+    model_config = _examples({"txId": "3f1e...", "result": "MsgAcceptTx"})
+    tx_id: str
+    result: str
