@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's main job: sets up .venv when missing, then runs `cardano-market`.
-# With no arguments it prices the demo order and builds its unsigned transaction
-# (fixtures/orders/usd-sale.json); any arguments are passed to the CLI instead.
+# With no arguments it serves the API on the embedded default (devnet + SQLite, demo seed,
+# http://127.0.0.1:8000, /docs); any arguments are passed to the CLI instead.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,6 +14,6 @@ fi
 python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
 if [[ $# -eq 0 ]]; then
-    set -- order
+    set -- serve
 fi
 exec cardano-market "$@"
