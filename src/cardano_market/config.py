@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     """bech32 address of the oracle (Charli3) price feed UTxO; devnet: the seed's."""
     oracle_feed_unit: str | None = None
     """The feed NFT as a Blockfrost unit (policy hex + name hex); devnet: the seed's."""
+    reference_address: str | None = None
+    """bech32 address of the reference-data UTxO (starter NFT + ReferenceDatum); sale start/end."""
+    starter_nft_unit: str | None = None
+    """The starter NFT as a Blockfrost unit; sale start/end read the live ReferenceDatum by it."""
+    pointer_script_ref: str | None = None
+    """`txhash#index` of the UTxO holding the pointer policy as a reference script."""
+    sale_script_ref: str | None = None
+    """`txhash#index` of the UTxO holding the sale validator as a reference script."""
     order_validity_seconds: int = Field(900, ge=60, le=86_400)
     """How long an issued order transaction stays valid on chain (its TTL), in seconds."""
     operator_hot_key: SecretStr | None = None
@@ -173,7 +181,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an http(s) URL, got {value!r}")
         return value
 
-    @field_validator("queue_address", "cash_register_address", "sale_address", "oracle_address")
+    @field_validator(
+        "queue_address",
+        "cash_register_address",
+        "sale_address",
+        "oracle_address",
+        "reference_address",
+    )
     @classmethod
     def _bech32_address(cls, value: str | None) -> str | None:
         if value is not None:
@@ -183,7 +197,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a Shelley address: {exc}") from None
         return value
 
-    @field_validator("oracle_feed_unit")
+    @field_validator("pointer_script_ref", "sale_script_ref")
+    @classmethod
+    def _out_ref(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_out_ref(value)
+        return value
+
+    @field_validator("oracle_feed_unit", "starter_nft_unit")
     @classmethod
     def _unit(cls, value: str | None) -> str | None:
         if value is not None:
@@ -362,6 +383,18 @@ def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Setti
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_describe_errors(exc)) from None
+
+
+def parse_out_ref(text: str) -> tuple[bytes, int]:
+    """`txhash#index` (64 hex digits, a decimal index) as an out-ref; ValueError otherwise."""
+    tx_hash, sep, index = text.strip().partition("#")
+    try:
+        out_ref = (bytes.fromhex(tx_hash), int(index))
+    except ValueError:
+        out_ref = (b"", -1)
+    if not sep or len(out_ref[0]) != 32 or not 0 <= out_ref[1] < 2**16 or not index.isdigit():
+        raise ValueError(f"must be txhash#index (64 hex digits, # and an index), got {text!r}")
+    return out_ref
 
 
 def redact_url(url: str) -> str:

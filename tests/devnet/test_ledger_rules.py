@@ -50,7 +50,6 @@ from cardano_market.chain.base import (
 )
 from cardano_market.chain.devnet import DevnetBackend, DevnetWallet, Ledger
 from cardano_market.chain.devnet.ledger import Evaluator
-from cardano_market.chain.devnet.scriptdata import language_views
 from cardano_market.chain.devnet.scripts import eval_native
 from cardano_market.domain.address import decode_address
 from cardano_market.domain.cip30 import OutRef, Utxo
@@ -58,6 +57,7 @@ from cardano_market.domain.datums import QueueDatum
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters, default_parameters
+from cardano_market.domain.scriptdata import language_views
 from cardano_market.domain.values import Value
 from cardano_market.scenario import load_scenario, run_order
 from cardano_market.tx.witness import splice_witnesses

@@ -32,7 +32,6 @@ from test_plutus import NEWM_QUEUE_HASH, NEWM_STAKE_SCRIPT, NEWM_TOKEN, newm_que
 from cardano_market.chain.base import EvaluationError, SubmitError, TxState
 from cardano_market.chain.devnet import Ledger
 from cardano_market.chain.devnet.plutus import script_hash
-from cardano_market.chain.devnet.scriptdata import language_views, script_data_hash
 from cardano_market.contracts import load_script
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.cip30 import Utxo
@@ -41,6 +40,7 @@ from cardano_market.domain.fees import min_fee
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters
+from cardano_market.domain.scriptdata import language_views, script_data_hash
 from cardano_market.domain.values import Value
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
@@ -84,7 +84,7 @@ def settle(draft: Draft, params: ProtocolParameters, ref_size: int = 0) -> Built
 
 
 def with_data_hash(draft: Draft, params: ProtocolParameters) -> Draft:
-    """Body key 11 from `devnet.scriptdata` (PlutusV3 language view), checked independently."""
+    """Body key 11 from `domain.scriptdata` (PlutusV3 language view), checked independently."""
     redeemers = redeemers_cbor(draft.redeemers)
     digest = script_data_hash(redeemers, None, language_views({3}, params.cost_models))
     assert digest == expected_script_data_hash(redeemers, None, params.cost_models["PlutusV3"])

@@ -8,22 +8,28 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 from devnet_helpers import START_MS, Clock
 from typer.testing import CliRunner
 
 from cardano_market.chain.devnet import DevnetBackend, Ledger
+from cardano_market.chain.devnet import seed as seed_module
 from cardano_market.chain.devnet.seed import (
     DEFAULT_SEED,
     HOUR_MS,
+    STAKE_SCRIPT_HASH,
+    STARTER_POLICY,
     YEAR_MS,
     apply_seed,
     load_seed,
     parse_seed,
 )
 from cardano_market.cli import app
-from cardano_market.domain.datums import USD, SaleDatum, Token, Wallet
+from cardano_market.contracts import apply_parameters, load_script
+from cardano_market.domain.datums import USD, ReferenceDatum, SaleDatum, Token, Wallet
 from cardano_market.domain.errors import SeedError
+from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.values import Value, sum_values
 from cardano_market.synthetic import wallet
 
@@ -60,8 +66,15 @@ def test_demo_seed_balances_are_as_declared(ledger: Ledger) -> None:
     assert result.applied
     assert balance(ledger, "alice") == Value.of(1_000_000_000, {NEWM: 100_000_000_000})
     assert balance(ledger, "bob") == Value.of(500_000_000, {NEWM: 50_000_000_000})
-    assert balance(ledger, "artist") == Value.of(100_000_000)
+    song = (
+        hashlib.blake2b(b"cardano-market devnet token/SONG", digest_size=28).digest(),
+        b"DemoSong",
+    )
+    assert balance(ledger, "artist") == Value.of(100_000_000, {song: 500_000_000})
     assert balance(ledger, "cashRegister") == Value.of(50_000_000)
+    assert balance(ledger, "collateral") == Value.of(30_000_000)
+    assert len(ledger.utxos_at(wallet("collateral").address)) == 3
+    assert result.collateral == wallet("collateral")
     assert len(ledger.utxos_at(wallet("alice").address)) == 4
     assert result.wallets["alice"].address == wallet("alice").address
     assert result.cash_register == wallet("cashRegister")
@@ -89,7 +102,7 @@ def test_oracle_price_reads_back_through_the_backend(ledger: Ledger) -> None:
     assert price.utxo.address[0] >> 4 == 7  # enterprise script address: nobody can spend it
 
 
-def test_sales_are_recorded_and_their_tokens_sit_at_the_stand_in_address(ledger: Ledger) -> None:
+def test_sales_are_recorded_and_their_tokens_sit_at_the_sale_address(ledger: Ledger) -> None:
     result = apply_seed(ledger, load_seed())
     usd, newm = result.sales
     song = (
@@ -109,8 +122,11 @@ def test_sales_are_recorded_and_their_tokens_sit_at_the_stand_in_address(ledger:
         assert seeded.utxo is not None
         assert seeded.utxo.value.quantity(song) == 1_000_000 * sale.total_bundle_quantity
         assert seeded.utxo.value.coin == 4_504_110
+        assert result.contracts is not None
+        assert seeded.utxo.address == result.contracts.sale_address
         pointers = [a for a in seeded.utxo.value.assets if a[1] == sale.pointer_name]
-        assert len(pointers) == 1 and seeded.utxo.value.quantity(pointers[0]) == 1
+        assert pointers == [(result.contracts.pointer_policy, sale.pointer_name)]
+        assert seeded.utxo.value.quantity(pointers[0]) == 1
         assert seeded.utxo.inline_datum is not None
         datum = SaleDatum.from_cbor(seeded.utxo.inline_datum)
         artist = wallet("artist")
@@ -118,6 +134,42 @@ def test_sales_are_recorded_and_their_tokens_sit_at_the_stand_in_address(ledger:
         assert datum.bundle == Token(song[0], song[1], 1_000_000)
     assert usd.utxo is not None and usd.utxo.inline_datum is not None
     assert SaleDatum.from_cbor(usd.utxo.inline_datum).cost == Token(USD[0], USD[1], 5 * 10**11)
+
+
+def test_contracts_are_deployed_with_the_reference_datum(ledger: Ledger) -> None:
+    result = apply_seed(ledger, load_seed())
+    c = result.contracts
+    assert c is not None and result.cash_register is not None
+    assert c.starter_nft == (STARTER_POLICY, b"NEWMarketplace")
+    assert c.reference_utxo.value.quantity(c.starter_nft) == 1
+    datum = ReferenceDatum.from_cbor(c.reference_utxo.inline_datum or b"")
+    assert datum == c.reference_datum
+    assert datum.hot_key == result.cash_register.payment_key.hash
+    assert datum.pointer == c.pointer_policy and datum.contracts.sale == c.sale_script_hash
+    assert datum.contracts.stake == STAKE_SCRIPT_HASH
+    assert (datum.fees.purchase_queue_bound, datum.fees.start_sale_bound) == (10**6, 10**6)
+    assert datum.profit_data.profit_margin == 500_000_000_000
+    assert (datum.profit_data.profit_pid, datum.profit_data.profit_tkn) == NEWM
+    # the reference scripts hash to what the datum names; the parameters are baked in
+    for holder, expected in (
+        (c.pointer_script_utxo, c.pointer_policy),
+        (c.sale_script_utxo, c.sale_script_hash),
+    ):
+        assert holder.script_ref is not None
+        language, script = cbor2.loads(holder.script_ref)
+        assert language == 3 and script_hash(3, script) == expected
+    raw = load_script("pointer")
+    assert script_hash(3, raw) != c.pointer_policy  # unapplied differs from applied
+    assert (
+        apply_parameters(raw, cbor2.dumps(STARTER_POLICY), cbor2.dumps(b"NEWMarketplace"))
+        == (cbor2.loads(c.pointer_script_utxo.script_ref or b"")[1])
+    )
+    # header 0x30 (testnet) / 0x31 (mainnet): script payment + script stake part
+    assert c.sale_address[0] == 0x30 and c.sale_address[29:] == STAKE_SCRIPT_HASH
+    assert c.queue_address[0] == 0x30 and c.queue_address[29:] == STAKE_SCRIPT_HASH
+    assert c.sale_address == seed_module.sale_address(0)
+    assert c.pointer_policy == seed_module.POINTER_POLICY  # the service reads these names
+    assert c.sale_script_hash == seed_module.SALE_SCRIPT_HASH
 
 
 def test_reapplying_the_same_seed_is_a_no_op(ledger: Ledger, clock: Clock) -> None:
@@ -130,6 +182,7 @@ def test_reapplying_the_same_seed_is_a_no_op(ledger: Ledger, clock: Clock) -> No
     assert {n: ledger.utxos_at(w.address) for n, w in again.wallets.items()} == before
     assert again.oracle == first.oracle
     assert again.sales == first.sales
+    assert again.contracts == first.contracts
 
 
 def test_a_different_seed_asks_for_a_reset(ledger: Ledger) -> None:
@@ -192,6 +245,8 @@ _DELETE = object()
         ("marketplace/serviceFeePercentage", "150", "$.marketplace", "between 0 and 100"),
         ("marketplace/orderLovlace", 1, "$.marketplace", "unknown marketplace setting"),
         ("marketplace/cashRegister", "carol", "$.marketplace.cashRegister", "unknown wallet"),
+        ("marketplace/collateral", "carol", "$.marketplace.collateral", "unknown wallet"),
+        ("marketplace/collateral", "alice", "$.marketplace.collateral", "ADA-only"),
         ("sales/0/id", "sale-1", "$.sales[0].id", "not a UUID"),
         ("sales/1/id", "0b7346aa-137a-5041-9b23-7afaa88573d5", "$.sales[1].id", "duplicate"),
         ("sales/0/owner", "carol", "$.sales[0].owner", "unknown wallet 'carol'"),
@@ -259,7 +314,7 @@ def test_cli_devnet_commands(tmp_path: Path) -> None:
 
     first = runner.invoke(app, ["devnet", "init", "--path", db])
     assert first.exit_code == 0, first.output
-    assert "seeded" in first.output and "4 wallet(s), 2 sale(s)" in first.output
+    assert "seeded" in first.output and "5 wallet(s), 2 sale(s)" in first.output
     again = runner.invoke(app, ["devnet", "init", "--path", db])
     assert again.exit_code == 0 and "already seeded" in again.output
 

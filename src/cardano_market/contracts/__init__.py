@@ -2,10 +2,12 @@
 
 Each `<name>.plutus` is a cardano-cli style JSON envelope (`cborHex` = the script doubly CBOR
 wrapped, as a witness set holds it) built by `python -m cardano_market.contracts.build`.
+A parameterized validator is compiled unapplied; `apply_parameters` bakes its parameters in.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -33,3 +35,24 @@ def load_script(name: str) -> bytes:
 def contract_names() -> list[str]:
     """Names of the validators with a source in `onchain/`."""
     return sorted(p.stem for p in SOURCES_DIR.glob("*.py"))
+
+
+def apply_parameters(script: bytes, *parameters: bytes) -> bytes:
+    """`script` (ledger form) applied to `parameters`, each the CBOR of a Plutus data value.
+
+    OpShin validators take their parameters as data, in the order of `validator`'s arguments.
+    The result is in the ledger's form too; its hash is the applied script's hash. `uplc` (and
+    through it pycardano) is imported here only, so importing this package stays cheap.
+    """
+    from uplc.ast import data_from_cbor
+    from uplc.tools import apply, flatten, unflatten
+
+    program = apply(unflatten(script), *(data_from_cbor(p) for p in parameters))
+    applied: bytes = flatten(program)
+    return applied
+
+
+@functools.lru_cache(maxsize=32)
+def load_applied(name: str, *parameters: bytes) -> bytes:
+    """The compiled script `name` with its parameters applied (see `apply_parameters`)."""
+    return apply_parameters(load_script(name), *parameters)

@@ -9,6 +9,7 @@ another OpShin release may compile the same source to other bytes (and another s
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import subprocess
 import sys
@@ -26,10 +27,15 @@ def compile_source(path: Path) -> bytes:
 
     Runs `opshin build` itself (default optimisation, OpShin's version marker, UPLC 1.1.0) in the
     source's directory with a relative file name, so the output does not depend on the checkout.
+    A parameterized validator stays unapplied (see `contracts.apply_parameters`).
     """
+    # -P: the sources directory is not put on sys.path (a source named like a stdlib module,
+    # e.g. queue.py, would shadow it inside the compiler)
+    command = [sys.executable, "-P", "-m", "opshin", "build", path.name, "-o"]
+    parameters = parameter_count(path)
     with tempfile.TemporaryDirectory(prefix="opshin-build-") as out:
         done = subprocess.run(
-            [sys.executable, "-m", "opshin", "build", path.name, "-o", out],
+            [*command, out, *(["--parameters", str(parameters)] if parameters else [])],
             cwd=path.parent,
             capture_output=True,
             text=True,
@@ -38,6 +44,14 @@ def compile_source(path: Path) -> bytes:
         if done.returncode != 0:
             raise RuntimeError(f"opshin build {path.name} failed:\n{done.stdout}{done.stderr}")
         return bytes.fromhex((Path(out) / "script.cbor").read_text().strip())
+
+
+def parameter_count(path: Path) -> int:
+    """How many arguments `validator` takes before the script context (its parameters)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.name == "validator":
+            return max(len(node.args.args) - 1, 0)
+    raise RuntimeError(f"{path.name} defines no validator function")
 
 
 def envelope(name: str, script: bytes) -> str:

@@ -13,9 +13,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ..app.operator import OperatorKeys, load_signing_key
 from ..app.prices import OraclePrices
 from ..app.runtime import ContractAddresses, Marketplace
-from ..app.submit import TransactionSubmitter
+from ..app.sale_lifecycle import DeploymentRefs
 from ..chain.base import ChainBackend
 from ..chain.instrumented import InstrumentedBackend
 from ..config import Network, Settings
@@ -41,6 +42,9 @@ class ServiceParts:
     """The backend itself (the market's is wrapped for metrics)."""
     database: Database
     metrics: Metrics
+    operator: OperatorKeys | None = None
+    """Hot and collateral keys for sale start/end (None: those routes answer 503)."""
+    deployment: DeploymentRefs | None = None
     devnet: Any = None
     """On the devnet: the `SeedResult` of the applied seed."""
     wallets: dict[str, Any] = field(default_factory=dict)
@@ -77,7 +81,9 @@ def create_service_app(parts: ServiceParts) -> FastAPI:
     return create_app(
         parts.chain,
         wallets=parts.wallets,
-        v1=V1.build(parts.market, parts.metrics, TransactionSubmitter(parts.market)),
+        v1=V1.build(
+            parts.market, parts.metrics, operator=parts.operator, deployment=parts.deployment
+        ),
         metrics=parts.metrics,
         recaptcha=recaptcha,
         database=parts.database,
@@ -127,6 +133,7 @@ def _open_devnet(settings: Settings, database: Database, metrics: Metrics) -> Se
         chain.close()
         raise
     wallets = {name: DevnetWallet(chain, name) for name in sorted(seeded.wallets)}
+    operator, deployment = _devnet_operator(settings, seeded, chain.network_id)
     log.info("devnet %s seeded from %s", settings.devnet_path, settings.seed or "the demo seed")
     return ServiceParts(
         settings=settings,
@@ -134,42 +141,63 @@ def _open_devnet(settings: Settings, database: Database, metrics: Metrics) -> Se
         chain=chain,
         database=database,
         metrics=metrics,
+        operator=operator,
+        deployment=deployment,
         devnet=seeded,
         wallets=wallets,
     )
 
 
 def _devnet_addresses(settings: Settings, seeded: Any, network_id: int) -> ContractAddresses:
-    from ..chain.devnet import seed as devnet_seed
-
     if seeded.cash_register is None and settings.cash_register_address is None:
         raise ConfigError("the devnet seed names no cashRegister wallet")
     if seeded.oracle is None:
         raise ConfigError("the devnet seed has no oracle: the order amount needs its price")
+    if seeded.contracts is None:
+        raise ConfigError("the devnet seed deploys no marketplace contracts (no marketplace)")
     cash_register = (
         decode_address(settings.cash_register_address)
         if settings.cash_register_address
         else seeded.cash_register.address
     )
+    contracts = seeded.contracts
     return ContractAddresses(
-        queue=_standin_queue_address(network_id),
+        queue=contracts.queue_address,
         cash_register=cash_register,
-        sale=devnet_seed.sale_address(network_id),
+        sale=contracts.sale_address,
         oracle=seeded.oracle.address,
         oracle_feed=seeded.oracle.feed_asset,
-        pointer_policy=devnet_seed.POINTER_POLICY,
+        pointer_policy=contracts.pointer_policy,
     )
 
 
-def _standin_queue_address(network_id: int) -> bytes:
-    import hashlib
+def _devnet_operator(
+    settings: Settings, seeded: Any, network_id: int
+) -> tuple[OperatorKeys | None, DeploymentRefs | None]:
+    """The seed's cash register (hot key) and collateral wallets, unless settings name keys."""
+    hot = _key(settings.operator_hot_key, "CARDANO_MARKET_OPERATOR_HOT_KEY")
+    collateral = _key(settings.operator_collateral_key, "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY")
+    hot = hot or (seeded.cash_register.payment_key if seeded.cash_register else None)
+    contracts = seeded.contracts
+    if hot is None or contracts is None or (collateral is None and seeded.collateral is None):
+        return None, None
+    operator = (
+        OperatorKeys.enterprise(hot, collateral, network_id)
+        if collateral is not None
+        else OperatorKeys(hot, seeded.collateral.payment_key, seeded.collateral.address)
+    )
+    refs = DeploymentRefs(
+        reference_address=contracts.reference_utxo.address,
+        starter_nft=contracts.starter_nft,
+        pointer_script_ref=contracts.pointer_script_utxo.out_ref,
+        sale_script_ref=contracts.sale_script_utxo.out_ref,
+        sale_address=contracts.sale_address,
+    )
+    return operator, refs
 
-    from ..domain.address import script_address
 
-    def label(text: str) -> bytes:
-        return hashlib.blake2b(f"cardano-market devnet {text}".encode(), digest_size=28).digest()
-
-    return script_address(label("queue stand-in"), label("stake stand-in"), network_id)
+def _key(secret: Any, setting: str) -> Any:
+    return None if secret is None else load_signing_key(secret.get_secret_value(), setting)
 
 
 def _record_seeded_sales(market: Marketplace, seeded: Any) -> None:
@@ -206,9 +234,49 @@ def _open_public(settings: Settings, database: Database, metrics: Metrics) -> Se
         oracle_feed=asset_from_unit(_required(settings.oracle_feed_unit)),
     )
     market = _marketplace(settings.network, settings, chain, database, metrics, addresses, config)
+    operator, deployment = _public_operator(settings, chain.network_id, addresses.sale)
     return ServiceParts(
-        settings=settings, market=market, chain=chain, database=database, metrics=metrics
+        settings=settings,
+        market=market,
+        chain=chain,
+        database=database,
+        metrics=metrics,
+        operator=operator,
+        deployment=deployment,
     )
+
+
+def _public_operator(
+    settings: Settings, network_id: int, sale_address: bytes
+) -> tuple[OperatorKeys | None, DeploymentRefs | None]:
+    """Sale start/end on a public network: every key and reference configured, or none."""
+    from ..config import parse_out_ref
+
+    names = (
+        "operator_hot_key",
+        "operator_collateral_key",
+        "reference_address",
+        "starter_nft_unit",
+        "pointer_script_ref",
+        "sale_script_ref",
+    )
+    given = [name for name in names if getattr(settings, name) is not None]
+    if not given:
+        log.warning("sale start/end disabled: no operator keys or deployment configured")
+        return None, None
+    if len(given) != len(names):
+        missing = ", ".join(f"CARDANO_MARKET_{n.upper()}" for n in names if n not in given)
+        raise ConfigError(f"sale start/end are partly configured: also set {missing}")
+    hot = _key(settings.operator_hot_key, "CARDANO_MARKET_OPERATOR_HOT_KEY")
+    collateral = _key(settings.operator_collateral_key, "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY")
+    refs = DeploymentRefs(
+        reference_address=decode_address(_required(settings.reference_address)),
+        starter_nft=asset_from_unit(_required(settings.starter_nft_unit)),
+        pointer_script_ref=parse_out_ref(_required(settings.pointer_script_ref)),
+        sale_script_ref=parse_out_ref(_required(settings.sale_script_ref)),
+        sale_address=sale_address,
+    )
+    return OperatorKeys.enterprise(hot, collateral, network_id), refs
 
 
 def _required(value: str | None) -> str:

@@ -37,6 +37,7 @@ from ..domain.errors import (
     WitnessError,
 )
 from ..tx.balance import TransactionTooLargeError
+from ..tx.script import CollateralError, ScriptTransactionError
 
 log = logging.getLogger("cardano_market.errors")
 
@@ -130,6 +131,8 @@ ERROR_STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (InvalidSaleError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (UnprocessableError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (ChainUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (CollateralError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (ScriptTransactionError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (ChainError, HTTPStatus.SERVICE_UNAVAILABLE),
     (OperationalError, HTTPStatus.SERVICE_UNAVAILABLE),
 )
@@ -150,7 +153,9 @@ async def _mapped(_request: Request, exc: Exception) -> JSONResponse:
 def _unavailable_cause(exc: Exception) -> str:
     if isinstance(exc, OperationalError):
         return "database unavailable"  # the driver's text may name hosts and users
-    return f"chain backend unavailable: {exc}"
+    if isinstance(exc, ChainError) and not isinstance(exc, ChainUnavailableError):
+        return f"chain backend unavailable: {exc}"
+    return str(exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

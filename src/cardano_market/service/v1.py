@@ -16,8 +16,11 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
+from ..app.errors import ChainUnavailableError
+from ..app.operator import OperatorKeys
 from ..app.orders import OrderDesk
 from ..app.runtime import Marketplace
+from ..app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
 from ..app.sales import SaleCatalog, sale_view
 from ..app.submit import TransactionSubmitter
 from ..domain.address import decode_address, encode_address
@@ -33,7 +36,11 @@ from .v1_models import (
     OrderAmountResponse,
     OrderFeesResponse,
     OrderTransactionRequest,
+    SaleAmountResponse,
+    SaleEndAmountRequest,
     SaleResponse,
+    SaleStartAmountRequest,
+    SaleTransactionRequest,
     SubmitTxRequest,
     SubmitTxResponse,
     TransactionResponse,
@@ -71,19 +78,40 @@ class V1:
     orders: OrderDesk
     submitter: TransactionSubmitter
     metrics: Metrics
+    sales: SaleDesk | None = None
+    """Sale start and end; None when the operator's keys or the deployment are not configured."""
 
     @classmethod
     def build(
-        cls, market: Marketplace, metrics: Metrics, submitter: TransactionSubmitter | None = None
+        cls,
+        market: Marketplace,
+        metrics: Metrics,
+        *,
+        operator: OperatorKeys | None = None,
+        deployment: DeploymentRefs | None = None,
     ) -> V1:
         catalog = SaleCatalog(market)
+        sales = None
+        if operator is not None and deployment is not None:
+            sales = SaleDesk(market, catalog, operator, deployment)
         return cls(
             market=market,
             catalog=catalog,
             orders=OrderDesk(market, catalog),
-            submitter=submitter or TransactionSubmitter(market),
+            submitter=TransactionSubmitter(
+                market, operator.co_sign if operator is not None else None
+            ),
             metrics=metrics,
+            sales=sales,
         )
+
+    def sale_desk(self) -> SaleDesk:
+        if self.sales is None:
+            raise ChainUnavailableError(
+                "sale start and end are not configured: set CARDANO_MARKET_OPERATOR_HOT_KEY, "
+                "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY and the marketplace deployment"
+            )
+        return self.sales
 
     def view(self, stored: StoredSale, price: int | None) -> SaleResponse:
         market = self.market
@@ -226,6 +254,71 @@ def get_sale_count(v1: Services, filters: Filters) -> CountResponse:
 def get_sale(v1: Services, sale_id: Annotated[str, Path(alias="saleId")]) -> SaleResponse:
     stored = v1.catalog.get(sale_id)
     return v1.view(stored, v1.catalog.price_or_none())
+
+
+@marketplace.post(
+    "/sales/start/amount",
+    response_model=SaleAmountResponse,
+    dependencies=_guard(Action.GENERATE_SALE_START_AMOUNT),
+    summary="What the seller's wallet must cover to start a sale, and a single-use sale id",
+)
+def generate_sale_start_amount(body: SaleStartAmountRequest, v1: Services) -> SaleAmountResponse:
+    pending = v1.sale_desk().start_amount(
+        SaleStartRequest(
+            owner_address=body.owner_address,
+            bundle_policy_id=body.bundle_policy_id,
+            bundle_asset_name=body.bundle_asset_name,
+            bundle_amount=body.bundle_amount,
+            cost_policy_id=body.cost_policy_id,
+            cost_asset_name=body.cost_asset_name,
+            cost_amount=body.cost_amount,
+            total_bundle_quantity=body.total_bundle_quantity,
+        )
+    )
+    return SaleAmountResponse(sale_id=pending.id, amount_cbor_hex=pending.amount_cbor_hex)
+
+
+@marketplace.post(
+    "/sales/start/transaction",
+    response_model=TransactionResponse,
+    dependencies=_guard(Action.GENERATE_SALE_START_TRANSACTION),
+    responses={402: {"description": "The wallet offered no UTxOs"}},
+    summary="The unsigned sale-start transaction: sale output, pointer mint, operator collateral",
+)
+def generate_sale_start_transaction(
+    body: SaleTransactionRequest, v1: Services
+) -> TransactionResponse:
+    desk = v1.sale_desk()
+    with v1.metrics.build_timer("sale_start"):
+        built = desk.start_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
+    return TransactionResponse(tx_cbor_hex=built.cbor_hex)
+
+
+@marketplace.post(
+    "/sales/end/amount",
+    response_model=SaleAmountResponse,
+    dependencies=_guard(Action.GENERATE_SALE_END_AMOUNT),
+    summary="What the owner's wallet must cover to end a sale",
+)
+def generate_sale_end_amount(body: SaleEndAmountRequest, v1: Services) -> SaleAmountResponse:
+    sale_id, amount_hex = v1.sale_desk().end_amount(body.sale_id)
+    return SaleAmountResponse(sale_id=sale_id, amount_cbor_hex=amount_hex)
+
+
+@marketplace.post(
+    "/sales/end/transaction",
+    response_model=TransactionResponse,
+    dependencies=_guard(Action.GENERATE_SALE_END_TRANSACTION),
+    responses={402: {"description": "The wallet offered no UTxOs"}},
+    summary="The unsigned sale-end transaction: RemoveSale, pointer burned, the rest to the owner",
+)
+def generate_sale_end_transaction(
+    body: SaleTransactionRequest, v1: Services
+) -> TransactionResponse:
+    desk = v1.sale_desk()
+    with v1.metrics.build_timer("sale_end"):
+        built = desk.end_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
+    return TransactionResponse(tx_cbor_hex=built.cbor_hex)
 
 
 @cardano.post(

@@ -151,3 +151,51 @@ class SubmitTxResponse(Camel):
     model_config = _examples({"txId": "3f1e...", "result": "MsgAcceptTx"})
     tx_id: str
     result: str
+
+
+class SaleStartAmountRequest(Camel):
+    """Cost defaults to USD (x 10^12) when both cost fields are absent; `555344` with an empty
+    name is USD too; two empty strings are ADA (lovelace)."""
+
+    model_config = _examples(
+        {
+            "ownerAddress": EXAMPLE_ADDRESS,
+            "bundlePolicyId": "0fcbe8620f8c2a9f7f08941af0c8477a9fc578b85f9cbecd99588335",
+            "bundleAssetName": "44656d6f536f6e67",
+            "bundleAmount": 1000000,
+            "costAmount": 500000000000,
+            "totalBundleQuantity": 10,
+        }
+    )
+    owner_address: str = Field(max_length=256)
+    bundle_policy_id: str = Field(max_length=56)
+    bundle_asset_name: str = Field(max_length=64)
+    bundle_amount: Int64
+    cost_policy_id: str | None = Field(None, max_length=56)
+    cost_asset_name: str | None = Field(None, max_length=64)
+    cost_amount: Int64
+    total_bundle_quantity: Int64
+
+
+class SaleAmountResponse(Camel):
+    model_config = _examples({"saleId": EXAMPLE_SALE_ID, "amountCborHex": "821a0070d9dea1581c..."})
+    sale_id: str
+    amount_cbor_hex: str
+
+
+class SaleEndAmountRequest(Camel):
+    model_config = _examples({"saleId": EXAMPLE_SALE_ID})
+    sale_id: str = Field(max_length=64)
+
+
+class SaleTransactionRequest(Camel):
+    model_config = _examples(
+        {
+            "saleId": EXAMPLE_SALE_ID,
+            "changeAddress": EXAMPLE_ADDRESS,
+            "utxoCborHexList": ["828258204e3a...00825839...1a3b9aca00"],
+        }
+    )
+    sale_id: str = Field(max_length=64)
+    change_address: str = Field(max_length=256)
+    utxo_cbor_hex_list: list[str] = Field(max_length=MAX_UTXOS)

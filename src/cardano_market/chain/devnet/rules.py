@@ -18,10 +18,10 @@ from ...domain.errors import AddressError
 from ...domain.fees import min_ada, min_fee
 from ...domain.hashes import blake2b_256, datum_hash, key_hash
 from ...domain.params import ProtocolParameters
+from ...domain.scriptdata import CostModelError, language_views, script_data_hash
 from ...domain.values import AssetId, unit_of
 from ..base import RedeemerKey, SubmitError
 from .parse import ParsedTx
-from .scriptdata import CostModelError, language_views, script_data_hash
 from .scripts import Script, eval_native, native_signers, script_from_ref
 
 Lookup = Callable[[OutRef], Utxo | None]

@@ -5,14 +5,18 @@ Every key, policy id and address is derived from names, so one seed always yield
 Errors name the JSON path of the bad value (`$.wallets.alice.lovelace: ...`). A seeded ledger
 records the seed's hash: applying the same seed again is a no-op, a different one asks for a reset.
 
-Sales are a stand-in until the settlement contracts land: each sale's bundle tokens and a pointer
-token (named by `domain.pointer` over a pseudo input derived from the sale id, under a devnet
-pointer policy) sit at a devnet "sale" address whose script hash is derived from a label. No
-script exists behind it: nothing can spend those UTxOs yet, they only make a sale visible on chain.
+The marketplace contracts are deployed for real: a starter NFT (policy derived from a label, name
+"NEWMarketplace") holds the ReferenceDatum at a reference-data address; the pointer policy and the
+sale validator (the project's OpShin scripts applied to the starter NFT) sit in reference-script
+UTxOs; each seeded sale's bundle tokens and its pointer token (under the real pointer policy,
+named by `domain.pointer` over a pseudo input derived from the sale id) sit at the real sale
+address (script payment + script stake part, header 0x31 like mainnet), so its owner can end it.
+The queue (until its validator lands), band, vault and stake hashes are label-derived stand-ins.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -22,10 +26,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cbor2
+
 from ...domain.address import script_address
 from ...domain.cip30 import Utxo
-from ...domain.datums import USD, OracleDatum, SaleDatum, Token, wallet_from_address
+from ...domain.datums import (
+    USD,
+    BatcherData,
+    Contracts,
+    Fees,
+    Keepers,
+    OracleDatum,
+    ProfitData,
+    ReferenceDatum,
+    SaleDatum,
+    Staking,
+    Token,
+    Wallet,
+    wallet_from_address,
+)
 from ...domain.errors import ConfigError, SeedError
+from ...domain.hashes import script_hash
 from ...domain.outputs import TxOutput
 from ...domain.pointer import pointer_asset_name
 from ...domain.pricing import MarketplaceConfig
@@ -69,8 +90,58 @@ def token_policy(name: str) -> bytes:
 
 ORACLE_SCRIPT_HASH = _hash28("oracle")
 ORACLE_FEED_POLICY = _hash28("oracle feed")
-SALE_SCRIPT_HASH = _hash28("sale stand-in")
-POINTER_POLICY = _hash28("pointer")
+STARTER_POLICY = _hash28("starter")
+STARTER_NAME = b"NEWMarketplace"
+STARTER_NFT: AssetId = (STARTER_POLICY, STARTER_NAME)
+REFERENCE_DATA_SCRIPT_HASH = _hash28("reference data")
+"""Holds the starter NFT and the ReferenceDatum; no script exists behind it (nothing spends it)."""
+SCRIPT_STORE_HASH = _hash28("script references")
+"""Holds the reference-script UTxOs; no script exists behind it (they stay forever)."""
+STAKE_SCRIPT_HASH = _hash28("stake stand-in")
+QUEUE_SCRIPT_HASH = _hash28("queue stand-in")
+BAND_SCRIPT_HASH = _hash28("band stand-in")
+VAULT_SCRIPT_HASH = _hash28("vault stand-in")
+FEE_BOUND = 1_000_000
+"""Each ReferenceDatum fee bound, in lovelace (mainnet's)."""
+PLUTUS_V3 = 3
+
+
+@functools.cache
+def pointer_script() -> bytes:
+    """The pointer minting policy applied to the devnet starter NFT (ledger form)."""
+    return _applied("pointer")
+
+
+@functools.cache
+def sale_script() -> bytes:
+    """The sale validator applied to the devnet starter NFT (ledger form)."""
+    return _applied("sale")
+
+
+def _applied(name: str) -> bytes:
+    from ...contracts import load_applied
+
+    return load_applied(name, cbor2.dumps(STARTER_POLICY), cbor2.dumps(STARTER_NAME))
+
+
+def pointer_policy() -> bytes:
+    """The devnet pointer policy id (the applied pointer script's hash)."""
+    return script_hash(PLUTUS_V3, pointer_script())
+
+
+def sale_script_hash() -> bytes:
+    """The devnet sale validator's hash (the applied sale script's hash)."""
+    return script_hash(PLUTUS_V3, sale_script())
+
+
+def __getattr__(name: str) -> bytes:
+    """`POINTER_POLICY` and `SALE_SCRIPT_HASH`, computed on first use (applying a script imports
+    uplc, which would make importing this module slow)."""
+    if name == "POINTER_POLICY":
+        return pointer_policy()
+    if name == "SALE_SCRIPT_HASH":
+        return sale_script_hash()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def oracle_address(network_id: int = 0) -> bytes:
@@ -79,8 +150,22 @@ def oracle_address(network_id: int = 0) -> bytes:
 
 
 def sale_address(network_id: int = 0) -> bytes:
-    """The stand-in sale address holding seeded sales (until the settlement contracts land)."""
-    return script_address(SALE_SCRIPT_HASH, None, network_id)
+    """The sale contract's address: the applied sale validator with the stake stand-in."""
+    return script_address(sale_script_hash(), STAKE_SCRIPT_HASH, network_id)
+
+
+def queue_address(network_id: int = 0) -> bytes:
+    """Where orders go: the queue stand-in hash (until the queue validator lands) with the
+    stake stand-in, so batchers would see them."""
+    return script_address(QUEUE_SCRIPT_HASH, STAKE_SCRIPT_HASH, network_id)
+
+
+def reference_data_address(network_id: int = 0) -> bytes:
+    return script_address(REFERENCE_DATA_SCRIPT_HASH, None, network_id)
+
+
+def script_store_address(network_id: int = 0) -> bytes:
+    return script_address(SCRIPT_STORE_HASH, None, network_id)
 
 
 ORACLE_FEED_ASSET: AssetId = (ORACLE_FEED_POLICY, ORACLE_FEED_NAME)
@@ -143,6 +228,7 @@ class Seed:
     sales: tuple[SeedSale, ...]
     users: tuple[SeedUser, ...]
     token_ids: dict[str, str]
+    collateral: str | None = None  # the operator's collateral wallet (pays script collateral)
 
     def asset(self, token: str) -> AssetId:
         """The asset id of `token` ("ADA" is lovelace)."""
@@ -169,13 +255,23 @@ def parse_seed(data: object) -> Seed:
     digest = hashlib.blake2b(_canonical(root), digest_size=32).digest()
     tokens = _tokens(root.get("tokens", {}))
     wallets = _wallets(root.get("wallets", {}), tokens)
-    marketplace, cash_register, currency = _marketplace(root.get("marketplace"), tokens, wallets)
+    marketplace, operators, currency = _marketplace(root.get("marketplace"), tokens, wallets)
+    cash_register, collateral = operators
     oracle = _oracle(root.get("oracle"), tokens, currency)
     sales = _sales(root.get("sales", []), tokens, wallets)
     users = _users(root.get("users", []), wallets)
     token_ids = _token_ids(root.get("tokenIds", {}), tokens)
     return Seed(
-        digest, wallets, tokens, oracle, marketplace, cash_register, sales, users, token_ids
+        digest,
+        wallets,
+        tokens,
+        oracle,
+        marketplace,
+        cash_register,
+        sales,
+        users,
+        token_ids,
+        collateral,
     )
 
 
@@ -235,27 +331,38 @@ def _wallets(raw: object, tokens: Mapping[str, SeedToken]) -> dict[str, SeedWall
 
 def _marketplace(
     raw: object, tokens: Mapping[str, SeedToken], wallets: Mapping[str, SeedWallet]
-) -> tuple[MarketplaceConfig | None, str | None, str | None]:
+) -> tuple[MarketplaceConfig | None, tuple[str | None, str | None], str | None]:
     if raw is None:
-        return None, None, None
+        return None, (None, None), None
     fields = dict(_mapping(raw, "$.marketplace"))
     currency = _str(fields.pop("currency", None), "$.marketplace.currency")
     if currency not in tokens:
         raise SeedError("$.marketplace.currency", _unknown("token", currency, tokens))
-    cash_register = fields.pop("cashRegister", None)
-    if cash_register is not None:
-        cash_register = _str(cash_register, "$.marketplace.cashRegister")
-        if cash_register not in wallets:
-            raise SeedError(
-                "$.marketplace.cashRegister", _unknown("wallet", cash_register, wallets)
-            )
+    cash_register, collateral = (
+        _operator_wallet(fields.pop(key, None), f"$.marketplace.{key}", wallets)
+        for key in ("cashRegister", "collateral")
+    )
+    if collateral is not None and wallets[collateral].assets:  # the ledger wants ADA only
+        raise SeedError(
+            "$.marketplace.collateral",
+            f"wallet {collateral} holds tokens; collateral UTxOs must be ADA-only",
+        )
     try:
         config = MarketplaceConfig.from_mapping(
             {**fields, "currency": unit_of(tokens[currency].asset)}
         )
     except ConfigError as exc:
         raise SeedError("$.marketplace", str(exc)) from exc
-    return config, cash_register, currency
+    return config, (cash_register, collateral), currency
+
+
+def _operator_wallet(raw: object, path: str, wallets: Mapping[str, SeedWallet]) -> str | None:
+    if raw is None:
+        return None
+    name = _str(raw, path)
+    if name not in wallets:
+        raise SeedError(path, _unknown("wallet", name, wallets))
+    return name
 
 
 def _oracle(
@@ -443,7 +550,22 @@ class SeededOracle:
 @dataclass(frozen=True, slots=True)
 class SeededSale:
     sale: Sale
-    utxo: Utxo | None  # None if the stand-in UTxO is no longer on the ledger
+    utxo: Utxo | None  # None once the sale UTxO is no longer on the ledger (ended)
+
+
+@dataclass(frozen=True, slots=True)
+class SeededContracts:
+    """The deployed marketplace: what the sale builders and the service read."""
+
+    starter_nft: AssetId
+    reference_utxo: Utxo  # the starter NFT with the inline ReferenceDatum
+    reference_datum: ReferenceDatum
+    pointer_script_utxo: Utxo  # reference script: the pointer minting policy
+    sale_script_utxo: Utxo  # reference script: the sale validator
+    pointer_policy: bytes
+    sale_script_hash: bytes
+    sale_address: bytes
+    queue_address: bytes  # stand-in queue hash with the stake part
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,9 +578,15 @@ class SeedResult:
     oracle: SeededOracle | None
     sales: tuple[SeededSale, ...]
     marketplace: MarketplaceConfig | None
-    cash_register: SyntheticWallet | None
+    cash_register: SyntheticWallet | None  # its key is the hot key
     users: tuple[SeedUser, ...]
     token_ids: dict[str, str]
+    contracts: SeededContracts | None = None
+    collateral: SyntheticWallet | None = None  # the operator's collateral key and UTxOs
+
+    @property
+    def hot_key(self) -> SyntheticWallet | None:
+        return self.cash_register
 
 
 def seed_tag(seed: Seed) -> int:
@@ -494,6 +622,7 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
             oracle_out = _oracle_output(ledger, seed, now_ms)
             if oracle_out is not None:
                 outputs.append(oracle_out)
+            outputs += _contract_outputs(ledger, seed)
             outputs += [_sale_output(ledger, seed, sale, keys) for sale in seed.sales]
             ledger.genesis(outputs)
             ledger.store.set_meta(SEED_HASH_META, seed_tag(seed))
@@ -509,6 +638,101 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
         cash_register=keys[seed.cash_register] if seed.cash_register else None,
         users=seed.users,
         token_ids=dict(seed.token_ids),
+        contracts=_find_contracts(ledger),
+        collateral=keys[seed.collateral] if seed.collateral else None,
+    )
+
+
+def hot_key_hash(seed: Seed) -> bytes:
+    """The ReferenceDatum's hot key: the cash register's key hash (a label-derived hash when the
+    seed names no cash register: then nobody can start sales, but seeded ones can be ended)."""
+    if seed.cash_register is None:
+        return _hash28("hot key")
+    return wallet(seed.cash_register).payment_key.hash
+
+
+def reference_datum(seed: Seed) -> ReferenceDatum:
+    """The devnet ReferenceDatum (PROTOCOL section 1) for `seed`."""
+    hot_key = hot_key_hash(seed)
+    market = seed.marketplace
+    profit = (market.currency if market else None) or (b"", b"")
+    return ReferenceDatum(
+        hot_key=hot_key,
+        keepers=Keepers((_hash28("keeper"),), 1),
+        staking=Staking(_hash28("stake pool"), Wallet(hot_key)),
+        contracts=Contracts(
+            sale=sale_script_hash(),
+            queue=QUEUE_SCRIPT_HASH,
+            band=BAND_SCRIPT_HASH,
+            vault=VAULT_SCRIPT_HASH,
+            stake=STAKE_SCRIPT_HASH,
+        ),
+        fees=Fees(FEE_BOUND, FEE_BOUND, FEE_BOUND),
+        pointer=pointer_policy(),
+        batcher_data=BatcherData(
+            _hash28("monster 1"),
+            _hash28("monster 2"),
+            (bytes.fromhex("affab1e0005e77ab1e"),),
+            _hash28("batcher certificate"),
+        ),
+        profit_data=ProfitData(
+            ORACLE_SCRIPT_HASH,
+            ORACLE_FEED_POLICY,
+            ORACLE_FEED_NAME,
+            profit[0],
+            profit[1],
+            market.profit_amount_usd if market else 0,
+        ),
+    )
+
+
+def _contract_outputs(ledger: Ledger, seed: Seed) -> list[TxOutput]:
+    """The starter NFT with the ReferenceDatum, then the pointer and sale reference scripts."""
+    network = ledger.network_id
+    reference = TxOutput(
+        reference_data_address(network),
+        Value.of(0, {STARTER_NFT: 1}),
+        inline_datum=reference_datum(seed).to_cbor(),
+    )
+    store = script_store_address(network)
+    scripts = [
+        TxOutput(store, Value(0), script_ref=cbor2.dumps([PLUTUS_V3, script]))
+        for script in (pointer_script(), sale_script())
+    ]
+    return [o.with_min_ada(ledger.params) for o in (reference, *scripts)]
+
+
+def _find_contracts(ledger: Ledger) -> SeededContracts | None:
+    network = ledger.network_id
+    holders = [
+        (u, u.inline_datum)
+        for u in ledger.utxos_at(reference_data_address(network))
+        if u.value.quantity(STARTER_NFT) == 1
+    ]
+    if not holders:
+        return None
+    reference_utxo, datum = holders[0]
+    if datum is None:
+        raise SeedError("$", "the starter NFT's UTxO has lost its ReferenceDatum")
+    by_script = {
+        u.script_ref: u
+        for u in ledger.utxos_at(script_store_address(network))
+        if u.script_ref is not None
+    }
+    pointer_utxo = by_script.get(cbor2.dumps([PLUTUS_V3, pointer_script()]))
+    sale_utxo = by_script.get(cbor2.dumps([PLUTUS_V3, sale_script()]))
+    if pointer_utxo is None or sale_utxo is None:
+        raise SeedError("$", "the seeded reference-script UTxOs are missing from the ledger")
+    return SeededContracts(
+        starter_nft=STARTER_NFT,
+        reference_utxo=reference_utxo,
+        reference_datum=ReferenceDatum.from_cbor(datum),
+        pointer_script_utxo=pointer_utxo,
+        sale_script_utxo=sale_utxo,
+        pointer_policy=pointer_policy(),
+        sale_script_hash=sale_script_hash(),
+        sale_address=sale_address(network),
+        queue_address=queue_address(network),
     )
 
 
@@ -550,7 +774,7 @@ def _oracle_output(ledger: Ledger, seed: Seed, now_ms: int) -> TxOutput | None:
 
 
 def sale_pointer_name(sale_id: str) -> bytes:
-    """The stand-in pointer name of a seeded sale: `domain.pointer` over a pseudo input
+    """The pointer name of a seeded sale: `domain.pointer` over a pseudo input
     `(blake2b-256("cardano-market devnet sale start/<id>"), 0)`."""
     pseudo_tx = hashlib.blake2b(f"{_LABEL} sale start/{sale_id}".encode(), digest_size=32)
     return pointer_asset_name([(pseudo_tx.digest(), 0)])
@@ -570,7 +794,7 @@ def _sale_output(
         seed.marketplace.sale_lovelace if seed.marketplace else 0,
         {
             bundle: sale.bundle_amount * sale.total_bundle_quantity,
-            (POINTER_POLICY, sale_pointer_name(sale.id)): 1,
+            (pointer_policy(), sale_pointer_name(sale.id)): 1,
         },
     )
     out = TxOutput(sale_address(ledger.network_id), value, inline_datum=datum.to_cbor())
@@ -608,6 +832,6 @@ def _seeded_sale(
     holders = [
         u
         for u in ledger.utxos_at(sale_address(ledger.network_id))
-        if u.value.quantity((POINTER_POLICY, pointer))
+        if u.value.quantity((pointer_policy(), pointer))
     ]
     return SeededSale(record, holders[0] if holders else None)

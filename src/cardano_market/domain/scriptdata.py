@@ -13,8 +13,8 @@ from typing import Any
 
 import cbor2
 
-from ...domain.cbor import encode_head
-from ...domain.hashes import blake2b_256
+from .cbor import encode_head
+from .hashes import blake2b_256
 
 EMPTY_MAP = b"\xa0"  # Conway encodes an empty redeemer set as an empty map
 

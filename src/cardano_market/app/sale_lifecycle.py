@@ -1,0 +1,259 @@
+"""Starting and ending sales (PROTOCOL section 5): amounts, pending sales, and the script
+transactions (pointer mint/burn, reference inputs, operator collateral, evaluated ex-units)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..chain.base import ChainBackend
+from ..domain.address import decode_address
+from ..domain.cip30 import OutRef, Utxo, parse_utxos
+from ..domain.datums import USD, wallet_from_address
+from ..domain.errors import AddressError, CborError, InvalidValueError
+from ..domain.sale import SaleStatus
+from ..domain.values import ADA, AssetId, check_asset_id
+from ..store.records import PendingSale, SaleTerms, TxKind
+from ..store.repos import IssuedTransactionRepo, PendingSaleRepo
+from ..tx import sale as sale_tx
+from .errors import BadRequestError, EmptyWalletError, UnprocessableError
+from .operator import OperatorKeys
+from .runtime import Marketplace
+from .sales import SaleCatalog
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRefs:
+    """Where the live marketplace UTxOs are: the reference data (found by its starter NFT) and
+    the reference scripts of the pointer policy and the sale validator (by out-ref)."""
+
+    reference_address: bytes
+    starter_nft: AssetId
+    pointer_script_ref: OutRef
+    sale_script_ref: OutRef
+    sale_address: bytes
+
+
+def live_deployment(backend: ChainBackend, refs: DeploymentRefs) -> sale_tx.SaleDeployment:
+    """Read the deployment from the chain now (the reference datum can change: never cache it)."""
+    holders = backend.utxos_with_asset(refs.reference_address, refs.starter_nft)
+    if not holders:
+        raise UnprocessableError("the marketplace reference UTxO (starter NFT) is not on chain")
+    found = {
+        u.out_ref: u for u in backend.utxos_by_ref([refs.pointer_script_ref, refs.sale_script_ref])
+    }
+    missing = [r for r in (refs.pointer_script_ref, refs.sale_script_ref) if r not in found]
+    if missing:
+        where = ", ".join(f"{h.hex()}#{i}" for h, i in missing)
+        raise UnprocessableError(f"the marketplace reference script UTxO(s) {where} are spent")
+    return sale_tx.SaleDeployment(
+        reference_utxo=holders[0],
+        pointer_script_utxo=found[refs.pointer_script_ref],
+        sale_script_utxo=found[refs.sale_script_ref],
+        sale_address=refs.sale_address,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SaleStartRequest:
+    """`POST /v1/marketplace/sales/start/amount`, as parsed from the request."""
+
+    owner_address: str
+    bundle_policy_id: str
+    bundle_asset_name: str
+    bundle_amount: int
+    cost_policy_id: str | None
+    cost_asset_name: str | None
+    cost_amount: int
+    total_bundle_quantity: int
+
+
+class SaleDesk:
+    """The v1 sale start and end endpoints' work."""
+
+    def __init__(
+        self,
+        market: Marketplace,
+        catalog: SaleCatalog,
+        operator: OperatorKeys,
+        refs: DeploymentRefs,
+    ) -> None:
+        self._market = market
+        self._catalog = catalog
+        self._operator = operator
+        self._refs = refs
+
+    # -- start ------------------------------------------------------------------------------------
+
+    def start_amount(self, request: SaleStartRequest) -> PendingSale:
+        terms = _terms(request)
+        amount = sale_tx.sale_start_amount(
+            sale_lovelace=self._market.config.sale_lovelace,
+            bundle=terms.bundle,
+            bundle_amount=terms.bundle_amount,
+            total_bundle_quantity=terms.total_bundle_quantity,
+        )
+        market = self._market
+        with market.database.session() as session:
+            return PendingSaleRepo(session).add(
+                terms,
+                amount_cbor_hex=amount.to_cbor_hex(),
+                now=market.clock(),
+                ttl_seconds=market.config.sale_ttl_seconds,
+            )
+
+    def start_transaction(
+        self, sale_id: str, change_address: str, utxo_cbor_hex_list: Sequence[str]
+    ) -> sale_tx.SaleTransaction:
+        """The unsigned start transaction for a pending sale (used up with it, atomically)."""
+        change, utxos = _wallet(change_address, utxo_cbor_hex_list)
+        market = self._market
+        deployment = live_deployment(market.backend, self._refs)
+        params = market.backend.protocol_parameters()
+        collateral = self._collateral()
+        ttl = market.ttl_slot()
+        with market.database.session() as session:
+            pending = PendingSaleRepo(session).claim_sale(sale_id, market.clock())
+            terms = pending.terms
+            built = sale_tx.build_sale_start_transaction(
+                utxos=utxos,
+                change_address=terms.owner_address if change is None else change,
+                terms=sale_tx.SaleTerms(
+                    bundle=terms.bundle,
+                    bundle_amount=terms.bundle_amount,
+                    total_bundle_quantity=terms.total_bundle_quantity,
+                    cost=terms.cost,
+                    cost_amount=terms.cost_amount,
+                ),
+                sale_lovelace=market.config.sale_lovelace,
+                deployment=deployment,
+                collateral_utxos=collateral,
+                collateral_key_hash=self._operator.collateral.hash,
+                hot_key_hash=self._operator.hot.hash,
+                params=params,
+                evaluate=market.backend.evaluate,
+                ttl=ttl,
+            )
+            IssuedTransactionRepo(session).record(
+                tx_id=built.tx_id,
+                cbor=built.transaction.cbor,
+                kind=TxKind.SALE_START,
+                now=market.clock(),
+                reference_id=pending.id,
+            )
+        return built
+
+    # -- end --------------------------------------------------------------------------------------
+
+    def end_amount(self, sale_id: str) -> tuple[str, str]:
+        stored = self._catalog.get(sale_id)
+        if stored.sale.status is SaleStatus.ENDED:
+            raise UnprocessableError(f"Sale {sale_id} has already ended")
+        amount = sale_tx.sale_end_amount(sale_lovelace=self._market.config.sale_lovelace)
+        return stored.sale.id, amount.to_cbor_hex()
+
+    def end_transaction(
+        self, sale_id: str, change_address: str, utxo_cbor_hex_list: Sequence[str]
+    ) -> sale_tx.SaleTransaction:
+        change, utxos = _wallet(change_address, utxo_cbor_hex_list)
+        stored = self._catalog.get(sale_id)
+        if stored.sale.status is SaleStatus.ENDED:
+            raise UnprocessableError(f"Sale {sale_id} has already ended")
+        market = self._market
+        holders = market.backend.utxos_with_asset(self._refs.sale_address, stored.pointer)
+        if not holders:
+            raise UnprocessableError(
+                f"Sale {sale_id} has no UTxO at the sale address (ended or not yet on chain)"
+            )
+        built = sale_tx.build_sale_end_transaction(
+            sale_utxo=holders[0],
+            utxos=utxos,
+            change_address=stored.sale.owner_address if change is None else change,
+            deployment=live_deployment(market.backend, self._refs),
+            collateral_utxos=self._collateral(),
+            params=market.backend.protocol_parameters(),
+            evaluate=market.backend.evaluate,
+            ttl=market.ttl_slot(),
+        )
+        with market.database.session() as session:
+            IssuedTransactionRepo(session).record(
+                tx_id=built.tx_id,
+                cbor=built.transaction.cbor,
+                kind=TxKind.SALE_END,
+                now=market.clock(),
+                reference_id=stored.sale.id,
+            )
+        return built
+
+    def _collateral(self) -> list[Utxo]:
+        utxos = self._market.backend.utxos_at(self._operator.collateral_address)
+        return [u for u in utxos if u.value.is_ada_only]
+
+
+def _wallet(change_address: str, hex_list: Sequence[str]) -> tuple[bytes | None, list[Utxo]]:
+    try:
+        change = decode_address(change_address)
+    except AddressError as exc:
+        raise BadRequestError(f"changeAddress: {exc}") from None
+    if not hex_list:
+        raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")
+    try:
+        return change, parse_utxos(hex_list)
+    except (CborError, InvalidValueError) as exc:
+        raise BadRequestError(str(exc)) from None
+
+
+def _terms(request: SaleStartRequest) -> SaleTerms:
+    try:
+        owner = decode_address(request.owner_address)
+    except AddressError as exc:
+        raise BadRequestError(f"ownerAddress: {exc}") from None
+    wallet_from_address(owner)  # a DatumError (422) when the owner cannot be a Wallet datum
+    bundle = _asset("bundle", request.bundle_policy_id, request.bundle_asset_name)
+    if bundle == ADA:
+        raise UnprocessableError("the bundle must be a native token, not ADA")
+    cost = _cost(request.cost_policy_id, request.cost_asset_name)
+    for field, value, minimum in (
+        ("Bundle amount", request.bundle_amount, 1),
+        ("Total bundle quantity", request.total_bundle_quantity, 1),
+        ("Cost amount", request.cost_amount, 1),
+    ):
+        if value < minimum:
+            raise UnprocessableError(f"{field} ({value}) must be at least {minimum}")
+    return SaleTerms(
+        owner_address=owner,
+        bundle=bundle,
+        bundle_amount=request.bundle_amount,
+        cost=cost,
+        cost_amount=request.cost_amount,
+        total_bundle_quantity=request.total_bundle_quantity,
+    )
+
+
+def _cost(policy_hex: str | None, name_hex: str | None) -> AssetId | None:
+    """None (USD) when both are absent or the policy is USD's `555344`; ADA for two empty
+    strings."""
+    if policy_hex is None and name_hex is None:
+        return None
+    usd_policy = USD[0].hex()
+    if (policy_hex or "").lower() == usd_policy:
+        if name_hex:
+            raise UnprocessableError("USD cost requires an empty cost asset name")
+        return None
+    if not policy_hex and not name_hex:
+        return ADA
+    return _asset("cost", policy_hex or "", name_hex or "")
+
+
+def _asset(field: str, policy_hex: str, name_hex: str) -> AssetId:
+    try:
+        asset = (bytes.fromhex(policy_hex), bytes.fromhex(name_hex))
+    except ValueError:
+        raise BadRequestError(f"{field}PolicyId and {field}AssetName must be hex") from None
+    if asset == ADA:
+        return ADA
+    try:
+        check_asset_id(asset)
+    except InvalidValueError as exc:
+        raise BadRequestError(f"{field}: {exc}") from None
+    return asset
