@@ -1,0 +1,569 @@
+"""queue: the marketplace's order queue (PROTOCOL sections 1 and 6), a Plutus V3 spend validator.
+
+Parameters (applied at deployment): the starter NFT's policy id and asset name. The live
+ReferenceDatum is read from the reference input holding that NFT, so contract hashes, fee bounds,
+the batcher policy and the profit settings can change without a new queue script.
+
+Redeemers: QueuePurchase (0) a batcher fills the order from one sale; QueueRefund (1) a batcher
+returns an order that can no longer be filled; QueueCancel (2) the owner takes it back. A UTxO
+whose datum does not decode as a QueueDatum may be spent with the hot key's signature. The checks
+and the arithmetic are those of NEWM's deployed queue script; `docs/settlement.md` lists them.
+"""
+
+from opshin.prelude import *
+from opshin.std.builtins import *
+
+BATCHER_PREFIX = b"\xaf\xfa\xb1\xe0\x00\x5e\x77\xab\x1e"
+USD = b"USD"
+KEY_HASH_SIZE = 28
+
+
+# -- datums and redeemers (PROTOCOL section 1) ----------------------------------------------------
+
+
+@dataclass()
+class Wallet(PlutusData):
+    CONSTR_ID = 0
+    pkh: bytes
+    sc: bytes
+
+
+@dataclass()
+class TokenAmount(PlutusData):
+    """PROTOCOL's `Token`: policy id, asset name, amount (ADA: b"", b""; USD: b"USD", b"")."""
+
+    CONSTR_ID = 0
+    pid: bytes
+    tkn: bytes
+    amt: int
+
+
+@dataclass()
+class SaleDatum(PlutusData):
+    CONSTR_ID = 0
+    owner: Wallet
+    bundle: TokenAmount
+    cost: TokenAmount
+    max_bundle_size: int
+
+
+@dataclass()
+class QueueDatum(PlutusData):
+    CONSTR_ID = 0
+    owner: Wallet
+    number_of_bundles: int
+    incentive: TokenAmount
+    pointer_tkn: bytes
+
+
+@dataclass()
+class Keepers(PlutusData):
+    CONSTR_ID = 0
+    pkhs: List[bytes]
+    threshold: int
+
+
+@dataclass()
+class Staking(PlutusData):
+    CONSTR_ID = 0
+    pool_id: bytes
+    reward_wallet: Wallet
+
+
+@dataclass()
+class Contracts(PlutusData):
+    CONSTR_ID = 0
+    sale: bytes
+    queue: bytes
+    band: bytes
+    vault: bytes
+    stake: bytes
+
+
+@dataclass()
+class Fees(PlutusData):
+    CONSTR_ID = 0
+    purchase_queue_bound: int
+    refund_queue_bound: int
+    start_sale_bound: int
+
+
+@dataclass()
+class BatcherData(PlutusData):
+    CONSTR_ID = 0
+    monster_pid1: bytes
+    monster_pid2: bytes
+    monster_prefixes: List[bytes]
+    batcher_pid: bytes
+
+
+@dataclass()
+class ProfitData(PlutusData):
+    CONSTR_ID = 0
+    feed_vkh: bytes
+    feed_pid: bytes
+    feed_tkn: bytes
+    profit_pid: bytes
+    profit_tkn: bytes
+    profit_margin: int
+
+
+@dataclass()
+class ReferenceDatum(PlutusData):
+    CONSTR_ID = 0
+    hot_key: bytes
+    keepers: Keepers
+    staking: Staking
+    contracts: Contracts
+    fees: Fees
+    pointer: bytes
+    batcher_data: BatcherData
+    profit_data: ProfitData
+
+
+@dataclass()
+class GenericData(PlutusData):
+    """Charli3's price data: {0: price (USD x 10^6 per token), 1: start ms, 2: end ms}."""
+
+    CONSTR_ID = 2
+    price_map: Dict[int, int]
+
+
+@dataclass()
+class OracleDatum(PlutusData):
+    CONSTR_ID = 0
+    price_data: GenericData
+
+
+@dataclass()
+class QueuePurchase(PlutusData):
+    CONSTR_ID = 0
+
+
+@dataclass()
+class QueueRefund(PlutusData):
+    CONSTR_ID = 1
+
+
+@dataclass()
+class QueueCancel(PlutusData):
+    CONSTR_ID = 2
+
+
+@dataclass()
+class Pricing(PlutusData):
+    """What one bundle costs in the asset the queue pays with, and the marketplace's profit."""
+
+    CONSTR_ID = 0
+    unit_cost: TokenAmount
+    profit: int
+
+
+@dataclass()
+class Fields(PlutusData):
+    """Any constructor 0, read field by field to tell whether a datum decodes."""
+
+    CONSTR_ID = 0
+    f0: Anything
+    f1: Anything
+    f2: Anything
+    f3: Anything
+
+
+# -- telling whether a datum decodes (the hot-key fallback) ---------------------------------------
+
+
+def has_fields(d: Anything, n: int) -> bool:
+    """`d` is constructor 0 with exactly `n` (<= 4) fields.
+
+    The count comes from the serialisation: a non-empty field list is written indefinite-length
+    (tag, 0x9f, fields, 0xff), so summing the fields' sizes finds the end without reading past it.
+    """
+    u: Union[Fields, int, bytes, List[Anything], Dict[Anything, Anything]] = d
+    if isinstance(u, Fields):
+        raw = serialise_data(u)
+        head = raw[2]
+        if head != 0x9F:
+            return head == 0x80 + n
+        end = len(raw) - 1
+        used = 3 + len(serialise_data(u.f0))
+        if used == end:
+            return n == 1
+        used += len(serialise_data(u.f1))
+        if used == end:
+            return n == 2
+        used += len(serialise_data(u.f2))
+        if used == end:
+            return n == 3
+        used += len(serialise_data(u.f3))
+        return used == end and n == 4
+    return False
+
+
+def is_int(d: Anything) -> bool:
+    u: Union[int, bytes, List[Anything], Dict[Anything, Anything]] = d
+    return isinstance(u, int)
+
+
+def is_bytes(d: Anything) -> bool:
+    u: Union[int, bytes, List[Anything], Dict[Anything, Anything]] = d
+    return isinstance(u, bytes)
+
+
+def is_wallet(d: Anything) -> bool:
+    if has_fields(d, 2):
+        w: Fields = d
+        return is_bytes(w.f0) and is_bytes(w.f1)
+    return False
+
+
+def is_token(d: Anything) -> bool:
+    if has_fields(d, 3):
+        t: Fields = d
+        return is_bytes(t.f0) and is_bytes(t.f1) and is_int(t.f2)
+    return False
+
+
+def is_queue_datum(d: Anything) -> bool:
+    if has_fields(d, 4):
+        q: Fields = d
+        if is_wallet(q.f0) and is_int(q.f1):
+            return is_token(q.f2) and is_bytes(q.f3)
+    return False
+
+
+# -- reading the transaction ----------------------------------------------------------------------
+
+
+def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
+    return v.get(pid, {b"": 0}).get(tkn, 0)
+
+
+def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
+    total = 0
+    for d in deltas:
+        if d.pid == pid and d.tkn == tkn:
+            total += d.amt
+    return total
+
+
+def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
+    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0)."""
+    ok = True
+    for pid, names in actual.items():
+        for tkn, amount in names.items():
+            ok = ok and amount == quantity(base, pid, tkn) + delta_of(deltas, pid, tkn)
+    for pid, names in base.items():
+        for tkn, amount in names.items():
+            ok = ok and quantity(actual, pid, tkn) == amount + delta_of(deltas, pid, tkn)
+    for d in deltas:
+        ok = ok and quantity(actual, d.pid, d.tkn) == quantity(base, d.pid, d.tkn) + delta_of(
+            deltas, d.pid, d.tkn
+        )
+    return ok
+
+
+def pays_exactly(
+    outputs: List[TxOut], address: Address, base: Value, deltas: List[TokenAmount]
+) -> bool:
+    """Some output at `address` holds exactly `base` changed by `deltas`."""
+    return any([o.address == address and value_is(o.value, base, deltas) for o in outputs])
+
+
+def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
+    return len([i for i in inputs if i.resolved.address == address])
+
+
+def outputs_at(outputs: List[TxOut], address: Address) -> int:
+    return len([o for o in outputs if o.address == address])
+
+
+def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
+    found = [i for i in inputs if i.resolved.address == address]
+    assert len(found) > 0, "no input at the expected address"
+    return found[0]
+
+
+def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
+    found = [o for o in outputs if o.address == address]
+    assert len(found) > 0, "no output at the expected address"
+    return found[0]
+
+
+def inline_datum(o: TxOut) -> Anything:
+    d = o.datum
+    assert isinstance(d, SomeOutputDatum), "expected an inline datum"
+    return d.datum
+
+
+def spent_datum(tx: TxInfo, o: TxOut) -> Anything:
+    """The spent output's datum; Nothing() (never a QueueDatum) when it has none."""
+    d = o.datum
+    if isinstance(d, SomeOutputDatum):
+        found: Anything = d.datum
+    elif isinstance(d, SomeOutputDatumHash):
+        found = tx.datums[d.datum_hash]
+    else:
+        found = Nothing()
+    return found
+
+
+def signed_by(tx: TxInfo, pkh: bytes) -> bool:
+    return pkh in tx.signatories
+
+
+def script_address(script: bytes, stake: bytes) -> Address:
+    """A contract address: the script, with the stake script when it is a 28-byte hash."""
+    if len(stake) == KEY_HASH_SIZE:
+        return Address(
+            ScriptCredential(script), SomeStakingCredential(StakingHash(ScriptCredential(stake)))
+        )
+    return Address(ScriptCredential(script), NoStakingCredential())
+
+
+def wallet_address(w: Wallet) -> Address:
+    """The owner's address: key payment credential and, when present, a stake key."""
+    assert len(w.pkh) == KEY_HASH_SIZE, "invalid owner wallet"
+    if len(w.sc) == KEY_HASH_SIZE:
+        return Address(
+            PubKeyCredential(w.pkh), SomeStakingCredential(StakingHash(PubKeyCredential(w.sc)))
+        )
+    assert len(w.sc) == 0, "invalid owner wallet"
+    return Address(PubKeyCredential(w.pkh), NoStakingCredential())
+
+
+def reference_datum(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> ReferenceDatum:
+    """The live ReferenceDatum: inline datum of the reference input holding the starter NFT."""
+    holders = [
+        r for r in tx.reference_inputs if quantity(r.resolved.value, starter_pid, starter_tkn) == 1
+    ]
+    assert len(holders) > 0, "no reference input holds the starter NFT"
+    found: ReferenceDatum = inline_datum(holders[0].resolved)
+    return found
+
+
+def within(window_start: int, window_end: int, validity: POSIXTimeRange) -> bool:
+    """The validity interval is finite at both ends and inside [window_start, window_end]."""
+    lower = validity.lower_bound.limit
+    upper = validity.upper_bound.limit
+    if isinstance(lower, FinitePOSIXTime):  # noqa: SIM102 (OpShin narrows one isinstance per if)
+        if isinstance(upper, FinitePOSIXTime):
+            return window_start <= lower.time and upper.time <= window_end
+    return False
+
+
+def pricing(tx: TxInfo, ref: ReferenceDatum, sale: SaleDatum) -> Pricing:
+    """Unit cost in the paying asset and the profit, from the oracle when it is needed.
+
+    Without a margin and with a token-priced sale nothing depends on the price. Otherwise the
+    oracle reference input (at the feed script, holding the feed NFT) must be live for the whole
+    validity interval; profit = margin // price and a USD cost becomes cost // price of the
+    profit (currency) token, both floored.
+    """
+    profit_data = ref.profit_data
+    if profit_data.profit_margin == 0 and sale.cost.pid != USD:
+        return Pricing(sale.cost, 0)
+    feed = first_input_at(
+        tx.reference_inputs,
+        Address(ScriptCredential(profit_data.feed_vkh), NoStakingCredential()),
+    ).resolved
+    assert quantity(feed.value, profit_data.feed_pid, profit_data.feed_tkn) == 1, (
+        "the oracle input does not hold the feed NFT"
+    )
+    oracle: OracleDatum = inline_datum(feed)
+    price_data = oracle.price_data
+    assert price_data.CONSTR_ID == 2, "the oracle datum is not generic price data"
+    prices = price_data.price_map
+    start = prices[1]
+    end = prices[2]
+    assert start >= 0 and start <= end, "the oracle window is not logical"
+    assert within(start, end, tx.validity_range), "the validity interval leaves the oracle window"
+    price = prices[0]
+    profit = profit_data.profit_margin // price
+    if sale.cost.pid == USD:
+        return Pricing(
+            TokenAmount(profit_data.profit_pid, profit_data.profit_tkn, sale.cost.amt // price),
+            profit,
+        )
+    return Pricing(sale.cost, profit)
+
+
+def batcher_certified(
+    inputs: List[TxInInfo], batcher_pid: bytes, own_ref: TxOutRef, sale_ref: TxOutRef
+) -> bool:
+    """Another input (not this order, not the sale) holds a batcher certificate token."""
+    for i in inputs:
+        if i.out_ref != own_ref and i.out_ref != sale_ref:
+            names = i.resolved.value.get(batcher_pid, {b"": 0})
+            for name in names.keys():  # noqa: SIM118 (OpShin iterates lists only)
+                if name[:9] == BATCHER_PREFIX:
+                    return True
+    return False
+
+
+def order_is_sound(order: QueueDatum, sale: SaleDatum) -> None:
+    assert order.number_of_bundles > 0, "the order asks for no bundles"
+    assert sale.max_bundle_size > 0, "the sale's maximum bundle size is not positive"
+    assert sale.max_bundle_size >= order.number_of_bundles, "the order exceeds the sale's maximum"
+    assert order.incentive.amt >= 0, "negative incentive"
+
+
+# -- the three redeemers --------------------------------------------------------------------------
+
+
+def purchase(
+    tx: TxInfo,
+    own_ref: TxOutRef,
+    own: TxOut,
+    order: QueueDatum,
+    starter_pid: bytes,
+    starter_tkn: bytes,
+) -> None:
+    """Fill the order from the one sale input: exact payouts to vault, sale and queue."""
+    ref = reference_datum(tx, starter_pid, starter_tkn)
+    contracts = ref.contracts
+    sale_address = script_address(contracts.sale, contracts.stake)
+    sale_input = first_input_at(tx.inputs, sale_address)
+    sale_value = sale_input.resolved.value
+    sale: SaleDatum = inline_datum(sale_input.resolved)
+    price = pricing(tx, ref, sale)
+    profit_data = ref.profit_data
+    profit = price.profit
+
+    if profit_data.profit_margin != 0:
+        vault_address = script_address(contracts.vault, contracts.stake)
+        vault_input = first_input_at(tx.inputs, vault_address)
+        vault_redeemer: Fields = tx.redeemers[Spending(vault_input.out_ref)]
+        assert vault_redeemer.CONSTR_ID == 0, "the vault must be spent with AddToVault"
+        assert pays_exactly(
+            tx.outputs,
+            vault_address,
+            vault_input.resolved.value,
+            [TokenAmount(profit_data.profit_pid, profit_data.profit_tkn, profit)],
+        ), "the vault does not receive exactly the profit"
+
+    bundle = sale.bundle
+    assert bundle.amt > 0, "the sale's bundle amount is not positive"
+    on_sale = quantity(sale_value, bundle.pid, bundle.tkn)
+    assert on_sale >= bundle.amt, "the sale has no whole bundle left"
+    bundles = on_sale // bundle.amt
+    if order.number_of_bundles < bundles:
+        bundles = order.number_of_bundles
+    cost = price.unit_cost
+    total_cost = cost.amt * bundles
+    sold = bundle.amt * bundles
+    own_address = own.address
+
+    sale_redeemer = serialise_data(tx.redeemers[Spending(sale_input.out_ref)])
+    assert sale_redeemer == b"\xd8\x79\x80", "the sale must be spent with Purchase"
+    assert inputs_at(tx.inputs, sale_address) == 1, "exactly one sale input"
+    assert outputs_at(tx.outputs, sale_address) == 1, "exactly one sale output"
+    assert inputs_at(tx.inputs, own_address) == 1, "exactly one queue input"
+    assert pays_exactly(
+        tx.outputs,
+        own_address,
+        own.value,
+        [
+            TokenAmount(cost.pid, cost.tkn, -total_cost),
+            TokenAmount(b"", b"", -tx.fee),
+            TokenAmount(bundle.pid, bundle.tkn, sold),
+            TokenAmount(order.incentive.pid, order.incentive.tkn, -order.incentive.amt),
+            TokenAmount(profit_data.profit_pid, profit_data.profit_tkn, -profit),
+        ],
+    ), "the queue output does not hold exactly what the order is owed"
+    assert pays_exactly(
+        tx.outputs,
+        sale_address,
+        sale_value,
+        [TokenAmount(cost.pid, cost.tkn, total_cost), TokenAmount(bundle.pid, bundle.tkn, -sold)],
+    ), "the sale output does not hold exactly the payment"
+    assert first_output_at(tx.outputs, own_address).datum == SomeOutputDatum(order), (
+        "the queue output must keep the datum"
+    )
+    assert quantity(sale_value, ref.pointer, order.pointer_tkn) == 1, "not the order's sale"
+    order_is_sound(order, sale)
+    assert tx.fee <= ref.fees.purchase_queue_bound, "the fee exceeds the purchase bound"
+    assert batcher_certified(
+        tx.inputs, ref.batcher_data.batcher_pid, own_ref, sale_input.out_ref
+    ), "no batcher certificate is spent"
+
+
+def refund(
+    tx: TxInfo,
+    own_ref: TxOutRef,
+    own: TxOut,
+    order: QueueDatum,
+    starter_pid: bytes,
+    starter_tkn: bytes,
+) -> None:
+    """Return an order that cannot be filled: the owner gets it back less fee and incentive."""
+    ref = reference_datum(tx, starter_pid, starter_tkn)
+    contracts = ref.contracts
+    sale_input = first_input_at(
+        tx.reference_inputs, script_address(contracts.sale, contracts.stake)
+    )
+    sale_value = sale_input.resolved.value
+    sale: SaleDatum = inline_datum(sale_input.resolved)
+    price = pricing(tx, ref, sale)
+    profit_data = ref.profit_data
+    cost = price.unit_cost
+    total_cost = cost.amt * order.number_of_bundles
+    own_value = own.value
+    incentive = order.incentive
+
+    # what the order could still pay for its bundles once incentive and profit are set aside
+    payable = quantity(own_value, cost.pid, cost.tkn)
+    if incentive.pid == cost.pid and incentive.tkn == cost.tkn:
+        payable -= incentive.amt
+    if profit_data.profit_pid == cost.pid and profit_data.profit_tkn == cost.tkn:
+        payable -= price.profit
+    bundle = sale.bundle
+    fillable = payable >= total_cost and quantity(sale_value, bundle.pid, bundle.tkn) >= bundle.amt
+
+    assert inputs_at(tx.inputs, own.address) == 1, "exactly one queue input"
+    assert quantity(sale_value, ref.pointer, order.pointer_tkn) == 1, "not the order's sale"
+    order_is_sound(order, sale)
+    assert not fillable, "the order can still be filled"
+    assert tx.fee <= ref.fees.refund_queue_bound, "the fee exceeds the refund bound"
+    assert pays_exactly(
+        tx.outputs,
+        wallet_address(order.owner),
+        own_value,
+        [TokenAmount(b"", b"", -tx.fee), TokenAmount(incentive.pid, incentive.tkn, -incentive.amt)],
+    ), "the owner is not paid exactly the order less fee and incentive"
+    assert batcher_certified(
+        tx.inputs, ref.batcher_data.batcher_pid, own_ref, sale_input.out_ref
+    ), "no batcher certificate is spent"
+
+
+def cancel(tx: TxInfo, own: TxOut, order: QueueDatum) -> None:
+    """The owner takes the order back: their signature, and no other queue input."""
+    assert signed_by(tx, order.owner.pkh), "the owner did not sign"
+    assert inputs_at(tx.inputs, own.address) == 1, "exactly one queue input"
+
+
+def hot_key_spend(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> None:
+    """A UTxO without a decodable QueueDatum: the reference datum's hot key must sign."""
+    ref = reference_datum(tx, starter_pid, starter_tkn)
+    assert signed_by(tx, ref.hot_key), "the hot key did not sign"
+
+
+def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) -> None:
+    purpose = context.purpose
+    assert isinstance(purpose, Spending), "the queue only guards spending"
+    tx = context.transaction
+    own_ref = purpose.tx_out_ref
+    own = own_spent_utxo(tx.inputs, purpose)
+    datum = spent_datum(tx, own)
+    if is_queue_datum(datum):
+        order: QueueDatum = datum
+        redeemer: Union[QueuePurchase, QueueRefund, QueueCancel] = context.redeemer
+        if isinstance(redeemer, QueuePurchase):
+            purchase(tx, own_ref, own, order, starter_pid, starter_tkn)
+        elif isinstance(redeemer, QueueRefund):
+            refund(tx, own_ref, own, order, starter_pid, starter_tkn)
+        else:
+            assert isinstance(redeemer, QueueCancel), "unknown queue redeemer"
+            cancel(tx, own, order)
+    else:
+        hot_key_spend(tx, starter_pid, starter_tkn)

@@ -1,0 +1,229 @@
+"""vault: where a batcher's purchases pay the marketplace's profit, a Plutus V3 spend validator.
+
+Parameters (applied at deployment): the starter NFT's policy id and asset name; the live
+ReferenceDatum is read from the reference input holding it. The datum is the vault owner's
+Wallet (a batcher), who deposits the vault minimum of 10 ADA.
+
+Redeemers: AddToVault [tokens] (0) the owner adds exactly the listed (positive) tokens, as each
+purchase does with the profit; SubFromVault [tokens] (1) the hot key takes exactly the listed
+(negative) tokens out, never below the minimum; RemoveVault (2) the owner closes a vault holding
+only the minimum. A UTxO whose datum does not decode as a Wallet may be spent with the hot key's
+signature. These are the checks of NEWM's deployed vault script; `docs/settlement.md` lists them.
+"""
+
+from opshin.prelude import *
+from opshin.std.builtins import *
+
+VAULT_MINIMUM_LOVELACE = 10000000
+
+
+@dataclass()
+class TokenAmount(PlutusData):
+    """PROTOCOL's `Token`: policy id, asset name, amount (ADA: b"", b"")."""
+
+    CONSTR_ID = 0
+    pid: bytes
+    tkn: bytes
+    amt: int
+
+
+@dataclass()
+class Wallet(PlutusData):
+    CONSTR_ID = 0
+    pkh: bytes
+    sc: bytes
+
+
+@dataclass()
+class ReferenceDatum(PlutusData):
+    """Only the hot key is read here; the other fields keep their places."""
+
+    CONSTR_ID = 0
+    hot_key: bytes
+    keepers: Anything
+    staking: Anything
+    contracts: Anything
+    fees: Anything
+    pointer: bytes
+    batcher_data: Anything
+    profit_data: Anything
+
+
+@dataclass()
+class AddToVault(PlutusData):
+    CONSTR_ID = 0
+    incoming: List[TokenAmount]
+
+
+@dataclass()
+class SubFromVault(PlutusData):
+    CONSTR_ID = 1
+    outgoing: List[TokenAmount]
+
+
+@dataclass()
+class RemoveVault(PlutusData):
+    CONSTR_ID = 2
+
+
+@dataclass()
+class Fields(PlutusData):
+    """Any constructor 0, read field by field to tell whether a datum decodes."""
+
+    CONSTR_ID = 0
+    f0: Anything
+    f1: Anything
+
+
+# -- telling whether a datum decodes (the hot-key fallback) ---------------------------------------
+
+
+def is_bytes(d: Anything) -> bool:
+    u: Union[int, bytes, List[Anything], Dict[Anything, Anything]] = d
+    return isinstance(u, bytes)
+
+
+def is_wallet(d: Anything) -> bool:
+    """`d` is constructor 0 with exactly two byte-string fields.
+
+    The field count comes from the serialisation: a non-empty field list is written
+    indefinite-length (tag, 0x9f, fields, 0xff), so the two fields' sizes must fill it exactly.
+    """
+    u: Union[Fields, int, bytes, List[Anything], Dict[Anything, Anything]] = d
+    if isinstance(u, Fields):
+        raw = serialise_data(u)
+        head = raw[2]
+        if head == 0x82:
+            return is_bytes(u.f0) and is_bytes(u.f1)
+        if head == 0x9F:
+            end = len(raw) - 1
+            first = 3 + len(serialise_data(u.f0))
+            if first < end and first + len(serialise_data(u.f1)) == end:
+                return is_bytes(u.f0) and is_bytes(u.f1)
+    return False
+
+
+# -- reading the transaction ----------------------------------------------------------------------
+
+
+def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
+    return v.get(pid, {b"": 0}).get(tkn, 0)
+
+
+def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
+    total = 0
+    for d in deltas:
+        if d.pid == pid and d.tkn == tkn:
+            total += d.amt
+    return total
+
+
+def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
+    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0)."""
+    ok = True
+    for pid, names in actual.items():
+        for tkn, amount in names.items():
+            ok = ok and amount == quantity(base, pid, tkn) + delta_of(deltas, pid, tkn)
+    for pid, names in base.items():
+        for tkn, amount in names.items():
+            ok = ok and quantity(actual, pid, tkn) == amount + delta_of(deltas, pid, tkn)
+    for d in deltas:
+        ok = ok and quantity(actual, d.pid, d.tkn) == quantity(base, d.pid, d.tkn) + delta_of(
+            deltas, d.pid, d.tkn
+        )
+    return ok
+
+
+def pays_exactly(
+    outputs: List[TxOut], address: Address, base: Value, deltas: List[TokenAmount]
+) -> bool:
+    """Some output at `address` holds exactly `base` changed by `deltas`."""
+    return any([o.address == address and value_is(o.value, base, deltas) for o in outputs])
+
+
+def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
+    return len([i for i in inputs if i.resolved.address == address])
+
+
+def outputs_at(outputs: List[TxOut], address: Address) -> int:
+    return len([o for o in outputs if o.address == address])
+
+
+def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
+    found = [o for o in outputs if o.address == address]
+    assert len(found) > 0, "no output at the vault address"
+    return found[0]
+
+
+def inline_datum(o: TxOut) -> Anything:
+    d = o.datum
+    assert isinstance(d, SomeOutputDatum), "expected an inline datum"
+    return d.datum
+
+
+def spent_datum(tx: TxInfo, o: TxOut) -> Anything:
+    """The spent output's datum; Nothing() (never a Wallet) when it has none."""
+    d = o.datum
+    if isinstance(d, SomeOutputDatum):
+        found: Anything = d.datum
+    elif isinstance(d, SomeOutputDatumHash):
+        found = tx.datums[d.datum_hash]
+    else:
+        found = Nothing()
+    return found
+
+
+def hot_key(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> bytes:
+    """The live ReferenceDatum's hot key, from the reference input holding the starter NFT."""
+    holders = [
+        r for r in tx.reference_inputs if quantity(r.resolved.value, starter_pid, starter_tkn) == 1
+    ]
+    assert len(holders) > 0, "no reference input holds the starter NFT"
+    found: ReferenceDatum = inline_datum(holders[0].resolved)
+    return found.hot_key
+
+
+def keeps_vault(tx: TxInfo, own: TxOut, owner: Wallet, changes: List[TokenAmount]) -> None:
+    """One vault in, one vault out: same datum, exactly `changes` applied, minimum kept."""
+    address = own.address
+    value = own.value
+    kept = quantity(value, b"", b"") + delta_of(changes, b"", b"")
+    assert kept >= VAULT_MINIMUM_LOVELACE, "the vault must keep its minimum lovelace"
+    assert first_output_at(tx.outputs, address).datum == SomeOutputDatum(owner), (
+        "the vault output must keep the datum"
+    )
+    assert pays_exactly(tx.outputs, address, value, changes), "the vault output is not exact"
+    assert inputs_at(tx.inputs, address) == 1, "exactly one vault input"
+    assert outputs_at(tx.outputs, address) == 1, "exactly one vault output"
+
+
+def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) -> None:
+    purpose = context.purpose
+    assert isinstance(purpose, Spending), "the vault only guards spending"
+    tx = context.transaction
+    own = own_spent_utxo(tx.inputs, purpose)
+    datum = spent_datum(tx, own)
+    if is_wallet(datum):
+        owner: Wallet = datum
+        redeemer: Union[AddToVault, SubFromVault, RemoveVault] = context.redeemer
+        if isinstance(redeemer, AddToVault):
+            assert owner.pkh in tx.signatories, "the vault owner did not sign"
+            assert all([t.amt > 0 for t in redeemer.incoming]), "AddToVault only adds"
+            keeps_vault(tx, own, owner, redeemer.incoming)
+        elif isinstance(redeemer, SubFromVault):
+            assert all([t.amt < 0 for t in redeemer.outgoing]), "SubFromVault only subtracts"
+            key = hot_key(tx, starter_pid, starter_tkn)
+            assert key in tx.signatories, "the hot key did not sign"
+            keeps_vault(tx, own, owner, redeemer.outgoing)
+        else:
+            assert isinstance(redeemer, RemoveVault), "unknown vault redeemer"
+            value = own.value
+            assert len(value.keys()) == 1, "a vault holding tokens cannot be removed"
+            assert quantity(value, b"", b"") == VAULT_MINIMUM_LOVELACE, (
+                "a vault is removed holding exactly its minimum"
+            )
+            assert owner.pkh in tx.signatories, "the vault owner did not sign"
+            assert inputs_at(tx.inputs, own.address) == 1, "exactly one vault input"
+    else:
+        key = hot_key(tx, starter_pid, starter_tkn)
+        assert key in tx.signatories, "no Wallet datum: the hot key must sign"

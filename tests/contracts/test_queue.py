@@ -1,0 +1,337 @@
+"""The project's queue validator on real transactions, side by side with NEWM's deployed one.
+
+Every scenario builds one transaction and evaluates it against `own_market()` (our queue and
+vault, starter NFT applied) and `newm_market()` (NEWM's mainnet scripts from `../shared`, skipped
+when absent): a valid case passes both, and each broken case (a payout off by one unit, a missing
+signature or certificate, a validity interval leaving the oracle window, ...) is refused by both,
+by the queue's redeemer. Traces are checked on ours (the deployed scripts carry none).
+"""
+
+from __future__ import annotations
+
+import pytest
+from settlement_helpers import (
+    ADA,
+    BATCHER,
+    BOUND,
+    BUYER,
+    BUYER_STAKE,
+    CANCEL,
+    CERTIFICATE,
+    HOT,
+    MARGIN,
+    MARKETS,
+    NEWM,
+    NOW,
+    PRICE,
+    PURCHASE,
+    REFUND,
+    SALE_PURCHASE,
+    SLOTS,
+    SONG,
+    STRANGER,
+    Market,
+    Spend,
+    Tx,
+    add_to_vault,
+    certificate_utxo,
+    evaluate,
+    key_address,
+    oracle_utxo,
+    order_value,
+    plus,
+    queue_datum,
+    queue_utxo,
+    reference_utxo,
+    rejected,
+    sale_utxo,
+    unit_cost,
+    vault_utxo,
+)
+
+from cardano_market.domain.datums import Token, Wallet, constr, encode_plutus
+from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.values import Value
+
+pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")
+
+FEE = 600_000
+BUNDLES = 3
+SOLD = 2 * BUNDLES  # bundles of 2 song tokens
+PROFIT = MARGIN // PRICE
+INCENTIVE = 5_000_000
+
+
+@pytest.fixture(scope="module", params=["own", "newm"])
+def market(request: pytest.FixtureRequest) -> Market:
+    return MARKETS[request.param]()
+
+
+# -- QueuePurchase --------------------------------------------------------------------------------
+
+
+def purchase(
+    market: Market,
+    *,
+    sale_off: int = 0,
+    queue_off: int = 0,
+    vault_off: int = 0,
+    certificate: bool = True,
+    fee: int = FEE,
+    oracle_end_slot: int = NOW + 3_600,
+    signers: tuple[bytes, ...] = (BATCHER.hash,),
+) -> tuple[Tx, Spend]:
+    """The batcher fills a 3-bundle USD order: vault +profit, sale +cost -songs, queue the rest.
+
+    `*_off` move that many NEWM units from the named payout to the batcher's output.
+    """
+    sale, queue, vault = sale_utxo(market), queue_utxo(market), vault_utxo(market)
+    cost = unit_cost() * BUNDLES
+    order = Spend(queue, PURCHASE)
+    vault_profit = PROFIT - vault_off
+    vault_out = plus(vault.value, NEWM, vault_profit)
+    sale_out = plus(plus(sale.value, NEWM, cost - sale_off), SONG, -SOLD)
+    queue_out = plus(queue.value, NEWM, -cost - INCENTIVE - PROFIT - queue_off)
+    queue_out = plus(plus(queue_out, SONG, SOLD), (b"", b""), -fee)
+    batcher_out = Value.of(5 * ADA, {CERTIFICATE: 1}) if certificate else Value(5 * ADA)
+    batcher_out = plus(batcher_out, NEWM, INCENTIVE + sale_off + queue_off + vault_off)
+    tx = Tx(
+        spends=[
+            Spend(certificate_utxo(certificate)),
+            Spend(sale, SALE_PURCHASE),
+            order,
+            Spend(vault, add_to_vault([Token.of(NEWM, vault_profit)])),
+        ],
+        outputs=[
+            TxOutput(market.vault_address, vault_out, inline_datum=vault.inline_datum),
+            TxOutput(market.sale_address, sale_out, inline_datum=sale.inline_datum),
+            TxOutput(market.queue_address, queue_out, inline_datum=queue.inline_datum),
+            TxOutput(key_address(BATCHER.hash), batcher_out),
+        ],
+        references=[
+            reference_utxo(market),
+            oracle_utxo(end_ms=SLOTS.slot_to_posix_ms(oracle_end_slot)),
+        ],
+        signers=list(signers),
+        fee=fee,
+        scripts=[market.queue, market.vault, market.sale],
+    )
+    return tx, order
+
+
+def test_purchase_is_accepted(market: Market) -> None:
+    tx, order = purchase(market)
+    used = evaluate(tx)
+    assert len(used) == 3 and ("spend", tx.spend_index(order.utxo.out_ref)) in used
+
+
+def test_purchase_sale_payout_one_unit_short(market: Market) -> None:
+    tx, order = purchase(market, sale_off=1)
+    rejected(tx, market, order, "the sale output does not hold exactly the payment")
+
+
+def test_purchase_queue_payout_one_unit_short(market: Market) -> None:
+    tx, order = purchase(market, queue_off=1)
+    rejected(tx, market, order, "the queue output does not hold exactly")
+
+
+def test_purchase_queue_payout_one_unit_over(market: Market) -> None:
+    tx, order = purchase(market, queue_off=-1)
+    rejected(tx, market, order, "the queue output does not hold exactly")
+
+
+def test_purchase_vault_profit_one_unit_short(market: Market) -> None:
+    """The vault's redeemer lists the smaller profit (the vault agrees): the queue refuses."""
+    tx, order = purchase(market, vault_off=1)
+    rejected(tx, market, order, "the vault does not receive exactly the profit")
+
+
+def test_purchase_after_the_oracle_window(market: Market) -> None:
+    tx, order = purchase(market, oracle_end_slot=NOW + 59)  # the interval ends at NOW + 60
+    rejected(tx, market, order, "the validity interval leaves the oracle window")
+
+
+def test_purchase_before_the_oracle_window(market: Market) -> None:
+    tx, order = purchase(market)
+    early = tx.replace(valid_from=NOW - 3_601)
+    rejected(early, market, order, "the validity interval leaves the oracle window")
+
+
+def test_purchase_needs_a_finite_validity_interval(market: Market) -> None:
+    tx, order = purchase(market)
+    rejected(tx.replace(valid_to=None), market, order, "leaves the oracle window")
+
+
+def test_purchase_needs_a_batcher_certificate(market: Market) -> None:
+    tx, order = purchase(market, certificate=False)
+    rejected(tx, market, order, "no batcher certificate is spent")
+
+
+def test_purchase_fee_above_the_bound(market: Market) -> None:
+    tx, order = purchase(market, fee=BOUND + 1)
+    rejected(tx, market, order, "the fee exceeds the purchase bound")
+
+
+def test_purchase_with_a_changed_queue_datum(market: Market) -> None:
+    tx, order = purchase(market)
+    outputs = list(tx.outputs)
+    other = queue_datum(incentive=INCENTIVE + 1).to_cbor()
+    queue_out = outputs[2]
+    outputs[2] = TxOutput(queue_out.address, queue_out.value, inline_datum=other)
+    rejected(tx.replace(outputs=outputs), market, order, "the queue output must keep the datum")
+
+
+# -- QueueRefund ----------------------------------------------------------------------------------
+
+
+def refund(
+    market: Market,
+    *,
+    songs: int = 0,
+    paid: Value | None = None,
+    owner_off: int = 0,
+    certificate: bool = True,
+    fee: int = FEE,
+) -> tuple[Tx, Spend]:
+    """The batcher returns the order: output 0 the batcher (+incentive), output 1 the owner.
+
+    By default the sale is sold out (`songs` = 0), so the order can no longer be filled.
+    """
+    queue = queue_utxo(market, value=paid)
+    order = Spend(queue, REFUND)
+    owner_out = plus(plus(queue.value, NEWM, -INCENTIVE - owner_off), (b"", b""), -fee)
+    batcher_out = Value.of(5 * ADA, {CERTIFICATE: 1}) if certificate else Value(5 * ADA)
+    tx = Tx(
+        spends=[Spend(certificate_utxo(certificate)), order],
+        outputs=[
+            TxOutput(key_address(BATCHER.hash), plus(batcher_out, NEWM, INCENTIVE + owner_off)),
+            TxOutput(key_address(BUYER.hash, BUYER_STAKE), owner_out),
+        ],
+        references=[reference_utxo(market), oracle_utxo(), sale_utxo(market, songs=songs)],
+        signers=[BATCHER.hash],
+        fee=fee,
+        scripts=[market.queue],
+    )
+    return tx, order
+
+
+def test_refund_of_a_sold_out_sale_is_accepted(market: Market) -> None:
+    tx, order = refund(market)
+    assert list(evaluate(tx)) == [("spend", tx.spend_index(order.utxo.out_ref))]
+
+
+def test_refund_of_a_short_paid_order_is_accepted(market: Market) -> None:
+    """The sale still has bundles, but the order is one NEWM unit short of paying for them.
+
+    (The check sets aside one incentive and the profit; an order holds two incentives.)
+    """
+    tx, order = refund(market, songs=10, paid=order_value(extra=-INCENTIVE - 1))
+    assert list(evaluate(tx)) == [("spend", tx.spend_index(order.utxo.out_ref))]
+
+
+def test_refund_of_a_fillable_order(market: Market) -> None:
+    tx, order = refund(market, songs=10)
+    rejected(tx, market, order, "the order can still be filled")
+    tx, order = refund(market, songs=10, paid=order_value(extra=-INCENTIVE))
+    rejected(tx, market, order, "the order can still be filled")
+
+
+def test_refund_owner_payout_one_unit_short(market: Market) -> None:
+    tx, order = refund(market, owner_off=1)
+    rejected(tx, market, order, "the owner is not paid exactly")
+
+
+def test_refund_owner_payout_one_unit_over(market: Market) -> None:
+    tx, order = refund(market, owner_off=-1)
+    rejected(tx, market, order, "the owner is not paid exactly")
+
+
+def test_refund_fee_above_the_bound(market: Market) -> None:
+    tx, order = refund(market, fee=BOUND + 1)
+    rejected(tx, market, order, "the fee exceeds the refund bound")
+
+
+def test_refund_needs_a_batcher_certificate(market: Market) -> None:
+    tx, order = refund(market, certificate=False)
+    rejected(tx, market, order, "no batcher certificate is spent")
+
+
+def test_refund_after_the_oracle_window(market: Market) -> None:
+    tx, order = refund(market)
+    late = tx.replace(valid_to=NOW + 3_601)
+    rejected(late, market, order, "the validity interval leaves the oracle window")
+
+
+# -- QueueCancel ----------------------------------------------------------------------------------
+
+
+def cancel(market: Market, signers: list[bytes], *, second: bool = False) -> tuple[Tx, Spend]:
+    queue = queue_utxo(market)
+    order = Spend(queue, CANCEL)
+    spends = [order]
+    outputs = [TxOutput(key_address(BUYER.hash, BUYER_STAKE), plus(queue.value, (b"", b""), -FEE))]
+    if second:
+        other = queue_utxo(market, tag=0x07)
+        spends.append(Spend(other, CANCEL))
+        outputs.append(TxOutput(key_address(BUYER.hash), plus(other.value, (b"", b""), 0)))
+    tx = Tx(spends=spends, outputs=outputs, signers=signers, scripts=[market.queue])
+    return tx, order
+
+
+def test_cancel_by_the_owner_is_accepted(market: Market) -> None:
+    tx, _ = cancel(market, [BUYER.hash])
+    assert list(evaluate(tx)) == [("spend", 0)]
+
+
+def test_cancel_without_the_owners_signature(market: Market) -> None:
+    for signers in ([], [STRANGER.hash], [HOT.hash]):
+        tx, order = cancel(market, signers)
+        rejected(tx, market, order, "the owner did not sign")
+
+
+def test_cancel_of_two_orders_at_once(market: Market) -> None:
+    tx, order = cancel(market, [BUYER.hash], second=True)
+    rejected(tx, market, order, "exactly one queue input")
+
+
+# -- a UTxO without a QueueDatum: the hot key recovers it -----------------------------------------
+
+MALFORMED = {
+    "three fields": encode_plutus(constr(0, [Wallet(BUYER.hash).to_plutus(), 3, b"x"])),
+    "five fields": encode_plutus(
+        constr(0, [*queue_datum().to_plutus().value, 0])  # one field too many
+    ),
+    "int pointer": encode_plutus(
+        constr(0, [*queue_datum().to_plutus().value[:3], 7])  # pointer_tkn an int
+    ),
+    "constructor 1": encode_plutus(constr(1, queue_datum().to_plutus().value)),
+    "bytes": encode_plutus(b"not a datum"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+def test_malformed_datum_is_recovered_by_the_hot_key(market: Market, shape: str) -> None:
+    queue = queue_utxo(market, datum=MALFORMED[shape])
+    spend = Spend(queue, CANCEL)
+    tx = Tx(
+        spends=[spend],
+        outputs=[TxOutput(key_address(HOT.hash), queue.value)],
+        references=[reference_utxo(market)],
+        signers=[HOT.hash],
+        scripts=[market.queue],
+    )
+    assert list(evaluate(tx)) == [("spend", 0)]
+    rejected(tx.replace(signers=[BUYER.hash]), market, spend, "the hot key did not sign")
+
+
+def test_the_hot_key_cannot_take_a_well_formed_order(market: Market) -> None:
+    queue = queue_utxo(market)
+    spend = Spend(queue, CANCEL)
+    tx = Tx(
+        spends=[spend],
+        outputs=[TxOutput(key_address(HOT.hash), queue.value)],
+        references=[reference_utxo(market)],
+        signers=[HOT.hash],
+        scripts=[market.queue],
+    )
+    rejected(tx, market, spend, "the owner did not sign")
