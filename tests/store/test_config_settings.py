@@ -37,7 +37,9 @@ PUBLIC_NETWORK_ENV = {
     "CARDANO_MARKET_ORACLE_ADDRESS": "addr1wy32q7067yt9c2em8kx5us4vhxzv4xve24u6j8ptlc5mzqcahrwzt",
     "CARDANO_MARKET_ORACLE_FEED_UNIT": "f155a26044efe91b3c44f87a7536d2d631c847717930ff547ae9d05c"
     "4f7261636c6546656564",
+    "CARDANO_MARKET_KEY_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 }
+KEK_SECRET = "a2VrLXNla3JpdCEhISEhISEhISEhISEhISEhISEhISE="  # b"kek-sekrit" + 22 "!": 32 bytes
 
 
 @pytest.fixture(autouse=True)
@@ -241,7 +243,7 @@ def test_secrets_are_not_in_repr_str_or_the_summary(monkeypatch: pytest.MonkeyPa
         network="mainnet",
         database_url="postgresql+psycopg://market:db-pass-sekrit@db:5432/market",
         jwt_secret="jwt-sekrit",
-        key_encryption_key="kek-sekrit",
+        key_encryption_key=KEK_SECRET,
     )
     shown = " ".join(
         [repr(settings), str(settings), json.dumps(settings.describe()), settings.model_dump_json()]
@@ -251,7 +253,7 @@ def test_secrets_are_not_in_repr_str_or_the_summary(monkeypatch: pytest.MonkeyPa
         "mainnetBlockfrostSekrit",
         "db-pass-sekrit",
         "jwt-sekrit",
-        "kek-sekrit",
+        KEK_SECRET,
     ):
         assert secret not in shown
     summary = settings.describe()

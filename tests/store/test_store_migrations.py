@@ -31,7 +31,15 @@ TABLES = {
     "marketplace_pending_orders",
     "marketplace_pending_sales",
     "issued_transactions",
+    "v2_users",
+    "v2_tokens",
+    "v2_custodial_wallets",
+    "v2_deals",
+    "v2_transactions",
+    "v2_audit_log",
+    "v2_idempotency_keys",
 }
+HEAD = "0002"
 
 
 def test_upgrade_from_empty_creates_the_models_schema(fresh_url: str) -> None:
@@ -40,7 +48,7 @@ def test_upgrade_from_empty_creates_the_models_schema(fresh_url: str) -> None:
         assert current_revision(engine) is None
         assert not TABLES & set(inspect(engine).get_table_names())
         upgrade_database(fresh_url)  # by URL, as `serve` does
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == HEAD
         assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -72,7 +80,7 @@ def test_downgrade_to_base_and_up_again(fresh_url: str) -> None:
         assert not TABLES & set(inspect(engine).get_table_names())
         assert current_revision(engine) is None
         upgrade_database(engine)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -96,7 +104,7 @@ def test_replicas_starting_together_migrate_once(fresh_url: str) -> None:
     assert failures == []
     engine = create_engine(fresh_url)
     try:
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
 

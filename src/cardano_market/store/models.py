@@ -179,3 +179,6 @@ class IssuedTransactionRow(Base):
         Index(None, "status"),
         CheckConstraint(_one_of("status", TX_STATUSES), name="status"),
     )
+
+
+from . import v2_models as _v2_models  # noqa: E402, F401  (the v2 tables join this metadata)
