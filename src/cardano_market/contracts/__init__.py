@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import cbor2
@@ -37,6 +38,10 @@ def contract_names() -> list[str]:
     return sorted(p.stem for p in SOURCES_DIR.glob("*.py"))
 
 
+RECURSION_LIMIT = 100_000
+"""Python frames uplc's flat codec may need (it recurses once per term)."""
+
+
 def apply_parameters(script: bytes, *parameters: bytes) -> bytes:
     """`script` (ledger form) applied to `parameters`, each the CBOR of a Plutus data value.
 
@@ -47,6 +52,9 @@ def apply_parameters(script: bytes, *parameters: bytes) -> bytes:
     from uplc.ast import data_from_cbor
     from uplc.tools import apply, flatten, unflatten
 
+    # uplc's flat codec recurses once per term: a 16 kB script goes deeper than Python's default.
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
     program = apply(unflatten(script), *(data_from_cbor(p) for p in parameters))
     applied: bytes = flatten(program)
     return applied

@@ -184,6 +184,10 @@ class RecaptchaAssessmentServer:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            # Only `close` cancels a connection, and it is over: end quietly, since asyncio
+            # 3.11's stream callback raises on a cancelled handler task ("Exception in callback").
+            return
         finally:
             self._handlers.discard(task)
             writer.close()
