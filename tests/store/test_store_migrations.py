@@ -38,8 +38,13 @@ TABLES = {
     "v2_transactions",
     "v2_audit_log",
     "v2_idempotency_keys",
+    "marketplace_orders",
+    "marketplace_purchases",
+    "monitor_utxos",
+    "monitor_confirmations",
+    "monitor_state",
 }
-HEAD = "0002"
+HEAD = "0003"
 
 
 def test_upgrade_from_empty_creates_the_models_schema(fresh_url: str) -> None:

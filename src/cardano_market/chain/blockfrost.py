@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Self
 
 import httpx
@@ -55,6 +55,7 @@ from .base import (
     TxState,
     TxStatus,
 )
+from .history import ChainTransaction, chain_transaction
 
 log = logging.getLogger(__name__)
 
@@ -238,10 +239,11 @@ class BlockfrostBackend:
             utxos.setdefault(utxo.out_ref, utxo)  # pages can overlap when the set moves
         return list(utxos.values())
 
-    def _pages(self, path: str) -> Iterator[Any]:
+    def _pages(self, path: str, query: Mapping[str, str] | None = None) -> Iterator[Any]:
         """Every item of a paginated list, page 1 first; a 404 on page 1 is an empty list."""
         for page in range(1, MAX_PAGES + 1):
             params: dict[str, str | int] = {"page": page, "count": PAGE_SIZE, "order": "asc"}
+            params.update(query or {})
             try:
                 items = self.http.request_json("GET", path, params=params)
             except NotFoundError:
@@ -421,6 +423,79 @@ class BlockfrostBackend:
                 return TxStatus(TxState.UNKNOWN)
             raise
         return TxStatus(TxState.IN_MEMPOOL)
+
+    # -- history (ChainHistory) -------------------------------------------------------------------
+
+    def transaction(self, tx_id: bytes) -> ChainTransaction | None:
+        """A transaction in a block (`/txs/{hash}` and its CBOR); None when Blockfrost has none.
+
+        Transactions still in the mempool are not returned: the monitor waits for a block.
+        """
+        tx_hex = tx_id.hex()
+        try:
+            info = self.http.request_json("GET", f"/txs/{tx_hex}")
+            body = self.http.request_json("GET", f"/txs/{tx_hex}/cbor")
+        except NotFoundError:
+            return None
+        try:
+            height, slot = int(info["block_height"]), int(info["slot"])
+            raw = bytes.fromhex(body["cbor"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bf.MalformedResponseError(f"/txs/{tx_hex} is malformed ({exc!r})") from exc
+        try:
+            parsed = chain_transaction(raw, block_height=height, slot=slot)
+        except MarketError as exc:
+            raise bf.MalformedResponseError(f"/txs/{tx_hex}/cbor: {exc}") from exc
+        if parsed.tx_id != tx_id:
+            raise bf.MalformedResponseError(f"/txs/{tx_hex}/cbor holds another transaction")
+        return parsed
+
+    def spending_transaction(self, ref: OutRef) -> ChainTransaction | None:
+        """What spent `ref`: the output's `consumed_by_tx` in `/txs/{hash}/utxos`; where the
+        server does not send that field, the address's transactions from the output's block on."""
+        tx_hash, index = ref
+        path = f"/txs/{tx_hash.hex()}/utxos"
+        try:
+            body = self.http.request_json("GET", path)
+        except NotFoundError:
+            return None
+        outputs = body.get("outputs") if isinstance(body, dict) else None
+        if not isinstance(outputs, list):
+            raise bf.MalformedResponseError(f"{path} has no outputs")
+        output = next(
+            (o for o in outputs if isinstance(o, dict) and o.get("output_index") == index),
+            None,
+        )
+        if output is None or output.get("collateral"):
+            return None
+        if "consumed_by_tx" in output:
+            spender = output["consumed_by_tx"]
+            return None if spender is None else self.transaction(bytes.fromhex(spender))
+        return self._spender_from_address(ref, str(output.get("address", "")))
+
+    def address_transactions(self, address: str, from_height: int) -> list[tuple[bytes, int]]:
+        """(tx id, block height) of every transaction touching `address` (bech32) from block
+        `from_height` on, oldest first."""
+        path = f"/addresses/{address}/transactions"
+        found: list[tuple[bytes, int]] = []
+        for i, item in enumerate(self._pages(path, {"from": str(from_height)})):
+            try:
+                found.append((bytes.fromhex(item["tx_hash"]), int(item["block_height"])))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise bf.MalformedResponseError(f"{path} item {i} is malformed ({exc!r})") from exc
+        return found
+
+    def _spender_from_address(self, ref: OutRef, address: str) -> ChainTransaction | None:
+        created = self.tx_status(ref[0])
+        if created.block_height is None or not address:
+            return None
+        for tx_id, _height in self.address_transactions(address, created.block_height):
+            if tx_id == ref[0]:
+                continue
+            candidate = self.transaction(tx_id)
+            if candidate is not None and candidate.spends(ref):
+                return candidate
+        return None
 
     # -- oracle -----------------------------------------------------------------------------------
 

@@ -181,4 +181,5 @@ class IssuedTransactionRow(Base):
     )
 
 
+from . import order_models as _order_models  # noqa: E402, F401  (the monitor tables join it)
 from . import v2_models as _v2_models  # noqa: E402, F401  (the v2 tables join this metadata)

@@ -17,7 +17,9 @@ from ...domain.errors import DatumError
 from ...domain.params import ProtocolParameters
 from ...domain.values import ADA, AssetId, unit_of
 from ..base import ChainError, ExUnits, OraclePrice, RedeemerKey, Tip, TxStatus
+from ..history import ChainTransaction, chain_transaction
 from .ledger import Ledger
+from .store import TxRecord
 
 DEVNET_NETWORK_ID = 0
 
@@ -100,6 +102,16 @@ class DevnetBackend:
             raise ChainError(f"the oracle datum is not a Charli3 price feed: {exc}") from exc
         return OraclePrice(datum.price, datum.start_ms, datum.end_ms, utxo)
 
+    # -- ChainHistory -----------------------------------------------------------------------------
+
+    def transaction(self, tx_id: bytes) -> ChainTransaction | None:
+        record = self.ledger.transaction(tx_id)
+        return None if record is None or not record.cbor else _chain_transaction(record)
+
+    def spending_transaction(self, ref: OutRef) -> ChainTransaction | None:
+        record = self.ledger.spender_of(ref)
+        return None if record is None else _chain_transaction(record)
+
     # -- devnet extras ----------------------------------------------------------------------------
 
     def advance(self, slots: int) -> Tip:
@@ -107,3 +119,7 @@ class DevnetBackend:
 
     def reset(self) -> None:
         self.ledger.reset()
+
+
+def _chain_transaction(record: TxRecord) -> ChainTransaction:
+    return chain_transaction(record.cbor, block_height=record.block, slot=record.slot)

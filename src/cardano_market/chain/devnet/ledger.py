@@ -242,6 +242,38 @@ class Ledger:
     def transaction(self, tx_id: bytes) -> TxRecord | None:
         return self.store.transaction(tx_id)
 
+    def transactions_from(self, height: int) -> list[TxRecord]:
+        """Applied transactions in blocks at or above `height`, then the mempool's, in order.
+
+        Genesis transactions (no body bytes) are left out. For the monitor's spend lookups.
+        """
+        store = self.store
+        with store._lock:  # a read-only query the store has no method for
+            rows = store._conn.execute(
+                "SELECT tx_id, cbor, slot, block, is_valid, fee FROM transactions "
+                "WHERE (block IS NULL OR block >= ?) AND length(cbor) > 0 "
+                "ORDER BY block IS NULL, block, slot, rowid",
+                (height,),
+            ).fetchall()
+        return [TxRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+    def spender_of(self, ref: OutRef) -> TxRecord | None:
+        """The applied transaction that spent `ref` (as input, or as collateral of a phase-2
+        failure); None while `ref` is unspent or never existed."""
+        if self.store.utxo(ref) is not None:
+            return None
+        created = self.store.transaction(ref[0])
+        if created is None:
+            return None
+        for record in self.transactions_from(created.block or 0):
+            if record.tx_id == ref[0]:
+                continue
+            parsed = parse_transaction(record.cbor)
+            spent = parsed.inputs if parsed.is_valid else parsed.collateral
+            if ref in spent:
+                return record
+        return None
+
     def tx_status(self, tx_id: bytes) -> TxStatus:
         record = self.store.transaction(tx_id)
         if record is None:

@@ -1,0 +1,166 @@
+"""The chain monitor's tables, on the same metadata as `models.py` (revision 0003 mirrors them).
+
+Orders (queue UTxOs with a well-formed QueueDatum, followed through purchases to their refund or
+cancel), purchases, and the monitor's own memory: the last sale UTxO per pointer, skipped queue
+UTxOs, issued transactions confirmed recently, and its checkpoint. Conventions as in `models.py`;
+`orders.py` is the only code that reads or writes these classes.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .columns import ExactInt, UtcDateTime
+from .models import ADDRESS_HEX, ENUM_TEXT, NAME_HEX, POLICY_HEX, TX_ID_HEX, Base
+
+
+class OrderState(enum.StrEnum):
+    """Where an order stands. A fill state stays after the refund that delivers the bundles."""
+
+    QUEUED = "queued"
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"
+    REFUNDED = "refunded"
+    """Closed by a refund without any fill."""
+    CANCELLED = "cancelled"
+    """Closed by its owner without any fill."""
+
+
+class CloseKind(enum.StrEnum):
+    REFUND = "refund"
+    CANCEL = "cancel"
+
+
+def _one_of(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+class OrderRow(Base):
+    __tablename__ = "marketplace_orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    origin_tx_hash: Mapped[str] = mapped_column(String(TX_ID_HEX))
+    origin_output_index: Mapped[int] = mapped_column(Integer)
+    utxo_tx_hash: Mapped[str | None] = mapped_column(String(TX_ID_HEX))
+    utxo_output_index: Mapped[int | None] = mapped_column(Integer)
+    sale_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("marketplace_sales.id", ondelete="RESTRICT")
+    )
+    pointer_asset_name: Mapped[str] = mapped_column(String(NAME_HEX))
+    owner_address: Mapped[str] = mapped_column(String(ADDRESS_HEX))
+    bundles_requested: Mapped[int] = mapped_column(ExactInt)
+    bundles_filled: Mapped[int] = mapped_column(ExactInt)
+    incentive_policy_id: Mapped[str] = mapped_column(String(POLICY_HEX))
+    incentive_asset_name: Mapped[str] = mapped_column(String(NAME_HEX))
+    incentive_amount: Mapped[int] = mapped_column(ExactInt)
+    value_cbor: Mapped[str] = mapped_column(Text)
+    """The value locked at the open UTxO (at the last one, once closed), CBOR hex."""
+    datum_cbor: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(ENUM_TEXT))
+    purchase_tx_id: Mapped[str | None] = mapped_column(String(TX_ID_HEX))
+    refund_tx_id: Mapped[str | None] = mapped_column(String(TX_ID_HEX))
+    cancel_tx_id: Mapped[str | None] = mapped_column(String(TX_ID_HEX))
+    block_height: Mapped[int | None] = mapped_column(BigInteger)
+    slot: Mapped[int | None] = mapped_column(BigInteger)
+    closed_block_height: Mapped[int | None] = mapped_column(BigInteger)
+    closed_slot: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("origin_tx_hash", "origin_output_index"),
+        UniqueConstraint("utxo_tx_hash", "utxo_output_index"),
+        Index(None, "sale_id"),
+        Index(None, "pointer_asset_name"),
+        Index(None, "owner_address"),
+        Index(None, "state"),
+        CheckConstraint(_one_of("state", (s.value for s in OrderState)), name="state"),
+    )
+
+
+class PurchaseRow(Base):
+    __tablename__ = "marketplace_purchases"
+
+    tx_id: Mapped[str] = mapped_column(String(TX_ID_HEX), primary_key=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("marketplace_orders.id", ondelete="RESTRICT"), primary_key=True
+    )
+    sale_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("marketplace_sales.id", ondelete="RESTRICT")
+    )
+    pointer_asset_name: Mapped[str] = mapped_column(String(NAME_HEX))
+    bundles: Mapped[int] = mapped_column(ExactInt)
+    next_tx_hash: Mapped[str | None] = mapped_column(String(TX_ID_HEX))
+    next_output_index: Mapped[int | None] = mapped_column(Integer)
+    """The continuing queue UTxO the purchase left (the order's next UTxO)."""
+    block_height: Mapped[int | None] = mapped_column(BigInteger)
+    slot: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index(None, "order_id"),
+        Index(None, "sale_id"),
+        Index(None, "next_tx_hash", "next_output_index"),
+    )
+
+
+MONITOR_UTXO_ROLES = ("sale", "skipped")
+
+
+class MonitorUtxoRow(Base):
+    """A UTxO the monitor remembers: the last sale UTxO per pointer, or a skipped queue UTxO."""
+
+    __tablename__ = "monitor_utxos"
+
+    tx_hash: Mapped[str] = mapped_column(String(TX_ID_HEX), primary_key=True)
+    output_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(ENUM_TEXT))
+    pointer_asset_name: Mapped[str | None] = mapped_column(String(NAME_HEX))
+    reason: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index(None, "role", "pointer_asset_name"),
+        CheckConstraint(_one_of("role", MONITOR_UTXO_ROLES), name="role"),
+    )
+
+
+class MonitorConfirmationRow(Base):
+    """An issued transaction the monitor confirmed, kept while a rollback could still undo it."""
+
+    __tablename__ = "monitor_confirmations"
+
+    tx_id: Mapped[str] = mapped_column(String(TX_ID_HEX), primary_key=True)
+    block_height: Mapped[int] = mapped_column(BigInteger)
+    confirmed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index(None, "block_height"),)
+
+
+class MonitorStateRow(Base):
+    """Named integers: the checkpoint (tip height and slot of the last completed poll)."""
+
+    __tablename__ = "monitor_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
