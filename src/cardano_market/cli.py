@@ -105,8 +105,16 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     json_logs: Annotated[bool, typer.Option("--json-logs/--text-logs", help="Log format.")] = True,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run a v2 transaction worker in-process (default: on the devnet only).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the HTTP API (v1 marketplace, /health, /metrics, /docs; /devnet on the devnet).
+    """Run the HTTP API (v1 marketplace, v2 custodial, /health, /metrics, /docs; /devnet on the
+    devnet).
 
     Options override CARDANO_MARKET_* environment variables. Migrations run at start.
     """
@@ -139,14 +147,86 @@ def serve(
     except MarketError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"cardano-market: {json.dumps(settings.describe())}", err=True)
+    in_process = settings.network.value == "devnet" if worker is None else worker
     uvicorn.run(
-        create_service_app(parts),
+        create_service_app(parts, worker=in_process),
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         log_level=log_level.lower(),
     )
+
+
+@app.command("worker")
+def worker_command(
+    network: Annotated[
+        str | None, typer.Option(help="devnet (default), preview, preprod or mainnet.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="The service's database (sqlite:///FILE or postgresql...).")
+    ] = None,
+    seed: Annotated[
+        Path | None, typer.Option(help="Devnet seed file (default: the demo seed).")
+    ] = None,
+    devnet_path: Annotated[
+        Path | None, typer.Option(help="Devnet ledger file (default: ./devnet.db).")
+    ] = None,
+    env_file: Annotated[
+        Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Work until nothing is left to do, then exit.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    json_logs: Annotated[bool, typer.Option("--json-logs/--text-logs", help="Log format.")] = True,
+) -> None:
+    """Advance v2 custodial transactions: build, sign, store, submit, confirm.
+
+    Run as many as you like against one database: they share the work through row leases.
+    Stops cleanly on SIGINT or SIGTERM.
+    """
+    import logging
+    import signal
+    import threading
+
+    from .config import load_settings
+    from .domain.errors import MarketError
+    from .service.bootstrap import open_service
+    from .service.observability import configure_logging
+    from .worker.processor import TransactionProcessor
+
+    overrides = {
+        key: value
+        for key, value in {
+            "network": network,
+            "database_url": database_url,
+            "seed": seed,
+            "devnet_path": devnet_path,
+        }.items()
+        if value is not None
+    }
+    configure_logging(log_level.upper(), json=json_logs)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        parts = open_service(load_settings(env_file, **overrides))
+    except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    if parts.v2 is None:
+        parts.close()
+        raise _fail("the v2 custodial API is not configured: set CARDANO_MARKET_KEY_ENCRYPTION_KEY")
+    processor = TransactionProcessor(parts.v2)
+    try:
+        if once:
+            steps = processor.drain()
+            typer.echo(f"worker {processor.worker_id}: {steps} step(s)", err=True)
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        processor.run(stop)
+    finally:
+        parts.close()
 
 
 @app.command()
@@ -268,6 +348,35 @@ def devnet_advance(
     with _open_existing(path) as ledger:
         tip = ledger.advance(slots)
     typer.echo(f"slot {tip.slot}  block {tip.block_height}")
+
+
+@devnet_app.command("token")
+def devnet_token(
+    user_id: Annotated[
+        str | None,
+        typer.Argument(help="A seed user's 24-hex id (default: the devnet administrator)."),
+    ] = None,
+    path: _DevnetPath = DEFAULT_DEVNET_PATH,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the token the admin role.")] = False,
+    ttl: Annotated[int, typer.Option(min=1, help="Lifetime in seconds.")] = 3600,
+) -> None:
+    """Print a v2 Bearer token for a devnet user (HS256 with CARDANO_MARKET_JWT_SECRET, or the
+    devnet's generated secret beside PATH, which `serve` uses too)."""
+    import os
+
+    from .app.v2.seeding import DEVNET_ADMIN_ID
+    from .domain.errors import ConfigError
+    from .security.jwt_auth import issue_token
+    from .service.bootstrap import devnet_jwt_secret
+
+    subject = user_id or DEVNET_ADMIN_ID
+    configured = os.environ.get("CARDANO_MARKET_JWT_SECRET")
+    try:
+        secret = configured.encode() if configured else devnet_jwt_secret(path)
+        token = issue_token(subject, key=secret, admin=admin or user_id is None, ttl_seconds=ttl)
+    except (ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(token)
 
 
 @devnet_app.command("wallets")

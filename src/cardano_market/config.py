@@ -151,6 +151,23 @@ class Settings(BaseSettings):
     devnet; a devnet without it keeps a generated key beside its SQLite file
     (`security.keystore`)."""
 
+    escrow_key: SecretStr | None = None
+    """v2: the escrow wallet's signing key (64 hex digits or a `.skey` path): deals' tokens wait
+    at its enterprise address. Devnet: a derived wallet. Unset elsewhere: selling answers 503."""
+    platform_fee_address: str | None = None
+    """v2: bech32 address paid the platform fee of secondary purchases (devnet: a derived
+    wallet; elsewhere default the cash register address)."""
+    node_fee_address: str | None = None
+    """v2: bech32 address paid the node fee of secondary purchases (same defaults)."""
+    platform_fee_percentage: Decimal = Field(Decimal(3), ge=0, le=100)
+    """v2: the platform fee, percent of a secondary purchase's price (exact decimal)."""
+    node_fee_percentage: Decimal = Field(Decimal(2), ge=0, le=100)
+    """v2: the node fee, percent of a secondary purchase's price (exact decimal)."""
+    worker_poll_ms: int = Field(500, ge=10, le=60_000)
+    """v2 worker: how long an idle worker waits before looking for work again."""
+    worker_lease_seconds: int = Field(120, ge=5, le=3600)
+    """v2 worker: how long a claimed transaction stays with its worker without progress."""
+
     _marketplace_config: MarketplaceConfig | None = PrivateAttr(default=None)
     _jwt_public_key_pem: str | None = PrivateAttr(default=None)
 
@@ -187,6 +204,8 @@ class Settings(BaseSettings):
         "sale_address",
         "oracle_address",
         "reference_address",
+        "platform_fee_address",
+        "node_fee_address",
     )
     @classmethod
     def _bech32_address(cls, value: str | None) -> str | None:

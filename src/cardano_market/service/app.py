@@ -19,6 +19,7 @@ from .devnet import devnet_router
 from .errors import install_error_handlers
 
 if TYPE_CHECKING:
+    from ..app.v2.context import V2Context
     from ..store.db import Database
     from .observability import Metrics
     from .recaptcha import RecaptchaVerifier
@@ -41,6 +42,8 @@ def create_app(
     recaptcha: RecaptchaVerifier | None = None,
     database: Database | None = None,
     on_close: Callable[[], None] | None = None,
+    v2: V2Context | None = None,
+    v2_worker: bool = False,
 ) -> FastAPI:
     """The HTTP app over `backend`.
 
@@ -48,14 +51,19 @@ def create_app(
     expose (name -> `DevnetWallet`); passing wallets for any other backend is an error: they
     would never be served. With `v1` (and its reCAPTCHA verifier) the v1 routes are mounted; with
     `metrics`, `/metrics` and the request-id middleware; with `database` and `backend`, `/health`.
-    `on_close` runs when the app shuts down, after the reCAPTCHA client is closed.
+    `on_close` runs when the app shuts down, after the reCAPTCHA client is closed. With `v2`
+    the custodial API is mounted (and on the devnet `POST /devnet/token`); with `v2_worker`
+    a transaction worker runs in a background thread while the app is up.
     """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop_worker = _start_worker(v2) if v2 is not None and v2_worker else None
         try:
             yield
         finally:
+            if stop_worker is not None:
+                stop_worker()
             if recaptcha is not None:
                 await recaptcha.aclose()
             if on_close is not None:
@@ -82,8 +90,43 @@ def create_app(
         app.state.recaptcha = recaptcha
         app.include_router(marketplace)
         app.include_router(cardano)
+    if v2 is not None:
+        _mount_v2(app, v2)
     if isinstance(backend, DevnetBackend):
         app.include_router(devnet_router(backend, dict(wallets or {})))
     elif wallets:
         raise ValueError("devnet wallets need a DevnetBackend: only the devnet serves them")
     return app
+
+
+def _mount_v2(app: FastAPI, v2: V2Context) -> None:
+    from ..app.v2.processing import load_handlers
+    from .v2 import devnet_token_router, v2_routers
+    from .v2_auth import authenticate
+    from .v2_errors import install_v2_error_handlers
+
+    load_handlers()
+    app.state.v2 = v2
+    for router in v2_routers():
+        app.include_router(router)
+    if v2.devnet:
+        app.include_router(devnet_token_router())
+    install_v2_error_handlers(app, authenticate=authenticate)
+
+
+def _start_worker(v2: V2Context) -> Callable[[], None]:
+    """A transaction worker in a daemon thread; returns what stops it (and waits for it)."""
+    import threading
+
+    from ..worker.processor import TransactionProcessor
+
+    stop = threading.Event()
+    processor = TransactionProcessor(v2)
+    thread = threading.Thread(target=processor.run, args=(stop,), name="v2-worker", daemon=True)
+    thread.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    return stop_worker

@@ -1,5 +1,6 @@
 """Turn `Settings` into a running service: chain backend, database (migrated), marketplace,
-reCAPTCHA, metrics, and on the devnet the seed (applied once) with its sales in the database.
+reCAPTCHA, metrics, the v2 custodial context (JWT verifier, key store, fees, escrow), and on the
+devnet the seed (applied once) with its sales, v2 users, tokens and wallets in the database.
 
 `cardano-market serve` calls `open_service` then `create_service_app`; tests do the same with
 settings of their own (a temporary devnet file and database).
@@ -8,8 +9,12 @@ settings of their own (a temporary devnet file and database).
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -29,7 +34,17 @@ from ..store.repos import SaleRepo
 from .observability import Metrics
 from .recaptcha import RecaptchaVerifier
 
+if TYPE_CHECKING:
+    from ..app.v2.context import EscrowKey, SecondaryFees, V2Context
+    from ..security.jwt_auth import JwtVerifier
+
 log = logging.getLogger("cardano_market.service")
+
+DEVNET_JWT_SECRET_SUFFIX = ".jwt-secret"
+DEVNET_ESCROW_WALLET = "v2-escrow"
+DEVNET_PLATFORM_FEE_WALLET = "v2-platform-fee"
+DEVNET_NODE_FEE_WALLET = "v2-node-fee"
+"""Derived devnet wallets (not in the seed file): the escrow and the fee receivers."""
 
 
 @dataclass
@@ -49,6 +64,8 @@ class ServiceParts:
     """On the devnet: the `SeedResult` of the applied seed."""
     wallets: dict[str, Any] = field(default_factory=dict)
     """On the devnet: name -> `DevnetWallet`, served under /devnet."""
+    v2: V2Context | None = None
+    """The custodial API's context (JWT verifier, key store, fees, escrow)."""
 
     def close(self) -> None:
         self.database.dispose()
@@ -63,15 +80,23 @@ def open_service(settings: Settings) -> ServiceParts:
     database = Database.connect(settings.database_url)
     try:
         if settings.network is Network.DEVNET:
-            return _open_devnet(settings, database, metrics)
-        return _open_public(settings, database, metrics)
+            parts = _open_devnet(settings, database, metrics)
+        else:
+            parts = _open_public(settings, database, metrics)
     except BaseException:
         database.dispose()
         raise
+    try:
+        parts.v2 = _open_v2(settings, parts)
+    except BaseException:
+        parts.close()
+        raise
+    return parts
 
 
-def create_service_app(parts: ServiceParts) -> FastAPI:
-    """The HTTP app over opened `parts` (v1 routes, health, metrics, /devnet on the devnet)."""
+def create_service_app(parts: ServiceParts, *, worker: bool = False) -> FastAPI:
+    """The HTTP app over opened `parts` (v1 and v2 routes, health, metrics, /devnet on the
+    devnet); with `worker`, a v2 transaction worker runs in-process while the app is up."""
     from .app import create_app
     from .v1 import V1
 
@@ -88,7 +113,127 @@ def create_service_app(parts: ServiceParts) -> FastAPI:
         recaptcha=recaptcha,
         database=parts.database,
         on_close=parts.close,
+        v2=parts.v2,
+        v2_worker=worker,
     )
+
+
+def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
+    """The custodial API's context; on the devnet, its users, tokens and wallets recorded.
+
+    ConfigError when it cannot be configured, except for a devnet whose key store refuses to
+    generate a key (a PostgreSQL devnet without `KEY_ENCRYPTION_KEY`): there the v2 API is
+    left out with a warning and v1 serves on.
+    """
+    from ..app.v2.context import V2Context
+    from ..app.v2.seeding import seed_v2
+    from ..security.keystore import KeyStore
+
+    devnet = settings.network is Network.DEVNET
+    network_id = parts.market.network_id
+    try:
+        keystore = KeyStore.from_settings(settings)
+    except ConfigError as exc:
+        if not devnet:
+            raise
+        log.warning("the v2 custodial API is off: %s", exc)
+        return None
+    ctx = V2Context(
+        market=parts.market,
+        database=parts.database,
+        keystore=keystore,
+        fees=_secondary_fees(settings, parts.market.addresses.cash_register, network_id),
+        verifier=_jwt_verifier(settings),
+        escrow=_escrow_key(settings, network_id),
+        devnet=devnet,
+        worker_poll_seconds=settings.worker_poll_ms / 1000,
+        worker_lease_seconds=settings.worker_lease_seconds,
+        clock=parts.market.clock,
+    )
+    if devnet and parts.devnet is not None:
+        seed_v2(ctx, parts.devnet)
+    return ctx
+
+
+def _jwt_verifier(settings: Settings) -> JwtVerifier:
+    """The configured verifier; on the devnet without one, HS256 with a secret kept beside the
+    devnet file (`devnet_jwt_secret`), so `cardano-market devnet token` mints usable tokens."""
+    from ..security.jwt_auth import JwtVerifier
+
+    configured = settings.jwt_secret is not None or settings.jwt_public_key_pem() is not None
+    if configured or settings.network is not Network.DEVNET:
+        return JwtVerifier.from_settings(settings)
+    return JwtVerifier(
+        algorithm="HS256",
+        key=devnet_jwt_secret(settings.devnet_path),
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+
+def devnet_jwt_secret(devnet_path: Path) -> bytes:
+    """The devnet's generated HS256 secret: 32 random bytes in `<devnet file>.jwt-secret`
+    (mode 0600, created exclusively, so processes sharing the devnet agree on it)."""
+    path = Path(f"{devnet_path}{DEVNET_JWT_SECRET_SUFFIX}")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the devnet JWT secret {path}: {exc}") from None
+    secret = secrets.token_bytes(32)
+    try:
+        os.write(fd, secret.hex().encode() + b"\n")
+    finally:
+        os.close(fd)
+    return secret
+
+
+def _read_secret(path: Path) -> bytes:
+    import time
+
+    for _ in range(50):  # another process may have created it a moment ago
+        text = path.read_text(encoding="ascii")
+        if text.endswith("\n"):
+            try:
+                return bytes.fromhex(text.strip())
+            except ValueError:
+                break
+        time.sleep(0.01)
+    raise ConfigError(f"the devnet JWT secret {path} is malformed: delete it to get a new one")
+
+
+def _secondary_fees(settings: Settings, cash_register: bytes, network_id: int) -> SecondaryFees:
+    from ..app.v2.context import SecondaryFees
+    from ..synthetic import wallet
+
+    def address(configured: str | None, devnet_wallet: str) -> bytes:
+        if configured is not None:
+            return decode_address(configured)
+        if settings.network is Network.DEVNET:
+            return wallet(devnet_wallet, network_id).address
+        return cash_register  # the platform's own fee address unless told otherwise
+
+    return SecondaryFees(
+        platform_fee_address=address(settings.platform_fee_address, DEVNET_PLATFORM_FEE_WALLET),
+        node_fee_address=address(settings.node_fee_address, DEVNET_NODE_FEE_WALLET),
+        platform_fee_percentage=Fraction(settings.platform_fee_percentage),
+        node_fee_percentage=Fraction(settings.node_fee_percentage),
+    )
+
+
+def _escrow_key(settings: Settings, network_id: int) -> EscrowKey | None:
+    from ..app.v2.context import EscrowKey
+    from ..domain.address import Credential, make_address
+    from ..synthetic import wallet
+
+    key = _key(settings.escrow_key, "CARDANO_MARKET_ESCROW_KEY")
+    if key is None:
+        if settings.network is not Network.DEVNET:
+            log.warning("selling on the secondary market disabled: no CARDANO_MARKET_ESCROW_KEY")
+            return None
+        key = wallet(DEVNET_ESCROW_WALLET, network_id).payment_key
+    return EscrowKey(key, make_address(Credential.key(key.hash), None, network_id))
 
 
 def _marketplace(

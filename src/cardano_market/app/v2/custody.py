@@ -1,0 +1,90 @@
+"""Users' platform-managed wallets: create them, find them, read their balances, open their keys.
+
+A wallet is an Ed25519 payment key (sealed at rest by the `KeyStore`) and its enterprise address;
+a devnet seed user's wallet is the seed's synthetic wallet (its base address), so the demo's
+funds are the user's. The decrypted key only ever lives in the signer's memory.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from ...domain.address import Credential, make_address
+from ...domain.keys import PaymentKey
+from ...domain.values import ADA, AssetId, Value, sum_values
+from ...store.v2_records import CustodialWallet, DealStatus, Token
+from ...store.v2_repos import CustodialWalletRepo, DealRepo, TokenRepo
+from ..errors import NotFoundError
+from .context import V2Context
+
+
+def wallet_of(ctx: V2Context, session: Session, user_id: str) -> CustodialWallet:
+    """The user's wallet; NotFoundError when the user has none."""
+    wallet = CustodialWalletRepo(session, ctx.keystore).get(user_id)
+    if wallet is None:
+        raise NotFoundError(f"user {user_id} has no custodial wallet")
+    return wallet
+
+
+def signing_key(ctx: V2Context, session: Session, user_id: str) -> bytes:
+    """The user's 32-byte Ed25519 seed, decrypted in memory for the signer: never log it."""
+    return CustodialWalletRepo(session, ctx.keystore).signing_key(user_id)
+
+
+def create_wallet(
+    ctx: V2Context,
+    session: Session,
+    user_id: str,
+    *,
+    key: PaymentKey | None = None,
+    address: bytes | None = None,
+) -> CustodialWallet:
+    """Store a wallet for `user_id`: a fresh random key and its enterprise address unless
+    `key` (and its `address`) are given."""
+    key = key if key is not None else PaymentKey(secrets.token_bytes(32))
+    if address is None:
+        address = make_address(Credential.key(key.hash), None, ctx.network_id)
+    return CustodialWalletRepo(session, ctx.keystore).create(
+        user_id, address=address, signing_key=key.seed, now=ctx.clock()
+    )
+
+
+def wallet_value(ctx: V2Context, address: bytes) -> Value:
+    """Everything the wallet holds on chain now."""
+    return sum_values(u.value for u in ctx.chain.utxos_at(address))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBalance:
+    token: Token
+    quantity: int
+    """Base units in the wallet."""
+    listed: int
+    """Base units still for sale in the user's pending and active deals (held in escrow)."""
+
+
+def quantity_of(value: Value, asset: AssetId) -> int:
+    """How much of `asset` (lovelace for ADA) `value` holds."""
+    return value.coin if asset == ADA else value.quantity(asset)
+
+
+def balances(
+    ctx: V2Context, session: Session, user_id: str
+) -> tuple[CustodialWallet, Value, list[TokenBalance]]:
+    """The wallet, its whole value, and one balance per token record (zero ones included)."""
+    wallet = wallet_of(ctx, session, user_id)
+    held = wallet_value(ctx, wallet.address)
+    listed: dict[str, int] = {}
+    deals = DealRepo(session).list_by_seller(
+        user_id, statuses=(DealStatus.PENDING, DealStatus.ACTIVE), limit=10_000
+    )
+    for deal in deals:
+        listed[deal.token_id] = listed.get(deal.token_id, 0) + deal.remaining
+    rows = [
+        TokenBalance(token, quantity_of(held, token.asset), listed.get(token.id, 0))
+        for token in TokenRepo(session).list(limit=10_000)
+    ]
+    return wallet, held, rows

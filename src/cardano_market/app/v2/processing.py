@@ -1,0 +1,79 @@
+"""The worker's handler registry: how each type of custodial transaction is built and what its
+confirmation (or failure) does to the database.
+
+A handler builds the unsigned transaction and names the keys that sign it; the worker
+(`worker.processor`) signs, stores the signed bytes, submits, watches for confirmation and then
+calls `on_confirmed` or `on_failed` inside the same database transaction that records the final
+state, so their effects happen exactly once. Handlers register under a `V2TxType` value:
+`primary_purchase` (`app.v2.primary`), `sell` (`app.v2.deals`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from ...domain.errors import MarketError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ...store.v2_records import V2Transaction
+    from .context import V2Context
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltTx:
+    """An unsigned transaction and the 32-byte Ed25519 seeds that must sign it."""
+
+    cbor: bytes
+    signing_keys: list[bytes] = field(repr=False)
+
+
+class TxHandler(Protocol):
+    def build(self, ctx: V2Context, tx: V2Transaction) -> BuiltTx:
+        """The unsigned transaction for `tx`. A `MarketError` fails it for good (the reason
+        is shown to the user); a `ChainError` is transient (the worker retries later)."""
+        ...
+
+    def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
+        """Apply the database effects of `tx` being on chain."""
+        ...
+
+    def on_failed(self, ctx: V2Context, session: Session, tx: V2Transaction, reason: str) -> None:
+        """Undo what the request reserved: `tx` will never be on chain."""
+        ...
+
+
+class UnknownTxTypeError(MarketError):
+    """No handler is registered for a transaction's type."""
+
+
+HANDLERS: dict[str, TxHandler] = {}
+
+
+def register(type: str, handler: TxHandler) -> None:
+    """Make `handler` build transactions of `type` (a `V2TxType` value); replaces any earlier."""
+    HANDLERS[str(type)] = handler
+
+
+def handler_for(type: str) -> TxHandler:
+    """The registered handler, loading the modules that register them on first use."""
+    load_handlers()
+    try:
+        return HANDLERS[str(type)]
+    except KeyError:
+        raise UnknownTxTypeError(
+            f"no handler for {type!r} transactions (registered: {', '.join(sorted(HANDLERS))})"
+        ) from None
+
+
+def load_handlers() -> None:
+    """Import the modules whose import registers handlers (the deals module when present)."""
+    import importlib
+    import importlib.util
+
+    from . import primary  # noqa: F401  (registers primary_purchase)
+
+    if importlib.util.find_spec(f"{__package__}.deals") is not None:
+        importlib.import_module(f"{__package__}.deals")

@@ -1,0 +1,470 @@
+"""The v2 custodial API's core routes: buying on the primary market, transaction status, a
+user's balances and transactions, and the admin routes for users and tokens.
+
+Every route needs a Bearer JWT (`v2_auth`); a user's routes answer 403 for another user's id;
+every POST honours `Idempotency-Key` (`v2_idempotency`). Amounts are JSON numbers rendered
+exactly from base units and the token's decimals (`app.v2.money`). The secondary market's
+routes (`service.v2_secondary`) are included when that module exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from ..app.errors import BadRequestError, NotFoundError
+from ..app.v2.custody import balances, create_wallet, wallet_of
+from ..app.v2.money import AmountError, parse_amount, render_amount, render_quantity
+from ..app.v2.primary import request_primary_purchase
+from ..domain.address import encode_address
+from ..domain.errors import DuplicateRecordError, StoreError
+from ..domain.values import ADA, unit_of
+from ..store.repos import SaleRepo
+from ..store.v2_records import (
+    CustodialWallet,
+    Token,
+    TokenKind,
+    User,
+    UserRole,
+    V2Transaction,
+    parse_object_id,
+)
+from ..store.v2_repos import TokenRepo, UserRepo, V2TransactionRepo
+from .v2_auth import Context, CurrentAdmin, CurrentPrincipal, authorize_user
+from .v2_errors import V2Error, translate_errors
+from .v2_idempotency import Outcome, run_idempotent
+from .v2_json import V2JSONResponse
+
+OBJECT_ID_PATTERN = r"^[0-9a-fA-F]{24}$"
+ERROR_EXAMPLES: dict[int | str, dict[str, Any]] = {
+    status: {"description": error, "content": {"application/json": {"example": body}}}
+    for status, error, body in (
+        (400, "Invalid parameters", {"error": "Invalid parameters",
+                                     "details": "Quantity must be greater than 0"}),
+        (401, "Authentication required", {"error": "Authentication required"}),
+        (403, "Access denied", {"error": "Access denied",
+                                "details": "Insufficient permissions to purchase tokens"}),
+        (404, "Resource not found", {"error": "Resource not found",
+                                     "details": "Token not available for primary market purchase"}),
+        (422, "Not possible", {"error": "Purchase not possible",
+                               "details": "Insufficient token supply available"}),
+    )
+}  # fmt: skip
+
+
+def _json_number(value: object) -> object:
+    """A JSON number as an exact Decimal: strings and booleans are refused, floats read from
+    their shortest repr (what the client wrote), never widened to binary fractions."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError("must be a number")
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    if len(number.as_tuple().digits) + max(int(number.as_tuple().exponent), 0) > 40:
+        raise ValueError("is too large")
+    return number
+
+
+JsonNumber = Annotated[Decimal, BeforeValidator(_json_number)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class PrimaryPurchaseRequest(_Body):
+    quantity: JsonNumber = Field(description="Tokens to buy (whole bundles)", examples=[10])
+
+
+class DevnetTokenRequest(_Body):
+    user_id: str = Field(pattern=OBJECT_ID_PATTERN)
+    admin: bool = False
+    ttl_seconds: int = Field(3600, ge=1, le=30 * 86_400, strict=True)
+
+
+class CreateUserRequest(_Body):
+    user_id: str | None = Field(None, pattern=OBJECT_ID_PATTERN, description="default: a new id")
+    role: Literal["user", "admin"] = "user"
+    kyc_verified: bool = False
+
+
+class KycRequest(_Body):
+    kyc_verified: bool
+
+
+class CreateTokenRequest(_Body):
+    token_id: str | None = Field(None, pattern=OBJECT_ID_PATTERN, description="default: a new id")
+    policy_id: str = Field(pattern=r"^([0-9a-fA-F]{56})?$", description="hex; empty for ADA")
+    asset_name: str = Field("", pattern=r"^([0-9a-fA-F]{2}){0,32}$", description="hex")
+    symbol: str = Field(min_length=1, max_length=32)
+    decimals: int = Field(ge=0, le=38, strict=True)
+    kind: Literal["primary_offering", "currency", "other"]
+    sale_id: uuid.UUID | None = Field(None, description="the sale a primary offering sells from")
+    min_purchase_quantity: JsonNumber | None = Field(None, description="whole tokens")
+    max_purchase_quantity: JsonNumber | None = Field(None, description="whole tokens")
+    kyc_required: bool = False
+
+
+users = APIRouter(prefix="/v2/users", tags=["v2 users"], responses=ERROR_EXAMPLES)
+admin = APIRouter(prefix="/v2/admin", tags=["v2 admin"], responses=ERROR_EXAMPLES)
+
+
+# -- primary market ---------------------------------------------------------------------------
+
+
+@users.post(
+    "/purchases/users/{user_id}/tokens/{token_id}/buy-on-primary-market",
+    summary="Buy tokens from their primary offering (asynchronous: poll the transaction)",
+    response_class=V2JSONResponse,
+    responses={200: {"content": {"application/json": {"example": {
+        "transaction_id": "6913872755654191dede37da"}}}}},
+)  # fmt: skip
+def buy_on_primary_market(
+    user_id: Annotated[str, Path()],
+    token_id: Annotated[str, Path()],
+    body: PrimaryPurchaseRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> Response:
+    authorize_user(principal, user_id, "Insufficient permissions to purchase tokens")
+
+    def work(session: Session) -> Outcome:
+        tx = request_primary_purchase(
+            ctx, session, user_id=user_id, token_id=token_id, quantity=body.quantity
+        )
+        return Outcome({"transaction_id": tx.id}, transaction_id=tx.id)
+
+    return run_idempotent(
+        request, ctx, principal, body, work, titles={422: "Purchase not possible"}
+    )
+
+
+# -- transactions -----------------------------------------------------------------------------
+
+
+@admin.get(
+    "/tokens/{token_id}/transactions/{transaction_id}",
+    summary="A custodial transaction's status (administrators and the owning user)",
+    response_class=V2JSONResponse,
+)
+def get_transaction(
+    token_id: Annotated[str, Path()],
+    transaction_id: Annotated[str, Path()],
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> Response:
+    with translate_errors(), ctx.database.session() as session:
+        tx = V2TransactionRepo(session).get(transaction_id)
+        if tx is None or tx.token_id != parse_object_id(token_id):
+            raise V2Error(404, "Resource not found", "Transaction not found for this token")
+        if not principal.is_admin and tx.user_id != principal.user_id:
+            raise V2Error(403, "Access denied", "Only its owner or an administrator may read it")
+        token = TokenRepo(session).get(tx.token_id)
+    return V2JSONResponse(transaction_view(tx, token))
+
+
+@users.get(
+    "/{user_id}/transactions",
+    summary="A user's custodial transactions, newest first",
+    response_class=V2JSONResponse,
+)
+def list_user_transactions(
+    user_id: Annotated[str, Path()],
+    principal: CurrentPrincipal,
+    ctx: Context,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    authorize_user(principal, user_id, "You can only read your own transactions")
+    with translate_errors(), ctx.database.session() as session:
+        user = _user(session, user_id)
+        txs = V2TransactionRepo(session).list_by_user(user.id, offset=offset, limit=limit)
+        tokens = {t.id: t for t in TokenRepo(session).list(limit=10_000)}
+    return V2JSONResponse(
+        {
+            "user_id": user.id,
+            "offset": offset,
+            "limit": limit,
+            "transactions": [transaction_view(tx, tokens.get(tx.token_id)) for tx in txs],
+        }
+    )
+
+
+@users.get(
+    "/{user_id}/balances",
+    summary="What a user's custodial wallet holds, per token (base units and whole tokens)",
+    response_class=V2JSONResponse,
+)
+def get_balances(
+    user_id: Annotated[str, Path()], principal: CurrentPrincipal, ctx: Context
+) -> Response:
+    authorize_user(principal, user_id, "You can only read your own balances")
+    with translate_errors(), ctx.database.session() as session:
+        user = _user(session, user_id)
+        wallet, held, rows = balances(ctx, session, user.id)
+    return V2JSONResponse(
+        {
+            "user_id": user.id,
+            "wallet_address": encode_address(wallet.address),
+            "lovelace": held.coin,
+            "balances": [
+                {
+                    "token_id": row.token.id,
+                    "symbol": row.token.symbol,
+                    "unit": unit_of(row.token.asset),
+                    "decimals": row.token.decimals,
+                    "quantity": row.quantity,
+                    "amount": render_amount(row.quantity, row.token.decimals),
+                    "listed_quantity": row.listed,
+                    "listed_amount": render_amount(row.listed, row.token.decimals),
+                }
+                for row in rows
+            ],
+        }
+    )
+
+
+# -- admin: users and tokens ------------------------------------------------------------------
+
+
+@admin.post(
+    "/users",
+    status_code=201,
+    summary="Create a user (with a new custodial wallet)",
+    response_class=V2JSONResponse,
+)
+def create_user(
+    body: CreateUserRequest, request: Request, principal: CurrentAdmin, ctx: Context
+) -> Response:
+    def work(session: Session) -> Outcome:
+        repo = UserRepo(session)
+        if body.user_id is not None and repo.get(body.user_id) is not None:
+            raise V2Error(409, "Conflict", f"User {body.user_id.lower()} already exists")
+        user = repo.create(
+            now=ctx.clock(),
+            role=UserRole(body.role),
+            kyc_verified=body.kyc_verified,
+            user_id=body.user_id,
+        )
+        wallet = create_wallet(ctx, session, user.id)
+        return Outcome(user_view(user, wallet), status_code=201)
+
+    return run_idempotent(request, ctx, principal, body, work)
+
+
+@admin.get("/users/{user_id}", summary="Read a user", response_class=V2JSONResponse)
+def get_user(user_id: Annotated[str, Path()], _admin: CurrentAdmin, ctx: Context) -> Response:
+    with translate_errors(), ctx.database.session() as session:
+        user = _user(session, user_id)
+        wallet = _wallet_or_none(ctx, session, user.id)
+    return V2JSONResponse(user_view(user, wallet))
+
+
+@admin.post("/users/{user_id}/kyc", summary="Set a user's KYC flag", response_class=V2JSONResponse)
+def set_kyc(
+    user_id: Annotated[str, Path()],
+    body: KycRequest,
+    request: Request,
+    principal: CurrentAdmin,
+    ctx: Context,
+) -> Response:
+    def work(session: Session) -> Outcome:
+        user = _user(session, user_id)
+        updated = UserRepo(session).set_kyc(user.id, body.kyc_verified, now=ctx.clock())
+        return Outcome(user_view(updated, _wallet_or_none(ctx, session, user.id)))
+
+    return run_idempotent(request, ctx, principal, body, work)
+
+
+@admin.post("/tokens", status_code=201, summary="Create a token", response_class=V2JSONResponse)
+def create_token(
+    body: CreateTokenRequest, request: Request, principal: CurrentAdmin, ctx: Context
+) -> Response:
+    def work(session: Session) -> Outcome:
+        asset = (bytes.fromhex(body.policy_id), bytes.fromhex(body.asset_name))
+        if body.kind != "primary_offering" and body.sale_id is not None:
+            raise BadRequestError("sale_id: only a primary offering is sold from a sale")
+        if body.sale_id is not None:
+            stored = SaleRepo(session).get(body.sale_id)
+            if stored is None:
+                raise NotFoundError(f"Sale {body.sale_id} not found")
+            if stored.sale.bundle != asset:
+                raise BadRequestError(
+                    f"sale_id: sale {body.sale_id} sells {unit_of(stored.sale.bundle)}, "
+                    "not this token"
+                )
+        repo = TokenRepo(session)
+        if (body.token_id is not None and repo.get(body.token_id) is not None) or (
+            repo.get_by_asset(asset) is not None
+        ):
+            raise V2Error(409, "Conflict", "A token with this id or asset already exists")
+        try:
+            token = repo.create(
+                token_id=body.token_id,
+                asset=asset,
+                symbol=body.symbol,
+                decimals=body.decimals,
+                kind=TokenKind(body.kind),
+                sale_id=body.sale_id,
+                min_purchase_quantity=_base_units(body.min_purchase_quantity, body.decimals) or 1,
+                max_purchase_quantity=_base_units(body.max_purchase_quantity, body.decimals),
+                kyc_required=body.kyc_required,
+                now=ctx.clock(),
+            )
+        except DuplicateRecordError as exc:
+            raise V2Error(409, "Conflict", str(exc)) from None
+        except StoreError as exc:
+            raise BadRequestError(str(exc)) from None
+        return Outcome(token_view(token), status_code=201)
+
+    return run_idempotent(request, ctx, principal, body, work)
+
+
+@admin.get("/tokens", summary="List tokens", response_class=V2JSONResponse)
+def list_tokens(
+    _admin: CurrentAdmin,
+    ctx: Context,
+    kind: Literal["primary_offering", "currency", "other"] | None = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> Response:
+    with translate_errors(), ctx.database.session() as session:
+        tokens = TokenRepo(session).list(
+            None if kind is None else TokenKind(kind), offset=offset, limit=limit
+        )
+    return V2JSONResponse({"tokens": [token_view(t) for t in tokens]})
+
+
+@admin.get("/tokens/{token_id}", summary="Read a token", response_class=V2JSONResponse)
+def get_token(token_id: Annotated[str, Path()], _admin: CurrentAdmin, ctx: Context) -> Response:
+    with translate_errors(), ctx.database.session() as session:
+        token = TokenRepo(session).get(token_id)
+    if token is None:
+        raise V2Error(404, "Resource not found", f"Token {token_id} not found")
+    return V2JSONResponse(token_view(token))
+
+
+# -- views ------------------------------------------------------------------------------------
+
+
+def user_view(user: User, wallet: CustodialWallet | None) -> dict[str, Any]:
+    return {
+        "user_id": user.id,
+        "role": user.role.value,
+        "kyc_verified": user.kyc_verified,
+        "wallet_address": None if wallet is None else encode_address(wallet.address),
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+def token_view(token: Token) -> dict[str, Any]:
+    limit = token.max_purchase_quantity
+    return {
+        "token_id": token.id,
+        "policy_id": token.asset[0].hex(),
+        "asset_name": token.asset[1].hex(),
+        "unit": unit_of(token.asset) if token.asset != ADA else "lovelace",
+        "symbol": token.symbol,
+        "decimals": token.decimals,
+        "kind": token.kind.value,
+        "sale_id": token.sale_id,
+        "min_purchase_quantity": render_quantity(token.min_purchase_quantity, token.decimals),
+        "max_purchase_quantity": None if limit is None else render_quantity(limit, token.decimals),
+        "kyc_required": token.kyc_required,
+        "created_at": token.created_at,
+        "updated_at": token.updated_at,
+    }
+
+
+def transaction_view(tx: V2Transaction, token: Token | None) -> dict[str, Any]:
+    """Status, type, hash, failure reason and timestamps (`quantity` in whole tokens)."""
+    quantity = tx.payload.get("quantity")
+    rendered = None
+    if isinstance(quantity, int) and token is not None:
+        rendered = render_quantity(quantity, token.decimals)
+    return {
+        "transaction_id": tx.id,
+        "type": tx.type.value,
+        "status": tx.status.value,
+        "user_id": tx.user_id,
+        "token_id": tx.token_id,
+        "deal_id": tx.deal_id,
+        "quantity": rendered,
+        "tx_hash": tx.tx_hash,
+        "failure_reason": tx.failure_reason,
+        "created_at": tx.created_at,
+        "updated_at": tx.updated_at,
+        "submitted_at": tx.submitted_at,
+        "completed_at": tx.finished_at,
+    }
+
+
+def _user(session: Session, user_id: str) -> User:
+    user = UserRepo(session).get(user_id)
+    if user is None:
+        raise V2Error(404, "Resource not found", f"User {user_id} not found")
+    return user
+
+
+def _wallet_or_none(ctx: Any, session: Session, user_id: str) -> CustodialWallet | None:
+    try:
+        return wallet_of(ctx, session, user_id)
+    except NotFoundError:
+        return None
+
+
+def _base_units(value: Decimal | None, decimals: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        units = parse_amount(value, decimals, field="purchase quantity")
+    except AmountError as exc:
+        raise BadRequestError(str(exc)) from None
+    if units < 1:
+        raise BadRequestError("purchase quantities must be positive")
+    return units
+
+
+def v2_routers() -> list[APIRouter]:
+    """The core routers, then the secondary market's when `service.v2_secondary` exists."""
+    routers = [users, admin]
+    name = f"{__package__}.v2_secondary"
+    if importlib.util.find_spec(name) is not None:
+        routers.append(importlib.import_module(name).router)
+    return routers
+
+
+def devnet_token_router() -> APIRouter:
+    """`POST /devnet/token`: a Bearer token for a devnet user (the demo's login)."""
+    router = APIRouter(prefix="/devnet", tags=["devnet"])
+
+    @router.post("/token", summary="A JWT for a devnet user (devnet only)")
+    def devnet_token(body: DevnetTokenRequest, ctx: Context) -> dict[str, str]:
+        verifier = ctx.verifier
+        if verifier is None or not ctx.devnet:  # pragma: no cover - mounted on the devnet only
+            raise V2Error(404, "Resource not found")
+        token = verifier.issue_token(body.user_id, admin=body.admin, ttl_seconds=body.ttl_seconds)
+        return {"token": token, "token_type": "Bearer"}
+
+    return router
+
+
+__all__ = [
+    "admin",
+    "devnet_token_router",
+    "token_view",
+    "transaction_view",
+    "user_view",
+    "users",
+    "v2_routers",
+]

@@ -1,0 +1,127 @@
+"""`Idempotency-Key` on v2 POSTs: the same key and request get the first answer again, and the
+work behind it (a transaction row, a user) happens once.
+
+`run_idempotent` takes the key, does the route's work and stores its answer in one database
+transaction, so the key and what it created commit together or not at all: a request that
+fails (4xx) leaves the key free for a corrected retry. The same key with a different request
+(method, path or body) is 422; while the first request is still running, 409.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from ..app.v2.context import V2Context
+from ..security.jwt_auth import Principal
+from ..store.v2_errors import IdempotencyInProgressError, IdempotencyKeyReusedError
+from ..store.v2_models import IDEMPOTENCY_KEY_CHARS
+from ..store.v2_records import UserRole
+from ..store.v2_repos import IdempotencyRepo, UserRepo
+from .v2_errors import V2Error, translate_errors
+from .v2_json import dumps_exact
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A route's answer: status, JSON body (Decimals allowed) and the transaction it started."""
+
+    body: Any
+    status_code: int = 200
+    transaction_id: str | None = None
+
+
+def run_idempotent(
+    request: Request,
+    ctx: V2Context,
+    principal: Principal,
+    body: BaseModel | None,
+    work: Callable[[Session], Outcome],
+    *,
+    titles: Mapping[int, str] | None = None,
+) -> Response:
+    """Run `work` in one unit of work under the request's Idempotency-Key (if any) and answer
+    with its outcome; a repeated key answers the stored outcome with `Idempotent-Replayed`.
+
+    Use-case errors raised by `work` become V2Errors titled per `titles` (`translate_errors`).
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not _valid_key(key):
+        raise V2Error(
+            400,
+            "Invalid parameters",
+            f"{IDEMPOTENCY_HEADER}: 1..{IDEMPOTENCY_KEY_CHARS} visible ASCII characters",
+        )
+    with translate_errors(titles), ctx.database.session() as session:
+        repo = IdempotencyRepo(session)
+        if key is not None:
+            _ensure_user(ctx, session, principal)
+            fingerprint = IdempotencyRepo.fingerprint(
+                request.method, request.url.path, _canonical(body)
+            )
+            try:
+                stored = repo.begin(
+                    principal.user_id, key, request_hash=fingerprint, now=ctx.clock()
+                )
+            except IdempotencyKeyReusedError:
+                raise V2Error(
+                    422,
+                    "Idempotency key reused",
+                    f"{IDEMPOTENCY_HEADER} {key!r} was already used for a different request",
+                ) from None
+            except IdempotencyInProgressError:
+                raise V2Error(
+                    409,
+                    "Request in progress",
+                    f"the request with {IDEMPOTENCY_HEADER} {key!r} has not finished yet",
+                ) from None
+            if stored is not None:
+                return Response(
+                    str(stored.body),
+                    status_code=stored.status_code,
+                    media_type="application/json",
+                    headers={REPLAYED_HEADER: "true"},
+                )
+        outcome = work(session)
+        text = dumps_exact(outcome.body)
+        if key is not None:
+            repo.store_response(
+                principal.user_id,
+                key,
+                status_code=outcome.status_code,
+                body=text,
+                now=ctx.clock(),
+                transaction_id=outcome.transaction_id,
+            )
+    return Response(text, status_code=outcome.status_code, media_type="application/json")
+
+
+def _ensure_user(ctx: V2Context, session: Session, principal: Principal) -> None:
+    """Keys belong to users: an administrator known only from a valid token gets a user
+    record on first use; an unknown ordinary user is 404."""
+    users = UserRepo(session)
+    if users.get(principal.user_id) is not None:
+        return
+    if not principal.is_admin:
+        raise V2Error(404, "Resource not found", f"User {principal.user_id} not found")
+    users.create(now=ctx.clock(), role=UserRole.ADMIN, user_id=principal.user_id)
+
+
+def _canonical(body: BaseModel | None) -> bytes:
+    if body is None:
+        return b""
+    return json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+
+def _valid_key(key: str) -> bool:
+    return 0 < len(key) <= IDEMPOTENCY_KEY_CHARS and all(0x21 <= ord(c) <= 0x7E for c in key)
