@@ -27,7 +27,7 @@ from cardano_market.chain.devnet.seed import (
 )
 from cardano_market.cli import app
 from cardano_market.contracts import apply_parameters, load_script
-from cardano_market.domain.datums import USD, ReferenceDatum, SaleDatum, Token, Wallet
+from cardano_market.domain.datums import USD, Fees, ReferenceDatum, SaleDatum, Token, Wallet
 from cardano_market.domain.errors import SeedError
 from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.values import Value, sum_values
@@ -71,7 +71,10 @@ def test_demo_seed_balances_are_as_declared(ledger: Ledger) -> None:
         b"DemoSong",
     )
     assert balance(ledger, "artist") == Value.of(100_000_000, {song: 500_000_000})
-    assert balance(ledger, "cashRegister") == Value.of(50_000_000)
+    # the cash register is also the batcher: its certificate sits in a UTxO of its own
+    certificate = seed_module.BATCHER_CERTIFICATE
+    assert balance(ledger, "cashRegister") == Value.of(55_000_000, {certificate: 1})
+    assert result.batcher == wallet("cashRegister")
     assert balance(ledger, "collateral") == Value.of(30_000_000)
     assert len(ledger.utxos_at(wallet("collateral").address)) == 3
     assert result.collateral == wallet("collateral")
@@ -147,7 +150,8 @@ def test_contracts_are_deployed_with_the_reference_datum(ledger: Ledger) -> None
     assert datum.hot_key == result.cash_register.payment_key.hash
     assert datum.pointer == c.pointer_policy and datum.contracts.sale == c.sale_script_hash
     assert datum.contracts.stake == STAKE_SCRIPT_HASH
-    assert (datum.fees.purchase_queue_bound, datum.fees.start_sale_bound) == (10**6, 10**6)
+    # the demo seed raises the purchase bound: our scripts' purchase needs about 1.42 ADA
+    assert datum.fees == Fees(1_500_000, 10**6, 10**6)
     assert datum.profit_data.profit_margin == 500_000_000_000
     assert (datum.profit_data.profit_pid, datum.profit_data.profit_tkn) == NEWM
     # the reference scripts hash to what the datum names; the parameters are baked in
@@ -170,6 +174,59 @@ def test_contracts_are_deployed_with_the_reference_datum(ledger: Ledger) -> None
     assert c.sale_address == seed_module.sale_address(0)
     assert c.pointer_policy == seed_module.POINTER_POLICY  # the service reads these names
     assert c.sale_script_hash == seed_module.SALE_SCRIPT_HASH
+
+
+def test_queue_vault_and_batcher_are_deployed(ledger: Ledger) -> None:
+    result = apply_seed(ledger, load_seed())
+    c = result.contracts
+    assert c is not None and result.batcher is not None
+    datum = c.reference_datum
+    # the queue and vault are the project's validators applied to the starter NFT
+    starter = (cbor2.dumps(STARTER_POLICY), cbor2.dumps(b"NEWMarketplace"))
+    for name, holder, expected in (
+        ("queue", c.queue_script_utxo, c.queue_script_hash),
+        ("vault", c.vault_script_utxo, c.vault_script_hash),
+    ):
+        language, script = cbor2.loads(holder.script_ref or b"")
+        assert language == 3 and script == apply_parameters(load_script(name), *starter)
+        assert script_hash(3, script) == expected
+    assert (datum.contracts.queue, datum.contracts.vault) == (
+        c.queue_script_hash,
+        c.vault_script_hash,
+    )
+    assert c.queue_address == seed_module.queue_address(0)
+    assert c.queue_address[1:29] == c.queue_script_hash
+    assert c.queue_address[29:] == STAKE_SCRIPT_HASH
+    assert c.vault_address[1:29] == c.vault_script_hash
+    assert c.queue_script_hash == seed_module.QUEUE_SCRIPT_HASH
+    assert c.vault_script_hash == seed_module.VAULT_SCRIPT_HASH
+    # the batcher's certificate: the reference datum's batcher policy, the certificate prefix
+    policy, name = c.batcher_certificate
+    assert policy == datum.batcher_data.batcher_pid
+    assert name.startswith(bytes.fromhex("affab1e0005e77ab1e"))
+    assert c.certificate_utxo is not None
+    assert c.certificate_utxo.address == result.batcher.address
+    assert c.certificate_utxo.value.quantity(c.batcher_certificate) == 1
+    # the vault: owned by the batcher (the hot key here), holding the vault minimum
+    assert c.vault_utxo is not None and c.vault_utxo.address == c.vault_address
+    assert Wallet.from_cbor(c.vault_utxo.inline_datum or b"") == Wallet(datum.hot_key)
+    assert c.vault_utxo.value == Value(10_000_000)
+
+
+def test_no_vault_without_a_profit_margin(ledger: Ledger) -> None:
+    data = demo()
+    data["marketplace"]["profitAmountUsd"] = 0
+    result = apply_seed(ledger, parse_seed(data))
+    assert result.contracts is not None and result.contracts.vault_utxo is None
+    assert result.contracts.certificate_utxo is not None
+
+
+def test_fee_bounds_come_from_the_seed() -> None:
+    data = demo()
+    del data["marketplace"]["purchaseQueueBound"]
+    assert parse_seed(data).fee_bounds == Fees(10**6, 10**6, 10**6)  # mainnet's
+    data["marketplace"]["refundQueueBound"] = 700_000
+    assert parse_seed(data).fee_bounds == Fees(10**6, 700_000, 10**6)
 
 
 def test_reapplying_the_same_seed_is_a_no_op(ledger: Ledger, clock: Clock) -> None:
@@ -247,6 +304,9 @@ _DELETE = object()
         ("marketplace/cashRegister", "carol", "$.marketplace.cashRegister", "unknown wallet"),
         ("marketplace/collateral", "carol", "$.marketplace.collateral", "unknown wallet"),
         ("marketplace/collateral", "alice", "$.marketplace.collateral", "ADA-only"),
+        ("marketplace/batcher", "carol", "$.marketplace.batcher", "unknown wallet"),
+        ("marketplace/purchaseQueueBound", -1, "$.marketplace.purchaseQueueBound", "at least 0"),
+        ("marketplace/refundQueueBound", "1", "$.marketplace.refundQueueBound", "integer"),
         ("sales/0/id", "sale-1", "$.sales[0].id", "not a UUID"),
         ("sales/1/id", "0b7346aa-137a-5041-9b23-7afaa88573d5", "$.sales[1].id", "duplicate"),
         ("sales/0/owner", "carol", "$.sales[0].owner", "unknown wallet 'carol'"),

@@ -7,11 +7,14 @@ records the seed's hash: applying the same seed again is a no-op, a different on
 
 The marketplace contracts are deployed for real: a starter NFT (policy derived from a label, name
 "NEWMarketplace") holds the ReferenceDatum at a reference-data address; the pointer policy and the
-sale validator (the project's OpShin scripts applied to the starter NFT) sit in reference-script
-UTxOs; each seeded sale's bundle tokens and its pointer token (under the real pointer policy,
-named by `domain.pointer` over a pseudo input derived from the sale id) sit at the real sale
-address (script payment + script stake part, header 0x31 like mainnet), so its owner can end it.
-The queue (until its validator lands), band, vault and stake hashes are label-derived stand-ins.
+sale, queue and vault validators (the project's OpShin scripts applied to the starter NFT) sit in
+reference-script UTxOs; each seeded sale's bundle tokens and its pointer token (under the real
+pointer policy, named by `domain.pointer` over a pseudo input derived from the sale id) sit at the
+real sale address (script payment + script stake part, header 0x31 like mainnet), so its owner can
+end it and batchers can fill orders from it. The batcher (a wallet named by the marketplace's
+`batcher`, default the cash register) holds a batcher-certificate token and, when the profit
+margin is not zero, owns a vault UTxO holding the vault minimum. The band and stake hashes are
+label-derived stand-ins (nothing runs them).
 """
 
 from __future__ import annotations
@@ -98,11 +101,18 @@ REFERENCE_DATA_SCRIPT_HASH = _hash28("reference data")
 SCRIPT_STORE_HASH = _hash28("script references")
 """Holds the reference-script UTxOs; no script exists behind it (they stay forever)."""
 STAKE_SCRIPT_HASH = _hash28("stake stand-in")
-QUEUE_SCRIPT_HASH = _hash28("queue stand-in")
 BAND_SCRIPT_HASH = _hash28("band stand-in")
-VAULT_SCRIPT_HASH = _hash28("vault stand-in")
 FEE_BOUND = 1_000_000
-"""Each ReferenceDatum fee bound, in lovelace (mainnet's)."""
+"""Each ReferenceDatum fee bound, in lovelace, unless the seed sets it (mainnet's)."""
+MAINNET_FEE_BOUNDS = Fees(FEE_BOUND, FEE_BOUND, FEE_BOUND)
+BATCHER_POLICY = _hash28("batcher certificate")
+BATCHER_PREFIX = bytes.fromhex("affab1e0005e77ab1e")
+BATCHER_CERTIFICATE: AssetId = (BATCHER_POLICY, BATCHER_PREFIX + b"devnet batcher")
+"""The batcher's certificate token: the ReferenceDatum's batcher policy, the certificate prefix."""
+CERTIFICATE_LOVELACE = 5_000_000
+"""Lovelace beside the certificate: its UTxO also collects the incentives (a second policy)."""
+VAULT_MINIMUM_LOVELACE = 10_000_000
+"""What a vault UTxO must always keep (the vault validator's minimum)."""
 PLUTUS_V3 = 3
 
 
@@ -116,6 +126,18 @@ def pointer_script() -> bytes:
 def sale_script() -> bytes:
     """The sale validator applied to the devnet starter NFT (ledger form)."""
     return _applied("sale")
+
+
+@functools.cache
+def queue_script() -> bytes:
+    """The queue validator applied to the devnet starter NFT (ledger form)."""
+    return _applied("queue")
+
+
+@functools.cache
+def vault_script() -> bytes:
+    """The vault validator applied to the devnet starter NFT (ledger form)."""
+    return _applied("vault")
 
 
 def _applied(name: str) -> bytes:
@@ -134,13 +156,29 @@ def sale_script_hash() -> bytes:
     return script_hash(PLUTUS_V3, sale_script())
 
 
+def queue_script_hash() -> bytes:
+    """The devnet queue validator's hash (the applied queue script's hash)."""
+    return script_hash(PLUTUS_V3, queue_script())
+
+
+def vault_script_hash() -> bytes:
+    """The devnet vault validator's hash (the applied vault script's hash)."""
+    return script_hash(PLUTUS_V3, vault_script())
+
+
+_LAZY_HASHES = {
+    "POINTER_POLICY": pointer_policy,
+    "SALE_SCRIPT_HASH": sale_script_hash,
+    "QUEUE_SCRIPT_HASH": queue_script_hash,
+    "VAULT_SCRIPT_HASH": vault_script_hash,
+}
+
+
 def __getattr__(name: str) -> bytes:
-    """`POINTER_POLICY` and `SALE_SCRIPT_HASH`, computed on first use (applying a script imports
-    uplc, which would make importing this module slow)."""
-    if name == "POINTER_POLICY":
-        return pointer_policy()
-    if name == "SALE_SCRIPT_HASH":
-        return sale_script_hash()
+    """`POINTER_POLICY`, `SALE_SCRIPT_HASH`, `QUEUE_SCRIPT_HASH` and `VAULT_SCRIPT_HASH`, computed
+    on first use (applying a script imports uplc, which would make importing this module slow)."""
+    if name in _LAZY_HASHES:
+        return _LAZY_HASHES[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -155,9 +193,13 @@ def sale_address(network_id: int = 0) -> bytes:
 
 
 def queue_address(network_id: int = 0) -> bytes:
-    """Where orders go: the queue stand-in hash (until the queue validator lands) with the
-    stake stand-in, so batchers would see them."""
-    return script_address(QUEUE_SCRIPT_HASH, STAKE_SCRIPT_HASH, network_id)
+    """Where orders go: the applied queue validator with the stake part, so batchers see them."""
+    return script_address(queue_script_hash(), STAKE_SCRIPT_HASH, network_id)
+
+
+def vault_address(network_id: int = 0) -> bytes:
+    """Where purchases pay the profit: the applied vault validator with the stake part."""
+    return script_address(vault_script_hash(), STAKE_SCRIPT_HASH, network_id)
 
 
 def reference_data_address(network_id: int = 0) -> bytes:
@@ -229,6 +271,8 @@ class Seed:
     users: tuple[SeedUser, ...]
     token_ids: dict[str, str]
     collateral: str | None = None  # the operator's collateral wallet (pays script collateral)
+    batcher: str | None = None  # the wallet holding the batcher certificate (owns the vault)
+    fee_bounds: Fees = MAINNET_FEE_BOUNDS  # the ReferenceDatum's
 
     def asset(self, token: str) -> AssetId:
         """The asset id of `token` ("ADA" is lovelace)."""
@@ -256,7 +300,8 @@ def parse_seed(data: object) -> Seed:
     tokens = _tokens(root.get("tokens", {}))
     wallets = _wallets(root.get("wallets", {}), tokens)
     marketplace, operators, currency = _marketplace(root.get("marketplace"), tokens, wallets)
-    cash_register, collateral = operators
+    cash_register, collateral, batcher = operators
+    bounds = _fee_bounds(root.get("marketplace"))
     oracle = _oracle(root.get("oracle"), tokens, currency)
     sales = _sales(root.get("sales", []), tokens, wallets)
     users = _users(root.get("users", []), wallets)
@@ -272,6 +317,8 @@ def parse_seed(data: object) -> Seed:
         users,
         token_ids,
         collateral,
+        batcher or cash_register,
+        bounds,
     )
 
 
@@ -329,18 +376,23 @@ def _wallets(raw: object, tokens: Mapping[str, SeedToken]) -> dict[str, SeedWall
     return wallets
 
 
+_FEE_BOUND_KEYS = ("purchaseQueueBound", "refundQueueBound", "startSaleBound")
+
+
 def _marketplace(
     raw: object, tokens: Mapping[str, SeedToken], wallets: Mapping[str, SeedWallet]
-) -> tuple[MarketplaceConfig | None, tuple[str | None, str | None], str | None]:
+) -> tuple[MarketplaceConfig | None, tuple[str | None, str | None, str | None], str | None]:
     if raw is None:
-        return None, (None, None), None
+        return None, (None, None, None), None
     fields = dict(_mapping(raw, "$.marketplace"))
+    for key in _FEE_BOUND_KEYS:  # read by `_fee_bounds`: the reference datum's, not pricing's
+        fields.pop(key, None)
     currency = _str(fields.pop("currency", None), "$.marketplace.currency")
     if currency not in tokens:
         raise SeedError("$.marketplace.currency", _unknown("token", currency, tokens))
-    cash_register, collateral = (
+    cash_register, collateral, batcher = (
         _operator_wallet(fields.pop(key, None), f"$.marketplace.{key}", wallets)
-        for key in ("cashRegister", "collateral")
+        for key in ("cashRegister", "collateral", "batcher")
     )
     if collateral is not None and wallets[collateral].assets:  # the ledger wants ADA only
         raise SeedError(
@@ -353,7 +405,17 @@ def _marketplace(
         )
     except ConfigError as exc:
         raise SeedError("$.marketplace", str(exc)) from exc
-    return config, (cash_register, collateral), currency
+    return config, (cash_register, collateral, batcher), currency
+
+
+def _fee_bounds(raw: object) -> Fees:
+    """The ReferenceDatum's fee bounds (lovelace): mainnet's 1 ADA each unless the seed says."""
+    fields = raw if isinstance(raw, dict) else {}
+    purchase, refund, start = (
+        _int(fields.get(key, FEE_BOUND), f"$.marketplace.{key}", minimum=0)
+        for key in _FEE_BOUND_KEYS
+    )
+    return Fees(purchase, refund, start)
 
 
 def _operator_wallet(raw: object, path: str, wallets: Mapping[str, SeedWallet]) -> str | None:
@@ -555,7 +617,11 @@ class SeededSale:
 
 @dataclass(frozen=True, slots=True)
 class SeededContracts:
-    """The deployed marketplace: what the sale builders and the service read."""
+    """The deployed marketplace: what the sale and batch builders and the service read.
+
+    UTxOs that transactions spend (the vault, the batcher's certificate) are the ones on the
+    ledger when the seed was (re)applied.
+    """
 
     starter_nft: AssetId
     reference_utxo: Utxo  # the starter NFT with the inline ReferenceDatum
@@ -565,7 +631,15 @@ class SeededContracts:
     pointer_policy: bytes
     sale_script_hash: bytes
     sale_address: bytes
-    queue_address: bytes  # stand-in queue hash with the stake part
+    queue_address: bytes  # the queue validator with the stake part
+    queue_script_utxo: Utxo  # reference script: the queue validator
+    vault_script_utxo: Utxo  # reference script: the vault validator
+    queue_script_hash: bytes
+    vault_script_hash: bytes
+    vault_address: bytes
+    batcher_certificate: AssetId
+    certificate_utxo: Utxo | None  # the batcher's UTxO holding the certificate
+    vault_utxo: Utxo | None  # owned by the batcher; None when the profit margin is zero
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,6 +657,7 @@ class SeedResult:
     token_ids: dict[str, str]
     contracts: SeededContracts | None = None
     collateral: SyntheticWallet | None = None  # the operator's collateral key and UTxOs
+    batcher: SyntheticWallet | None = None  # holds the batcher certificate, owns the vault
 
     @property
     def hot_key(self) -> SyntheticWallet | None:
@@ -622,7 +697,7 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
             oracle_out = _oracle_output(ledger, seed, now_ms)
             if oracle_out is not None:
                 outputs.append(oracle_out)
-            outputs += _contract_outputs(ledger, seed)
+            outputs += _contract_outputs(ledger, seed, keys)
             outputs += [_sale_output(ledger, seed, sale, keys) for sale in seed.sales]
             ledger.genesis(outputs)
             ledger.store.set_meta(SEED_HASH_META, seed_tag(seed))
@@ -638,8 +713,9 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
         cash_register=keys[seed.cash_register] if seed.cash_register else None,
         users=seed.users,
         token_ids=dict(seed.token_ids),
-        contracts=_find_contracts(ledger),
+        contracts=_find_contracts(ledger, keys[seed.batcher] if seed.batcher else None),
         collateral=keys[seed.collateral] if seed.collateral else None,
+        batcher=keys[seed.batcher] if seed.batcher else None,
     )
 
 
@@ -662,18 +738,18 @@ def reference_datum(seed: Seed) -> ReferenceDatum:
         staking=Staking(_hash28("stake pool"), Wallet(hot_key)),
         contracts=Contracts(
             sale=sale_script_hash(),
-            queue=QUEUE_SCRIPT_HASH,
+            queue=queue_script_hash(),
             band=BAND_SCRIPT_HASH,
-            vault=VAULT_SCRIPT_HASH,
+            vault=vault_script_hash(),
             stake=STAKE_SCRIPT_HASH,
         ),
-        fees=Fees(FEE_BOUND, FEE_BOUND, FEE_BOUND),
+        fees=seed.fee_bounds,
         pointer=pointer_policy(),
         batcher_data=BatcherData(
             _hash28("monster 1"),
             _hash28("monster 2"),
-            (bytes.fromhex("affab1e0005e77ab1e"),),
-            _hash28("batcher certificate"),
+            (BATCHER_PREFIX,),
+            BATCHER_POLICY,
         ),
         profit_data=ProfitData(
             ORACLE_SCRIPT_HASH,
@@ -686,23 +762,37 @@ def reference_datum(seed: Seed) -> ReferenceDatum:
     )
 
 
-def _contract_outputs(ledger: Ledger, seed: Seed) -> list[TxOutput]:
-    """The starter NFT with the ReferenceDatum, then the pointer and sale reference scripts."""
+def _contract_outputs(
+    ledger: Ledger, seed: Seed, keys: Mapping[str, SyntheticWallet]
+) -> list[TxOutput]:
+    """The starter NFT with the ReferenceDatum, the pointer, sale, queue and vault reference
+    scripts, then the batcher's certificate and (with a profit margin) its vault."""
     network = ledger.network_id
+    datum = reference_datum(seed)
     reference = TxOutput(
-        reference_data_address(network),
-        Value.of(0, {STARTER_NFT: 1}),
-        inline_datum=reference_datum(seed).to_cbor(),
+        reference_data_address(network), Value.of(0, {STARTER_NFT: 1}), inline_datum=datum.to_cbor()
     )
     store = script_store_address(network)
-    scripts = [
+    outputs = [reference] + [
         TxOutput(store, Value(0), script_ref=cbor2.dumps([PLUTUS_V3, script]))
-        for script in (pointer_script(), sale_script())
+        for script in _deployed_scripts()
     ]
-    return [o.with_min_ada(ledger.params) for o in (reference, *scripts)]
+    if seed.batcher is not None:
+        batcher = keys[seed.batcher]
+        certificate = Value.of(CERTIFICATE_LOVELACE, {BATCHER_CERTIFICATE: 1})
+        outputs.append(TxOutput(batcher.address, certificate))
+        if datum.profit_data.profit_margin != 0:
+            owner = Wallet(batcher.payment_key.hash).to_cbor()
+            vault = Value(VAULT_MINIMUM_LOVELACE)
+            outputs.append(TxOutput(vault_address(network), vault, inline_datum=owner))
+    return [o.with_min_ada(ledger.params) for o in outputs]
 
 
-def _find_contracts(ledger: Ledger) -> SeededContracts | None:
+def _deployed_scripts() -> tuple[bytes, ...]:
+    return (pointer_script(), sale_script(), queue_script(), vault_script())
+
+
+def _find_contracts(ledger: Ledger, batcher: SyntheticWallet | None) -> SeededContracts | None:
     network = ledger.network_id
     holders = [
         (u, u.inline_datum)
@@ -719,10 +809,13 @@ def _find_contracts(ledger: Ledger) -> SeededContracts | None:
         for u in ledger.utxos_at(script_store_address(network))
         if u.script_ref is not None
     }
-    pointer_utxo = by_script.get(cbor2.dumps([PLUTUS_V3, pointer_script()]))
-    sale_utxo = by_script.get(cbor2.dumps([PLUTUS_V3, sale_script()]))
-    if pointer_utxo is None or sale_utxo is None:
+    deployed = [by_script.get(cbor2.dumps([PLUTUS_V3, s])) for s in _deployed_scripts()]
+    pointer_utxo, sale_utxo, queue_utxo, vault_utxo = deployed
+    if pointer_utxo is None or sale_utxo is None or queue_utxo is None or vault_utxo is None:
         raise SeedError("$", "the seeded reference-script UTxOs are missing from the ledger")
+    certificates = [] if batcher is None else ledger.utxos_at(batcher.address)
+    owner = None if batcher is None else Wallet(batcher.payment_key.hash).to_cbor()
+    vaults = [u for u in ledger.utxos_at(vault_address(network)) if u.inline_datum == owner]
     return SeededContracts(
         starter_nft=STARTER_NFT,
         reference_utxo=reference_utxo,
@@ -733,6 +826,16 @@ def _find_contracts(ledger: Ledger) -> SeededContracts | None:
         sale_script_hash=sale_script_hash(),
         sale_address=sale_address(network),
         queue_address=queue_address(network),
+        queue_script_utxo=queue_utxo,
+        vault_script_utxo=vault_utxo,
+        queue_script_hash=queue_script_hash(),
+        vault_script_hash=vault_script_hash(),
+        vault_address=vault_address(network),
+        batcher_certificate=BATCHER_CERTIFICATE,
+        certificate_utxo=next(
+            (u for u in certificates if u.value.quantity(BATCHER_CERTIFICATE)), None
+        ),
+        vault_utxo=vaults[0] if vaults else None,
     )
 
 

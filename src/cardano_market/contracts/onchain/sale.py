@@ -1,15 +1,26 @@
 """sale: the spend validator guarding primary-market sales (Plutus V3), parameterized by the
 starter NFT.
 
+Purchase (0): a batcher fills one order from this sale (PROTOCOL section 6). This is the only
+sale input and the order is the only queue input, spent with QueuePurchase; the one output back
+here keeps the datum and holds exactly this sale plus `n * unit_cost` less `n * bundle.amt`
+bundle tokens, where `n = min(requested, whole bundles left)` and a USD cost is converted with the
+oracle (which must then be live for the whole validity interval); the one queue output and the
+pointer checks are those of NEWM's deployed sale script. The queue validator checks the order's
+side (its payout, the vault's profit, the fee bound, the batcher certificate).
 RemoveSale (3): the datum's owner signs and this input's pointer token (policy from the live
-ReferenceDatum) is burned in the same transaction. Purchase (0), StartSale (1) and
-TransformSale (2) are not implemented yet and fail with a trace saying so. When the spent output
-carries no SaleDatum (no inline datum, or not constructor 0), a hot-key signature and the
-reference input suffice, so stray UTxOs can be recovered.
+ReferenceDatum) is burned in the same transaction. StartSale (1) and TransformSale (2) are not
+implemented and fail with a trace saying so. When the spent output carries no SaleDatum (no
+inline datum, or not constructor 0), a hot-key signature and the reference input suffice, so
+stray UTxOs can be recovered.
 """
 
 from opshin.prelude import *
+from opshin.std.builtins import *
 from opshin.std.integrity import check_integrity
+
+USD = b"USD"
+KEY_HASH_SIZE = 28
 
 
 @dataclass()
@@ -23,6 +34,17 @@ class Contracts(PlutusData):
 
 
 @dataclass()
+class ProfitData(PlutusData):
+    CONSTR_ID = 0
+    feed_vkh: bytes
+    feed_pid: bytes
+    feed_tkn: bytes
+    profit_pid: bytes
+    profit_tkn: bytes
+    profit_margin: int
+
+
+@dataclass()
 class ReferenceDatum(PlutusData):
     CONSTR_ID = 0
     hot_key: bytes
@@ -32,7 +54,7 @@ class ReferenceDatum(PlutusData):
     fees: Anything
     pointer: bytes
     batcher_data: Anything
-    profit_data: Anything
+    profit_data: ProfitData
 
 
 @dataclass()
@@ -57,6 +79,29 @@ class SaleDatum(PlutusData):
     bundle: SaleToken
     cost: SaleToken
     max_bundle_size: int
+
+
+@dataclass()
+class QueueDatum(PlutusData):
+    CONSTR_ID = 0
+    owner: Wallet
+    number_of_bundles: int
+    incentive: SaleToken
+    pointer_tkn: bytes
+
+
+@dataclass()
+class GenericData(PlutusData):
+    """Charli3's price data: {0: price (USD x 10^6 per token), 1: start ms, 2: end ms}."""
+
+    CONSTR_ID = 2
+    price_map: Dict[int, int]
+
+
+@dataclass()
+class OracleDatum(PlutusData):
+    CONSTR_ID = 0
+    price_data: GenericData
 
 
 @dataclass()
@@ -109,6 +154,152 @@ def holds_sale_datum(datum: OutputDatum) -> bool:
     return result
 
 
+# -- Purchase -------------------------------------------------------------------------------------
+
+
+def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
+    return v.get(pid, {b"": 0}).get(tkn, 0)
+
+
+def script_address(script: bytes, stake: bytes) -> Address:
+    """A contract address: the script, with the stake script when it is a 28-byte hash."""
+    if len(stake) == KEY_HASH_SIZE:
+        return Address(
+            ScriptCredential(script), SomeStakingCredential(StakingHash(ScriptCredential(stake)))
+        )
+    return Address(ScriptCredential(script), NoStakingCredential())
+
+
+def inline_datum(o: TxOut) -> Anything:
+    d = o.datum
+    assert isinstance(d, SomeOutputDatum), "expected an inline datum"
+    return d.datum
+
+
+def within(window_start: int, window_end: int, validity: POSIXTimeRange) -> bool:
+    """The validity interval is finite at both ends and inside [window_start, window_end]."""
+    lower = validity.lower_bound.limit
+    upper = validity.upper_bound.limit
+    if isinstance(lower, FinitePOSIXTime):  # noqa: SIM102 (OpShin narrows one isinstance per if)
+        if isinstance(upper, FinitePOSIXTime):
+            return window_start <= lower.time and upper.time <= window_end
+    return False
+
+
+def unit_cost(tx: TxInfo, profit: ProfitData, cost: SaleToken) -> SaleToken:
+    """What one bundle costs in the asset the order pays with.
+
+    With a USD cost or a profit margin the oracle is read, as the queue reads it: the first
+    reference input at the feed script holds the feed NFT, its window is logical and contains the
+    validity interval; a USD cost becomes `cost.amt // price` of the profit (currency) token.
+    """
+    if profit.profit_margin == 0 and cost.pid != USD:
+        return cost
+    feed_address = Address(ScriptCredential(profit.feed_vkh), NoStakingCredential())
+    feeds = [r.resolved for r in tx.reference_inputs if r.resolved.address == feed_address]
+    assert len(feeds) > 0, "no oracle reference input"
+    feed = feeds[0]
+    assert quantity(feed.value, profit.feed_pid, profit.feed_tkn) == 1, (
+        "the oracle input does not hold the feed NFT"
+    )
+    oracle: OracleDatum = inline_datum(feed)
+    price_data = oracle.price_data
+    assert price_data.CONSTR_ID == 2, "the oracle datum is not generic price data"
+    prices = price_data.price_map
+    start = prices[1]
+    end = prices[2]
+    assert start >= 0 and start <= end, "the oracle window is not logical"
+    assert within(start, end, tx.validity_range), "the validity interval leaves the oracle window"
+    if cost.pid == USD:
+        return SaleToken(profit.profit_pid, profit.profit_tkn, cost.amt // prices[0])
+    return cost
+
+
+def entries(v: Value) -> int:
+    return sum([len(names) for names in v.values()])
+
+
+def paid_exactly(
+    actual: Value,
+    base: Value,
+    cost_pid: bytes,
+    cost_tkn: bytes,
+    total: int,
+    bundle_pid: bytes,
+    bundle_tkn: bytes,
+    sold: int,
+) -> bool:
+    """`actual` holds exactly `base` + `total` of the cost asset - `sold` bundle tokens.
+
+    One pass over `base` checks every asset it holds; the cost asset is checked on its own;
+    ledger values hold no zero entries, so counting `actual`'s entries rules out any other asset.
+    """
+    ok = True
+    nonzero = 0
+    cost_held = False
+    for pid, names in base.items():
+        for tkn, amount in names.items():
+            expected = amount
+            if pid == cost_pid and tkn == cost_tkn:
+                expected += total
+                cost_held = True
+            if pid == bundle_pid and tkn == bundle_tkn:
+                expected -= sold
+            if expected != 0:
+                nonzero += 1
+            ok = ok and quantity(actual, pid, tkn) == expected
+    if not cost_held:
+        ok = ok and quantity(actual, cost_pid, cost_tkn) == total
+        if total != 0:
+            nonzero += 1
+    return ok and entries(actual) == nonzero
+
+
+def purchase(tx: TxInfo, own: TxOut, datum: SaleDatum, reference: ReferenceDatum) -> None:
+    """This sale fills one order: exact payment in, exact bundles out, datum kept."""
+    contracts = reference.contracts
+    own_address = own.address
+    queue_address = script_address(contracts.queue, contracts.stake)
+    queue_inputs = [i for i in tx.inputs if i.resolved.address == queue_address]
+    assert len(queue_inputs) == 1, "exactly one queue input"
+    order_input = queue_inputs[0]
+    order_redeemer = serialise_data(tx.redeemers[Spending(order_input.out_ref)])
+    assert order_redeemer == b"\xd8\x79\x80", "the order must be spent with QueuePurchase"
+    assert len([o for o in tx.outputs if o.address == queue_address]) == 1, (
+        "exactly one queue output"
+    )
+    assert len([i for i in tx.inputs if i.resolved.address == own_address]) == 1, (
+        "exactly one sale input"
+    )
+    outputs = [o for o in tx.outputs if o.address == own_address]
+    assert len(outputs) == 1, "exactly one sale output"
+    output = outputs[0]
+    assert output.datum == SomeOutputDatum(datum), "the sale output must keep the datum"
+    pointer = reference.pointer
+    bundle = datum.bundle
+    assert pointer != bundle.pid and pointer != datum.cost.pid, "the pointer cannot be sold"
+    order: QueueDatum = inline_datum(order_input.resolved)
+    assert quantity(own.value, pointer, order.pointer_tkn) == 1, "the order is for another sale"
+    assert bundle.amt > 0, "the sale's bundle amount is not positive"
+    on_sale = quantity(own.value, bundle.pid, bundle.tkn)
+    assert on_sale >= bundle.amt, "the sale has no whole bundle left"
+    n = on_sale // bundle.amt
+    if order.number_of_bundles < n:
+        n = order.number_of_bundles
+    assert n > 0, "the order asks for no bundles"
+    cost = unit_cost(tx, reference.profit_data, datum.cost)
+    assert paid_exactly(
+        output.value,
+        own.value,
+        cost.pid,
+        cost.tkn,
+        n * cost.amt,
+        bundle.pid,
+        bundle.tkn,
+        n * bundle.amt,
+    ), "the sale output does not hold exactly the payment"
+
+
 def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) -> None:
     purpose = context.purpose
     assert isinstance(purpose, Spending), "the sale contract only guards spending"
@@ -128,7 +319,7 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
             burned = tx.mint.get(reference.pointer, {b"": 0}).get(name, 0)
             assert burned == 0 - pointers[name], "the sale's pointer must be burned"
         elif isinstance(redeemer, Purchase):
-            assert False, "Purchase is not implemented by this sale contract yet"
+            purchase(tx, own, datum, reference)
         elif isinstance(redeemer, StartSale):
             assert False, "StartSale is not implemented by this sale contract yet"
         else:
