@@ -112,6 +112,13 @@ def serve(
             help="Run a v2 transaction worker in-process (default: on the devnet only).",
         ),
     ] = None,
+    settle: Annotated[
+        bool | None,
+        typer.Option(
+            "--settle/--no-settle",
+            help="Run the chain monitor and the batcher in-process (default: on the devnet only).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (v1 marketplace, v2 custodial, /health, /metrics, /docs; /devnet on the
     devnet).
@@ -147,15 +154,71 @@ def serve(
     except MarketError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"cardano-market: {json.dumps(settings.describe())}", err=True)
-    in_process = settings.network.value == "devnet" if worker is None else worker
+    on_devnet = settings.network.value == "devnet"
+    in_process = on_devnet if worker is None else worker
+    settling = on_devnet if settle is None else settle
+    try:
+        service = create_service_app(parts, worker=in_process, settle=settling)
+    except MarketError as exc:
+        parts.close()
+        raise _fail(str(exc)) from exc
     uvicorn.run(
-        create_service_app(parts, worker=in_process),
+        service,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         log_level=log_level.lower(),
     )
+
+
+@app.command("settle")
+def settle_command(
+    env_file: Annotated[
+        Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")
+    ] = None,
+    monitor: Annotated[
+        bool, typer.Option("--monitor/--no-monitor", help="Follow the chain into the database.")
+    ] = True,
+    batcher: Annotated[
+        bool, typer.Option("--batcher/--no-batcher", help="Fill and refund queued orders.")
+    ] = True,
+    once: Annotated[bool, typer.Option(help="One pass of each, then exit.")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run settlement without the HTTP API: the chain monitor (keeps sales, orders and issued
+    transactions true to the chain) and the batcher (fills, then refunds, queued orders). Run
+    one process of it per deployment; the batcher runs on the devnet only for now."""
+    import threading
+
+    from .config import load_settings
+    from .domain.errors import MarketError
+    from .service.bootstrap import open_service, settlement_loops
+    from .service.observability import configure_logging
+
+    configure_logging(log_level.upper(), json=True)
+    try:
+        parts = open_service(load_settings(env_file))
+        loops = settlement_loops(parts, monitor=monitor, batcher=batcher)
+    except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    if once:
+        try:
+            for loop in loops:
+                typer.echo(f"{loop.name}: {loop.once()}", err=True)
+        finally:
+            parts.close()
+        return
+    from .worker.loops import RunningLoops
+
+    running = RunningLoops(loops)
+    try:
+        threading.Event().wait()  # until interrupted
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+        parts.close()
 
 
 @app.command("worker")

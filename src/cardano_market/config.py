@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     """`txhash#index` of the UTxO holding the pointer policy as a reference script."""
     sale_script_ref: str | None = None
     """`txhash#index` of the UTxO holding the sale validator as a reference script."""
+    settle_interval_seconds: float = Field(2.0, gt=0, le=3600)
+    """How often the chain monitor and the batcher poll."""
+    monitor_confirmations: int = Field(0, ge=0, le=100)
+    """Blocks a change must be buried under before the monitor applies it (0 on the devnet;
+    use 3 or more on public networks)."""
     order_validity_seconds: int = Field(900, ge=60, le=86_400)
     """How long an issued order transaction stays valid on chain (its TTL), in seconds."""
     operator_hot_key: SecretStr | None = None

@@ -7,7 +7,7 @@ builds them from settings.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from ..chain.base import ChainBackend
 from ..chain.devnet import DevnetBackend, DevnetWallet
+from ..worker.loops import NamedLoop, RunningLoops
 from .devnet import devnet_router
 from .errors import install_error_handlers
 
@@ -44,6 +45,7 @@ def create_app(
     on_close: Callable[[], None] | None = None,
     v2: V2Context | None = None,
     v2_worker: bool = False,
+    loops: Sequence[NamedLoop] = (),
 ) -> FastAPI:
     """The HTTP app over `backend`.
 
@@ -53,15 +55,19 @@ def create_app(
     `metrics`, `/metrics` and the request-id middleware; with `database` and `backend`, `/health`.
     `on_close` runs when the app shuts down, after the reCAPTCHA client is closed. With `v2`
     the custodial API is mounted (and on the devnet `POST /devnet/token`); with `v2_worker`
-    a transaction worker runs in a background thread while the app is up.
+    a transaction worker runs in a background thread while the app is up; so do `loops`
+    (the chain monitor and the batcher on the devnet).
     """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop_worker = _start_worker(v2) if v2 is not None and v2_worker else None
+        running = RunningLoops(loops) if loops else None
         try:
             yield
         finally:
+            if running is not None:
+                running.stop()
             if stop_worker is not None:
                 stop_worker()
             if recaptcha is not None:

@@ -31,6 +31,7 @@ from ..domain.pricing import MarketplaceConfig
 from ..domain.values import asset_from_unit
 from ..store.db import Database
 from ..store.repos import SaleRepo
+from ..worker.loops import NamedLoop
 from .observability import Metrics
 from .recaptcha import RecaptchaVerifier
 
@@ -94,9 +95,12 @@ def open_service(settings: Settings) -> ServiceParts:
     return parts
 
 
-def create_service_app(parts: ServiceParts, *, worker: bool = False) -> FastAPI:
+def create_service_app(
+    parts: ServiceParts, *, worker: bool = False, settle: bool = False
+) -> FastAPI:
     """The HTTP app over opened `parts` (v1 and v2 routes, health, metrics, /devnet on the
-    devnet); with `worker`, a v2 transaction worker runs in-process while the app is up."""
+    devnet); with `worker`, a v2 transaction worker runs in-process while the app is up; with
+    `settle`, the chain monitor and (on the devnet) the batcher too."""
     from .app import create_app
     from .v1 import V1
 
@@ -115,7 +119,48 @@ def create_service_app(parts: ServiceParts, *, worker: bool = False) -> FastAPI:
         on_close=parts.close,
         v2=parts.v2,
         v2_worker=worker,
+        loops=settlement_loops(parts) if settle else (),
     )
+
+
+def settlement_loops(
+    parts: ServiceParts, *, monitor: bool = True, batcher: bool = True
+) -> list[NamedLoop]:
+    """The chain monitor (any network) and the batcher (the devnet's, from its seed; a public
+    network's batcher keys are not configurable yet) as loops for `worker.loops`."""
+    from ..worker.monitor import ChainMonitor
+
+    settings = parts.settings
+    loops: list[NamedLoop] = []
+    interval = settings.settle_interval_seconds
+    if monitor:
+        chain_monitor = ChainMonitor(
+            parts.chain,  # type: ignore[arg-type]  # devnet and Blockfrost both tell history
+            parts.database,
+            parts.market.addresses,
+            parts.market.addresses.pointer_policy,
+            confirmations=settings.monitor_confirmations,
+        )
+        loops.append(
+            NamedLoop(
+                "monitor", lambda stop: chain_monitor.run(stop, interval), chain_monitor.poll_once
+            )
+        )
+    if batcher:
+        if parts.devnet is None:
+            raise ConfigError(
+                "the batcher runs on the devnet only for now: a public network's batcher keys "
+                "and certificate are not configurable yet"
+            )
+        from ..worker.batcher import Batcher
+
+        queue_batcher = Batcher.for_devnet(parts.devnet, parts.chain)
+        loops.append(
+            NamedLoop(
+                "batcher", lambda stop: queue_batcher.run(stop, interval), queue_batcher.poll_once
+            )
+        )
+    return loops
 
 
 def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
