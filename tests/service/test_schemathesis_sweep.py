@@ -96,6 +96,48 @@ def test_v1_sweep_with_recaptcha_enabled_and_random_headers(
     assert sweep.answered(200, 300), sweep.statuses  # some random tokens were valid ones
 
 
+V2_EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 10}
+"""Requests per v2 operation and generation mode."""
+
+
+def test_v2_sweep_with_real_and_malformed_bearer_tokens(tmp_path: Path, clean_env: None) -> None:
+    """Every v2 route (custodial API) with a seed user's token, an admin's, a malformed one, one
+    with `alg: none`, or none; wrong types, negative and huge quantities, unknown ids: no 5xx."""
+    with _service(tmp_path, recaptcha_url=None) as (client, parts):
+        v2 = parts.v2
+        assert v2 is not None, "the devnet serves the v2 API"
+        users = [user.id for user in parts.devnet.users]
+        tokens = list(parts.devnet.token_ids.values())
+        bearer = [
+            {"Authorization": f"Bearer {v2.verifier.issue_token(users[0])}"},
+            {"Authorization": f"Bearer {v2.verifier.issue_token(users[0], admin=True)}"},
+            {"Authorization": "Bearer not.a.jwt"},
+            {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."},  # alg: none
+            {},
+        ]
+        known = KnownValues(
+            by_field={
+                "user_id": users,
+                "token_id": tokens,
+                "tokenID": tokens,
+                "price_id": tokens,
+                "deal_id": [1, 2, 10**30, -1],
+            },
+            sale_ids=[],
+        )
+        sweep = _sweep(
+            client,
+            known,
+            examples=V2_EXAMPLES,
+            headers=lambda _action: st.sampled_from(bearer),
+            paths="^/v2/",
+        )
+    assert not sweep.failures, "\n\n".join(sweep.failures)
+    assert {label for label, _ in sweep.statuses} == _v1_operations(client, "/v2/")
+    statuses = {status for _, status in sweep.statuses}
+    assert 401 in statuses and sweep.answered(200, 300), sweep.statuses
+
+
 def test_the_sweep_reports_a_server_error() -> None:
     """The harness itself: a route that lets an exception escape (a 500) and one that answers
     503 are both reported, each with its operation and the request."""
@@ -141,6 +183,7 @@ def _sweep(
     examples: Mapping[GenerationMode, int],
     headers: Headers = _no_headers,
     shrink: bool = True,
+    paths: str = V1_PATHS,
 ) -> Sweep:
     """Run every v1 operation in each generation mode of `examples` (that many requests); one
     failure report per (operation, mode) that hit a 5xx (shrunk to a small request first unless
@@ -148,17 +191,19 @@ def _sweep(
     app = client.app
     assert isinstance(app, FastAPI)
     spec = app.openapi()
-    schema = schemathesis.openapi.from_dict(spec).include(path_regex=V1_PATHS)
+    schema = schemathesis.openapi.from_dict(spec).include(path_regex=paths)
     operations = []
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), f"the service's own schema is invalid: {result.err()}"
         operations.append(result.ok())
-    assert operations, "the schema has no v1 operations"
+    assert operations, f"the schema has no operations under {paths}"
     actions = _route_actions(app)
     sweep = Sweep()
     for operation in operations:
         for mode, count in examples.items():
-            if mode is GenerationMode.NEGATIVE and not _breakable(spec, operation.path):
+            if mode is GenerationMode.NEGATIVE and not _breakable(
+                spec, operation.path, operation.method
+            ):
                 continue
             cases = operation.as_strategy(generation_mode=mode)
             if mode is GenerationMode.POSITIVE:
@@ -212,11 +257,11 @@ def _route_actions(app: FastAPI) -> dict[str, Action]:
     return actions
 
 
-def _breakable(spec: Mapping[str, Any], path: str) -> bool:
+def _breakable(spec: Mapping[str, Any], path: str, method: str) -> bool:
     """Whether a request can violate the schema of `path`'s operation: it needs a body or a query
     parameter. A path id and the reCAPTCHA headers are free-form strings: any value is valid, so
     the negative mode could generate nothing (hypothesis would call it unsatisfiable)."""
-    (operation,) = spec["paths"][path].values()
+    operation = spec["paths"][path][method.lower()]
     parameters = operation.get("parameters", [])
     return "requestBody" in operation or any(p["in"] == "query" for p in parameters)
 
@@ -229,14 +274,14 @@ def _report(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
 
-def _v1_operations(client: TestClient) -> set[str]:
+def _v1_operations(client: TestClient, prefix: str = "/v1/") -> set[str]:
     app = client.app
     assert isinstance(app, FastAPI)
     paths = app.openapi()["paths"]
     return {
         f"{method.upper()} {path}"
         for path, operations in paths.items()
-        if path.startswith("/v1/")
+        if path.startswith(prefix)
         for method in operations
     }
 
@@ -285,6 +330,12 @@ def _with_known_values(cases: st.SearchStrategy[Case[Any]], known: KnownValues) 
             case.body = body
         if case.path_parameters and "saleId" in case.path_parameters and known.sale_ids:
             case.path_parameters = {"saleId": draw(st.sampled_from(known.sale_ids))}
+        elif case.path_parameters:
+            parameters = dict(case.path_parameters)
+            for key, pool in known.by_field.items():
+                if key in parameters and pool and draw(st.booleans()):
+                    parameters[key] = draw(st.sampled_from(pool))
+            case.path_parameters = parameters
         return case
 
     return seasoned()
