@@ -35,7 +35,7 @@ class OrderDesk:
         take; the chain's error when the oracle cannot be read. Nothing is stored on failure.
         """
         market = self._market
-        stored = self._catalog.get(sale_id)
+        stored = self._catalog.recent(sale_id)  # availability up to ~1 s old; terms exact
         price = market.prices.current().price
         amount = order_amount(stored.sale, bundle_quantity, incentive_amount, price, market.config)
         with market.database.session() as session:
@@ -89,6 +89,8 @@ class OrderDesk:
                 now=market.clock(),
                 reference_id=order.id,
             )
+        # The sale's UTxO is about to be spent: the next quote reads the sale afresh.
+        self._catalog.forget(order.sale_id)
         return tx
 
 

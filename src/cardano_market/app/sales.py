@@ -3,7 +3,10 @@ the monitor has not recorded yet), pages and counts, and the deployed server's J
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,9 +25,18 @@ from ..tx.body import transaction_inputs
 from .errors import NotFoundError
 from .runtime import Marketplace
 
+MAX_RECENT_SALES = 10_000
+"""Sales `SaleCatalog.recent` keeps at most (a sale's record is a few hundred bytes)."""
+
 CURRENCY_DECIMALS = 6
 """The oracle quotes USD x 10^6 per whole currency token and pricing divides USD x 10^12 by it,
 so the protocol's currency has 6 decimals (NEWM, tNEWM)."""
+
+
+RECENT_SALE_SECONDS = 1.0
+"""How old a sale `SaleCatalog.recent` hands out may be: pricing an order (hundreds a second)
+needs the terms, which never change, and an availability at most this stale; the order
+transaction re-reads the sale in its own database transaction."""
 
 
 def sale_not_found(sale_id: object) -> NotFoundError:
@@ -42,8 +54,42 @@ class SalePage:
 class SaleCatalog:
     """Sales as the v1 API reads them."""
 
-    def __init__(self, market: Marketplace) -> None:
+    def __init__(
+        self,
+        market: Marketplace,
+        *,
+        recent_seconds: float = RECENT_SALE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._market = market
+        self._recent_seconds = recent_seconds
+        self._monotonic = monotonic
+        self._recent: dict[uuid.UUID, tuple[float, StoredSale]] = {}
+
+    def recent(self, sale_id: str) -> StoredSale:
+        """Like `get`, but a sale read at most `recent_seconds` ago may be answered from memory.
+
+        For the amount route only: its availability may be that stale (never after `forget`).
+        Thread-safe: each dict operation is atomic, and a race at worst re-reads the database.
+        """
+        try:
+            key = uuid.UUID(sale_id)
+        except (ValueError, AttributeError, TypeError):
+            raise sale_not_found(sale_id) from None
+        now = self._monotonic()
+        cached = self._recent.get(key)
+        if cached is not None and now - cached[0] < self._recent_seconds:
+            return cached[1]
+        stored = self.get(str(key))
+        if len(self._recent) >= MAX_RECENT_SALES:
+            self._recent.clear()  # a crude bound: hot sales are back after one read each
+        self._recent[key] = (now, stored)
+        return stored
+
+    def forget(self, sale_id: str) -> None:
+        """Drop a sale from `recent`'s memory (after an order transaction changed what it says)."""
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            self._recent.pop(uuid.UUID(sale_id), None)
 
     def get(self, sale_id: str) -> StoredSale:
         """The sale `sale_id`, from the database or, for one this service started, the chain."""

@@ -5,25 +5,28 @@ the `RecaptchaVerifier` on `app.state.recaptcha`, which POSTs an assessment and 
 400 for a missing header, 403 (always the deployed server's exact body) for a token that fails,
 and 503 when the assessment cannot be had. It fails closed: no answer never means "allowed".
 The precise reason goes to the log (`cardano_market.recaptcha`) and to `on_outcome` (metrics),
-never to the client. The verifier sits on the hot path, so it keeps pooled keep-alive connections.
+never to the client. The verifier sits on the hot path, so it keeps pooled keep-alive connections
+in a lean HTTP/1.1 client (`http11`); an httpx client passed in is used instead (tests, proxies).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
-import anyio
 import httpx
 from fastapi import Header, Request
 
 from ..domain.errors import ConfigError
 from .errors import ApiError
+from .http11 import Http11Client, HttpError, HttpResponse
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -44,15 +47,13 @@ POOL_SIZE = 128
 """Connections to the assessment service: enough for ~128 verifications in flight (800 req/s at
 ~150 ms each) without queueing for a connection."""
 
-POOL_SHARDS = 32
-"""httpcore's pool rescans every connection (and, per idle one, every other) on each request, so
-its CPU cost grows with the square of its size. The connections are split over 32 clients of 4,
-each request going to the least busy one: at 128 in flight that measured 6-15x less CPU per
-verification than one pool of 128 (and 2.5x less than 8 pools of 16)."""
-
 KEEPALIVE_SECONDS = 30.0
 
 _DECODE_ERRORS = (json.JSONDecodeError, UnicodeDecodeError)
+
+request_log = logging.getLogger("httpx")
+"""Each assessment request is logged at INFO as httpx logged it, key redacted, so log settings
+made for the httpx client keep working."""
 
 
 class Action(enum.StrEnum):
@@ -142,9 +143,9 @@ class Assessment:
 class RecaptchaVerifier:
     """Verifies `g-recaptcha-*` headers against reCAPTCHA Enterprise's assessment API.
 
-    One instance per service: it owns `POOL_SIZE` keep-alive connections (in `POOL_SHARDS` httpx
-    clients), or uses the `client` given, which stays the caller's to close. Close it with
-    `aclose()` or `async with`; use it from one event loop.
+    One instance per service: it owns up to `POOL_SIZE` keep-alive connections (an `Http11Client`,
+    opened on first use), or uses the httpx `client` given, which stays the caller's to close.
+    Close it with `aclose()` or `async with`; use it from one event loop.
     """
 
     def __init__(
@@ -164,9 +165,8 @@ class RecaptchaVerifier:
         self.timeout_seconds = float(timeout_seconds)
         self.site_keys = {platform.lower(): key for platform, key in site_keys.items() if key}
         self._on_outcome = on_outcome
-        self._owns_clients = client is None
-        self._clients: list[httpx.AsyncClient] = []
-        self._in_flight: list[int] = []
+        self._httpx_client = client
+        self._lean_client: Http11Client | None = None
         if not enabled:
             log.info("reCAPTCHA verification is disabled: every request passes unchecked")
             return
@@ -182,10 +182,11 @@ class RecaptchaVerifier:
             raise ConfigError(f"reCAPTCHA timeout must be positive, got {timeout_seconds}")
         self._api_key = api_key
         self._url = httpx.URL(assessment_url).copy_merge_params({"key": api_key})
+        if self._url.scheme not in ("http", "https") or not self._url.host:
+            raise ConfigError(f"reCAPTCHA assessment URL must be http(s)://host/...: {self._url}")
+        self._logged_url = str(self._url.copy_set_param("key", "***"))
         self._timeout = httpx.Timeout(timeout_seconds)
         self._headers = {"content-type": "application/json", "accept": "application/json"}
-        self._clients = [client] if client is not None else _pooled_clients(self._timeout)
-        self._in_flight = [0] * len(self._clients)
         _redact_api_key_in_httpx_log()
 
     @classmethod
@@ -265,15 +266,15 @@ class RecaptchaVerifier:
         body = json.dumps(event, separators=(",", ":")).encode()
         try:
             # httpx's timeout is per phase; the deadline bounds the whole exchange, pool wait
-            # included.
-            with anyio.fail_after(self.timeout_seconds):
+            # included. asyncio's own timeout: anyio's cancel scope costs several times more.
+            async with asyncio.timeout(self.timeout_seconds):
                 response = await self._post(body)
         except (TimeoutError, httpx.TimeoutException):
             raise _unavailable(
                 Outcome.TIMEOUT,
                 f"reCAPTCHA assessment unavailable: timed out after {self.timeout_seconds} s",
             ) from None
-        except httpx.HTTPError as exc:
+        except (HttpError, httpx.HTTPError) as exc:
             raise _unavailable(
                 Outcome.UPSTREAM_ERROR,
                 "reCAPTCHA assessment unavailable: cannot reach the assessment service "
@@ -307,16 +308,28 @@ class RecaptchaVerifier:
                 + ")",
             ) from None
 
-    async def _post(self, body: bytes) -> httpx.Response:
-        """POST on the least busy client, so that no pool queues while another has room."""
-        shard = min(range(len(self._clients)), key=self._in_flight.__getitem__)
-        self._in_flight[shard] += 1
-        try:
-            return await self._clients[shard].post(
+    async def _post(self, body: bytes) -> HttpResponse:
+        """POST on the lean keep-alive client (opened on first use), or the httpx client given."""
+        if self._httpx_client is not None:
+            answer = await self._httpx_client.post(
                 self._url, content=body, headers=self._headers, timeout=self._timeout
             )
-        finally:
-            self._in_flight[shard] -= 1
+            return HttpResponse(answer.status_code, answer.content)
+        client = self._lean_client
+        if client is None:
+            client = self._lean_client = Http11Client(
+                str(self._url),
+                max_connections=POOL_SIZE,
+                keepalive_seconds=KEEPALIVE_SECONDS,
+                headers=self._headers,
+                tls=_tls_context() if self._url.scheme == "https" else None,
+            )
+        response = await client.post(body)
+        if request_log.isEnabledFor(logging.INFO):
+            request_log.info(
+                'HTTP Request: POST %s "HTTP/1.1 %d"', self._logged_url, response.status_code
+            )
+        return response
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***")
@@ -326,10 +339,10 @@ class RecaptchaVerifier:
             self._on_outcome(outcome.value)
 
     async def aclose(self) -> None:
-        """Close the connection pools (not a client that was passed in: that is the caller's)."""
-        if self._owns_clients:
-            for client in self._clients:
-                await client.aclose()
+        """Close the connection pool (not a client that was passed in: that is the caller's)."""
+        if self._lean_client is not None:
+            await self._lean_client.aclose()
+            self._lean_client = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -371,19 +384,12 @@ def recaptcha_guard(action: Action) -> Callable[..., Awaitable[None]]:
     return verify_recaptcha
 
 
-def _pooled_clients(timeout: httpx.Timeout) -> list[httpx.AsyncClient]:
-    """`POOL_SHARDS` keep-alive clients of `POOL_SIZE // POOL_SHARDS` connections each."""
-    size = POOL_SIZE // POOL_SHARDS
-    limits = httpx.Limits(
-        max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_SECONDS
-    )
-    tls = httpx.create_ssl_context()  # loading the CA bundle takes tens of ms: do it once
-    return [
-        httpx.AsyncClient(limits=limits, timeout=timeout, verify=tls) for _ in range(POOL_SHARDS)
-    ]
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default context (certifi's CA bundle), so the upstream is trusted as before."""
+    return httpx.create_ssl_context()
 
 
-def _upstream_message(response: httpx.Response) -> str:
+def _upstream_message(response: HttpResponse) -> str:
     """Google's `error.message` (or the start of the body), for the log."""
     try:
         error = json.loads(response.content).get("error", {})

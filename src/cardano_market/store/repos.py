@@ -13,10 +13,21 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -47,6 +58,10 @@ from .records import (
 
 _TX_ID = re.compile(r"[0-9a-f]{64}")
 _S = TypeVar("_S", bound=Select[Any])
+
+_SALES = cast(Table, SaleRow.__table__)
+_SALE_BY_ID = select(_SALES).where(_SALES.c.id == bindparam("sale_id"))
+_PENDING_ORDER_INSERT = insert(cast(Table, PendingOrderRow.__table__))
 
 
 class SaleRepo:
@@ -85,7 +100,9 @@ class SaleRepo:
         key = _parse_uuid(sale_id)
         if key is None:
             return None
-        row = self._session.scalars(_fresh(select(SaleRow).where(SaleRow.id == key))).first()
+        # Core on the session's connection, not an ORM query: the amount route's hot path. A
+        # Core row is always read from the database, like `_fresh` ORM rows.
+        row = self._session.connection().execute(_SALE_BY_ID, {"sale_id": key}).first()
         return None if row is None else _stored_sale(row)
 
     def get_by_pointer(self, pointer: AssetId) -> StoredSale | None:
@@ -209,7 +226,9 @@ class PendingOrderRepo:
             "used_at": None,
         }
         try:
-            self._session.execute(_insert(self._session, PendingOrderRow).values(**values))
+            # A prebuilt INSERT with bound values (the amount route's hot path): built once, its
+            # compiled form cached per dialect, where `.values(...)` would build a new one.
+            self._session.connection().execute(_PENDING_ORDER_INSERT, values)
         except IntegrityError as exc:
             raise StoreError(
                 f"pending order {key} cannot be stored: sale {sale_key} is not in the database "
@@ -355,9 +374,7 @@ class IssuedTransactionRepo:
         row = self._session.scalars(_fresh(stmt)).first()
         return None if row is None else _issued(row)
 
-    def by_reference(
-        self, reference_id: str | uuid.UUID, kind: TxKind
-    ) -> IssuedTransaction | None:
+    def by_reference(self, reference_id: str | uuid.UUID, kind: TxKind) -> IssuedTransaction | None:
         """The newest transaction of `kind` issued for a pending order or sale."""
         key = _parse_uuid(reference_id)
         if key is None:
@@ -520,7 +537,7 @@ def _sale_terms(sale: Sale) -> tuple[object, ...]:
     )
 
 
-def _stored_sale(row: SaleRow) -> StoredSale:
+def _stored_sale(row: SaleRow | Row[Any]) -> StoredSale:
     sale = Sale(
         id=str(row.id),
         status=SaleStatus(row.status),

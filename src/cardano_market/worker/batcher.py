@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,8 @@ DEFAULT_VALIDITY_SLOTS = 300
 """How long a batcher transaction stays valid (slots), capped by the oracle window."""
 DEFAULT_MAX_ORDERS_PER_ROUND = 100
 """Orders served in one round; the rest wait for the next (keeps a round's validity honest)."""
+_REFRESH_SECONDS = 20.0
+"""A round re-reads the tip (and the oracle) for the next order after this long."""
 _UNSEEN_SLOT = 2**63
 """The sort position of an order whose transaction's slot the backend cannot tell (last)."""
 
@@ -233,6 +236,7 @@ class _Round:
     collateral: list[Utxo] = field(default_factory=list)
     sales: dict[bytes, Utxo] = field(default_factory=dict)  # pointer name -> sale UTxO
     queue: dict[OutRef, Utxo] = field(default_factory=dict)
+    read_at: float = field(default_factory=time.monotonic)  # when `tip` was read
 
 
 class _SubmitFailed(Exception):
@@ -310,15 +314,16 @@ class Batcher:
         """Serve each `interval` seconds until `stop` is set; a failed round is logged."""
         while not stop.is_set():
             try:
-                self.poll_once()
+                self.poll_once(stop)
             except ChainError as exc:
                 log.warning("batcher round failed (chain): %s", exc)
             except Exception:  # keep serving; the next round reads the chain afresh
                 log.exception("batcher round failed")
             stop.wait(interval)
 
-    def poll_once(self) -> BatchReport:
-        """One round over the queue; safe to repeat (nothing is served twice)."""
+    def poll_once(self, stop: threading.Event | None = None) -> BatchReport:
+        """One round over the queue; safe to repeat (nothing is served twice). A set `stop`
+        ends the round after the order being served."""
         tip = self.backend.tip()
         self._forget_settled(tip)
         rnd = _Round(
@@ -333,7 +338,11 @@ class Batcher:
         served = 0
         while any(groups) and served < self.max_orders_per_round:
             for group in groups:
+                if stop is not None and stop.is_set():
+                    groups = []
+                    break
                 if group and served < self.max_orders_per_round:
+                    self._refresh_validity(rnd)
                     self._serve(rnd, group.pop(0))
                     served += 1
         rnd.report.in_flight = len(self._submitted)
@@ -420,6 +429,15 @@ class Batcher:
             )
             return
         rnd.validity = (start, min(ttl, last))
+
+    def _refresh_validity(self, rnd: _Round) -> None:
+        """Move the validity interval on with the chain during a long round (a transaction
+        must be valid from the current slot on)."""
+        if time.monotonic() - rnd.read_at < _REFRESH_SECONDS:
+            return
+        rnd.tip, rnd.read_at = self.backend.tip(), time.monotonic()
+        rnd.validity, rnd.validity_problem = None, ""
+        self._read_oracle(rnd)
 
     def _read_state(self, rnd: _Round) -> None:
         """The certificate, vault, collateral, sales and queue as they stand (chain + ours)."""

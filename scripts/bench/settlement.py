@@ -1,0 +1,230 @@
+"""Batcher settlement on the devnet: orders settled per minute for one sale and for ten sales,
+against plain payments through the same ledger in the same run.
+
+    python scripts/bench/settlement.py [--orders 6] [--sales 10] [--payments 40] [--quick]
+
+Not a test: it prints one line per figure. The devnet is the demo seed plus ten USD sales, with
+the project's sale, queue and vault validators deployed and run by the ledger (uplc). Orders are
+placed with the order builder (outside the timing); then one `Batcher.poll_once` serves them all
+(purchase, then the refund chained on it, each signed and submitted) and is timed.
+
+Figures:
+- `payments_per_min` (baseline): build (`tx.balance`), sign and submit a plain payment, on the
+  same ledger.
+- `one_sale_orders_per_min`: N orders of one sale served in one round.
+- `ten_sales_orders_per_min`: one order on each of ten sales in one round (interleaved sales).
+- `ratio`: payments per order settled (how much heavier settling an order is).
+- `purchase`/`refund`: fee (median, max) against the reference datum's bound, ex-units (median
+  mem/steps) against the per-transaction limit, size.
+- `evaluation`: median `ChainBackend.evaluate` time per purchase and per refund, and the share of
+  the round spent evaluating; `submit`: median ledger submit time (it runs the scripts again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cardano_market.chain.base import ExUnits, RedeemerKey
+from cardano_market.chain.devnet import DevnetBackend, Ledger
+from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
+from cardano_market.domain.cip30 import Utxo
+from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.pricing import order_amount
+from cardano_market.domain.sale import Sale
+from cardano_market.domain.values import Value
+from cardano_market.tx.balance import balance
+from cardano_market.tx.batch import BatchTransaction
+from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
+from cardano_market.tx.witness import sign_transaction, splice_witnesses
+from cardano_market.worker.batcher import Batcher, BatchReport
+
+TTL_SLOTS = 600
+
+
+class TimedBackend(DevnetBackend):
+    """The devnet backend, timing every evaluation (by redeemer count) and submit."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__(ledger)
+        self.evaluations: dict[int, list[float]] = {}
+        self.submits: list[float] = []
+
+    def evaluate(
+        self, tx: bytes, additional_utxos: Sequence[Utxo] = ()
+    ) -> dict[RedeemerKey, ExUnits]:
+        start = time.perf_counter()
+        units = super().evaluate(tx, additional_utxos)
+        self.evaluations.setdefault(len(units), []).append(time.perf_counter() - start)
+        return units
+
+    def submit(self, tx: bytes) -> bytes:
+        start = time.perf_counter()
+        tx_id = super().submit(tx)
+        self.submits.append(time.perf_counter() - start)
+        return tx_id
+
+    def reset_timings(self) -> None:
+        self.evaluations, self.submits = {}, []
+
+
+def seed_data(sales: int) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+    data["wallets"]["alice"] = {"lovelace": 5_000_000_000, "utxos": 20, "assets": {"NEWM": 10**12}}
+    for i in range(sales):
+        data["sales"].append(
+            {
+                "id": f"00000000-0000-5000-8000-{i + 1:012d}",
+                "owner": "artist",
+                "bundleToken": "SONG",
+                "bundleAmount": 1_000_000,
+                "costUsd": 500_000_000_000,
+                "totalBundleQuantity": 40,
+            }
+        )
+    return data
+
+
+def place_order(ledger: Ledger, seeded: SeedResult, sale: Sale, bundles: int) -> None:
+    assert seeded.marketplace is not None and seeded.oracle is not None
+    c, register = seeded.contracts, seeded.cash_register
+    assert c is not None and register is not None
+    amount = order_amount(sale, bundles, None, seeded.oracle.datum.price, seeded.marketplace)
+    alice = seeded.wallets["alice"]
+    order = build_order_transaction(
+        OrderTransactionRequest(
+            amount=amount,
+            sale=sale,
+            config=seeded.marketplace,
+            utxos=ledger.utxos_at(alice.address),
+            change_address=alice.address,
+            queue_address=c.queue_address,
+            cash_register_address=register.address,
+            params=ledger.params,
+            ttl=ledger.current_slot() + TTL_SLOTS,
+        )
+    )
+    signed = splice_witnesses(
+        order.balanced.cbor, sign_transaction(order.balanced.cbor, [alice.payment_key.seed])
+    )
+    ledger.submit(signed)
+
+
+def payments_per_minute(ledger: Ledger, seeded: SeedResult, count: int) -> float:
+    """The baseline: plain bob -> alice payments, built, signed and submitted one by one."""
+    bob, alice = seeded.wallets["bob"], seeded.wallets["alice"]
+    start = time.perf_counter()
+    for _ in range(count):
+        built = balance(
+            utxos=ledger.utxos_at(bob.address),
+            outputs=[TxOutput(alice.address, Value(2_000_000))],
+            change_address=bob.address,
+            params=ledger.params,
+            ttl=ledger.current_slot() + TTL_SLOTS,
+        )
+        witnesses = sign_transaction(built.cbor, [bob.payment_key.seed])
+        ledger.submit(splice_witnesses(built.cbor, witnesses))
+    return count / (time.perf_counter() - start) * 60
+
+
+def serve(
+    backend: TimedBackend, batcher: Batcher, label: str, orders: int
+) -> tuple[BatchReport, float]:
+    """One timed round serving `orders` orders; the report and orders settled per minute."""
+    backend.reset_timings()
+    start = time.perf_counter()
+    report = batcher.poll_once()
+    elapsed = time.perf_counter() - start
+    settled = len(report.settled)
+    assert settled == orders and not report.skipped and not report.released, report
+    per_min = settled / elapsed * 60
+    evaluating = sum(sum(v) for v in backend.evaluations.values())
+    print(
+        f"{label}_orders_per_min: {per_min:.1f} ({settled} orders, {len(report.transactions)} "
+        f"transactions in {elapsed:.1f} s; {evaluating / elapsed:.0%} evaluating, "
+        f"{sum(backend.submits) / elapsed:.0%} in ledger submit)"
+    )
+    return report, per_min
+
+
+def cost_lines(kind: str, txs: list[BatchTransaction], ledger: Ledger, bound: int) -> list[str]:
+    summaries = [t.summary(ledger.params) for t in txs if t.kind == kind]
+    if not summaries:
+        return [f"{kind}: none built"]
+    fees = [s["fee"] for s in summaries]
+    mem = statistics.median(s["mem"] for s in summaries)
+    steps = statistics.median(s["steps"] for s in summaries)
+    params = ledger.params
+    return [
+        f"{kind}_fee: median {statistics.median(fees):,.0f} max {max(fees):,} lovelace, bound "
+        f"{bound:,} ({max(fees) / bound:.0%} of it, n={len(fees)})",
+        f"{kind}_ex_units: median {mem:,.0f} mem ({mem / params.max_tx_ex_mem:.0%} "
+        f"of the tx limit) / {steps:,.0f} steps "
+        f"({steps / params.max_tx_ex_steps:.0%}); size "
+        f"{statistics.median(s['size'] for s in summaries):,.0f} bytes + "
+        f"{summaries[0]['referenceScriptBytes']:,} reference-script bytes",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=6, help="orders on the one sale")
+    parser.add_argument("--sales", type=int, default=10, help="sales, one order each")
+    parser.add_argument("--payments", type=int, default=40, help="baseline payments")
+    parser.add_argument("--quick", action="store_true", help="2 orders, 3 sales, 10 payments")
+    args = parser.parse_args()
+    if args.quick:
+        args.orders, args.sales, args.payments = 2, 3, 10
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(Path(tmp) / "bench.sqlite")
+        backend = TimedBackend(ledger)
+        seeded = apply_seed(ledger, parse_seed(seed_data(args.sales)))
+        batcher = Batcher.for_devnet(seeded, backend, validity_slots=TTL_SLOTS)
+        extra = [s.sale for s in seeded.sales[2:]]
+
+        baseline = payments_per_minute(ledger, seeded, args.payments)
+        print(f"payments_per_min (baseline): {baseline:,.0f} (n={args.payments})")
+
+        for _ in range(args.orders):
+            place_order(ledger, seeded, extra[0], 2)
+        one, one_rate = serve(backend, batcher, "one_sale", args.orders)
+        evaluations, submits = dict(backend.evaluations), list(backend.submits)
+
+        for sale in extra[: args.sales]:
+            place_order(ledger, seeded, sale, 1)
+        many, many_rate = serve(backend, batcher, f"{args.sales}_sales", args.sales)
+        print(f"sales_ratio: {many_rate / one_rate:.2f}x the one-sale rate")
+        print(f"ratio: settling one order takes the time of {baseline / one_rate:,.0f} payments")
+
+        assert seeded.contracts is not None
+        bounds = seeded.contracts.reference_datum.fees
+        txs = one.transactions + many.transactions
+        for line in cost_lines("purchase", txs, ledger, bounds.purchase_queue_bound):
+            print(line)
+        for line in cost_lines("refund", txs, ledger, bounds.refund_queue_bound):
+            print(line)
+        for redeemers, name in ((3, "purchase"), (1, "refund")):
+            times = evaluations.get(redeemers, []) + backend.evaluations.get(redeemers, [])
+            if times:
+                print(
+                    f"evaluation_{name}: median {statistics.median(times) * 1000:,.0f} ms "
+                    f"(n={len(times)}, {redeemers} redeemer(s))"
+                )
+        print(
+            f"submit_batch_tx: median {statistics.median(submits + backend.submits) * 1000:,.0f} ms"
+        )
+        per_order = statistics.median(s.fees for s in one.settled + many.settled)
+        print(f"fees_per_order: median {per_order:,.0f} lovelace (purchase + refund)")
+        ledger.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""A seeded demo devnet for the batcher: the project's sale, queue and vault validators deployed
+by the seed, orders placed with the order builder as a wallet would, and the value every party
+holds (to check that lovelace and tokens add up after settlement)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cardano_market.chain.devnet import DevnetBackend, Ledger
+from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
+from cardano_market.domain.cip30 import Utxo
+from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.pricing import order_amount
+from cardano_market.domain.sale import Sale
+from cardano_market.domain.values import Value, sum_values
+from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
+from cardano_market.tx.witness import sign_transaction, splice_witnesses
+
+START_MS = 1_700_000_000_000
+NOW_SLOT = 1_000
+TTL_SLOTS = 300
+USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
+NEWM_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"  # demo seed: 50 bundles at 150 NEWM
+
+
+class Clock:
+    """A settable wall clock (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = START_MS / 1000 + NOW_SLOT
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def extra_sale_id(i: int) -> str:
+    """The id of the `i`th sale `demo_seed_data` adds."""
+    return f"00000000-0000-5000-8000-{i + 1:012d}"
+
+
+def demo_seed_data(*bundles: int) -> dict[str, Any]:
+    """The demo seed's JSON plus one USD sale ($0.50 a bundle) of each of `bundles` bundles."""
+    data: dict[str, Any] = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+    for i, total in enumerate(bundles):
+        data["sales"].append(
+            {
+                "id": extra_sale_id(i),
+                "owner": "artist",
+                "bundleToken": "SONG",
+                "bundleAmount": 1_000_000,
+                "costUsd": 500_000_000_000,
+                "totalBundleQuantity": total,
+            }
+        )
+    return data
+
+
+def seed_file(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@dataclasses.dataclass
+class World:
+    ledger: Ledger
+    backend: DevnetBackend
+    seeded: SeedResult
+    clock: Clock
+
+    def sale(self, sale_id: str) -> Sale:
+        return next(s.sale for s in self.seeded.sales if s.sale.id == sale_id)
+
+    def sale_utxo(self, sale: Sale) -> Utxo:
+        c = self.seeded.contracts
+        assert c is not None
+        (utxo,) = [
+            u
+            for u in self.ledger.utxos_at(c.sale_address)
+            if u.value.quantity((c.pointer_policy, sale.pointer_name))
+        ]
+        return utxo
+
+    def place_order(
+        self,
+        sale: Sale,
+        bundles: int,
+        *,
+        buyer: str = "alice",
+        incentive: int | None = None,
+        short_by: int = 0,
+    ) -> Utxo:
+        """`buyer`'s order for `bundles` of `sale` at the oracle's price (`incentive`: one unit,
+        default the minimum; `short_by`: currency units fewer than the amount asks)."""
+        seeded = self.seeded
+        assert seeded.marketplace is not None and seeded.oracle is not None
+        c = seeded.contracts
+        assert c is not None and seeded.cash_register is not None
+        # the pricing refuses more than the record's available bundles: price against a record
+        # that still shows enough (a sale emptied since, as a stale database would show it)
+        priced = dataclasses.replace(
+            sale,
+            total_bundle_quantity=max(sale.total_bundle_quantity, bundles),
+            available_bundle_quantity=max(sale.available_bundle_quantity, bundles),
+        )
+        amount = order_amount(
+            priced, bundles, incentive, seeded.oracle.datum.price, seeded.marketplace
+        )
+        if short_by:
+            amount = dataclasses.replace(amount, currency_amount=amount.currency_amount - short_by)
+        wallet = seeded.wallets[buyer]
+        order = build_order_transaction(
+            OrderTransactionRequest(
+                amount=amount,
+                sale=priced,
+                config=seeded.marketplace,
+                utxos=self.ledger.utxos_at(wallet.address),
+                change_address=wallet.address,
+                queue_address=c.queue_address,
+                cash_register_address=seeded.cash_register.address,
+                params=self.ledger.params,
+                ttl=self.ledger.current_slot() + TTL_SLOTS,
+            )
+        )
+        witnesses = sign_transaction(order.balanced.cbor, [wallet.payment_key.seed])
+        tx_id = self.ledger.submit(splice_witnesses(order.balanced.cbor, witnesses))
+        self.clock.now += 20  # the next transaction lands in a later block
+        queued = self.ledger.utxo((tx_id, 0))
+        assert queued is not None and queued.address == c.queue_address
+        return queued
+
+    def put_at_queue(self, value: Value, datum: bytes | None) -> Utxo:
+        """A raw UTxO at the queue address (a malformed order, as anyone may send one)."""
+        c = self.seeded.contracts
+        assert c is not None
+        out = TxOutput(c.queue_address, value, inline_datum=datum).with_min_ada(self.ledger.params)
+        (utxo,) = self.ledger.genesis([out])
+        return utxo
+
+    def parties(self) -> list[bytes]:
+        """Every address value can move between: contracts, operators and all wallets."""
+        c = self.seeded.contracts
+        assert c is not None
+        wallets = [w.address for w in self.seeded.wallets.values()]
+        return [c.sale_address, c.queue_address, c.vault_address, *wallets]
+
+    def holdings(self, addresses: Sequence[bytes] | None = None) -> Value:
+        chosen = set(addresses if addresses is not None else self.parties())
+        return sum_values(u.value for a in chosen for u in self.ledger.utxos_at(a))
+
+    def fees_since(self, height: int) -> int:
+        """Fees of the transactions applied at or above block `height`."""
+        return sum(r.fee for r in self.ledger.transactions_from(height))
+
+
+@contextmanager
+def open_world(path: Path, data: dict[str, Any] | None = None) -> Iterator[World]:
+    clock = Clock()
+    with Ledger(path, system_start_ms=START_MS, clock=clock) as ledger:
+        seeded = apply_seed(ledger, parse_seed(data or demo_seed_data()))
+        yield World(ledger, DevnetBackend(ledger), seeded, clock)
