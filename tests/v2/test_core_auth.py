@@ -71,6 +71,20 @@ def test_another_users_id_is_403(v2_sqlite: V2Service) -> None:
     assert v2_sqlite.get(f"/v2/users/{ALICE}/transactions", ALICE).json()["transactions"] == []
 
 
+def test_an_admin_token_cannot_spend_a_users_wallet(v2_sqlite: V2Service) -> None:
+    """Admins read anyone's data, but only a wallet's owner moves its funds."""
+    sell = f"/v2/users/secondary-markets/users/{ALICE}/tokens/{SONG}/sell"
+    for path, body in (
+        (BUY, {"quantity": 1}),
+        (sell, {"quantity": 1, "price_id": SONG, "price_amount": 1}),
+    ):
+        response = v2_sqlite.client.post(path, json=body, headers=v2_sqlite.auth(ADMIN, admin=True))
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"] == "Access denied"
+    reads = v2_sqlite.get(f"/v2/users/{ALICE}/transactions", ADMIN, admin=True)
+    assert reads.status_code == 200 and reads.json()["transactions"] == []
+
+
 def test_admin_routes_need_the_admin_role(v2_sqlite: V2Service) -> None:
     for method, path, body in (
         ("POST", "/v2/admin/users", {"kyc_verified": True}),

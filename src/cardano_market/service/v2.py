@@ -38,7 +38,7 @@ from ..store.v2_records import (
     parse_object_id,
 )
 from ..store.v2_repos import TokenRepo, UserRepo, V2TransactionRepo
-from .v2_auth import Context, CurrentAdmin, CurrentPrincipal, authorize_user
+from .v2_auth import Context, CurrentAdmin, CurrentPrincipal, authorize_owner, authorize_user
 from .v2_errors import V2Error, translate_errors
 from .v2_idempotency import Outcome, run_idempotent
 from .v2_json import V2JSONResponse
@@ -135,7 +135,7 @@ def buy_on_primary_market(
     principal: CurrentPrincipal,
     ctx: Context,
 ) -> Response:
-    authorize_user(principal, user_id, "Insufficient permissions to purchase tokens")
+    authorize_owner(principal, user_id, "Insufficient permissions to purchase tokens")
 
     def work(session: Session) -> Outcome:
         tx = request_primary_purchase(

@@ -50,10 +50,18 @@ async def current_admin(request: Request) -> Principal:
 def authorize_user(
     principal: Principal, user_id: str, details: str = "Insufficient permissions"
 ) -> None:
-    """403 `{"error": "Access denied", "details": ...}` unless `principal` is `user_id` or an
-    administrator."""
+    """Reads: 403 `{"error": "Access denied", "details": ...}` unless `principal` is `user_id` or
+    an administrator."""
     if principal.is_admin:
         return
+    authorize_owner(principal, user_id, details)
+
+
+def authorize_owner(
+    principal: Principal, user_id: str, details: str = "Insufficient permissions"
+) -> None:
+    """Anything that spends a custodial wallet: only its owner, administrators included (an
+    admin token must never move a user's funds)."""
     if not isinstance(user_id, str) or user_id.lower() != principal.user_id:
         raise V2Error(403, "Access denied", details)
 

@@ -33,7 +33,7 @@ from ..app.v2.money import render_amount, render_quantity
 from ..security.jwt_auth import Principal
 from ..store.v2_errors import IllegalTransitionError
 from ..store.v2_records import Token
-from .v2_auth import Context, CurrentPrincipal, authorize_user
+from .v2_auth import Context, CurrentPrincipal, authorize_owner
 from .v2_errors import V2Error, translate_errors
 from .v2_idempotency import Outcome, run_idempotent
 from .v2_json import V2JSONResponse, iso_utc
@@ -178,7 +178,7 @@ async def sell(
 ) -> Response:
     """List `quantity` tokens at `price_amount` (per token, in the `price_id` currency); the
     escrow transaction is processed asynchronously: poll the returned `transaction_id`."""
-    authorize_user(principal, user_id, "Insufficient permissions to sell tokens")
+    authorize_owner(principal, user_id, "Insufficient permissions to sell tokens")
     body = await _read(request, SellBody, "Quantity, price_id and price_amount are required")
 
     def work(session: Session) -> Outcome:
@@ -205,7 +205,7 @@ async def buy_on_secondary_market(
     request: Request, user_id: str, token_id: str, principal: CurrentPrincipal, ctx: Context
 ) -> Response:
     """Buy `quantity` tokens from deal `deal_id`, settled on chain before the answer."""
-    authorize_user(principal, user_id, "Insufficient permissions to purchase tokens")
+    authorize_owner(principal, user_id, "Insufficient permissions to purchase tokens")
     body = await _read(request, BuyBody, "Quantity and deal_id are required")
 
     def work(session: Session) -> Outcome:
@@ -255,7 +255,7 @@ async def delist(
     request: Request, user_id: str, token_id: str, principal: CurrentPrincipal, ctx: Context
 ) -> Response:
     """Cancel the caller's deal and return its unsold tokens from escrow, on chain now."""
-    authorize_user(principal, user_id, "You can only delist your own deals")
+    authorize_owner(principal, user_id, "You can only delist your own deals")
     body = await _read(request, DelistBody, "Deal ID is required")
 
     def work(session: Session) -> Outcome:
