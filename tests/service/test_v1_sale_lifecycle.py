@@ -162,6 +162,19 @@ def test_ending_a_seeded_sale_and_sale_errors(service: Service) -> None:
         },
     )
     assert usd_name.status_code == 422 and "empty" in usd_name.json()["cause"]
+    huge = service.post(
+        "/v1/marketplace/sales/start/amount",
+        "generate_sale_start_amount",
+        {
+            "ownerAddress": artist.bech32,
+            "bundlePolicyId": "00" * 28,
+            "bundleAssetName": "",
+            "bundleAmount": 2**62,
+            "costAmount": 1,
+            "totalBundleQuantity": 1024,
+        },
+    )
+    assert huge.status_code == 422 and "exceeds" in huge.json()["cause"]
     unknown = service.post(
         "/v1/marketplace/sales/start/transaction",
         "generate_sale_start_transaction",

@@ -21,6 +21,9 @@ from .operator import OperatorKeys
 from .runtime import Marketplace
 from .sales import SaleCatalog
 
+MAX_TOKEN_QUANTITY = 2**63 - 1
+"""The ledger's largest token quantity in an output (a signed 64-bit integer)."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeploymentRefs:
@@ -220,6 +223,13 @@ def _terms(request: SaleStartRequest) -> SaleTerms:
     ):
         if value < minimum:
             raise UnprocessableError(f"{field} ({value}) must be at least {minimum}")
+    tokens = request.bundle_amount * request.total_bundle_quantity
+    if tokens > MAX_TOKEN_QUANTITY:
+        raise UnprocessableError(
+            f"Bundle amount ({request.bundle_amount}) x total bundle quantity "
+            f"({request.total_bundle_quantity}) = {tokens} exceeds {MAX_TOKEN_QUANTITY}, the most "
+            "tokens one output can hold"
+        )
     return SaleTerms(
         owner_address=owner,
         bundle=bundle,
