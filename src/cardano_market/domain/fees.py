@@ -8,9 +8,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 
+import cbor2
+
+from .cbor import split_array
+from .cip30 import Utxo
+from .errors import CborError
 from .params import ProtocolParameters
 
 # The ledger adds this many bytes per output to account for the UTxO entry's overhead.
@@ -75,3 +80,29 @@ def min_ada_fixed_point(
         if coin >= needed:
             return coin
         coin = needed
+
+
+def script_ref_size(script_ref: bytes) -> int:
+    """The bytes the reference-script fee counts for one script reference `[type, script]`: a
+    Plutus script's serialized form (its CBOR byte string's content), a native script's CBOR."""
+    spans, _end = split_array(script_ref)
+    if len(spans) != 2:
+        raise CborError("a script reference must be [type, script]")
+    language = cbor2.loads(script_ref[spans[0][0] : spans[0][1]])
+    script = script_ref[spans[1][0] : spans[1][1]]
+    if language == 0:
+        return len(script)
+    body = cbor2.loads(script)
+    if not isinstance(body, bytes):
+        raise CborError("a Plutus script reference must hold a byte string")
+    return len(body)
+
+
+def reference_scripts_size(utxos: Iterable[Utxo]) -> int:
+    """Conway's count for the reference-script fee: the script references of the spent and
+    referenced UTxOs, each out-ref once (builders and the devnet ledger both use this)."""
+    seen: dict[tuple[bytes, int], int] = {}
+    for utxo in utxos:
+        if utxo.script_ref is not None and utxo.out_ref not in seen:
+            seen[utxo.out_ref] = script_ref_size(utxo.script_ref)
+    return sum(seen.values())

@@ -43,7 +43,7 @@ from ..domain.datums import (
     encode_plutus,
 )
 from ..domain.errors import DatumError, InsufficientFundsError, MarketError
-from ..domain.fees import min_fee
+from ..domain.fees import min_fee, reference_scripts_size
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.values import ADA, AssetId, Value, unit_of, value_of
@@ -53,7 +53,6 @@ from .script import (
     ScriptTransaction,
     Shape,
     build_script_transaction,
-    reference_script_size,
 )
 
 SALE_PURCHASE = encode_plutus(constr(0, []))
@@ -583,8 +582,7 @@ class BatchTransaction:
 
 def referenced_script_bytes(tx: ScriptTransaction) -> int:
     """The reference-script bytes the fee pays for (spent and referenced UTxOs, once each)."""
-    utxos = {u.out_ref: u for u in (*tx.inputs, *tx.reference_inputs)}
-    return sum(reference_script_size(u.script_ref) for u in utxos.values() if u.script_ref)
+    return reference_scripts_size((*tx.inputs, *tx.reference_inputs))
 
 
 def required_fee(tx: ScriptTransaction, params: ProtocolParameters) -> int:

@@ -28,10 +28,10 @@ import cbor2
 
 from ..chain.base import ExUnits, RedeemerKey
 from ..domain.address import payment_key_hash
-from ..domain.cbor import encode_head, split_array
+from ..domain.cbor import encode_head
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.errors import InsufficientFundsError, MarketError
-from ..domain.fees import min_fee
+from ..domain.fees import min_fee, reference_scripts_size
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.scriptdata import language_views, script_data_hash
@@ -240,11 +240,7 @@ def _settle(
     redeemers = _redeemers(spent, shape.mints, plan.script_inputs, units)
     mem = sum(u.mem for _k, _d, u in redeemers)
     steps = sum(u.steps for _k, _d, u in redeemers)
-    ref_size = sum(
-        reference_script_size(u.script_ref)
-        for u in {u.out_ref: u for u in (*spent, *plan.reference_inputs)}.values()
-        if u.script_ref is not None
-    )
+    ref_size = reference_scripts_size((*spent, *plan.reference_inputs))
     redeemer_bytes = _encode_redeemers(redeemers)
     witness_set = encode_head(5, 1) + b"\x05" + redeemer_bytes if redeemers else encode_head(5, 0)
     data_hash = (
@@ -477,23 +473,6 @@ def encode_mint(mints: Sequence[Mint]) -> bytes:
             + b"".join(cbor2.dumps(n) + cbor2.dumps(q) for n, q in names)
         )
     return encode_head(5, len(parts)) + b"".join(parts)
-
-
-def reference_script_size(script_ref: bytes) -> int:
-    """The bytes the reference-script fee counts for a script reference `[type, script]`:
-    a Plutus script's serialized form (its CBOR byte string's content), a native script's CBOR.
-    """
-    spans, _end = split_array(script_ref)
-    if len(spans) != 2:
-        raise ScriptTransactionError("a script reference must be [type, script]")
-    language = cbor2.loads(script_ref[spans[0][0] : spans[0][1]])
-    script = script_ref[spans[1][0] : spans[1][1]]
-    if language == 0:
-        return len(script)
-    body = cbor2.loads(script)
-    if not isinstance(body, bytes):
-        raise ScriptTransactionError("a Plutus script reference must hold a byte string")
-    return len(body)
 
 
 def _raise_short(selection: Selection, known: dict[str, int]) -> None:

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from ...domain.address import parse_address, payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import AddressError
-from ...domain.fees import min_ada, min_fee
+from ...domain.fees import min_ada, min_fee, reference_scripts_size
 from ...domain.hashes import blake2b_256, datum_hash, key_hash
 from ...domain.params import ProtocolParameters
 from ...domain.scriptdata import CostModelError, language_views, script_data_hash
@@ -176,7 +176,7 @@ def check_outputs(tx: ParsedTx, params: ProtocolParameters) -> None:
 def check_fee(tx: ParsedTx, resolved: Resolved, params: ProtocolParameters) -> None:
     mem = sum(r.mem for r in tx.redeemers)
     steps = sum(r.steps for r in tx.redeemers)
-    ref_size = reference_scripts_size(resolved)
+    ref_size = reference_scripts_size((*resolved.inputs, *resolved.reference))
     needed = min_fee(params, tx.size, mem=mem, steps=steps, ref_script_size=ref_size)
     if tx.fee < needed:
         detail = f"{tx.size} bytes"
@@ -185,17 +185,6 @@ def check_fee(tx: ParsedTx, resolved: Resolved, params: ProtocolParameters) -> N
         if ref_size:
             detail += f", {ref_size} bytes of reference scripts"
         fail("FeeTooSmallUTxO", f"the fee is {tx.fee}; the minimum for {detail} is {needed}")
-
-
-def reference_scripts_size(resolved: Resolved) -> int:
-    """Total size of the reference scripts of the spent and referenced UTxOs (Conway's count)."""
-    seen: set[OutRef] = set()
-    size = 0
-    for utxo in (*resolved.inputs, *resolved.reference):
-        if utxo.script_ref is not None and utxo.out_ref not in seen:
-            seen.add(utxo.out_ref)
-            size += script_from_ref(utxo.script_ref).size
-    return size
 
 
 def check_value_conserved(tx: ParsedTx, resolved: Resolved, params: ProtocolParameters) -> None:
