@@ -134,18 +134,14 @@ def serve(
     from .service.bootstrap import create_service_app, open_service
     from .service.observability import configure_logging
 
-    overrides = {
-        key: value
-        for key, value in {
-            "network": network,
-            "database_url": database_url,
-            "seed": seed,
-            "devnet_path": devnet_path,
-            "host": host,
-            "port": port,
-        }.items()
-        if value is not None
-    }
+    overrides = _given(
+        network=network,
+        database_url=database_url,
+        seed=seed,
+        devnet_path=devnet_path,
+        host=host,
+        port=port,
+    )
     configure_logging(log_level.upper(), json=json_logs)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is enough
     try:
@@ -259,16 +255,9 @@ def worker_command(
     from .service.observability import configure_logging
     from .worker.processor import TransactionProcessor
 
-    overrides = {
-        key: value
-        for key, value in {
-            "network": network,
-            "database_url": database_url,
-            "seed": seed,
-            "devnet_path": devnet_path,
-        }.items()
-        if value is not None
-    }
+    overrides = _given(
+        network=network, database_url=database_url, seed=seed, devnet_path=devnet_path
+    )
     configure_logging(log_level.upper(), json=json_logs)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
@@ -330,6 +319,11 @@ _DevnetPath = Annotated[Path, typer.Option("--path", help="The devnet's SQLite f
 _SeedFile = Annotated[
     Path | None, typer.Option("--seed", help="Seed file (JSON; default: the demo seed).")
 ]
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The command-line options that were given: they override CARDANO_MARKET_* settings."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _fail(message: str) -> typer.Exit:

@@ -42,7 +42,7 @@ from ..domain.datums import (
     constr,
     encode_plutus,
 )
-from ..domain.errors import DatumError, InsufficientFundsError, MarketError
+from ..domain.errors import InsufficientFundsError, MarketError
 from ..domain.fees import min_fee, reference_scripts_size
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
@@ -53,6 +53,7 @@ from .script import (
     ScriptTransaction,
     Shape,
     build_script_transaction,
+    reference_datum_of,
 )
 
 SALE_PURCHASE = encode_plutus(constr(0, []))
@@ -108,9 +109,7 @@ class BatchDeployment:
 
     @property
     def reference_datum(self) -> ReferenceDatum:
-        if self.reference_utxo.inline_datum is None:
-            raise DatumError("the reference-data UTxO carries no inline ReferenceDatum")
-        return ReferenceDatum.from_cbor(self.reference_utxo.inline_datum)
+        return reference_datum_of(self.reference_utxo)
 
     @property
     def network_id(self) -> int:

@@ -29,12 +29,20 @@ from ..domain.datums import (
     encode_plutus,
     wallet_from_address,
 )
-from ..domain.errors import AddressError, DatumError, InvalidSaleError
+from ..domain.errors import AddressError, InvalidSaleError
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.pointer import pointer_asset_name
 from ..domain.values import ADA, AssetId, Value, unit_of
-from .script import Evaluate, Mint, ScriptInput, ScriptTransaction, Shape, build_script_transaction
+from .script import (
+    Evaluate,
+    Mint,
+    ScriptInput,
+    ScriptTransaction,
+    Shape,
+    build_script_transaction,
+    reference_datum_of,
+)
 
 SALE_AMOUNT_MARGIN = 2_000_000
 """Lovelace above `saleLovelace` the wallet is asked for, to pay the fee and change (deployed)."""
@@ -79,9 +87,7 @@ class SaleDeployment:
 
     @property
     def reference_datum(self) -> ReferenceDatum:
-        if self.reference_utxo.inline_datum is None:
-            raise DatumError("the reference-data UTxO carries no inline ReferenceDatum")
-        return ReferenceDatum.from_cbor(self.reference_utxo.inline_datum)
+        return reference_datum_of(self.reference_utxo)
 
     @property
     def pointer_policy(self) -> bytes:

@@ -30,7 +30,8 @@ from ..chain.base import ExUnits, RedeemerKey
 from ..domain.address import payment_key_hash
 from ..domain.cbor import encode_head
 from ..domain.cip30 import OutRef, Utxo
-from ..domain.errors import InsufficientFundsError, MarketError
+from ..domain.datums import ReferenceDatum
+from ..domain.errors import DatumError, InsufficientFundsError, MarketError
 from ..domain.fees import min_fee, reference_scripts_size
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
@@ -478,3 +479,10 @@ def encode_mint(mints: Sequence[Mint]) -> bytes:
 def _raise_short(selection: Selection, known: dict[str, int]) -> None:
     detail = ", ".join(f"{qty} {unit}" for unit, qty in sorted(known.items()))
     raise InsufficientFundsError(f"Insufficient funds: the wallet is short of {detail}", known)
+
+
+def reference_datum_of(utxo: Utxo) -> ReferenceDatum:
+    """The ReferenceDatum inlined in the reference-data UTxO (sale and batch deployments)."""
+    if utxo.inline_datum is None:
+        raise DatumError("the reference-data UTxO carries no inline ReferenceDatum")
+    return ReferenceDatum.from_cbor(utxo.inline_datum)
