@@ -409,3 +409,82 @@ def test_cli_devnet_commands(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"wallets": {"x": {"lovelace": 0}}}))
     failed = runner.invoke(app, ["devnet", "init", "--path", db, "--seed", str(bad)])
     assert failed.exit_code == 1 and "$.wallets.x.lovelace" in failed.output
+
+
+# -- another deployment (the `contracts` section) -------------------------------------------------
+
+
+def _contracts(directory: Path, **changes: Any) -> dict[str, Any]:
+    section = {
+        "validators": str(directory),
+        "starterPolicyId": "ab" * 28,
+        "starterAssetNameHex": b"NEWMarketplace".hex(),
+        "referenceDataScriptHash": "cd" * 28,
+    }
+    section.update(changes)
+    return {k: v for k, v in section.items() if v is not _DELETE}
+
+
+def _envelopes(directory: Path, scripts: dict[str, bytes]) -> Path:
+    directory.mkdir(exist_ok=True)
+    for name, script in scripts.items():
+        document = {"type": "PlutusScriptV3", "cborHex": cbor2.dumps(script).hex()}
+        (directory / f"{name}.plutus").write_text(json.dumps(document))
+    return directory
+
+
+def test_a_seed_can_deploy_other_validators(tmp_path: Path, ledger: Ledger) -> None:
+    """The scripts come from the seed's directory (here the project's own, applied to another
+    starter NFT); the reference datum, addresses and sales follow them."""
+    starter = (bytes.fromhex("ab" * 28), b"NEWMarketplace")
+    params = (cbor2.dumps(starter[0]), cbor2.dumps(starter[1]))
+    scripts = {n: apply_parameters(load_script(n), *params) for n in ("sale", "queue", "vault")}
+    directory = _envelopes(tmp_path / "scripts", scripts)
+    data = demo()
+    data["contracts"] = _contracts(Path("scripts"))
+    result = apply_seed(ledger, parse_seed(data, base_dir=tmp_path))  # relative to base_dir
+    c = result.contracts
+    assert c is not None and c.starter_nft == starter
+    assert c.reference_utxo.address[1:29] == bytes.fromhex("cd" * 28)
+    assert (c.sale_script_hash, c.queue_script_hash, c.vault_script_hash) == tuple(
+        script_hash(3, scripts[n]) for n in ("sale", "queue", "vault")
+    )
+    assert c.reference_datum.contracts.queue == c.queue_script_hash
+    assert c.pointer_policy == script_hash(3, apply_parameters(load_script("pointer"), *params))
+    assert all(s.utxo is not None and s.utxo.address == c.sale_address for s in result.sales)
+    assert c.sale_address != seed_module.sale_address(0)  # not the project's devnet deployment
+    # the same seed over other script bytes is another chain (another seed hash)
+    scripts["vault"] = apply_parameters(load_script("vault"), params[1], params[0])
+    _envelopes(directory, scripts)
+    assert parse_seed(data, base_dir=tmp_path).hash != result.seed.hash
+
+
+@pytest.mark.parametrize(
+    ("changes", "where", "says"),
+    [
+        ({"starterPolicyId": _DELETE}, "$.contracts.starterPolicyId", "required"),
+        ({"starterPolicyId": "ab"}, "$.contracts.starterPolicyId", "28 bytes"),
+        ({"referenceDataScriptHash": "zz"}, "$.contracts.referenceDataScriptHash", "hex"),
+        ({"starterAssetNameHex": "00" * 33}, "$.contracts.starterAssetNameHex", "32 bytes"),
+        ({"validators": "nowhere"}, "$.contracts.validators", "cannot read the sale validator"),
+        ({"extra": 1}, "$.contracts.extra", "unknown key"),
+    ],
+)
+def test_bad_contracts_sections_name_the_json_path(
+    tmp_path: Path, changes: dict[str, Any], where: str, says: str
+) -> None:
+    _envelopes(tmp_path / "scripts", {n: b"\x01" for n in ("sale", "queue", "vault")})
+    data = demo()
+    data["contracts"] = _contracts(Path("scripts"), **changes)
+    with pytest.raises(SeedError, match=says) as info:
+        parse_seed(data, base_dir=tmp_path)
+    assert info.value.path == where
+
+
+def test_a_validator_file_that_is_not_a_v3_envelope_is_refused(tmp_path: Path) -> None:
+    directory = _envelopes(tmp_path / "scripts", {n: b"\x01" for n in ("sale", "queue", "vault")})
+    (directory / "queue.plutus").write_text(json.dumps({"type": "PlutusScriptV2", "cborHex": "41"}))
+    data = demo()
+    data["contracts"] = _contracts(directory)
+    with pytest.raises(SeedError, match=r"queue\.plutus is not a PlutusScriptV3"):
+        parse_seed(data)

@@ -8,6 +8,8 @@ import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,14 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import Value, sum_values
+from cardano_market.store.db import Database
+from cardano_market.store.orders import OrderRepo, OrderState
+from cardano_market.store.repos import SaleRepo
+from cardano_market.tx.batch import required_fee
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from cardano_market.tx.witness import sign_transaction, splice_witnesses
+from cardano_market.worker.batcher import Batcher, BatchReport
+from cardano_market.worker.monitor import ChainMonitor
 
 START_MS = 1_700_000_000_000
 NOW_SLOT = 1_000
@@ -43,9 +51,15 @@ def extra_sale_id(i: int) -> str:
     return f"00000000-0000-5000-8000-{i + 1:012d}"
 
 
-def demo_seed_data(*bundles: int) -> dict[str, Any]:
-    """The demo seed's JSON plus one USD sale ($0.50 a bundle) of each of `bundles` bundles."""
-    data: dict[str, Any] = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+NEWM_MAINNET_SEED = Path(__file__).resolve().parents[2] / "fixtures/devnet/newm-mainnet-seed.json"
+"""The demo world behind NEWM's deployed mainnet sale, queue and vault (read from ../shared)."""
+NEWM_MAINNET_SCRIPTS = Path(__file__).resolve().parents[3] / "shared/contracts/newm-mainnet"
+
+
+def demo_seed_data(*bundles: int, seed: Path = DEFAULT_SEED) -> dict[str, Any]:
+    """The demo seed's JSON (or `seed`'s) plus one USD sale ($0.50 a bundle) of each of `bundles`
+    bundles."""
+    data: dict[str, Any] = json.loads(seed.read_text(), parse_float=str)
     for i, total in enumerate(bundles):
         data["sales"].append(
             {
@@ -158,8 +172,97 @@ class World:
 
 
 @contextmanager
-def open_world(path: Path, data: dict[str, Any] | None = None) -> Iterator[World]:
+def open_world(
+    path: Path, data: dict[str, Any] | None = None, *, base_dir: Path | None = None
+) -> Iterator[World]:
+    """A devnet at `path` seeded from `data` (default the demo seed); `base_dir` is where the
+    seed's relative paths start (its `contracts.validators`)."""
     clock = Clock()
     with Ledger(path, system_start_ms=START_MS, clock=clock) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data or demo_seed_data()))
+        seeded = apply_seed(ledger, parse_seed(data or demo_seed_data(), base_dir=base_dir))
         yield World(ledger, DevnetBackend(ledger), seeded, clock)
+
+
+# -- settlement checks shared by the batcher scenarios ---------------------------------------------
+
+
+def batcher(world: World, backend: DevnetBackend | None = None) -> Batcher:
+    return Batcher.for_devnet(world.seeded, backend or world.backend)
+
+
+def song(world: World) -> tuple[bytes, bytes]:
+    return world.seeded.seed.asset("SONG")
+
+
+def currency(world: World) -> tuple[bytes, bytes]:
+    assert world.seeded.marketplace is not None
+    return world.seeded.marketplace.currency
+
+
+def check_fees(world: World, report: BatchReport) -> None:
+    """Every fee is the ledger's minimum for the evaluated ex-units, within its bound."""
+    c = world.seeded.contracts
+    assert c is not None
+    bounds = c.reference_datum.fees
+    for tx in report.transactions:
+        assert tx.fee == required_fee(tx.transaction, world.ledger.params)
+        bound = bounds.purchase_queue_bound if tx.kind == "purchase" else bounds.refund_queue_bound
+        assert tx.fee <= bound, (tx.kind, tx.fee, bound)
+
+
+def settle(world: World, run: Batcher) -> tuple[BatchReport, int]:
+    """One round; the fees the ledger recorded for it (checked against what the value lost)."""
+    before, height = world.holdings(), world.ledger.tip().block_height
+    report = run.poll_once()
+    fees = world.fees_since(height + 1)
+    assert fees == sum(t.fee for t in report.transactions)
+    assert world.holdings() == before - Value(fees)  # nothing created, nothing lost
+    check_fees(world, report)
+    return report, fees
+
+
+# -- serving orders -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Addresses:
+    queue: bytes
+    sale: bytes
+
+
+def partial_fill(world: World, database: Database) -> None:
+    c = world.seeded.contracts
+    assert c is not None
+    sale = world.sale(extra_sale_id(0))
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(world.clock.now, UTC)
+
+    with database.session() as session:
+        SaleRepo(session).add(sale, pointer_policy=c.pointer_policy, now=now())
+    addresses = Addresses(queue=c.queue_address, sale=c.sale_address)
+    monitor = ChainMonitor(world.backend, database, addresses, c.pointer_policy, clock=now)
+    order = world.place_order(sale, 3)
+    assert monitor.poll_once().count("order_queued") == 1
+    run = batcher(world)
+
+    report, _ = settle(world, run)
+    (settled,) = report.settled
+    assert settled.bundles == 2 and settled.refund is not None
+    events = monitor.poll_once()
+    assert events.count("purchase") == 1 and events.count("refund") == 1
+    with database.session() as session:
+        stored = SaleRepo(session).get(sale.id)
+        (recorded,) = OrderRepo(session).find()
+    assert stored is not None and stored.sale.status.value == "SoldOut"
+    assert stored.sale.available_bundle_quantity == 0
+    assert recorded.origin == order.out_ref and recorded.state is OrderState.PARTIALLY_FILLED
+    assert recorded.bundles_filled == 2 and not recorded.is_open
+    alice = world.seeded.wallets["alice"].address
+    assert world.holdings([alice]).quantity(song(world)) == 2_000_000
+
+    late = world.place_order(sale, 1, buyer="bob")
+    report, _ = settle(world, run)
+    (refunded,) = report.settled
+    assert refunded.order == late.out_ref
+    assert [t.kind for t in refunded.transactions] == ["refund"]

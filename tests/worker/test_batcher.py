@@ -10,31 +10,35 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cbor2
 import pytest
-from batcher_world import NEWM_SALE, USD_SALE, World, demo_seed_data, extra_sale_id, open_world
+from batcher_world import (
+    NEWM_SALE,
+    USD_SALE,
+    World,
+    batcher,
+    currency,
+    demo_seed_data,
+    extra_sale_id,
+    open_world,
+    partial_fill,
+    settle,
+    song,
+)
 
 from cardano_market.chain.base import ChainError
 from cardano_market.chain.devnet import DevnetBackend
 from cardano_market.domain.datums import QueueDatum, Token, Wallet, constr, encode_plutus
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.store.db import Database
-from cardano_market.store.orders import OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
 from cardano_market.synthetic import tx_hash, utxo
-from cardano_market.tx.batch import required_fee
 from cardano_market.worker.batcher import (
-    Batcher,
-    BatchReport,
     MalformedOrderError,
     QueuedOrder,
     read_order,
 )
-from cardano_market.worker.monitor import ChainMonitor
 
 pytest.importorskip("uplc", reason="the devnet runs the marketplace validators with uplc")
 
@@ -43,44 +47,6 @@ pytest.importorskip("uplc", reason="the devnet runs the marketplace validators w
 def world(tmp_path: Path) -> Iterator[World]:
     with open_world(tmp_path / "devnet.sqlite") as w:
         yield w
-
-
-def batcher(world: World, backend: DevnetBackend | None = None) -> Batcher:
-    return Batcher.for_devnet(world.seeded, backend or world.backend)
-
-
-def song(world: World) -> tuple[bytes, bytes]:
-    return world.seeded.seed.asset("SONG")
-
-
-def currency(world: World) -> tuple[bytes, bytes]:
-    assert world.seeded.marketplace is not None
-    return world.seeded.marketplace.currency
-
-
-def check_fees(world: World, report: BatchReport) -> None:
-    """Every fee is the ledger's minimum for the evaluated ex-units, within its bound."""
-    c = world.seeded.contracts
-    assert c is not None
-    bounds = c.reference_datum.fees
-    for tx in report.transactions:
-        assert tx.fee == required_fee(tx.transaction, world.ledger.params)
-        bound = bounds.purchase_queue_bound if tx.kind == "purchase" else bounds.refund_queue_bound
-        assert tx.fee <= bound, (tx.kind, tx.fee, bound)
-
-
-def settle(world: World, run: Batcher) -> tuple[BatchReport, int]:
-    """One round; the fees the ledger recorded for it (checked against what the value lost)."""
-    before, height = world.holdings(), world.ledger.tip().block_height
-    report = run.poll_once()
-    fees = world.fees_since(height + 1)
-    assert fees == sum(t.fee for t in report.transactions)
-    assert world.holdings() == before - Value(fees)  # nothing created, nothing lost
-    check_fees(world, report)
-    return report, fees
-
-
-# -- serving orders -------------------------------------------------------------------------------
 
 
 def test_one_order_is_filled_then_refunded(world: World) -> None:
@@ -131,50 +97,6 @@ def test_three_bundles_ordered_two_left(tmp_path: Path) -> None:
             partial_fill(world, database)
         finally:
             database.dispose()
-
-
-@dataclass(frozen=True)
-class Addresses:
-    queue: bytes
-    sale: bytes
-
-
-def partial_fill(world: World, database: Database) -> None:
-    c = world.seeded.contracts
-    assert c is not None
-    sale = world.sale(extra_sale_id(0))
-
-    def now() -> datetime:
-        return datetime.fromtimestamp(world.clock.now, UTC)
-
-    with database.session() as session:
-        SaleRepo(session).add(sale, pointer_policy=c.pointer_policy, now=now())
-    addresses = Addresses(queue=c.queue_address, sale=c.sale_address)
-    monitor = ChainMonitor(world.backend, database, addresses, c.pointer_policy, clock=now)
-    order = world.place_order(sale, 3)
-    assert monitor.poll_once().count("order_queued") == 1
-    run = batcher(world)
-
-    report, _ = settle(world, run)
-    (settled,) = report.settled
-    assert settled.bundles == 2 and settled.refund is not None
-    events = monitor.poll_once()
-    assert events.count("purchase") == 1 and events.count("refund") == 1
-    with database.session() as session:
-        stored = SaleRepo(session).get(sale.id)
-        (recorded,) = OrderRepo(session).find()
-    assert stored is not None and stored.sale.status.value == "SoldOut"
-    assert stored.sale.available_bundle_quantity == 0
-    assert recorded.origin == order.out_ref and recorded.state is OrderState.PARTIALLY_FILLED
-    assert recorded.bundles_filled == 2 and not recorded.is_open
-    alice = world.seeded.wallets["alice"].address
-    assert world.holdings([alice]).quantity(song(world)) == 2_000_000
-
-    late = world.place_order(sale, 1, buyer="bob")
-    report, _ = settle(world, run)
-    (refunded,) = report.settled
-    assert refunded.order == late.out_ref
-    assert [t.kind for t in refunded.transactions] == ["refund"]
 
 
 def test_priority_sold_out_and_short_paid(tmp_path: Path) -> None:

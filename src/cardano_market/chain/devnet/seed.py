@@ -15,11 +15,14 @@ end it and batchers can fill orders from it. The batcher (a wallet named by the 
 `batcher`, default the cash register) holds a batcher-certificate token and, when the profit
 margin is not zero, owns a vault UTxO holding the vault minimum. The band and stake hashes are
 label-derived stand-ins (nothing runs them).
+
+A seed's `contracts` section deploys other validators instead of the project's (`deployment.py`):
+e.g. NEWM's mainnet sale, queue and vault, with mainnet's starter NFT and reference-data address
+(which those scripts have baked in) and the project's pointer policy in the reference datum.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -49,13 +52,21 @@ from ...domain.datums import (
     wallet_from_address,
 )
 from ...domain.errors import ConfigError, SeedError
-from ...domain.hashes import script_hash
 from ...domain.outputs import TxOutput
 from ...domain.pointer import pointer_asset_name
 from ...domain.pricing import MarketplaceConfig
 from ...domain.sale import Sale, SaleStatus
 from ...domain.values import ADA, MAX_ASSET_NAME_SIZE, POLICY_ID_SIZE, AssetId, Value, unit_of
 from ...synthetic import SyntheticWallet, wallet
+from .deployment import (
+    PLUTUS_V3,
+    PROJECT_REFERENCE_DATA_HASH,
+    PROJECT_STARTER_NFT,
+    Deployment,
+    deployment_from_directory,
+    label_hash,
+    project_deployment,
+)
 from .ledger import Ledger
 
 DEFAULT_SEED = Path(__file__).with_name("demo_seed.json")
@@ -71,6 +82,7 @@ _LABEL = "cardano-market devnet"
 _HEX24 = re.compile(r"[0-9a-f]{24}")
 _TOP_KEYS = {
     "description",
+    "contracts",
     "wallets",
     "tokens",
     "oracle",
@@ -82,8 +94,7 @@ _TOP_KEYS = {
 _MAX_DECIMALS = 255
 
 
-def _hash28(label: str) -> bytes:
-    return hashlib.blake2b(f"{_LABEL} {label}".encode(), digest_size=28).digest()
+_hash28 = label_hash
 
 
 def token_policy(name: str) -> bytes:
@@ -93,10 +104,9 @@ def token_policy(name: str) -> bytes:
 
 ORACLE_SCRIPT_HASH = _hash28("oracle")
 ORACLE_FEED_POLICY = _hash28("oracle feed")
-STARTER_POLICY = _hash28("starter")
-STARTER_NAME = b"NEWMarketplace"
-STARTER_NFT: AssetId = (STARTER_POLICY, STARTER_NAME)
-REFERENCE_DATA_SCRIPT_HASH = _hash28("reference data")
+STARTER_POLICY, STARTER_NAME = PROJECT_STARTER_NFT
+STARTER_NFT: AssetId = PROJECT_STARTER_NFT
+REFERENCE_DATA_SCRIPT_HASH = PROJECT_REFERENCE_DATA_HASH
 """Holds the starter NFT and the ReferenceDatum; no script exists behind it (nothing spends it)."""
 SCRIPT_STORE_HASH = _hash28("script references")
 """Holds the reference-script UTxOs; no script exists behind it (they stay forever)."""
@@ -113,57 +123,46 @@ CERTIFICATE_LOVELACE = 5_000_000
 """Lovelace beside the certificate: its UTxO also collects the incentives (a second policy)."""
 VAULT_MINIMUM_LOVELACE = 10_000_000
 """What a vault UTxO must always keep (the vault validator's minimum)."""
-PLUTUS_V3 = 3
 
 
-@functools.cache
 def pointer_script() -> bytes:
     """The pointer minting policy applied to the devnet starter NFT (ledger form)."""
-    return _applied("pointer")
+    return project_deployment().pointer_script
 
 
-@functools.cache
 def sale_script() -> bytes:
     """The sale validator applied to the devnet starter NFT (ledger form)."""
-    return _applied("sale")
+    return project_deployment().sale_script
 
 
-@functools.cache
 def queue_script() -> bytes:
     """The queue validator applied to the devnet starter NFT (ledger form)."""
-    return _applied("queue")
+    return project_deployment().queue_script
 
 
-@functools.cache
 def vault_script() -> bytes:
     """The vault validator applied to the devnet starter NFT (ledger form)."""
-    return _applied("vault")
-
-
-def _applied(name: str) -> bytes:
-    from ...contracts import load_applied
-
-    return load_applied(name, cbor2.dumps(STARTER_POLICY), cbor2.dumps(STARTER_NAME))
+    return project_deployment().vault_script
 
 
 def pointer_policy() -> bytes:
     """The devnet pointer policy id (the applied pointer script's hash)."""
-    return script_hash(PLUTUS_V3, pointer_script())
+    return project_deployment().pointer_policy
 
 
 def sale_script_hash() -> bytes:
     """The devnet sale validator's hash (the applied sale script's hash)."""
-    return script_hash(PLUTUS_V3, sale_script())
+    return project_deployment().sale_script_hash
 
 
 def queue_script_hash() -> bytes:
     """The devnet queue validator's hash (the applied queue script's hash)."""
-    return script_hash(PLUTUS_V3, queue_script())
+    return project_deployment().queue_script_hash
 
 
 def vault_script_hash() -> bytes:
     """The devnet vault validator's hash (the applied vault script's hash)."""
-    return script_hash(PLUTUS_V3, vault_script())
+    return project_deployment().vault_script_hash
 
 
 _LAZY_HASHES = {
@@ -175,8 +174,9 @@ _LAZY_HASHES = {
 
 
 def __getattr__(name: str) -> bytes:
-    """`POINTER_POLICY`, `SALE_SCRIPT_HASH`, `QUEUE_SCRIPT_HASH` and `VAULT_SCRIPT_HASH`, computed
-    on first use (applying a script imports uplc, which would make importing this module slow)."""
+    """`POINTER_POLICY`, `SALE_SCRIPT_HASH`, `QUEUE_SCRIPT_HASH` and `VAULT_SCRIPT_HASH` of the
+    project's deployment, computed on first use (applying a script imports uplc, which would make
+    importing this module slow)."""
     if name in _LAZY_HASHES:
         return _LAZY_HASHES[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -187,23 +187,26 @@ def oracle_address(network_id: int = 0) -> bytes:
     return script_address(ORACLE_SCRIPT_HASH, None, network_id)
 
 
-def sale_address(network_id: int = 0) -> bytes:
+def sale_address(network_id: int = 0, deployment: Deployment | None = None) -> bytes:
     """The sale contract's address: the applied sale validator with the stake stand-in."""
-    return script_address(sale_script_hash(), STAKE_SCRIPT_HASH, network_id)
+    d = deployment or project_deployment()
+    return script_address(d.sale_script_hash, STAKE_SCRIPT_HASH, network_id)
 
 
-def queue_address(network_id: int = 0) -> bytes:
+def queue_address(network_id: int = 0, deployment: Deployment | None = None) -> bytes:
     """Where orders go: the applied queue validator with the stake part, so batchers see them."""
-    return script_address(queue_script_hash(), STAKE_SCRIPT_HASH, network_id)
+    d = deployment or project_deployment()
+    return script_address(d.queue_script_hash, STAKE_SCRIPT_HASH, network_id)
 
 
-def vault_address(network_id: int = 0) -> bytes:
+def vault_address(network_id: int = 0, deployment: Deployment | None = None) -> bytes:
     """Where purchases pay the profit: the applied vault validator with the stake part."""
-    return script_address(vault_script_hash(), STAKE_SCRIPT_HASH, network_id)
+    d = deployment or project_deployment()
+    return script_address(d.vault_script_hash, STAKE_SCRIPT_HASH, network_id)
 
 
-def reference_data_address(network_id: int = 0) -> bytes:
-    return script_address(REFERENCE_DATA_SCRIPT_HASH, None, network_id)
+def reference_data_address(network_id: int = 0, deployment: Deployment | None = None) -> bytes:
+    return (deployment or project_deployment()).reference_data_address(network_id)
 
 
 def script_store_address(network_id: int = 0) -> bytes:
@@ -273,6 +276,12 @@ class Seed:
     collateral: str | None = None  # the operator's collateral wallet (pays script collateral)
     batcher: str | None = None  # the wallet holding the batcher certificate (owns the vault)
     fee_bounds: Fees = MAINNET_FEE_BOUNDS  # the ReferenceDatum's
+    deployment: Deployment | None = None  # None: the project's validators
+
+    @property
+    def contracts(self) -> Deployment:
+        """The marketplace scripts this seed deploys."""
+        return self.deployment or project_deployment()
 
     def asset(self, token: str) -> AssetId:
         """The asset id of `token` ("ADA" is lovelace)."""
@@ -290,13 +299,21 @@ def load_seed(path: str | Path = DEFAULT_SEED) -> Seed:
         data = json.loads(text, parse_float=str)
     except json.JSONDecodeError as exc:
         raise SeedError("$", f"{path} is not JSON: {exc}") from exc
-    return parse_seed(data)
+    return parse_seed(data, base_dir=Path(path).parent)
 
 
-def parse_seed(data: object) -> Seed:
-    """Check a decoded seed document (JSON decimals may be str or float) and build a `Seed`."""
+def parse_seed(data: object, *, base_dir: Path | None = None) -> Seed:
+    """Check a decoded seed document (JSON decimals may be str or float) and build a `Seed`.
+
+    A relative `contracts.validators` directory is read from `base_dir` (the seed file's
+    directory; default the working directory).
+    """
     root = _mapping(data, "$", _TOP_KEYS)
-    digest = hashlib.blake2b(_canonical(root), digest_size=32).digest()
+    deployment = _deployment(root.get("contracts"), base_dir or Path.cwd())
+    canonical = _canonical(root)
+    if deployment is not None:  # the same seed with other scripts is another chain
+        canonical += b"".join(deployment.scripts)
+    digest = hashlib.blake2b(canonical, digest_size=32).digest()
     tokens = _tokens(root.get("tokens", {}))
     wallets = _wallets(root.get("wallets", {}), tokens)
     marketplace, operators, currency = _marketplace(root.get("marketplace"), tokens, wallets)
@@ -319,6 +336,31 @@ def parse_seed(data: object) -> Seed:
         collateral,
         batcher or cash_register,
         bounds,
+        deployment,
+    )
+
+
+def _deployment(raw: object, base_dir: Path) -> Deployment | None:
+    """`contracts`: validators deployed instead of the project's (e.g. NEWM's mainnet scripts),
+    with the starter NFT and reference-data script hash baked into them."""
+    if raw is None:
+        return None
+    keys = {"validators", "starterPolicyId", "starterAssetNameHex", "referenceDataScriptHash"}
+    fields = _mapping(raw, "$.contracts", keys)
+    for key in sorted(keys):
+        if key not in fields:
+            raise SeedError(f"$.contracts.{key}", "is required")
+    policy = _hex(fields["starterPolicyId"], "$.contracts.starterPolicyId")
+    reference = _hex(fields["referenceDataScriptHash"], "$.contracts.referenceDataScriptHash")
+    for key, value in (("starterPolicyId", policy), ("referenceDataScriptHash", reference)):
+        if len(value) != POLICY_ID_SIZE:
+            raise SeedError(f"$.contracts.{key}", f"must be {POLICY_ID_SIZE} bytes (56 hex)")
+    name = _hex(fields["starterAssetNameHex"], "$.contracts.starterAssetNameHex")
+    if len(name) > MAX_ASSET_NAME_SIZE:
+        raise SeedError("$.contracts.starterAssetNameHex", "is longer than 32 bytes")
+    directory = base_dir / _str(fields["validators"], "$.contracts.validators")
+    return deployment_from_directory(
+        directory, (policy, name), reference, path="$.contracts.validators"
     )
 
 
@@ -713,7 +755,7 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
         cash_register=keys[seed.cash_register] if seed.cash_register else None,
         users=seed.users,
         token_ids=dict(seed.token_ids),
-        contracts=_find_contracts(ledger, keys[seed.batcher] if seed.batcher else None),
+        contracts=_find_contracts(ledger, seed, keys[seed.batcher] if seed.batcher else None),
         collateral=keys[seed.collateral] if seed.collateral else None,
         batcher=keys[seed.batcher] if seed.batcher else None,
     )
@@ -732,19 +774,20 @@ def reference_datum(seed: Seed) -> ReferenceDatum:
     hot_key = hot_key_hash(seed)
     market = seed.marketplace
     profit = (market.currency if market else None) or (b"", b"")
+    deployed = seed.contracts
     return ReferenceDatum(
         hot_key=hot_key,
         keepers=Keepers((_hash28("keeper"),), 1),
         staking=Staking(_hash28("stake pool"), Wallet(hot_key)),
         contracts=Contracts(
-            sale=sale_script_hash(),
-            queue=queue_script_hash(),
+            sale=deployed.sale_script_hash,
+            queue=deployed.queue_script_hash,
             band=BAND_SCRIPT_HASH,
-            vault=vault_script_hash(),
+            vault=deployed.vault_script_hash,
             stake=STAKE_SCRIPT_HASH,
         ),
         fees=seed.fee_bounds,
-        pointer=pointer_policy(),
+        pointer=deployed.pointer_policy,
         batcher_data=BatcherData(
             _hash28("monster 1"),
             _hash28("monster 2"),
@@ -769,13 +812,16 @@ def _contract_outputs(
     scripts, then the batcher's certificate and (with a profit margin) its vault."""
     network = ledger.network_id
     datum = reference_datum(seed)
+    deployed = seed.contracts
     reference = TxOutput(
-        reference_data_address(network), Value.of(0, {STARTER_NFT: 1}), inline_datum=datum.to_cbor()
+        deployed.reference_data_address(network),
+        Value.of(0, {deployed.starter_nft: 1}),
+        inline_datum=datum.to_cbor(),
     )
     store = script_store_address(network)
     outputs = [reference] + [
         TxOutput(store, Value(0), script_ref=cbor2.dumps([PLUTUS_V3, script]))
-        for script in _deployed_scripts()
+        for script in deployed.scripts
     ]
     if seed.batcher is not None:
         batcher = keys[seed.batcher]
@@ -784,20 +830,20 @@ def _contract_outputs(
         if datum.profit_data.profit_margin != 0:
             owner = Wallet(batcher.payment_key.hash).to_cbor()
             vault = Value(VAULT_MINIMUM_LOVELACE)
-            outputs.append(TxOutput(vault_address(network), vault, inline_datum=owner))
+            vault_at = vault_address(network, deployed)
+            outputs.append(TxOutput(vault_at, vault, inline_datum=owner))
     return [o.with_min_ada(ledger.params) for o in outputs]
 
 
-def _deployed_scripts() -> tuple[bytes, ...]:
-    return (pointer_script(), sale_script(), queue_script(), vault_script())
-
-
-def _find_contracts(ledger: Ledger, batcher: SyntheticWallet | None) -> SeededContracts | None:
+def _find_contracts(
+    ledger: Ledger, seed: Seed, batcher: SyntheticWallet | None
+) -> SeededContracts | None:
     network = ledger.network_id
+    deployed = seed.contracts
     holders = [
         (u, u.inline_datum)
-        for u in ledger.utxos_at(reference_data_address(network))
-        if u.value.quantity(STARTER_NFT) == 1
+        for u in ledger.utxos_at(deployed.reference_data_address(network))
+        if u.value.quantity(deployed.starter_nft) == 1
     ]
     if not holders:
         return None
@@ -809,28 +855,29 @@ def _find_contracts(ledger: Ledger, batcher: SyntheticWallet | None) -> SeededCo
         for u in ledger.utxos_at(script_store_address(network))
         if u.script_ref is not None
     }
-    deployed = [by_script.get(cbor2.dumps([PLUTUS_V3, s])) for s in _deployed_scripts()]
-    pointer_utxo, sale_utxo, queue_utxo, vault_utxo = deployed
+    found = [by_script.get(cbor2.dumps([PLUTUS_V3, s])) for s in deployed.scripts]
+    pointer_utxo, sale_utxo, queue_utxo, vault_utxo = found
     if pointer_utxo is None or sale_utxo is None or queue_utxo is None or vault_utxo is None:
         raise SeedError("$", "the seeded reference-script UTxOs are missing from the ledger")
     certificates = [] if batcher is None else ledger.utxos_at(batcher.address)
     owner = None if batcher is None else Wallet(batcher.payment_key.hash).to_cbor()
-    vaults = [u for u in ledger.utxos_at(vault_address(network)) if u.inline_datum == owner]
+    vault_at = vault_address(network, deployed)
+    vaults = [u for u in ledger.utxos_at(vault_at) if u.inline_datum == owner]
     return SeededContracts(
-        starter_nft=STARTER_NFT,
+        starter_nft=deployed.starter_nft,
         reference_utxo=reference_utxo,
         reference_datum=ReferenceDatum.from_cbor(datum),
         pointer_script_utxo=pointer_utxo,
         sale_script_utxo=sale_utxo,
-        pointer_policy=pointer_policy(),
-        sale_script_hash=sale_script_hash(),
-        sale_address=sale_address(network),
-        queue_address=queue_address(network),
+        pointer_policy=deployed.pointer_policy,
+        sale_script_hash=deployed.sale_script_hash,
+        sale_address=sale_address(network, deployed),
+        queue_address=queue_address(network, deployed),
         queue_script_utxo=queue_utxo,
         vault_script_utxo=vault_utxo,
-        queue_script_hash=queue_script_hash(),
-        vault_script_hash=vault_script_hash(),
-        vault_address=vault_address(network),
+        queue_script_hash=deployed.queue_script_hash,
+        vault_script_hash=deployed.vault_script_hash,
+        vault_address=vault_at,
         batcher_certificate=BATCHER_CERTIFICATE,
         certificate_utxo=next(
             (u for u in certificates if u.value.quantity(BATCHER_CERTIFICATE)), None
@@ -897,10 +944,11 @@ def _sale_output(
         seed.marketplace.sale_lovelace if seed.marketplace else 0,
         {
             bundle: sale.bundle_amount * sale.total_bundle_quantity,
-            (pointer_policy(), sale_pointer_name(sale.id)): 1,
+            (seed.contracts.pointer_policy, sale_pointer_name(sale.id)): 1,
         },
     )
-    out = TxOutput(sale_address(ledger.network_id), value, inline_datum=datum.to_cbor())
+    address = sale_address(ledger.network_id, seed.contracts)
+    out = TxOutput(address, value, inline_datum=datum.to_cbor())
     return out.with_min_ada(ledger.params)
 
 
@@ -932,9 +980,10 @@ def _seeded_sale(
         total_bundle_quantity=sale.total_bundle_quantity,
         available_bundle_quantity=sale.total_bundle_quantity,
     )
+    deployed = seed.contracts
     holders = [
         u
-        for u in ledger.utxos_at(sale_address(ledger.network_id))
-        if u.value.quantity((pointer_policy(), pointer))
+        for u in ledger.utxos_at(sale_address(ledger.network_id, deployed))
+        if u.value.quantity((deployed.pointer_policy, pointer))
     ]
     return SeededSale(record, holders[0] if holders else None)
