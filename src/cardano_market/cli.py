@@ -168,23 +168,41 @@ def serve(
     )
 
 
+_EnvFile = Annotated[Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")]
+_Once = Annotated[bool, typer.Option(help="One pass, then exit.")]
+_LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error.")]
+
+
 @app.command("settle")
 def settle_command(
-    env_file: Annotated[
-        Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")
-    ] = None,
+    env_file: _EnvFile = None,
     monitor: Annotated[
         bool, typer.Option("--monitor/--no-monitor", help="Follow the chain into the database.")
     ] = True,
     batcher: Annotated[
         bool, typer.Option("--batcher/--no-batcher", help="Fill and refund queued orders.")
     ] = True,
-    once: Annotated[bool, typer.Option(help="One pass of each, then exit.")] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    once: _Once = False,
+    log_level: _LogLevel = "info",
 ) -> None:
     """Run settlement without the HTTP API: the chain monitor (keeps sales, orders and issued
     transactions true to the chain) and the batcher (fills, then refunds, queued orders). Run
-    one process of it per deployment; the batcher runs on the devnet only for now."""
+    one process of it per deployment. On a public network the batcher needs
+    CARDANO_MARKET_BATCHER_KEY and the deployment's reference-script out-refs (README)."""
+    _run_settlement(env_file, monitor=monitor, batcher=batcher, once=once, log_level=log_level)
+
+
+@app.command("batcher")
+def batcher_command(
+    env_file: _EnvFile = None, once: _Once = False, log_level: _LogLevel = "info"
+) -> None:
+    """Run the batcher alone: fill, then refund, queued orders (`settle --no-monitor`)."""
+    _run_settlement(env_file, monitor=False, batcher=True, once=once, log_level=log_level)
+
+
+def _run_settlement(
+    env_file: Path | None, *, monitor: bool, batcher: bool, once: bool, log_level: str
+) -> None:
     import threading
 
     from .config import load_settings
@@ -195,8 +213,12 @@ def settle_command(
     configure_logging(log_level.upper(), json=True)
     try:
         parts = open_service(load_settings(env_file))
-        loops = settlement_loops(parts, monitor=monitor, batcher=batcher)
     except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        loops = settlement_loops(parts, monitor=monitor, batcher=batcher)
+    except MarketError as exc:  # ConfigError, or ChainError reading the deployment
+        parts.close()
         raise _fail(str(exc)) from exc
     if once:
         try:

@@ -118,6 +118,20 @@ class Settings(BaseSettings):
     """`txhash#index` of the UTxO holding the pointer policy as a reference script."""
     sale_script_ref: str | None = None
     """`txhash#index` of the UTxO holding the sale validator as a reference script."""
+    queue_script_ref: str | None = None
+    """`txhash#index` of the UTxO holding the queue validator as a reference script (batcher)."""
+    vault_script_ref: str | None = None
+    """`txhash#index` of the UTxO holding the vault validator as a reference script (batcher)."""
+    batcher_key: SecretStr | None = None
+    """The batcher's signing key (holds the batcher certificate, owns its vault), same forms as
+    the operator keys; the batcher's collateral is the operator collateral key. Devnet: the
+    seed's batcher wallet."""
+    batcher_address: str | None = None
+    """bech32 address where the batcher's certificate UTxO sits; default the batcher key's
+    enterprise address. Its payment part must be the batcher key's."""
+    collateral_address: str | None = None
+    """bech32 address of the collateral key's UTxOs for the batcher; default the key's
+    enterprise address. Its payment part must be the collateral key's."""
     settle_interval_seconds: float = Field(2.0, gt=0, le=3600)
     """How often the chain monitor and the batcher poll."""
     monitor_confirmations: int = Field(0, ge=0, le=100)
@@ -209,6 +223,8 @@ class Settings(BaseSettings):
         "sale_address",
         "oracle_address",
         "reference_address",
+        "batcher_address",
+        "collateral_address",
         "platform_fee_address",
         "node_fee_address",
     )
@@ -221,7 +237,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a Shelley address: {exc}") from None
         return value
 
-    @field_validator("pointer_script_ref", "sale_script_ref")
+    @field_validator(
+        "pointer_script_ref", "sale_script_ref", "queue_script_ref", "vault_script_ref"
+    )
     @classmethod
     def _out_ref(cls, value: str | None) -> str | None:
         if value is not None:

@@ -11,6 +11,7 @@ import itertools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import pytest
@@ -30,8 +31,13 @@ from batcher_world import (
 
 from cardano_market.chain.base import ChainError
 from cardano_market.chain.devnet import DevnetBackend
+from cardano_market.config import Settings, load_settings
+from cardano_market.domain.address import encode_address
+from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, Token, Wallet, constr, encode_plutus
-from cardano_market.domain.values import AssetId, Value
+from cardano_market.domain.errors import ConfigError
+from cardano_market.domain.values import AssetId, Value, unit_of
+from cardano_market.service.bootstrap import configured_batcher
 from cardano_market.store.db import Database
 from cardano_market.synthetic import tx_hash, utxo
 from cardano_market.worker.batcher import (
@@ -298,3 +304,57 @@ def test_validity_stays_inside_the_oracle_window(world: World) -> None:
     assert report.settled == []
     (skipped,) = report.skipped
     assert skipped.out_ref == late.out_ref and "oracle window" in skipped.reason
+
+
+# -- a batcher configured from settings (public networks) ------------------------------------------
+
+
+def batcher_settings(world: World, **changes: Any) -> Settings:
+    """What a public network's operator sets, taken from the seeded devnet's deployment."""
+    c = world.seeded.contracts
+    assert c is not None and world.seeded.batcher is not None
+    assert world.seeded.collateral is not None
+
+    def ref(utxo: Utxo) -> str:
+        return f"{utxo.tx_hash.hex()}#{utxo.index}"
+
+    values: dict[str, Any] = {
+        "network": "devnet",
+        "batcher_key": world.seeded.batcher.payment_key.seed.hex(),
+        "batcher_address": encode_address(world.seeded.batcher.address),
+        "operator_collateral_key": world.seeded.collateral.payment_key.seed.hex(),
+        "collateral_address": encode_address(world.seeded.collateral.address),
+        "reference_address": encode_address(c.reference_utxo.address),
+        "starter_nft_unit": unit_of(c.starter_nft),
+        "sale_script_ref": ref(c.sale_script_utxo),
+        "queue_script_ref": ref(c.queue_script_utxo),
+        "vault_script_ref": ref(c.vault_script_utxo),
+    }
+    values.update(changes)
+    return load_settings(**{k: v for k, v in values.items() if v is not None})
+
+
+def test_a_configured_batcher_reads_its_deployment_from_the_chain(world: World) -> None:
+    order = world.place_order(world.sale(USD_SALE), 1)
+    run = configured_batcher(batcher_settings(world), world.backend)
+    report, _ = settle(world, run)
+    (settled,) = report.settled
+    assert settled.order == order.out_ref and settled.bundles == 1
+
+
+def test_a_configured_batcher_names_what_is_missing_or_wrong(world: World) -> None:
+    with pytest.raises(ConfigError, match=r"CARDANO_MARKET_BATCHER_KEY.*QUEUE_SCRIPT_REF"):
+        configured_batcher(
+            batcher_settings(world, batcher_key=None, queue_script_ref=None), world.backend
+        )
+    c = world.seeded.contracts
+    assert c is not None
+    vault_ref = f"{c.vault_script_utxo.tx_hash.hex()}#{c.vault_script_utxo.index}"
+    with pytest.raises(ConfigError, match=r"the queue reference-script UTxO .* names the queue"):
+        configured_batcher(batcher_settings(world, queue_script_ref=vault_ref), world.backend)
+    with pytest.raises(ConfigError, match="BATCHER_ADDRESS is not paid to its key"):
+        other = encode_address(world.seeded.wallets["bob"].address)
+        configured_batcher(batcher_settings(world, batcher_address=other), world.backend)
+    gone = f"{'00' * 32}#0"
+    with pytest.raises(ChainError, match=r"sale reference-script UTxO .* is not on chain"):
+        configured_batcher(batcher_settings(world, sale_script_ref=gone), world.backend)

@@ -25,7 +25,7 @@ from ..app.sale_lifecycle import DeploymentRefs
 from ..chain.base import ChainBackend
 from ..chain.instrumented import InstrumentedBackend
 from ..config import Network, Settings
-from ..domain.address import decode_address
+from ..domain.address import decode_address, parse_address
 from ..domain.errors import ConfigError, DuplicateRecordError
 from ..domain.pricing import MarketplaceConfig
 from ..domain.values import asset_from_unit
@@ -38,6 +38,7 @@ from .recaptcha import RecaptchaVerifier
 if TYPE_CHECKING:
     from ..app.v2.context import EscrowKey, SecondaryFees, V2Context
     from ..security.jwt_auth import JwtVerifier
+    from ..worker.batcher import Batcher
 
 log = logging.getLogger("cardano_market.service")
 
@@ -126,8 +127,8 @@ def create_service_app(
 def settlement_loops(
     parts: ServiceParts, *, monitor: bool = True, batcher: bool = True
 ) -> list[NamedLoop]:
-    """The chain monitor (any network) and the batcher (the devnet's, from its seed; a public
-    network's batcher keys are not configurable yet) as loops for `worker.loops`."""
+    """The chain monitor and the batcher (the devnet's from its seed, a public network's from
+    settings: `configured_batcher`) as loops for `worker.loops`."""
     from ..worker.monitor import ChainMonitor
 
     settings = parts.settings
@@ -147,20 +148,84 @@ def settlement_loops(
             )
         )
     if batcher:
-        if parts.devnet is None:
-            raise ConfigError(
-                "the batcher runs on the devnet only for now: a public network's batcher keys "
-                "and certificate are not configurable yet"
-            )
         from ..worker.batcher import Batcher
 
-        queue_batcher = Batcher.for_devnet(parts.devnet, parts.chain)
+        queue_batcher = (
+            Batcher.for_devnet(parts.devnet, parts.chain)
+            if parts.devnet is not None
+            else configured_batcher(settings, parts.chain)
+        )
         loops.append(
             NamedLoop(
                 "batcher", lambda stop: queue_batcher.run(stop, interval), queue_batcher.poll_once
             )
         )
     return loops
+
+
+_BATCHER_SETTINGS = (
+    "batcher_key",
+    "operator_collateral_key",
+    "reference_address",
+    "starter_nft_unit",
+    "sale_script_ref",
+    "queue_script_ref",
+    "vault_script_ref",
+)
+
+
+def configured_batcher(settings: Settings, chain: ChainBackend) -> Batcher:
+    """The batcher a public network's settings describe: its key (certificate and vault), the
+    operator's collateral key, and the deployment (reference data, sale, queue and vault
+    reference scripts), read from the chain and checked against the ReferenceDatum."""
+    from ..config import parse_out_ref
+    from ..worker.batcher import Batcher, BatcherKeys
+
+    missing = [n for n in _BATCHER_SETTINGS if getattr(settings, n) is None]
+    if missing:
+        names = ", ".join(f"CARDANO_MARKET_{n.upper()}" for n in missing)
+        raise ConfigError(f"the batcher needs {names} (or run with --no-batcher)")
+    batcher_key = _key(settings.batcher_key, "CARDANO_MARKET_BATCHER_KEY")
+    collateral_key = _key(
+        settings.operator_collateral_key, "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY"
+    )
+    enterprise = BatcherKeys.enterprise(batcher_key, collateral_key, chain.network_id)
+    keys = BatcherKeys(
+        batcher_key,
+        collateral_key,
+        _key_address(settings.batcher_address, batcher_key.hash, "CARDANO_MARKET_BATCHER_ADDRESS")
+        or enterprise.batcher_address,
+        _key_address(
+            settings.collateral_address, collateral_key.hash, "CARDANO_MARKET_COLLATERAL_ADDRESS"
+        )
+        or enterprise.collateral_address,
+    )
+    refs = (
+        parse_out_ref(_required(settings.sale_script_ref)),
+        parse_out_ref(_required(settings.queue_script_ref)),
+        parse_out_ref(_required(settings.vault_script_ref)),
+    )
+    try:
+        return Batcher.from_chain(
+            chain,
+            reference_address=decode_address(_required(settings.reference_address)),
+            starter_nft=asset_from_unit(_required(settings.starter_nft_unit)),
+            script_refs=refs,
+            keys=keys,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _key_address(text: str | None, key_hash: bytes, setting: str) -> bytes | None:
+    """The configured address of a key's UTxOs; ConfigError when another key pays it."""
+    if text is None:
+        return None
+    address = decode_address(text)
+    payment = parse_address(address).payment
+    if payment.is_script or payment.hash != key_hash:
+        raise ConfigError(f"{setting} is not paid to its key (payment part {payment.hash.hex()})")
+    return address
 
 
 def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:

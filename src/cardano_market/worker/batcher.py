@@ -36,11 +36,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import cbor2
+
 from ..chain.base import ChainBackend, ChainError, SlotConfig, Tip, TxState
-from ..domain.address import Credential, make_address
+from ..domain.address import Credential, encode_address, make_address
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, SaleDatum, Wallet
 from ..domain.errors import MarketError
+from ..domain.hashes import script_hash
 from ..domain.keys import PaymentKey
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId, unit_of
@@ -306,6 +309,53 @@ class Batcher:
             seeded.batcher.address,
             seeded.collateral.address,
         )
+        return cls(backend, deployment, keys, **options)
+
+    @classmethod
+    def from_chain(
+        cls,
+        backend: ChainBackend,
+        *,
+        reference_address: bytes,
+        starter_nft: AssetId,
+        script_refs: tuple[OutRef, OutRef, OutRef],
+        keys: BatcherKeys,
+        **options: Any,
+    ) -> Batcher:
+        """The batcher of a deployment read from the chain (any network): the reference-data
+        UTxO holding `starter_nft` at `reference_address` and the sale, queue and vault
+        reference-script UTxOs at `script_refs`, each checked against the ReferenceDatum.
+
+        ChainError when a UTxO is missing; ValueError when a script is not the one the
+        ReferenceDatum names (a misconfigured out-ref would build transactions nobody accepts).
+        """
+        holders = [
+            u for u in backend.utxos_at(reference_address) if u.value.quantity(starter_nft) == 1
+        ]
+        if not holders:
+            raise ChainError(
+                f"no UTxO at {encode_address(reference_address)} holds the starter NFT "
+                f"{unit_of(starter_nft)}"
+            )
+        found = {u.out_ref: u for u in backend.utxos_by_ref(list(script_refs))}
+        scripts: list[Utxo] = []
+        for name, ref in zip(("sale", "queue", "vault"), script_refs, strict=True):
+            utxo = found.get(ref)
+            if utxo is None:
+                raise ChainError(f"the {name} reference-script UTxO {_text(ref)} is not on chain")
+            scripts.append(utxo)
+        deployment = BatchDeployment(holders[0], *scripts)
+        named = deployment.reference_datum.contracts
+        for name, utxo, expected in zip(
+            ("sale", "queue", "vault"), scripts, (named.sale, named.queue, named.vault), strict=True
+        ):
+            held = _reference_script_hash(utxo)
+            if held != expected:
+                raise ValueError(
+                    f"the {name} reference-script UTxO {_text(utxo.out_ref)} holds "
+                    f"{held.hex() if held else 'no script'}, but the ReferenceDatum names the "
+                    f"{name} validator {expected.hex()}"
+                )
         return cls(backend, deployment, keys, **options)
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -707,6 +757,14 @@ def load_deployment(
     if missing:
         raise ChainError(f"deployment UTxO(s) not on chain: {', '.join(missing)}")
     return BatchDeployment(*(found[r] for r in refs))
+
+
+def _reference_script_hash(utxo: Utxo) -> bytes | None:
+    """The hash of the Plutus script `utxo` carries as a reference script, if any."""
+    if utxo.script_ref is None:
+        return None
+    language, script = cbor2.loads(utxo.script_ref)
+    return script_hash(language, script) if language in (1, 2, 3) else None
 
 
 def _certificate(utxo: Utxo, batcher_pid: bytes) -> AssetId | None:
