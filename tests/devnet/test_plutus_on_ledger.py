@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import pytest
@@ -29,8 +30,10 @@ from devnet_helpers import (
 )
 from test_plutus import NEWM_QUEUE_HASH, NEWM_STAKE_SCRIPT, NEWM_TOKEN, newm_queue
 
-from cardano_market.chain.base import EvaluationError, SubmitError, TxState
+from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError, TxState
 from cardano_market.chain.devnet import Ledger
+from cardano_market.chain.devnet.ledger import plutus_evaluator
+from cardano_market.chain.devnet.parse import parse_transaction
 from cardano_market.chain.devnet.plutus import script_hash
 from cardano_market.contracts import load_script
 from cardano_market.domain.address import Credential, make_address
@@ -342,3 +345,46 @@ def test_newm_queue_cancel_by_its_owner_on_the_devnet(ledger: Ledger, newm_queue
     assert ledger.utxo(utxos["ref"].out_ref) == utxos["ref"]
     record = ledger.transaction(built.tx_id)
     assert record is not None and record.is_valid and record.fee == built.fee
+
+
+# -- a script run is remembered for the same bytes only -------------------------------------------
+
+
+def test_a_script_run_is_remembered_for_the_same_bytes_only(tmp_path: Path) -> None:
+    """Evaluating the final transaction and then submitting it signed runs its scripts once;
+    a transaction with the same body but other redeemers runs them afresh (evaluate skips the
+    phase-1 script data hash check, so the body alone must not pick a remembered run)."""
+    runs: list[bytes] = []
+
+    def counting(tx: bytes, *args: Any, **kwargs: Any) -> dict[RedeemerKey, ExUnits]:
+        runs.append(tx)
+        return plutus_evaluator(tx, *args, **kwargs)
+
+    with Ledger(
+        tmp_path / "d.sqlite", system_start_ms=START_MS, clock=Clock(), evaluator=counting
+    ) as ledger:
+        funds, collateral = ledger.genesis([TxOutput(enterprise(ALICE), Value(100 * ADA))] * 2)
+        locked, ref_holder, change = lock_echo(ledger, funds)
+        wrong = cbor2.dumps(cbor2.CBORTag(121, [b"cardano-market", [1, 2, 4]]))
+        failing = generous(
+            spend_echo(locked, change, ref_holder, collateral, wrong), ledger.params, len(ECHO)
+        )
+        passing = generous(
+            spend_echo(locked, change, ref_holder, collateral, DATUM), ledger.params, len(ECHO)
+        )
+        # the failing transaction's body with the passing redeemers spliced in: evaluate runs it
+        _body, witnesses, is_valid, aux = cbor2.loads(failing.cbor)
+        witnesses[5] = cbor2.loads(passing.cbor)[1][5]
+        spliced = b"\x84" + parse_transaction(failing.cbor).body + cbor2.dumps(witnesses)
+        spliced += cbor2.dumps(is_valid) + cbor2.dumps(aux)
+        assert parse_transaction(spliced).tx_id == failing.tx_id
+        ledger.evaluate(spliced)
+        error = rejected(ledger, failing, "ScriptFailure")  # its own redeemers ran, not the spliced
+        assert any("redeemer does not match the datum" in line for line in error.trace)
+
+        built = evaluated(
+            ledger, spend_echo(locked, change, ref_holder, collateral, DATUM), len(ECHO)
+        )
+        before = len(runs)
+        assert ledger.submit(built.cbor) == built.tx_id
+        assert len(runs) == before  # evaluated as these very bytes: not run again

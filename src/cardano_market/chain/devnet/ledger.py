@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -82,6 +83,24 @@ def plutus_evaluator(
         ) from exc
 
 
+_REMEMBERED_SCRIPT_RUNS = 256
+"""Script runs the ledger remembers (by transaction id, script witnesses and spent outputs)."""
+
+
+def _script_inputs_digest(tx: ParsedTx, resolved: Mapping[OutRef, Utxo]) -> bytes:
+    """What a transaction's scripts see besides its body: the witnessed scripts, datums and
+    redeemers exactly as written (a body alone would pin them only once phase 1 has checked the
+    script data hash, which `evaluate` does not), and the outputs it spends and references."""
+    digest = hashlib.blake2b(digest_size=32)
+    for version, script in tx.plutus_scripts:
+        digest.update(bytes([version]) + len(script).to_bytes(4, "big") + script)
+    for raw in (tx.datums_raw, tx.redeemers_raw):
+        digest.update(b"\x00" if raw is None else len(raw).to_bytes(4, "big") + raw)
+    for ref in sorted(resolved):
+        digest.update(ref[0] + ref[1].to_bytes(4, "big") + resolved[ref].output_cbor)
+    return digest.digest()
+
+
 class Ledger:
     """An in-process Conway ledger persisted to `path` (":memory:" for a throwaway one)."""
 
@@ -107,6 +126,9 @@ class Ledger:
         self._slot_length_ms = slot_length_ms
         self._fixed_start = system_start_ms
         self._views: dict[frozenset[int], bytes] = {}
+        self._script_runs: OrderedDict[tuple[bytes, bytes], dict[RedeemerKey, ExUnits]] = (
+            OrderedDict()
+        )
         self.store = Store(path)
         with self.store.write():
             self._init_meta()
@@ -346,9 +368,26 @@ class Ledger:
             resolved = resolve(parsed, lookup)
         except SubmitError as exc:
             raise EvaluationError(str(exc)) from exc
-        return self._evaluator(
-            parsed.raw, resolved.all(), self.params, self.slot_config, enforce_budget=False
-        )
+        return self._run_once(parsed, resolved.all(), enforce_budget=False)
+
+    def _run_once(
+        self, tx: ParsedTx, resolved: Mapping[OutRef, Utxo], *, enforce_budget: bool
+    ) -> dict[RedeemerKey, ExUnits]:
+        """The ex-units each redeemer's script used, remembered for the transaction's exact body
+        and inputs: a builder evaluates the final bytes, then submits them signed, and the run
+        (a pure function of body, witnessed scripts, datums and the spent outputs, never of vkey
+        witnesses) need not be repeated. Budgets are checked by the caller against these units,
+        so an earlier unbudgeted run answers a budgeted one."""
+        key = (tx.tx_id, _script_inputs_digest(tx, resolved))
+        used = self._script_runs.get(key)
+        if used is None:
+            used = self._evaluator(
+                tx.raw, resolved, self.params, self.slot_config, enforce_budget=enforce_budget
+            )
+            self._script_runs[key] = used
+            if len(self._script_runs) > _REMEMBERED_SCRIPT_RUNS:
+                self._script_runs.popitem(last=False)
+        return dict(used)
 
     def _parse(self, tx: bytes) -> ParsedTx:
         try:
@@ -366,7 +405,7 @@ class Ledger:
         evaluation error (a transaction scripts cannot be shown) rejects it in every case.
         """
         try:
-            used = self._evaluator(tx.raw, resolved.all(), self.params, self.slot_config)
+            used = self._run_once(tx, resolved.all(), enforce_budget=True)
         except EvaluationError as exc:
             rule = getattr(exc, "rule", None) or "ScriptFailure"
             if rule == "ScriptFailure" and not must_pass:
