@@ -72,6 +72,7 @@ class Action(enum.StrEnum):
     GET_ORDER_FEES = "get_order_fees"
     GENERATE_ORDER_AMOUNT = "generate_order_amount"
     GENERATE_ORDER_TRANSACTION = "generate_order_transaction"
+    GENERATE_ORDER_CANCEL_TRANSACTION = "generate_order_cancel_transaction"
     SUBMIT_TX = "submit_tx"
 
 

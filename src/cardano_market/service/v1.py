@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
 from ..app.errors import ChainUnavailableError
 from ..app.operator import OperatorKeys
+from ..app.order_cancel import OrderCancelDesk
 from ..app.orders import OrderDesk
 from ..app.runtime import Marketplace
 from ..app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
@@ -39,6 +40,7 @@ from .v1_models import (
     CountResponse,
     OrderAmountRequest,
     OrderAmountResponse,
+    OrderCancelTransactionRequest,
     OrderFeesResponse,
     OrderTransactionRequest,
     SaleAmountResponse,
@@ -88,6 +90,8 @@ class V1:
     metrics: Metrics
     sales: SaleDesk | None = None
     """Sale start and end; None when the operator's keys or the deployment are not configured."""
+    cancels: OrderCancelDesk | None = None
+    """Order cancellation (answers 503 itself when the deployment is not configured)."""
 
     @classmethod
     def build(
@@ -111,6 +115,7 @@ class V1:
             ),
             metrics=metrics,
             sales=sales,
+            cancels=OrderCancelDesk(market, deployment),
         )
 
     def sale_desk(self) -> SaleDesk:
@@ -120,6 +125,9 @@ class V1:
                 "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY and the marketplace deployment"
             )
         return self.sales
+
+    def cancel_desk(self) -> OrderCancelDesk:
+        return self.cancels if self.cancels is not None else OrderCancelDesk(self.market, None)
 
     def view(self, stored: StoredSale, price: int | None) -> SaleResponse:
         market = self.market
@@ -217,6 +225,32 @@ def generate_order_transaction(body: OrderTransactionRequest, v1: Services) -> T
     with v1.metrics.build_timer("order"):
         tx = v1.orders.transaction(body.order_id, body.change_address, body.utxo_cbor_hex_list)
     return TransactionResponse(tx_cbor_hex=tx.cbor_hex)
+
+
+@marketplace.post(
+    "/orders/cancel/transaction",
+    response_model=TransactionResponse,
+    dependencies=_guard(Action.GENERATE_ORDER_CANCEL_TRANSACTION),
+    responses={402: {"description": "The wallet offered no UTxOs"}},
+    summary="Build the unsigned cancel of a queued order (QueueCancel) for its owner's wallet",
+    description="The whole order goes back to its owner; the wallet pays the fee and backs the "
+    "collateral (its ADA-only UTxOs unless `collateralUtxoCborHexList` is given). Sign it and "
+    "submit it whole with `POST /v1/cardano/submitTx` `{cborHex}`. 404 when no order sits at "
+    "the out-ref, 422 when `changeAddress` is not the owner's or the wallet cannot pay.",
+)
+def generate_order_cancel_transaction(
+    body: OrderCancelTransactionRequest, v1: Services
+) -> TransactionResponse:
+    desk = v1.cancel_desk()
+    with v1.metrics.build_timer("order_cancel"):
+        built = desk.transaction(
+            body.order_tx_id,
+            body.order_output_index,
+            body.change_address,
+            body.utxo_cbor_hex_list,
+            body.collateral_utxo_cbor_hex_list,
+        )
+    return TransactionResponse(tx_cbor_hex=built.cbor.hex())
 
 
 def sale_filter(

@@ -79,6 +79,35 @@ class OrderTransactionRequest(Camel):
     )
 
 
+class OrderCancelTransactionRequest(Camel):
+    """The order to cancel (its out-ref at the queue) and the owner's wallet, which pays the fee
+    and backs the collateral."""
+
+    model_config = _examples(
+        {
+            "orderTxId": "4e3a6e7fdcb0d0efbd6e4f8a3cbd2c9e0f1b9c0f7b1a4a7a0e5e7c3d9b2a1f00",
+            "orderOutputIndex": 0,
+            "changeAddress": EXAMPLE_ADDRESS,
+            "utxoCborHexList": ["828258204e3a...00825839...1a3b9aca00"],
+        }
+    )
+    order_tx_id: str = Field(
+        description="the transaction holding the order (64 hex digits)", max_length=64
+    )
+    order_output_index: int = Field(0, ge=0, lt=2**16, strict=True, description="its output")
+    change_address: str = Field(
+        description="bech32 or hex; its payment key must be the order's owner", max_length=256
+    )
+    utxo_cbor_hex_list: list[str] = Field(
+        description="CIP-30 getUtxos result: pays the fee", max_length=MAX_UTXOS
+    )
+    collateral_utxo_cbor_hex_list: list[str] | None = Field(
+        None,
+        description="CIP-30 getCollateral result; default: the ADA-only UTxOs above",
+        max_length=MAX_UTXOS,
+    )
+
+
 class TransactionResponse(Camel):
     model_config = _examples({"txCborHex": "84a500d90102818258..."})
     tx_cbor_hex: str = Field(description="the unsigned transaction, to sign with CIP-30 signTx")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..app.errors import BadRequestError, NotFoundError
 from ..app.v2.custody import balances, create_wallet, wallet_of
 from ..app.v2.money import AmountError, parse_amount, render_amount, render_quantity
+from ..app.v2.order_cancel import request_order_cancel
 from ..app.v2.primary import request_primary_purchase
 from ..domain.address import encode_address
 from ..domain.errors import DuplicateRecordError, StoreError
@@ -82,6 +83,12 @@ class _Body(BaseModel):
 
 class PrimaryPurchaseRequest(_Body):
     quantity: JsonNumber = Field(description="Tokens to buy (whole bundles)", examples=[10])
+
+
+class OrderCancelRequest(_Body):
+    output_index: int = Field(
+        0, ge=0, lt=2**16, strict=True, description="The order's output in its transaction"
+    )
 
 
 class DevnetTokenRequest(_Body):
@@ -145,6 +152,47 @@ def buy_on_primary_market(
 
     return run_idempotent(
         request, ctx, principal, body, work, titles={422: "Purchase not possible"}
+    )
+
+
+@users.post(
+    "/purchases/users/{user_id}/orders/{order_tx_id}/cancel",
+    summary="Cancel a queued order: its whole value back to the wallet (asynchronous: poll the "
+    "transaction)",
+    description="The order at `order_tx_id#output_index` must sit in the queue (404) and belong "
+    "to the user's custodial wallet (403). The worker builds, signs and submits the QueueCancel "
+    "transaction; the wallet pays its fee. The transaction is recorded under the token the order "
+    "buys and listed with the user's transactions.",
+    response_class=V2JSONResponse,
+    responses={200: {"content": {"application/json": {"example": {
+        "transaction_id": "6913872755654191dede37db"}}}}},
+)  # fmt: skip
+def cancel_order(
+    user_id: Annotated[str, Path()],
+    order_tx_id: Annotated[str, Path()],
+    request: Request,
+    principal: CurrentPrincipal,
+    ctx: Context,
+    body: OrderCancelRequest | None = None,
+) -> Response:
+    authorize_owner(principal, user_id, "Insufficient permissions to cancel orders")
+    terms = body or OrderCancelRequest(output_index=0)
+    v1 = getattr(request.app.state, "v1", None)
+    refs = None if v1 is None else v1.cancel_desk().refs
+
+    def work(session: Session) -> Outcome:
+        tx = request_order_cancel(
+            ctx,
+            session,
+            refs,
+            user_id=user_id,
+            order_tx_id=order_tx_id,
+            output_index=terms.output_index,
+        )
+        return Outcome({"transaction_id": tx.id}, transaction_id=tx.id)
+
+    return run_idempotent(
+        request, ctx, principal, terms, work, titles={422: "Cancellation not possible"}
     )
 
 

@@ -64,6 +64,8 @@ class V2TxType(enum.StrEnum):
     SECONDARY_PURCHASE = "secondary_purchase"
     SELL = "sell"
     DELIST = "delist"
+    ORDER_CANCEL = "order_cancel"
+    """The owner takes a queued order back (QueueCancel); `token_id` is the token it buys."""
 
 
 class V2TxStatus(enum.StrEnum):

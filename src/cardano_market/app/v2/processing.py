@@ -73,7 +73,7 @@ def load_handlers() -> None:
     import importlib
     import importlib.util
 
-    from . import primary  # noqa: F401  (registers primary_purchase)
+    from . import order_cancel, primary  # noqa: F401  (register order_cancel, primary_purchase)
 
     if importlib.util.find_spec(f"{__package__}.deals") is not None:
         importlib.import_module(f"{__package__}.deals")
