@@ -5,7 +5,8 @@ A handler builds the unsigned transaction and names the keys that sign it; the w
 (`worker.processor`) signs, stores the signed bytes, submits, watches for confirmation and then
 calls `on_confirmed` or `on_failed` inside the same database transaction that records the final
 state, so their effects happen exactly once. Handlers register under a `V2TxType` value:
-`primary_purchase` (`app.v2.primary`), `sell` (`app.v2.deals`).
+`primary_purchase` (`app.v2.primary`), `sell` (`app.v2.deals`), `order_cancel`
+(`app.v2.order_cancel`).
 """
 
 from __future__ import annotations
