@@ -597,3 +597,31 @@ def test_queue_datum_is_kept_by_the_purchase(world: tuple[Ledger, SeedResult]) -
     assert QueueDatum.from_cbor(bought.queue_utxo.inline_datum or b"").number_of_bundles == 1
     asset: AssetId = seeded.seed.asset("SONG")
     assert bought.queue_utxo.value.quantity(asset) == 1_000_000
+
+
+def test_a_generous_fee_bound_still_pays_the_minimum_fee(tmp_path: Path) -> None:
+    """Regression: the first build offers the whole bound as the fee the order gives up; had the
+    surplus over that build's fee gone to an ADA-only change output, the transaction would pay
+    less than the order gave up and the queue would refuse it. The builder settles on the
+    ledger's minimum fee whatever the bound."""
+    import json
+
+    from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
+
+    data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+    data["marketplace"]["purchaseQueueBound"] = 3_000_000
+    data["marketplace"]["refundQueueBound"] = 3_000_000
+    with Ledger(tmp_path / "generous.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
+        seeded = apply_seed(ledger, parse_seed(data))
+        sale_utxo = seeded.sales[0].utxo
+        assert sale_utxo is not None
+        order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
+        bought = purchase(ledger, seeded, sale_utxo, order)
+        assert bought.fee == required_fee(bought.transaction, ledger.params) < 3_000_000
+        assert len(bought.transaction.outputs) == 4  # vault, sale, queue, batcher: no change
+        submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
+        sale_now = ledger.utxo((bought.transaction.tx_id, 1))
+        assert sale_now is not None
+        back = refund(ledger, seeded, sale_now, bought.queue_utxo)
+        assert back.fee == required_fee(back.transaction, ledger.params) < 3_000_000
+        submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])

@@ -351,6 +351,9 @@ def build_purchase_transaction(
             required_signers=signers,
             validity_start=validity_start,
             ttl=ttl,
+            # the queue output gives up exactly `fee`: a change output would make the transaction
+            # pay less than that (the queue refuses it), so any surplus must be fee
+            leftover_to_fee=True,
         )
 
     unpaid = plan.outputs(0)
@@ -459,6 +462,7 @@ def build_refund_transaction(
             reference_inputs=references,
             validity_start=validity_start,
             ttl=ttl,
+            leftover_to_fee=True,  # the owner's output gives up exactly `fee` (see purchase)
         )
 
     _check_min_ada([batcher_output], params)

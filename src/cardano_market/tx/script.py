@@ -134,12 +134,14 @@ def build_script_transaction(
     required_signers: Iterable[bytes] = (),
     validity_start: int | None = None,
     ttl: int | None = None,
+    leftover_to_fee: bool = False,
 ) -> ScriptTransaction:
     """Select, balance, evaluate and settle a transaction that runs Plutus V3 scripts.
 
     The scripts must be reachable as reference scripts (among `reference_inputs` or the spent
     inputs). Raises InsufficientFundsError when the wallet cannot pay, CollateralError when the
     collateral UTxOs cannot cover the collateral, and the evaluator's error when a script fails.
+    With `leftover_to_fee` no ADA-only change is made: the lovelace left over joins the fee.
     """
     plan = _Plan(
         shape_for=shape if callable(shape) else _fixed(shape),
@@ -154,6 +156,7 @@ def build_script_transaction(
         required_signers=sorted(set(required_signers)),
         validity_start=validity_start,
         ttl=ttl,
+        leftover_to_fee=leftover_to_fee,
     )
     selection = start_selection(u for u in wallet_utxos if u.out_ref not in plan.script_inputs)
     units: dict[_Target, ExUnits] = {}
@@ -190,6 +193,7 @@ class _Plan:
     required_signers: list[bytes]
     validity_start: int | None
     ttl: int | None
+    leftover_to_fee: bool
 
 
 def _balance(
@@ -253,7 +257,10 @@ def _settle(
     for _ in range(_MAX_FEE_ROUNDS):
         leftover = supplied.coin - needed.coin - fee
         exhausted = not selection.has_remaining()
-        change = _make_change(change_tokens, leftover, plan.change_address, params, exhausted)
+        if plan.leftover_to_fee and leftover >= 0 and change_tokens.is_ada_only:
+            change: list[TxOutput] | _Short = []
+        else:
+            change = _make_change(change_tokens, leftover, plan.change_address, params, exhausted)
         if isinstance(change, _Short):
             return change
         # below an ADA-only change's min-ADA with nothing left to add: the dust joins the fee
