@@ -3,9 +3,11 @@
 A `Market` is one set of scripts (queue, vault, sale) behind the marketplace's addresses. The
 project's own is `own_market()`: our queue and vault with the starter NFT applied (through
 `contracts.apply_parameters`), and an always-succeeding sale script, since the sale validator is
-not under test here. `newm_market()` is NEWM's deployed mainnet scripts read from `../shared`
-(their parameters are baked in), so one transaction can be run against both. Both use NEWM's
-mainnet starter NFT and reference-data address, which the deployed scripts require.
+not under test here; "own" is the traced build (a refusal must say why), "deployed" the
+trace-free build the devnet deploys (it must give the same verdicts). `newm_market()` is NEWM's
+deployed mainnet scripts read from `../shared` (their parameters are baked in), so one transaction
+can be run against all. All use NEWM's mainnet starter NFT and reference-data address, which the
+deployed scripts require.
 
 Transactions are written out here (`tx.body.encode_body` and cbor2) and evaluated with the
 devnet's evaluator (`chain.devnet.plutus.evaluate_scripts`, uplc), every redeemer of the
@@ -164,15 +166,21 @@ class Market:
 STARTER_PARAMETERS = (cbor2.dumps(STARTER[0]), cbor2.dumps(STARTER[1]))
 
 
-def own_market() -> Market:
-    """Our queue and vault with NEWM's starter NFT applied; a sale script that always succeeds."""
+def own_market(*, traced: bool = True) -> Market:
+    """Our queue and vault with NEWM's starter NFT applied; a sale script that always succeeds.
+    `traced`: the builds that keep their failure messages, else the deployed (trace-free) ones."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))  # uplc's decoder recurses
     return Market(
-        "own",
-        apply_parameters(load_script("queue"), *STARTER_PARAMETERS),
-        apply_parameters(load_script("vault"), *STARTER_PARAMETERS),
+        "own" if traced else "deployed",
+        apply_parameters(load_script("queue", traced=traced), *STARTER_PARAMETERS),
+        apply_parameters(load_script("vault", traced=traced), *STARTER_PARAMETERS),
         cbor2.dumps(ALWAYS_SUCCEEDS[1:]),
     )
+
+
+def deployed_market() -> Market:
+    """Our trace-free queue and vault, as the devnet deploys them."""
+    return own_market(traced=False)
 
 
 def newm_market() -> Market:
@@ -256,7 +264,11 @@ class Tx:
         return {u.out_ref: u for u in [*(s.utxo for s in self.spends), *self.references]}
 
 
-MARKETS: dict[str, Callable[[], Market]] = {"own": own_market, "newm": newm_market}
+MARKETS: dict[str, Callable[[], Market]] = {
+    "own": own_market,
+    "deployed": deployed_market,
+    "newm": newm_market,
+}
 
 
 def rejected(tx: Tx, market: Market, spent: Spend, reason: str) -> None:

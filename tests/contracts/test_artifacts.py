@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cbor2
 import pytest
-from settlement_helpers import STARTER_PARAMETERS, own_market
+from settlement_helpers import STARTER_PARAMETERS, deployed_market
 
 from cardano_market.chain.devnet.plutus import script_hash
 from cardano_market.contracts import apply_parameters, load_script
@@ -24,7 +24,7 @@ def test_queue_and_vault_artifacts_are_up_to_date(monkeypatch: pytest.MonkeyPatc
 def test_each_starter_nft_gives_its_own_scripts() -> None:
     """The artifacts are unapplied; the starter NFT applied decides the queue and vault hashes."""
     other = (cbor2.dumps(b"\x01" * 28), cbor2.dumps(b"preprod starter"))
-    market = own_market()
+    market = deployed_market()
     for name, applied in (("queue", market.queue), ("vault", market.vault)):
         hashes = {
             script_hash(load_script(name)),

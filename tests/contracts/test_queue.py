@@ -62,7 +62,7 @@ PROFIT = MARGIN // PRICE
 INCENTIVE = 5_000_000
 
 
-@pytest.fixture(scope="module", params=["own", "newm"])
+@pytest.fixture(scope="module", params=["own", "deployed", "newm"])
 def market(request: pytest.FixtureRequest) -> Market:
     return MARKETS[request.param]()
 

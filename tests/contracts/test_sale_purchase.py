@@ -63,13 +63,19 @@ PROFIT = MARGIN // PRICE
 INCENTIVE = 5_000_000
 
 
-def own_sale() -> bytes:
-    return apply_parameters(load_script("sale"), *STARTER_PARAMETERS)
+def own_sale(*, traced: bool = True) -> bytes:
+    return apply_parameters(load_script("sale", traced=traced), *STARTER_PARAMETERS)
 
 
 def ours() -> Market:
     base = own_market()
     return Market("own", base.queue, base.vault, own_sale())
+
+
+def deployed() -> Market:
+    """Our trace-free queue, vault and sale, as the devnet deploys them."""
+    base = own_market(traced=False)
+    return Market("deployed", base.queue, base.vault, own_sale(traced=False))
 
 
 def sale_alone() -> Market:
@@ -78,10 +84,10 @@ def sale_alone() -> Market:
     return Market("sale", cbor2.dumps(ALWAYS_SUCCEEDS[1:]), base.vault, own_sale())
 
 
-FULL = {"own": ours, "newm": MARKETS["newm"]}
+FULL = {"own": ours, "deployed": deployed, "newm": MARKETS["newm"]}
 
 
-@pytest.fixture(scope="module", params=["own", "newm"])
+@pytest.fixture(scope="module", params=["own", "deployed", "newm"])
 def market(request: pytest.FixtureRequest) -> Market:
     return FULL[request.param]()
 

@@ -35,7 +35,7 @@ PROFIT = 183_621_006
 HELD = Value.of(VAULT_MINIMUM + 2 * ADA, {NEWM: 5 * PROFIT})
 
 
-@pytest.fixture(scope="module", params=["own", "newm"])
+@pytest.fixture(scope="module", params=["own", "deployed", "newm"])
 def market(request: pytest.FixtureRequest) -> Market:
     return MARKETS[request.param]()
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cbor2
 
@@ -25,6 +25,9 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.tx.body import encode_body
+
+if TYPE_CHECKING:
+    from cardano_market.chain.devnet.seed import Seed
 
 START_MS = 1_700_000_000_000
 NOW_SLOT = 1_000
@@ -279,3 +282,15 @@ def _v3(params: ProtocolParameters) -> list[int]:
 
 def fund(value: Value, address: bytes) -> TxOutput:
     return TxOutput(address, value)
+
+
+def traced_demo_seed() -> Seed:
+    """The demo seed deploying the traced build of the project's validators, so a refused
+    transaction's error says why (the demo seed deploys the trace-free build)."""
+    import json
+
+    from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
+
+    data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+    data["contracts"] = {"traced": True}
+    return parse_seed(data)

@@ -144,7 +144,7 @@ def plain(data: Any) -> Any:
 
 # -- the project's own validator (OpShin) ---------------------------------------------------------
 
-ECHO = load_script("datum_echo")
+ECHO = load_script("datum_echo", traced=True)  # the failing case reads its message
 
 
 def echo_lock(datum: bytes = cbor2.dumps(42), **kw: Any) -> tuple[OutRef, Utxo]:

@@ -55,7 +55,7 @@ ADA = 1_000_000
 ALICE = PaymentKey.derive("alice")
 BOB = PaymentKey.derive("bob")
 CAROL = PaymentKey.derive("carol")
-ECHO = load_script("datum_echo")
+ECHO = load_script("datum_echo", traced=True)  # the failing case reads its message
 ECHO_ADDRESS = make_address(Credential.script(script_hash(ECHO)), None, 0)
 TAGS = ("spend", "mint", "cert", "reward", "vote", "propose")
 GENEROUS = (10_000_000, 5_000_000_000)  # declared units for transactions that must fail

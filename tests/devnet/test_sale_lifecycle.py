@@ -14,11 +14,11 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from devnet_helpers import START_MS, Clock
+from devnet_helpers import START_MS, Clock, traced_demo_seed
 
 from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError
 from cardano_market.chain.devnet import Ledger
-from cardano_market.chain.devnet.seed import SeedResult, apply_seed, load_seed
+from cardano_market.chain.devnet.seed import SeedResult, apply_seed
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.errors import InsufficientFundsError
 from cardano_market.domain.outputs import TxOutput
@@ -52,7 +52,7 @@ _TAGS = ("spend", "mint")
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Ledger, SeedResult]]:
     with Ledger(tmp_path / "devnet.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        yield ledger, apply_seed(ledger, load_seed())
+        yield ledger, apply_seed(ledger, traced_demo_seed())
 
 
 def deployment(seeded: SeedResult) -> SaleDeployment:
@@ -172,7 +172,7 @@ def test_seeded_sales_can_be_ended_by_their_owner(world: tuple[Ledger, SeedResul
         submit(ledger, ended.transaction, [artist, collateral])
     c = seeded.contracts
     assert c is not None and ledger.utxos_at(c.sale_address) == []
-    assert not apply_seed(ledger, load_seed()).sales[0].utxo  # the seed sees them ended
+    assert not apply_seed(ledger, traced_demo_seed()).sales[0].utxo  # the seed sees them ended
 
 
 # -- the pointer policy refuses -------------------------------------------------------------------

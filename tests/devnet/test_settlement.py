@@ -16,11 +16,11 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from devnet_helpers import START_MS, Clock
+from devnet_helpers import START_MS, Clock, traced_demo_seed
 
 from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError
 from cardano_market.chain.devnet import Ledger
-from cardano_market.chain.devnet.seed import SeedResult, apply_seed, load_seed
+from cardano_market.chain.devnet.seed import SeedResult, apply_seed
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, SaleDatum
 from cardano_market.domain.outputs import TxOutput
@@ -56,7 +56,7 @@ FIGURES: list[str] = []
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Ledger, SeedResult]]:
     with Ledger(tmp_path / "devnet.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        yield ledger, apply_seed(ledger, load_seed())
+        yield ledger, apply_seed(ledger, traced_demo_seed())
 
 
 @pytest.fixture(scope="module", autouse=True)

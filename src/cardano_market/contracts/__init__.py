@@ -1,8 +1,10 @@
 """The project's own Plutus V3 validators, compiled: OpShin sources in `onchain/`, artifacts here.
 
 Each `<name>.plutus` is a cardano-cli style JSON envelope (`cborHex` = the script doubly CBOR
-wrapped, as a witness set holds it) built by `python -m cardano_market.contracts.build`.
-A parameterized validator is compiled unapplied; `apply_parameters` bakes its parameters in.
+wrapped, as a witness set holds it) built by `python -m cardano_market.contracts.build`: the
+deployed build, traces removed. `<name>.traced.plutus` is the same source with its failure
+messages kept (`traced=True`), for tests and debugging. A parameterized validator is compiled
+unapplied; `apply_parameters` bakes its parameters in.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ CONTRACTS_DIR = Path(__file__).parent
 SOURCES_DIR = CONTRACTS_DIR / "onchain"
 
 
-def artifact_path(name: str) -> Path:
-    return CONTRACTS_DIR / f"{name}.plutus"
+def artifact_path(name: str, *, traced: bool = False) -> Path:
+    return CONTRACTS_DIR / f"{name}{'.traced' if traced else ''}.plutus"
 
 
-def load_script(name: str) -> bytes:
-    """The compiled script `name` in the ledger's form: one CBOR byte string around flat bytes."""
-    envelope = json.loads(artifact_path(name).read_text())
+def load_script(name: str, *, traced: bool = False) -> bytes:
+    """The compiled script `name` in the ledger's form: one CBOR byte string around flat bytes
+    (the deployed build, or with `traced` the build that keeps its failure messages)."""
+    envelope = json.loads(artifact_path(name, traced=traced).read_text())
     if envelope.get("type") != "PlutusScriptV3":
         raise ValueError(f"{name}.plutus is not a PlutusScriptV3 envelope")
     script = cbor2.loads(bytes.fromhex(envelope["cborHex"]))
@@ -61,6 +64,6 @@ def apply_parameters(script: bytes, *parameters: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=32)
-def load_applied(name: str, *parameters: bytes) -> bytes:
+def load_applied(name: str, *parameters: bytes, traced: bool = False) -> bytes:
     """The compiled script `name` with its parameters applied (see `apply_parameters`)."""
-    return apply_parameters(load_script(name), *parameters)
+    return apply_parameters(load_script(name, traced=traced), *parameters)

@@ -1,4 +1,7 @@
-"""Compile the OpShin validators in `onchain/` into `<name>.plutus` artifacts next to this file.
+"""Compile the OpShin validators in `onchain/` into artifacts next to this file, two per source:
+`<name>.plutus`, the deployed build (traces removed: a third to half smaller, so cheaper to
+reference and to run), and `<name>.traced.plutus`, the same source with its failure messages kept
+(the tests read why a script refused; use it to debug a transaction).
 
 Rebuild after changing a source: `python -m cardano_market.contracts.build`. With `--check` nothing
 is written and the exit status is 1 when an artifact is missing or differs from a fresh build
@@ -11,9 +14,11 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -21,17 +26,22 @@ import cbor2
 
 from . import SOURCES_DIR, artifact_path, contract_names
 
+TRACE_FREE_FLAGS = ["-fremove-trace"]
+"""OpShin flags of the deployed build (otherwise the default optimisation, -O2)."""
 
-def compile_source(path: Path) -> bytes:
+
+def compile_source(path: Path, *, traced: bool = False) -> bytes:
     """The script of one OpShin source, singly CBOR wrapped (the bytes its hash is taken over).
 
-    Runs `opshin build` itself (default optimisation, OpShin's version marker, UPLC 1.1.0) in the
-    source's directory with a relative file name, so the output does not depend on the checkout.
-    A parameterized validator stays unapplied (see `contracts.apply_parameters`).
+    Runs `opshin build` itself (default optimisation, OpShin's version marker, UPLC 1.1.0; traces
+    removed unless `traced`) in the source's directory with a relative file name, so the output
+    does not depend on the checkout. A parameterized validator stays unapplied (see
+    `contracts.apply_parameters`).
     """
     # -P: the sources directory is not put on sys.path (a source named like a stdlib module,
     # e.g. queue.py, would shadow it inside the compiler)
-    command = [sys.executable, "-P", "-m", "opshin", "build", path.name, "-o"]
+    flags = [] if traced else TRACE_FREE_FLAGS
+    command = [sys.executable, "-P", "-m", "opshin", *flags, "build", path.name, "-o"]
     parameters = parameter_count(path)
     with tempfile.TemporaryDirectory(prefix="opshin-build-") as out:
         done = subprocess.run(
@@ -54,24 +64,35 @@ def parameter_count(path: Path) -> int:
     raise RuntimeError(f"{path.name} defines no validator function")
 
 
-def envelope(name: str, script: bytes) -> str:
+def envelope(name: str, script: bytes, *, traced: bool = False) -> str:
     """The cardano-cli JSON text envelope of a V3 script (cborHex doubly wrapped)."""
+    build_kind = "traces kept" if traced else "traces removed"
     document = {
         "type": "PlutusScriptV3",
-        "description": f"{name}, compiled by opshin {metadata.version('opshin')}",
+        "description": f"{name}, compiled by opshin {metadata.version('opshin')} ({build_kind})",
         "cborHex": cbor2.dumps(script).hex(),
     }
     return json.dumps(document, indent=2) + "\n"
 
 
 def build(names: list[str] | None = None, *, check: bool = False) -> list[str]:
-    """Compile `names` (default: every source); returns the artifacts that were (or are) stale."""
+    """Compile both builds of `names` (default: every source), one compiler per core; returns the
+    artifact file names that were (or are) stale."""
+    jobs = [(name, traced) for name in names or contract_names() for traced in (False, True)]
+
+    def compiled(job: tuple[str, bool]) -> str:
+        name, traced = job
+        return envelope(
+            name, compile_source(SOURCES_DIR / f"{name}.py", traced=traced), traced=traced
+        )
+
+    with ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1)) as pool:
+        texts = list(pool.map(compiled, jobs))
     stale: list[str] = []
-    for name in names or contract_names():
-        text = envelope(name, compile_source(SOURCES_DIR / f"{name}.py"))
-        path = artifact_path(name)
+    for (name, traced), text in zip(jobs, texts, strict=True):
+        path = artifact_path(name, traced=traced)
         if not path.exists() or path.read_text() != text:
-            stale.append(name)
+            stale.append(path.name)
             if not check:
                 path.write_text(text)
     return stale
@@ -83,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if an artifact is stale")
     args = parser.parse_args(argv)
     stale = build(args.names or None, check=args.check)
-    for name in stale:
+    for file_name in stale:
         verb = "is stale" if args.check else "rebuilt"
-        print(f"{artifact_path(name).name} {verb}")
+        print(f"{file_name} {verb}")
     return 1 if args.check and stale else 0
 
 

@@ -84,25 +84,26 @@ def _starter_parameters(starter: AssetId) -> tuple[bytes, bytes]:
     return cbor2.dumps(starter[0]), cbor2.dumps(starter[1])
 
 
-def project_pointer_script(starter: AssetId) -> bytes:
+def project_pointer_script(starter: AssetId, *, traced: bool = False) -> bytes:
     """The project's pointer minting policy applied to `starter` (ledger form)."""
     from ...contracts import load_applied  # imports uplc: only when a seed is applied
 
-    return load_applied("pointer", *_starter_parameters(starter))
+    return load_applied("pointer", *_starter_parameters(starter), traced=traced)
 
 
 @functools.cache
-def project_deployment() -> Deployment:
-    """The project's OpShin validators applied to the devnet's starter NFT."""
+def project_deployment(*, traced: bool = False) -> Deployment:
+    """The project's OpShin validators applied to the devnet's starter NFT: the deployed
+    (trace-free) build, or with `traced` the build whose failures say why (for debugging)."""
     from ...contracts import load_applied
 
     parameters = _starter_parameters(PROJECT_STARTER_NFT)
-    sale, queue, vault = (load_applied(name, *parameters) for name in VALIDATORS)
+    sale, queue, vault = (load_applied(name, *parameters, traced=traced) for name in VALIDATORS)
     return Deployment(
-        "project",
+        "project (traced)" if traced else "project",
         PROJECT_STARTER_NFT,
         PROJECT_REFERENCE_DATA_HASH,
-        project_pointer_script(PROJECT_STARTER_NFT),
+        project_pointer_script(PROJECT_STARTER_NFT, traced=traced),
         sale,
         queue,
         vault,

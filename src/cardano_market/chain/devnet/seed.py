@@ -341,10 +341,17 @@ def parse_seed(data: object, *, base_dir: Path | None = None) -> Seed:
 
 
 def _deployment(raw: object, base_dir: Path) -> Deployment | None:
-    """`contracts`: validators deployed instead of the project's (e.g. NEWM's mainnet scripts),
-    with the starter NFT and reference-data script hash baked into them."""
+    """`contracts`: `{"traced": true}` deploys the project's validators built with their failure
+    messages (a refused transaction says why); otherwise other validators than the project's
+    (e.g. NEWM's mainnet scripts), with the starter NFT and reference-data script hash baked
+    into them."""
     if raw is None:
         return None
+    if isinstance(raw, dict) and set(raw) == {"traced"}:
+        traced = raw["traced"]
+        if not isinstance(traced, bool):
+            raise SeedError("$.contracts.traced", "must be true or false")
+        return project_deployment(traced=True) if traced else None
     keys = {"validators", "starterPolicyId", "starterAssetNameHex", "referenceDataScriptHash"}
     fields = _mapping(raw, "$.contracts", keys)
     for key in sorted(keys):

@@ -45,9 +45,7 @@ class BurnPointerToken(PlutusData):
 
 def reference_datum(refs: List[TxInInfo], pid: bytes, tkn: bytes) -> ReferenceDatum:
     holders = [
-        r.resolved.datum
-        for r in refs
-        if r.resolved.value.get(pid, {b"": 0}).get(tkn, 0) == 1
+        r.resolved.datum for r in refs if r.resolved.value.get(pid, {b"": 0}).get(tkn, 0) == 1
     ]
     assert len(holders) == 1, "no single reference input holds the starter NFT"
     datum = holders[0]
@@ -88,8 +86,8 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
         name = names[0]
         assert minted[name] == 1, "mint exactly one pointer token"
         assert name == pointer_name(tx.inputs[0].out_ref), "wrong pointer name"
-        assert (
-            sent_to_sale(tx.outputs, reference.contracts.sale, own, name) == 1
-        ), "the pointer must go to the sale contract"
+        assert sent_to_sale(tx.outputs, reference.contracts.sale, own, name) == 1, (
+            "the pointer must go to the sale contract"
+        )
     else:
         assert all([q < 0 for q in minted.values()]), "this redeemer only burns pointers"

@@ -133,9 +133,7 @@ class OtherDatum(PlutusData):
 
 def reference_datum(refs: List[TxInInfo], pid: bytes, tkn: bytes) -> ReferenceDatum:
     holders = [
-        r.resolved.datum
-        for r in refs
-        if r.resolved.value.get(pid, {b"": 0}).get(tkn, 0) == 1
+        r.resolved.datum for r in refs if r.resolved.value.get(pid, {b"": 0}).get(tkn, 0) == 1
     ]
     assert len(holders) == 1, "no single reference input holds the starter NFT"
     datum = holders[0]
@@ -147,9 +145,9 @@ def reference_datum(refs: List[TxInInfo], pid: bytes, tkn: bytes) -> ReferenceDa
 def holds_sale_datum(datum: OutputDatum) -> bool:
     result = False
     if isinstance(datum, SomeOutputDatum):
-        shape: Union[SaleDatum, OtherDatum, int, bytes, List[Anything], Dict[Anything, Anything]] = (
-            datum.datum
-        )
+        shape: Union[
+            SaleDatum, OtherDatum, int, bytes, List[Anything], Dict[Anything, Anything]
+        ] = datum.datum
         result = isinstance(shape, SaleDatum)
     return result
 
