@@ -2,11 +2,15 @@
 against plain payments through the same ledger in the same run.
 
     python scripts/bench/settlement.py [--orders 6] [--sales 10] [--payments 40] [--quick]
+                                       [--no-newm]
 
 Not a test: it prints one line per figure. The devnet is the demo seed plus ten USD sales, with
 the project's sale, queue and vault validators deployed and run by the ledger (uplc). Orders are
 placed with the order builder (outside the timing); then one `Batcher.poll_once` serves them all
-(purchase, then the refund chained on it, each signed and submitted) and is timed.
+(purchase, then the refund chained on it, each signed and submitted) and is timed. Then the same
+rounds run on a devnet seeded with NEWM's deployed mainnet scripts
+(`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`), and the `newm_*` lines compare:
+ours / NEWM's fee, ex-units and speed for the same orders.
 
 Figures:
 - `payments_per_min` (baseline): build (`tx.balance`), sign and submit a plain payment, on the
@@ -75,8 +79,11 @@ class TimedBackend(DevnetBackend):
         self.evaluations, self.submits = {}, []
 
 
-def seed_data(sales: int) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+NEWM_SEED = Path(__file__).resolve().parents[2] / "fixtures/devnet/newm-mainnet-seed.json"
+
+
+def seed_data(sales: int, seed: Path = DEFAULT_SEED) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(seed.read_text(), parse_float=str)
     data["wallets"]["alice"] = {"lovelace": 5_000_000_000, "utxos": 20, "assets": {"NEWM": 10**12}}
     for i in range(sales):
         data["sales"].append(
@@ -179,51 +186,87 @@ def main() -> None:
     parser.add_argument("--sales", type=int, default=10, help="sales, one order each")
     parser.add_argument("--payments", type=int, default=40, help="baseline payments")
     parser.add_argument("--quick", action="store_true", help="2 orders, 3 sales, 10 payments")
+    parser.add_argument("--no-newm", action="store_true", help="skip the NEWM-scripts comparison")
     args = parser.parse_args()
     if args.quick:
         args.orders, args.sales, args.payments = 2, 3, 10
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
+    ours = measure(args, "", seed_data(args.sales), None, baseline=True)
+    newm_dir = NEWM_SEED.parents[3] / "shared/contracts/newm-mainnet"
+    if args.no_newm or not newm_dir.is_dir():
+        print(f"newm: not compared ({'--no-newm' if args.no_newm else f'{newm_dir} is absent'})")
+        return
+    newm = measure(
+        args, "newm_", seed_data(args.sales, NEWM_SEED), NEWM_SEED.parent, baseline=False
+    )
+    for key, label in (
+        ("purchase_fee", "purchase fee"),
+        ("purchase_mem", "purchase mem"),
+        ("purchase_steps", "purchase steps"),
+        ("refund_fee", "refund fee"),
+        ("one_rate", "orders per minute (one sale)"),
+    ):
+        print(f"ours_vs_newm_{key}: {ours[key] / newm[key]:.2f}x ({label})")
+
+
+def measure(
+    args: argparse.Namespace,
+    label: str,
+    data: dict[str, Any],
+    base_dir: Path | None,
+    *,
+    baseline: bool,
+) -> dict[str, float]:
+    """The rounds on a devnet seeded from `data`; its figures printed with `label` in front."""
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(Path(tmp) / "bench.sqlite")
         backend = TimedBackend(ledger)
-        seeded = apply_seed(ledger, parse_seed(seed_data(args.sales)))
+        seeded = apply_seed(ledger, parse_seed(data, base_dir=base_dir))
         batcher = Batcher.for_devnet(seeded, backend, validity_slots=TTL_SLOTS)
         extra = [s.sale for s in seeded.sales[2:]]
 
-        baseline = payments_per_minute(ledger, seeded, args.payments)
-        print(f"payments_per_min (baseline): {baseline:,.0f} (n={args.payments})")
+        if baseline:
+            rate = payments_per_minute(ledger, seeded, args.payments)
+            print(f"payments_per_min (baseline): {rate:,.0f} (n={args.payments})")
 
         for _ in range(args.orders):
             place_order(ledger, seeded, extra[0], 2)
-        one, one_rate = serve(backend, batcher, "one_sale", args.orders)
+        one, one_rate = serve(backend, batcher, f"{label}one_sale", args.orders)
         evaluations, submits = dict(backend.evaluations), list(backend.submits)
 
         for sale in extra[: args.sales]:
             place_order(ledger, seeded, sale, 1)
-        many, many_rate = serve(backend, batcher, f"{args.sales}_sales", args.sales)
-        print(f"sales_ratio: {many_rate / one_rate:.2f}x the one-sale rate")
-        print(f"ratio: settling one order takes the time of {baseline / one_rate:,.0f} payments")
+        many, many_rate = serve(backend, batcher, f"{label}{args.sales}_sales", args.sales)
+        print(f"{label}sales_ratio: {many_rate / one_rate:.2f}x the one-sale rate")
+        if baseline:
+            print(f"ratio: settling one order takes the time of {rate / one_rate:,.0f} payments")
 
         assert seeded.contracts is not None
         bounds = seeded.contracts.reference_datum.fees
         txs = one.transactions + many.transactions
         for line in cost_lines("purchase", txs, ledger, bounds.purchase_queue_bound):
-            print(line)
+            print(label + line)
         for line in cost_lines("refund", txs, ledger, bounds.refund_queue_bound):
-            print(line)
+            print(label + line)
         for redeemers, name in ((3, "purchase"), (1, "refund")):
             times = evaluations.get(redeemers, []) + backend.evaluations.get(redeemers, [])
             if times:
                 print(
-                    f"evaluation_{name}: median {statistics.median(times) * 1000:,.0f} ms "
+                    f"{label}evaluation_{name}: median {statistics.median(times) * 1000:,.0f} ms "
                     f"(n={len(times)}, {redeemers} redeemer(s))"
                 )
-        print(
-            f"submit_batch_tx: median {statistics.median(submits + backend.submits) * 1000:,.0f} ms"
-        )
+        submit_ms = statistics.median(submits + backend.submits) * 1000
+        print(f"{label}submit_batch_tx: median {submit_ms:,.0f} ms")
         per_order = statistics.median(s.fees for s in one.settled + many.settled)
-        print(f"fees_per_order: median {per_order:,.0f} lovelace (purchase + refund)")
+        print(f"{label}fees_per_order: median {per_order:,.0f} lovelace (purchase + refund)")
+        figures = {"one_rate": one_rate}
+        for kind in ("purchase", "refund"):
+            summaries = [t.summary(ledger.params) for t in txs if t.kind == kind]
+            figures[f"{kind}_fee"] = statistics.median(x["fee"] for x in summaries)
+            figures[f"{kind}_mem"] = statistics.median(x["mem"] for x in summaries)
+            figures[f"{kind}_steps"] = statistics.median(x["steps"] for x in summaries)
         ledger.close()
+        return figures
 
 
 if __name__ == "__main__":
