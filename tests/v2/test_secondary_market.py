@@ -25,6 +25,7 @@ from secondary_fixtures import (
 )
 
 from cardano_market.app.v2.deals import buy_from_deal
+from cardano_market.chain.base import ChainError
 from cardano_market.store.v2_records import AuditAction, DealStatus
 from cardano_market.store.v2_repos import AuditLogRepo, DealRepo, V2TransactionRepo
 from cardano_market.tx.deal import (
@@ -239,6 +240,45 @@ def test_idempotent_purchase(svc: SecondaryService) -> None:
     assert deal(svc, deal_id).remaining == 4_000_000, "one purchase, not two"
     other = svc.post(buy_path(buyer_id(0)), buyer_id(0), {**body, "quantity": 2}, **key)
     assert other.status_code == 422
+
+
+def test_a_refused_purchase_frees_its_idempotency_key(svc: SecondaryService) -> None:
+    deal_id = list_deal(svc, quantity=5)
+    key = {"Idempotency-Key": f"refused-{deal_id}"}
+    too_many = svc.post(
+        buy_path(buyer_id(0)), buyer_id(0), {"quantity": 6, "deal_id": deal_id}, **key
+    )
+    assert too_many.status_code == 422
+    corrected = svc.post(
+        buy_path(buyer_id(0)), buyer_id(0), {"quantity": 1, "deal_id": deal_id}, **key
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert deal(svc, deal_id).remaining == 4_000_000
+
+
+def test_a_purchase_that_failed_after_submitting_keeps_its_key(
+    svc: SecondaryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain took the purchase, then the request failed (here: the status read after the
+    submit): a retry with the same key must not pay again. It answers 409 while the key stays
+    taken; the one transaction on chain is all that happened."""
+    deal_id = list_deal(svc, quantity=5)
+    body = {"quantity": 1, "deal_id": deal_id}
+    key = {"Idempotency-Key": f"uncertain-{deal_id}"}
+    songs = svc.holds(svc.address(buyer_id(0)), song_asset())
+
+    def status_unavailable(_tx_id: bytes) -> object:
+        raise ChainError("the chain backend went away after the submit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(svc.ctx.chain, "tx_status", status_unavailable)
+        failed = svc.post(buy_path(buyer_id(0)), buyer_id(0), body, **key)
+    assert failed.status_code >= 500
+    assert svc.holds(svc.address(buyer_id(0)), song_asset()) == songs + 1_000_000  # on chain
+    retry = svc.post(buy_path(buyer_id(0)), buyer_id(0), body, **key)
+    assert retry.status_code == 409, retry.text
+    assert retry.json()["error"] == "Request in progress"
+    assert svc.holds(svc.address(buyer_id(0)), song_asset()) == songs + 1_000_000  # not twice
 
 
 def test_sell_errors(svc: SecondaryService) -> None:

@@ -5,6 +5,12 @@ work behind it (a transaction row, a user) happens once.
 transaction, so the key and what it created commit together or not at all: a request that
 fails (4xx) leaves the key free for a corrected retry. The same key with a different request
 (method, path or body) is 422; while the first request is still running, 409.
+
+Work that submits to the chain before its database transaction commits (a synchronous
+secondary purchase or delist) runs with `submits_on_chain`: the key is taken and committed
+first, so a retry arriving meanwhile is 409 instead of a second transaction. A refusal (4xx)
+releases the key; a request that fails otherwise (the chain may have seen its transaction)
+keeps it taken: retries with that key answer 409, never a second payment.
 """
 
 from __future__ import annotations
@@ -49,11 +55,13 @@ def run_idempotent(
     work: Callable[[Session], Outcome],
     *,
     titles: Mapping[int, str] | None = None,
+    submits_on_chain: bool = False,
 ) -> Response:
     """Run `work` in one unit of work under the request's Idempotency-Key (if any) and answer
     with its outcome; a repeated key answers the stored outcome with `Idempotent-Replayed`.
 
     Use-case errors raised by `work` become V2Errors titled per `titles` (`translate_errors`).
+    `submits_on_chain`: the key is committed before `work` runs (see the module's docstring).
     """
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not _valid_key(key):
@@ -62,47 +70,78 @@ def run_idempotent(
             "Invalid parameters",
             f"{IDEMPOTENCY_HEADER}: 1..{IDEMPOTENCY_KEY_CHARS} visible ASCII characters",
         )
+    if key is not None and submits_on_chain:
+        with translate_errors(titles), ctx.database.session() as session:
+            stored = _take_key(request, ctx, session, principal, body, key)
+        if stored is not None:
+            return stored
+        try:
+            with translate_errors(titles), ctx.database.session() as session:
+                return _answer(ctx, session, principal, key, work(session))
+        except V2Error as exc:
+            if exc.status < 500:  # refused before anything was submitted: free the key
+                with ctx.database.session() as session:
+                    IdempotencyRepo(session).release(principal.user_id, key)
+            raise
     with translate_errors(titles), ctx.database.session() as session:
-        repo = IdempotencyRepo(session)
         if key is not None:
-            _ensure_user(ctx, session, principal)
-            fingerprint = IdempotencyRepo.fingerprint(
-                request.method, request.url.path, _canonical(body)
-            )
-            try:
-                stored = repo.begin(
-                    principal.user_id, key, request_hash=fingerprint, now=ctx.clock()
-                )
-            except IdempotencyKeyReusedError:
-                raise V2Error(
-                    422,
-                    "Idempotency key reused",
-                    f"{IDEMPOTENCY_HEADER} {key!r} was already used for a different request",
-                ) from None
-            except IdempotencyInProgressError:
-                raise V2Error(
-                    409,
-                    "Request in progress",
-                    f"the request with {IDEMPOTENCY_HEADER} {key!r} has not finished yet",
-                ) from None
+            stored = _take_key(request, ctx, session, principal, body, key)
             if stored is not None:
-                return Response(
-                    str(stored.body),
-                    status_code=stored.status_code,
-                    media_type="application/json",
-                    headers={REPLAYED_HEADER: "true"},
-                )
-        outcome = work(session)
-        text = dumps_exact(outcome.body)
-        if key is not None:
-            repo.store_response(
-                principal.user_id,
-                key,
-                status_code=outcome.status_code,
-                body=text,
-                now=ctx.clock(),
-                transaction_id=outcome.transaction_id,
-            )
+                return stored
+        return _answer(ctx, session, principal, key, work(session))
+
+
+def _take_key(
+    request: Request,
+    ctx: V2Context,
+    session: Session,
+    principal: Principal,
+    body: BaseModel | None,
+    key: str,
+) -> Response | None:
+    """Take `key` for this request (None: go on and do the work), or the stored answer."""
+    _ensure_user(ctx, session, principal)
+    fingerprint = IdempotencyRepo.fingerprint(request.method, request.url.path, _canonical(body))
+    try:
+        stored = IdempotencyRepo(session).begin(
+            principal.user_id, key, request_hash=fingerprint, now=ctx.clock()
+        )
+    except IdempotencyKeyReusedError:
+        raise V2Error(
+            422,
+            "Idempotency key reused",
+            f"{IDEMPOTENCY_HEADER} {key!r} was already used for a different request",
+        ) from None
+    except IdempotencyInProgressError:
+        raise V2Error(
+            409,
+            "Request in progress",
+            f"the request with {IDEMPOTENCY_HEADER} {key!r} has not finished yet",
+        ) from None
+    if stored is None:
+        return None
+    return Response(
+        str(stored.body),
+        status_code=stored.status_code,
+        media_type="application/json",
+        headers={REPLAYED_HEADER: "true"},
+    )
+
+
+def _answer(
+    ctx: V2Context, session: Session, principal: Principal, key: str | None, outcome: Outcome
+) -> Response:
+    """The outcome as the response, stored under `key` in `session`'s transaction."""
+    text = dumps_exact(outcome.body)
+    if key is not None:
+        IdempotencyRepo(session).store_response(
+            principal.user_id,
+            key,
+            status_code=outcome.status_code,
+            body=text,
+            now=ctx.clock(),
+            transaction_id=outcome.transaction_id,
+        )
     return Response(text, status_code=outcome.status_code, media_type="application/json")
 
 

@@ -159,13 +159,17 @@ def _respond(
     body: BaseModel,
     work: Any,
     titles: Mapping[int, str],
+    *,
+    submits_on_chain: bool = False,
 ) -> Response:
     def guarded(session: Session) -> Outcome:
         with _deal_errors(titles):
             result: Outcome = work(session)
             return result
 
-    return run_idempotent(request, ctx, principal, body, guarded, titles=titles)
+    return run_idempotent(
+        request, ctx, principal, body, guarded, titles=titles, submits_on_chain=submits_on_chain
+    )
 
 
 @router.post(
@@ -243,7 +247,9 @@ async def buy_on_secondary_market(
             {"success": True, "message": "Secondary market purchase successful", "data": data}
         )
 
-    return await run_in_threadpool(_respond, request, ctx, principal, body, work, BUY_TITLES)
+    return await run_in_threadpool(
+        _respond, request, ctx, principal, body, work, BUY_TITLES, submits_on_chain=True
+    )
 
 
 @router.post(
@@ -275,7 +281,9 @@ async def delist(
         }
         return Outcome({"success": True, "message": "Deal delisted successfully", "data": data})
 
-    return await run_in_threadpool(_respond, request, ctx, principal, body, work, DELIST_TITLES)
+    return await run_in_threadpool(
+        _respond, request, ctx, principal, body, work, DELIST_TITLES, submits_on_chain=True
+    )
 
 
 @router.get(

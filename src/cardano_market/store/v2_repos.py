@@ -1006,6 +1006,18 @@ class IdempotencyRepo:
             )
         return _response(row)
 
+    def release(self, user_id: str, key: str) -> bool:
+        """Free a key whose request was refused before it did anything (no answer stored);
+        True when it was released."""
+        user = _require_id("user", user_id)
+        idem = _require_idempotency_key(key)
+        stmt = delete(V2IdempotencyKeyRow).where(
+            V2IdempotencyKeyRow.user_id == user,
+            V2IdempotencyKeyRow.key == idem,
+            V2IdempotencyKeyRow.response_status.is_(None),
+        )
+        return bool(self._session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
     def purge(self, created_before: datetime) -> int:
         """Forget keys older than the retention; returns how many."""
         before = check_aware("created_before", created_before)
