@@ -105,7 +105,9 @@ def test_the_owner_cancels_and_gets_the_whole_order_back(service: Service) -> No
 
 
 @sqlite_only
-def test_the_order_output_and_collateral_can_be_named(service: Service) -> None:
+def test_the_order_output_and_collateral_can_be_named_and_the_witness_set_submitted(
+    service: Service,
+) -> None:
     order_tx = place_order(service, bundles=1)
     alice = service.parts.wallets["alice"]
     collateral = [u.to_cbor_hex() for u in alice.utxos() if u.value.is_ada_only][:1]
@@ -114,7 +116,17 @@ def test_the_order_output_and_collateral_can_be_named(service: Service) -> None:
     )
     response = service.post(CANCEL, ACTION, body)
     assert response.status_code == 200, response.text
-    submit_signed(service, "alice", response.json()["txCborHex"])
+    # the CIP-30 way: the wallet's signTx witness set, spliced by the service into what it issued
+    tx_hex = response.json()["txCborHex"]
+    witnesses = alice.sign_tx(tx_hex, partial_sign=False)
+    tx_id = transaction_id(bytes.fromhex(tx_hex)).hex()
+    submitted = service.post(SUBMIT, "submit_tx", {"txId": tx_id, "witnessSetCborHex": witnesses})
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["txId"] == tx_id
+    market = service.parts.market
+    assert [
+        u for u in market.backend.utxos_at(market.addresses.queue) if u.tx_hash.hex() == order_tx
+    ] == []
 
 
 @sqlite_only

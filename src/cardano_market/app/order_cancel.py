@@ -22,6 +22,8 @@ from ..domain.cip30 import OutRef, Utxo, parse_utxos
 from ..domain.datums import QueueDatum
 from ..domain.errors import AddressError, CborError, DatumError, InvalidValueError
 from ..domain.hashes import script_hash
+from ..store.records import TxKind
+from ..store.repos import IssuedTransactionRepo
 from ..tx.batch import BatchDeployment, BatchTransaction, build_cancel_transaction
 from ..tx.script import CollateralError, reference_datum_of
 from .errors import (
@@ -199,7 +201,8 @@ def build_order_cancel(
 
 class OrderCancelDesk:
     """`POST /v1/marketplace/orders/cancel/transaction`: the unsigned cancel for the owner's
-    wallet, which signs it and submits it whole (`submitTx` with `cborHex`)."""
+    wallet, recorded as issued, so `submitTx` takes it whole (`cborHex`) or as the CIP-30
+    `signTx` witness set (`txId`, `witnessSetCborHex`)."""
 
     def __init__(self, market: Marketplace, refs: DeploymentRefs | None) -> None:
         self._market = market
@@ -243,7 +246,7 @@ class OrderCancelDesk:
                 f"({order.datum.owner.pkh.hex()}) can sign its cancellation, and changeAddress's "
                 "payment key is not the owner's"
             )
-        return build_order_cancel(
+        built = build_order_cancel(
             market,
             deployment,
             order,
@@ -251,6 +254,14 @@ class OrderCancelDesk:
             collateral_utxos=collateral,
             change_address=change,
         )
+        with market.database.session() as session:
+            IssuedTransactionRepo(session).record(
+                tx_id=built.transaction.tx_id_hex,
+                cbor=built.transaction.cbor,
+                kind=TxKind.ORDER_CANCEL,
+                now=market.clock(),
+            )
+        return built
 
 
 def _address(field: str, text: str) -> bytes:

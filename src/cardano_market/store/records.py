@@ -25,6 +25,7 @@ class TxKind(enum.StrEnum):
     ORDER = "order"
     SALE_START = "sale_start"
     SALE_END = "sale_end"
+    ORDER_CANCEL = "order_cancel"  # the owner takes a queued order back (QueueCancel)
 
 
 class TxStatus(enum.StrEnum):
