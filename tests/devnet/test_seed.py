@@ -150,8 +150,7 @@ def test_contracts_are_deployed_with_the_reference_datum(ledger: Ledger) -> None
     assert datum.hot_key == result.cash_register.payment_key.hash
     assert datum.pointer == c.pointer_policy and datum.contracts.sale == c.sale_script_hash
     assert datum.contracts.stake == STAKE_SCRIPT_HASH
-    # the demo seed raises the purchase bound: our scripts' purchase needs about 1.42 ADA
-    assert datum.fees == Fees(1_500_000, 10**6, 10**6)
+    assert datum.fees == Fees(10**6, 10**6, 10**6)  # mainnet's bounds
     assert datum.profit_data.profit_margin == 500_000_000_000
     assert (datum.profit_data.profit_pid, datum.profit_data.profit_tkn) == NEWM
     # the reference scripts hash to what the datum names; the parameters are baked in
@@ -223,10 +222,10 @@ def test_no_vault_without_a_profit_margin(ledger: Ledger) -> None:
 
 def test_fee_bounds_come_from_the_seed() -> None:
     data = demo()
-    del data["marketplace"]["purchaseQueueBound"]
-    assert parse_seed(data).fee_bounds == Fees(10**6, 10**6, 10**6)  # mainnet's
+    assert parse_seed(data).fee_bounds == Fees(10**6, 10**6, 10**6)  # mainnet's by default
     data["marketplace"]["refundQueueBound"] = 700_000
-    assert parse_seed(data).fee_bounds == Fees(10**6, 700_000, 10**6)
+    data["marketplace"]["purchaseQueueBound"] = 1_500_000
+    assert parse_seed(data).fee_bounds == Fees(1_500_000, 700_000, 10**6)
 
 
 def test_reapplying_the_same_seed_is_a_no_op(ledger: Ledger, clock: Clock) -> None:

@@ -20,7 +20,7 @@ from devnet_helpers import START_MS, Clock, traced_demo_seed
 
 from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError
 from cardano_market.chain.devnet import Ledger
-from cardano_market.chain.devnet.seed import SeedResult, apply_seed
+from cardano_market.chain.devnet.seed import SeedResult, apply_seed, load_seed
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, SaleDatum
 from cardano_market.domain.outputs import TxOutput
@@ -565,26 +565,53 @@ def test_purchase_outside_the_oracle_window(world: tuple[Ledger, SeedResult]) ->
         ledger.evaluate(late.cbor)
 
 
-def test_mainnet_fee_bound_is_too_low_for_our_scripts(tmp_path: Path) -> None:
-    """With mainnet's 1 ADA purchase bound the builder refuses, naming the fee it needs."""
+def test_our_deployed_scripts_fit_mainnet_fee_bounds(tmp_path: Path) -> None:
+    """The demo seed deploys the trace-free build under mainnet's 1 ADA bounds: a USD and a
+    token-priced purchase (1 and 3 bundles) and their refunds each pay the ledger's minimum fee,
+    within the bound."""
+    with Ledger(tmp_path / "mainnet.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
+        seeded = apply_seed(ledger, load_seed())
+        c = seeded.contracts
+        assert c is not None and c.reference_datum.fees.purchase_queue_bound == 1_000_000
+        for index, bundles in ((0, 1), (1, 3)):
+            sale_utxo = current_sale(ledger, seeded, index)
+            order = place_order(ledger, seeded, sale_record(seeded, index), bundles)
+            bought = purchase(ledger, seeded, sale_utxo, order)
+            assert bought.fee == required_fee(bought.transaction, ledger.params) <= 1_000_000
+            submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
+            record(f"deployed build, purchase of {bundles}", bought, ledger, 1_000_000)
+            back = refund(ledger, seeded, current_sale(ledger, seeded, index), bought.queue_utxo)
+            assert back.fee == required_fee(back.transaction, ledger.params) <= 1_000_000
+            submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
+            record(f"deployed build, refund after {bundles}", back, ledger, 1_000_000)
+
+
+def current_sale(ledger: Ledger, seeded: SeedResult, index: int) -> Utxo:
+    c = seeded.contracts
+    assert c is not None
+    pointer = (c.pointer_policy, sale_record(seeded, index).pointer_name)
+    [utxo] = [u for u in ledger.utxos_at(c.sale_address) if u.value.quantity(pointer)]
+    return utxo
+
+
+def test_a_fee_above_the_bound_is_refused_naming_what_it_needs(tmp_path: Path) -> None:
+    """With a bound below what the purchase costs the builder refuses, naming the fee."""
     import json
 
     from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
 
     data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
-    del data["marketplace"]["purchaseQueueBound"]
-    with Ledger(
-        tmp_path / "mainnet-bound.sqlite", system_start_ms=START_MS, clock=Clock()
-    ) as ledger:
+    data["marketplace"]["purchaseQueueBound"] = 800_000
+    with Ledger(tmp_path / "low-bound.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
         seeded = apply_seed(ledger, parse_seed(data))
         sale_utxo = seeded.sales[0].utxo
         assert sale_utxo is not None
         order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
         with pytest.raises(FeeBoundError) as info:
             purchase(ledger, seeded, sale_utxo, order)
-    assert info.value.bound == 1_000_000 and info.value.fee > 1_000_000
+    assert info.value.bound == 800_000 and info.value.fee > 800_000
     assert "reference-script bytes" in str(info.value)
-    FIGURES.append(f"mainnet bound: {info.value}")
+    FIGURES.append(f"low bound: {info.value}")
 
 
 def test_queue_datum_is_kept_by_the_purchase(world: tuple[Ledger, SeedResult]) -> None:

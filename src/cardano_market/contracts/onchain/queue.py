@@ -242,52 +242,95 @@ def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
 def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
     total = 0
     for d in deltas:
-        if d.pid == pid and d.tkn == tkn:
-            total += d.amt
+        if d.pid == pid:  # noqa: SIM102 (nested ifs run cheaper than `and` in OpShin)
+            if d.tkn == tkn:
+                total += d.amt
     return total
 
 
+def lists(assets: List[TokenAmount], pid: bytes, tkn: bytes) -> bool:
+    for a in assets:
+        if a.pid == pid:  # noqa: SIM102
+            if a.tkn == tkn:
+                return True
+    return False
+
+
 def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
-    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0)."""
-    ok = True
-    for pid, names in actual.items():
-        for tkn, amount in names.items():
-            ok = ok and amount == quantity(base, pid, tkn) + delta_of(deltas, pid, tkn)
+    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0).
+
+    One pass over `base` checks every asset it holds, one over `deltas` each other asset they
+    name (once); ledger values hold no zero entries, so counting `actual`'s entries against the
+    non-zero expected amounts rules out any other asset.
+    """
+    expected_entries = 0
     for pid, names in base.items():
+        held = actual.get(pid, {b"": 0})
         for tkn, amount in names.items():
-            ok = ok and quantity(actual, pid, tkn) == amount + delta_of(deltas, pid, tkn)
+            expected = amount + delta_of(deltas, pid, tkn)
+            if held.get(tkn, 0) != expected:
+                return False
+            if expected != 0:
+                expected_entries += 1
+    added: List[TokenAmount] = []
     for d in deltas:
-        ok = ok and quantity(actual, d.pid, d.tkn) == quantity(base, d.pid, d.tkn) + delta_of(
-            deltas, d.pid, d.tkn
-        )
-    return ok
+        pid = d.pid
+        tkn = d.tkn
+        if quantity(base, pid, tkn) == 0:  # noqa: SIM102
+            if not lists(added, pid, tkn):
+                expected = delta_of(deltas, pid, tkn)
+                if quantity(actual, pid, tkn) != expected:
+                    return False
+                if expected != 0:
+                    expected_entries += 1
+                added = [d] + added  # noqa: RUF005 (OpShin has no starred lists)
+    held_entries = 0
+    for _pid, names in actual.items():
+        held_entries += len(names)
+    return held_entries == expected_entries
 
 
 def pays_exactly(
     outputs: List[TxOut], address: Address, base: Value, deltas: List[TokenAmount]
 ) -> bool:
     """Some output at `address` holds exactly `base` changed by `deltas`."""
-    return any([o.address == address and value_is(o.value, base, deltas) for o in outputs])
+    for o in outputs:
+        if o.address == address:  # noqa: SIM102
+            if value_is(o.value, base, deltas):
+                return True
+    return False
 
 
 def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
-    return len([i for i in inputs if i.resolved.address == address])
+    found = 0
+    for i in inputs:
+        if i.resolved.address == address:
+            found += 1
+    return found
 
 
 def outputs_at(outputs: List[TxOut], address: Address) -> int:
-    return len([o for o in outputs if o.address == address])
+    found = 0
+    for o in outputs:
+        if o.address == address:
+            found += 1
+    return found
 
 
 def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
-    found = [i for i in inputs if i.resolved.address == address]
-    assert len(found) > 0, "no input at the expected address"
-    return found[0]
+    for i in inputs:
+        if i.resolved.address == address:
+            return i
+    assert False, "no input at the expected address"
+    return inputs[0]
 
 
 def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
-    found = [o for o in outputs if o.address == address]
-    assert len(found) > 0, "no output at the expected address"
-    return found[0]
+    for o in outputs:
+        if o.address == address:
+            return o
+    assert False, "no output at the expected address"
+    return outputs[0]
 
 
 def inline_datum(o: TxOut) -> Anything:
@@ -323,22 +366,27 @@ def script_address(script: bytes, stake: bytes) -> Address:
 
 def wallet_address(w: Wallet) -> Address:
     """The owner's address: key payment credential and, when present, a stake key."""
-    assert len(w.pkh) == KEY_HASH_SIZE, "invalid owner wallet"
-    if len(w.sc) == KEY_HASH_SIZE:
+    pkh = w.pkh
+    sc = w.sc
+    assert len(pkh) == KEY_HASH_SIZE, "invalid owner wallet"
+    if len(sc) == KEY_HASH_SIZE:
         return Address(
-            PubKeyCredential(w.pkh), SomeStakingCredential(StakingHash(PubKeyCredential(w.sc)))
+            PubKeyCredential(pkh), SomeStakingCredential(StakingHash(PubKeyCredential(sc)))
         )
-    assert len(w.sc) == 0, "invalid owner wallet"
-    return Address(PubKeyCredential(w.pkh), NoStakingCredential())
+    assert len(sc) == 0, "invalid owner wallet"
+    return Address(PubKeyCredential(pkh), NoStakingCredential())
 
 
-def reference_datum(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> ReferenceDatum:
+def reference_datum(
+    references: List[TxInInfo], starter_pid: bytes, starter_tkn: bytes
+) -> ReferenceDatum:
     """The live ReferenceDatum: inline datum of the reference input holding the starter NFT."""
-    holders = [
-        r for r in tx.reference_inputs if quantity(r.resolved.value, starter_pid, starter_tkn) == 1
-    ]
-    assert len(holders) > 0, "no reference input holds the starter NFT"
-    found: ReferenceDatum = inline_datum(holders[0].resolved)
+    for r in references:
+        held = r.resolved
+        if quantity(held.value, starter_pid, starter_tkn) == 1:
+            found: ReferenceDatum = inline_datum(held)
+            return found
+    assert False, "no reference input holds the starter NFT"
     return found
 
 
@@ -352,7 +400,7 @@ def within(window_start: int, window_end: int, validity: POSIXTimeRange) -> bool
     return False
 
 
-def pricing(tx: TxInfo, ref: ReferenceDatum, sale: SaleDatum) -> Pricing:
+def pricing(tx: TxInfo, profit_data: ProfitData, sale_cost: TokenAmount) -> Pricing:
     """Unit cost in the paying asset and the profit, from the oracle when it is needed.
 
     Without a margin and with a token-priced sale nothing depends on the price. Otherwise the
@@ -360,9 +408,10 @@ def pricing(tx: TxInfo, ref: ReferenceDatum, sale: SaleDatum) -> Pricing:
     validity interval; profit = margin // price and a USD cost becomes cost // price of the
     profit (currency) token, both floored.
     """
-    profit_data = ref.profit_data
-    if profit_data.profit_margin == 0 and sale.cost.pid != USD:
-        return Pricing(sale.cost, 0)
+    margin = profit_data.profit_margin
+    usd_priced = sale_cost.pid == USD
+    if margin == 0 and not usd_priced:
+        return Pricing(sale_cost, 0)
     feed = first_input_at(
         tx.reference_inputs,
         Address(ScriptCredential(profit_data.feed_vkh), NoStakingCredential()),
@@ -379,13 +428,13 @@ def pricing(tx: TxInfo, ref: ReferenceDatum, sale: SaleDatum) -> Pricing:
     assert start >= 0 and start <= end, "the oracle window is not logical"
     assert within(start, end, tx.validity_range), "the validity interval leaves the oracle window"
     price = prices[0]
-    profit = profit_data.profit_margin // price
-    if sale.cost.pid == USD:
+    profit = margin // price
+    if usd_priced:
         return Pricing(
-            TokenAmount(profit_data.profit_pid, profit_data.profit_tkn, sale.cost.amt // price),
+            TokenAmount(profit_data.profit_pid, profit_data.profit_tkn, sale_cost.amt // price),
             profit,
         )
-    return Pricing(sale.cost, profit)
+    return Pricing(sale_cost, profit)
 
 
 def batcher_certified(
@@ -393,19 +442,19 @@ def batcher_certified(
 ) -> bool:
     """Another input (not this order, not the sale) holds a batcher certificate token."""
     for i in inputs:
-        if i.out_ref != own_ref and i.out_ref != sale_ref:
-            names = i.resolved.value.get(batcher_pid, {b"": 0})
-            for name in names.keys():  # noqa: SIM118 (OpShin iterates lists only)
+        ref = i.out_ref
+        if ref != own_ref and ref != sale_ref:
+            for name, _amount in i.resolved.value.get(batcher_pid, {b"": 0}).items():
                 if name[:9] == BATCHER_PREFIX:
                     return True
     return False
 
 
-def order_is_sound(order: QueueDatum, sale: SaleDatum) -> None:
-    assert order.number_of_bundles > 0, "the order asks for no bundles"
-    assert sale.max_bundle_size > 0, "the sale's maximum bundle size is not positive"
-    assert sale.max_bundle_size >= order.number_of_bundles, "the order exceeds the sale's maximum"
-    assert order.incentive.amt >= 0, "negative incentive"
+def order_is_sound(requested: int, incentive_amt: int, max_bundle_size: int) -> None:
+    assert requested > 0, "the order asks for no bundles"
+    assert max_bundle_size > 0, "the sale's maximum bundle size is not positive"
+    assert max_bundle_size >= requested, "the order exceeds the sale's maximum"
+    assert incentive_amt >= 0, "negative incentive"
 
 
 # -- the three redeemers --------------------------------------------------------------------------
@@ -420,72 +469,88 @@ def purchase(
     starter_tkn: bytes,
 ) -> None:
     """Fill the order from the one sale input: exact payouts to vault, sale and queue."""
-    ref = reference_datum(tx, starter_pid, starter_tkn)
+    inputs = tx.inputs
+    outputs = tx.outputs
+    fee = tx.fee
+    ref = reference_datum(tx.reference_inputs, starter_pid, starter_tkn)
     contracts = ref.contracts
-    sale_address = script_address(contracts.sale, contracts.stake)
-    sale_input = first_input_at(tx.inputs, sale_address)
-    sale_value = sale_input.resolved.value
-    sale: SaleDatum = inline_datum(sale_input.resolved)
-    price = pricing(tx, ref, sale)
+    stake = contracts.stake
+    sale_address = script_address(contracts.sale, stake)
+    sale_input = first_input_at(inputs, sale_address)
+    sale_ref = sale_input.out_ref
+    sale_utxo = sale_input.resolved
+    sale_value = sale_utxo.value
+    sale: SaleDatum = inline_datum(sale_utxo)
     profit_data = ref.profit_data
+    price = pricing(tx, profit_data, sale.cost)
+    profit_pid = profit_data.profit_pid
+    profit_tkn = profit_data.profit_tkn
     profit = price.profit
 
     if profit_data.profit_margin != 0:
-        vault_address = script_address(contracts.vault, contracts.stake)
-        vault_input = first_input_at(tx.inputs, vault_address)
+        vault_address = script_address(contracts.vault, stake)
+        vault_input = first_input_at(inputs, vault_address)
         vault_redeemer: Fields = tx.redeemers[Spending(vault_input.out_ref)]
         assert vault_redeemer.CONSTR_ID == 0, "the vault must be spent with AddToVault"
         assert pays_exactly(
-            tx.outputs,
+            outputs,
             vault_address,
             vault_input.resolved.value,
-            [TokenAmount(profit_data.profit_pid, profit_data.profit_tkn, profit)],
+            [TokenAmount(profit_pid, profit_tkn, profit)],
         ), "the vault does not receive exactly the profit"
 
     bundle = sale.bundle
-    assert bundle.amt > 0, "the sale's bundle amount is not positive"
-    on_sale = quantity(sale_value, bundle.pid, bundle.tkn)
-    assert on_sale >= bundle.amt, "the sale has no whole bundle left"
-    bundles = on_sale // bundle.amt
-    if order.number_of_bundles < bundles:
-        bundles = order.number_of_bundles
+    bundle_pid = bundle.pid
+    bundle_tkn = bundle.tkn
+    bundle_amt = bundle.amt
+    assert bundle_amt > 0, "the sale's bundle amount is not positive"
+    on_sale = quantity(sale_value, bundle_pid, bundle_tkn)
+    assert on_sale >= bundle_amt, "the sale has no whole bundle left"
+    requested = order.number_of_bundles
+    bundles = on_sale // bundle_amt
+    if requested < bundles:
+        bundles = requested
     cost = price.unit_cost
+    cost_pid = cost.pid
+    cost_tkn = cost.tkn
     total_cost = cost.amt * bundles
-    sold = bundle.amt * bundles
+    sold = bundle_amt * bundles
     own_address = own.address
+    incentive = order.incentive
+    incentive_amt = incentive.amt
 
-    sale_redeemer = serialise_data(tx.redeemers[Spending(sale_input.out_ref)])
+    sale_redeemer = serialise_data(tx.redeemers[Spending(sale_ref)])
     assert sale_redeemer == b"\xd8\x79\x80", "the sale must be spent with Purchase"
-    assert inputs_at(tx.inputs, sale_address) == 1, "exactly one sale input"
-    assert outputs_at(tx.outputs, sale_address) == 1, "exactly one sale output"
-    assert inputs_at(tx.inputs, own_address) == 1, "exactly one queue input"
+    assert inputs_at(inputs, sale_address) == 1, "exactly one sale input"
+    assert outputs_at(outputs, sale_address) == 1, "exactly one sale output"
+    assert inputs_at(inputs, own_address) == 1, "exactly one queue input"
     assert pays_exactly(
-        tx.outputs,
+        outputs,
         own_address,
         own.value,
         [
-            TokenAmount(cost.pid, cost.tkn, -total_cost),
-            TokenAmount(b"", b"", -tx.fee),
-            TokenAmount(bundle.pid, bundle.tkn, sold),
-            TokenAmount(order.incentive.pid, order.incentive.tkn, -order.incentive.amt),
-            TokenAmount(profit_data.profit_pid, profit_data.profit_tkn, -profit),
+            TokenAmount(cost_pid, cost_tkn, -total_cost),
+            TokenAmount(b"", b"", -fee),
+            TokenAmount(bundle_pid, bundle_tkn, sold),
+            TokenAmount(incentive.pid, incentive.tkn, -incentive_amt),
+            TokenAmount(profit_pid, profit_tkn, -profit),
         ],
     ), "the queue output does not hold exactly what the order is owed"
     assert pays_exactly(
-        tx.outputs,
+        outputs,
         sale_address,
         sale_value,
-        [TokenAmount(cost.pid, cost.tkn, total_cost), TokenAmount(bundle.pid, bundle.tkn, -sold)],
+        [TokenAmount(cost_pid, cost_tkn, total_cost), TokenAmount(bundle_pid, bundle_tkn, -sold)],
     ), "the sale output does not hold exactly the payment"
-    assert first_output_at(tx.outputs, own_address).datum == SomeOutputDatum(order), (
+    assert first_output_at(outputs, own_address).datum == SomeOutputDatum(order), (
         "the queue output must keep the datum"
     )
     assert quantity(sale_value, ref.pointer, order.pointer_tkn) == 1, "not the order's sale"
-    order_is_sound(order, sale)
-    assert tx.fee <= ref.fees.purchase_queue_bound, "the fee exceeds the purchase bound"
-    assert batcher_certified(
-        tx.inputs, ref.batcher_data.batcher_pid, own_ref, sale_input.out_ref
-    ), "no batcher certificate is spent"
+    order_is_sound(requested, incentive_amt, sale.max_bundle_size)
+    assert fee <= ref.fees.purchase_queue_bound, "the fee exceeds the purchase bound"
+    assert batcher_certified(inputs, ref.batcher_data.batcher_pid, own_ref, sale_ref), (
+        "no batcher certificate is spent"
+    )
 
 
 def refund(
@@ -497,39 +562,47 @@ def refund(
     starter_tkn: bytes,
 ) -> None:
     """Return an order that cannot be filled: the owner gets it back less fee and incentive."""
-    ref = reference_datum(tx, starter_pid, starter_tkn)
+    fee = tx.fee
+    ref = reference_datum(tx.reference_inputs, starter_pid, starter_tkn)
     contracts = ref.contracts
     sale_input = first_input_at(
         tx.reference_inputs, script_address(contracts.sale, contracts.stake)
     )
-    sale_value = sale_input.resolved.value
-    sale: SaleDatum = inline_datum(sale_input.resolved)
-    price = pricing(tx, ref, sale)
+    sale_utxo = sale_input.resolved
+    sale_value = sale_utxo.value
+    sale: SaleDatum = inline_datum(sale_utxo)
     profit_data = ref.profit_data
+    price = pricing(tx, profit_data, sale.cost)
     cost = price.unit_cost
-    total_cost = cost.amt * order.number_of_bundles
+    cost_pid = cost.pid
+    cost_tkn = cost.tkn
+    requested = order.number_of_bundles
+    total_cost = cost.amt * requested
     own_value = own.value
     incentive = order.incentive
+    incentive_pid = incentive.pid
+    incentive_tkn = incentive.tkn
+    incentive_amt = incentive.amt
 
     # what the order could still pay for its bundles once incentive and profit are set aside
-    payable = quantity(own_value, cost.pid, cost.tkn)
-    if incentive.pid == cost.pid and incentive.tkn == cost.tkn:
-        payable -= incentive.amt
-    if profit_data.profit_pid == cost.pid and profit_data.profit_tkn == cost.tkn:
+    payable = quantity(own_value, cost_pid, cost_tkn)
+    if incentive_pid == cost_pid and incentive_tkn == cost_tkn:
+        payable -= incentive_amt
+    if profit_data.profit_pid == cost_pid and profit_data.profit_tkn == cost_tkn:
         payable -= price.profit
     bundle = sale.bundle
     fillable = payable >= total_cost and quantity(sale_value, bundle.pid, bundle.tkn) >= bundle.amt
 
     assert inputs_at(tx.inputs, own.address) == 1, "exactly one queue input"
     assert quantity(sale_value, ref.pointer, order.pointer_tkn) == 1, "not the order's sale"
-    order_is_sound(order, sale)
+    order_is_sound(requested, incentive_amt, sale.max_bundle_size)
     assert not fillable, "the order can still be filled"
-    assert tx.fee <= ref.fees.refund_queue_bound, "the fee exceeds the refund bound"
+    assert fee <= ref.fees.refund_queue_bound, "the fee exceeds the refund bound"
     assert pays_exactly(
         tx.outputs,
         wallet_address(order.owner),
         own_value,
-        [TokenAmount(b"", b"", -tx.fee), TokenAmount(incentive.pid, incentive.tkn, -incentive.amt)],
+        [TokenAmount(b"", b"", -fee), TokenAmount(incentive_pid, incentive_tkn, -incentive_amt)],
     ), "the owner is not paid exactly the order less fee and incentive"
     assert batcher_certified(
         tx.inputs, ref.batcher_data.batcher_pid, own_ref, sale_input.out_ref
@@ -544,7 +617,7 @@ def cancel(tx: TxInfo, own: TxOut, order: QueueDatum) -> None:
 
 def hot_key_spend(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> None:
     """A UTxO without a decodable QueueDatum: the reference datum's hot key must sign."""
-    ref = reference_datum(tx, starter_pid, starter_tkn)
+    ref = reference_datum(tx.reference_inputs, starter_pid, starter_tkn)
     assert signed_by(tx, ref.hot_key), "the hot key did not sign"
 
 

@@ -113,46 +113,87 @@ def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
 def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
     total = 0
     for d in deltas:
-        if d.pid == pid and d.tkn == tkn:
-            total += d.amt
+        if d.pid == pid:  # noqa: SIM102 (nested ifs run cheaper than `and` in OpShin)
+            if d.tkn == tkn:
+                total += d.amt
     return total
 
 
+def lists(assets: List[TokenAmount], pid: bytes, tkn: bytes) -> bool:
+    for a in assets:
+        if a.pid == pid:  # noqa: SIM102
+            if a.tkn == tkn:
+                return True
+    return False
+
+
 def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
-    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0)."""
-    ok = True
-    for pid, names in actual.items():
-        for tkn, amount in names.items():
-            ok = ok and amount == quantity(base, pid, tkn) + delta_of(deltas, pid, tkn)
+    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0).
+
+    One pass over `base` checks every asset it holds, one over `deltas` each other asset they
+    name (once); ledger values hold no zero entries, so counting `actual`'s entries against the
+    non-zero expected amounts rules out any other asset.
+    """
+    expected_entries = 0
     for pid, names in base.items():
+        held = actual.get(pid, {b"": 0})
         for tkn, amount in names.items():
-            ok = ok and quantity(actual, pid, tkn) == amount + delta_of(deltas, pid, tkn)
+            expected = amount + delta_of(deltas, pid, tkn)
+            if held.get(tkn, 0) != expected:
+                return False
+            if expected != 0:
+                expected_entries += 1
+    added: List[TokenAmount] = []
     for d in deltas:
-        ok = ok and quantity(actual, d.pid, d.tkn) == quantity(base, d.pid, d.tkn) + delta_of(
-            deltas, d.pid, d.tkn
-        )
-    return ok
+        pid = d.pid
+        tkn = d.tkn
+        if quantity(base, pid, tkn) == 0:  # noqa: SIM102
+            if not lists(added, pid, tkn):
+                expected = delta_of(deltas, pid, tkn)
+                if quantity(actual, pid, tkn) != expected:
+                    return False
+                if expected != 0:
+                    expected_entries += 1
+                added = [d] + added  # noqa: RUF005 (OpShin has no starred lists)
+    held_entries = 0
+    for _pid, names in actual.items():
+        held_entries += len(names)
+    return held_entries == expected_entries
 
 
 def pays_exactly(
     outputs: List[TxOut], address: Address, base: Value, deltas: List[TokenAmount]
 ) -> bool:
     """Some output at `address` holds exactly `base` changed by `deltas`."""
-    return any([o.address == address and value_is(o.value, base, deltas) for o in outputs])
+    for o in outputs:
+        if o.address == address:  # noqa: SIM102
+            if value_is(o.value, base, deltas):
+                return True
+    return False
 
 
 def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
-    return len([i for i in inputs if i.resolved.address == address])
+    found = 0
+    for i in inputs:
+        if i.resolved.address == address:
+            found += 1
+    return found
 
 
 def outputs_at(outputs: List[TxOut], address: Address) -> int:
-    return len([o for o in outputs if o.address == address])
+    found = 0
+    for o in outputs:
+        if o.address == address:
+            found += 1
+    return found
 
 
 def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
-    found = [o for o in outputs if o.address == address]
-    assert len(found) > 0, "no output at the vault address"
-    return found[0]
+    for o in outputs:
+        if o.address == address:
+            return o
+    assert False, "no output at the vault address"
+    return outputs[0]
 
 
 def inline_datum(o: TxOut) -> Anything:
