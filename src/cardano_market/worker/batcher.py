@@ -742,23 +742,6 @@ def _slot_config(backend: ChainBackend, slot: int) -> SlotConfig:
     return SlotConfig(zero, slot, backend.slot_to_posix_ms(slot + 1) - zero)
 
 
-def load_deployment(
-    backend: ChainBackend,
-    reference: OutRef,
-    sale_script: OutRef,
-    queue_script: OutRef,
-    vault_script: OutRef,
-) -> BatchDeployment:
-    """A `BatchDeployment` from configured out-refs, read from the chain (ChainError when one is
-    not there)."""
-    refs = [reference, sale_script, queue_script, vault_script]
-    found = {u.out_ref: u for u in backend.utxos_by_ref(refs)}
-    missing = [_text(r) for r in refs if r not in found]
-    if missing:
-        raise ChainError(f"deployment UTxO(s) not on chain: {', '.join(missing)}")
-    return BatchDeployment(*(found[r] for r in refs))
-
-
 def _reference_script_hash(utxo: Utxo) -> bytes | None:
     """The hash of the Plutus script `utxo` carries as a reference script, if any."""
     if utxo.script_ref is None:
@@ -787,6 +770,5 @@ __all__ = [
     "QueuedOrder",
     "Settlement",
     "SkippedOrder",
-    "load_deployment",
     "read_order",
 ]
