@@ -6,9 +6,13 @@ its cause."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import cbor2
 import pytest
 
+from cardano_market.app.errors import ChainUnavailableError
+from cardano_market.app.order_cancel import load_cancel_deployment
 from cardano_market.domain.values import Value, sum_values
 from cardano_market.tx.witness import splice_witnesses, transaction_id
 from conftest import Service
@@ -195,3 +199,18 @@ def test_recaptcha_guards_it_with_its_own_action(service: Service) -> None:
     assert wrong.json() == {"code": 403, "description": "Forbidden", "cause": "Recaptcha failed"}
     right = service.post(CANCEL, ACTION, body)
     assert right.status_code == 404  # past reCAPTCHA, to the lookup
+
+
+@sqlite_only
+def test_the_deployment_comes_from_the_configured_script_refs(service: Service) -> None:
+    """The queue and vault reference scripts are read at their configured out-refs (the seed's on
+    the devnet); refs holding other scripts make cancelling unavailable, saying so."""
+    refs = service.parts.deployment
+    assert refs is not None and refs.queue_script_ref is not None
+    backend = service.parts.market.backend
+    deployment = load_cancel_deployment(backend, refs)
+    assert deployment.queue_script_utxo.out_ref == refs.queue_script_ref
+    assert deployment.vault_script_utxo.out_ref == refs.vault_script_ref
+    swapped = dataclasses.replace(refs, queue_script_ref=refs.pointer_script_ref)
+    with pytest.raises(ChainUnavailableError, match="at the configured out-refs"):
+        load_cancel_deployment(backend, swapped)

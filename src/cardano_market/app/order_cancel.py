@@ -4,9 +4,9 @@ back, signs, and pays the fee and the collateral from their own UTxOs.
 The v1 route builds the unsigned transaction for the owner's CIP-30 wallet (`OrderCancelDesk`);
 the v2 worker builds it from a custodial wallet (`app.v2.order_cancel`). Both read the order and
 the deployment from the chain as they are now: the reference data (found by its starter NFT) and
-the queue validator's reference script, which sits beside the sale validator's (the seed and the
-deployment put the reference scripts at one address) and is recognised by the hash the live
-ReferenceDatum names.
+the queue and vault validators' reference scripts, at their configured out-refs
+(`QUEUE_SCRIPT_REF`, `VAULT_SCRIPT_REF`; on the devnet the seed's) or else beside the sale
+validator's, each recognised by the hash the live ReferenceDatum names.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from .sale_lifecycle import DeploymentRefs
 
 NOT_CONFIGURED = (
     "order cancellation is not configured on this network: set CARDANO_MARKET_REFERENCE_ADDRESS, "
-    "CARDANO_MARKET_STARTER_NFT_UNIT and CARDANO_MARKET_SALE_SCRIPT_REF (with the operator keys, "
-    "as for sale start and end)"
+    "CARDANO_MARKET_STARTER_NFT_UNIT, CARDANO_MARKET_SALE_SCRIPT_REF (with the operator keys, "
+    "as for sale start and end), CARDANO_MARKET_QUEUE_SCRIPT_REF and "
+    "CARDANO_MARKET_VAULT_SCRIPT_REF"
 )
 _TX_ID_HEX = 64
 
@@ -98,7 +99,14 @@ def load_cancel_deployment(backend: ChainBackend, refs: DeploymentRefs | None) -
         )
     sale_script = found[0]
     contracts = reference_datum_of(reference).contracts
-    beside = _reference_scripts(backend.utxos_at(sale_script.address))
+    configured = [r for r in (refs.queue_script_ref, refs.vault_script_ref) if r is not None]
+    # the configured out-refs (QUEUE_SCRIPT_REF, VAULT_SCRIPT_REF), else beside the sale's script
+    candidates = (
+        backend.utxos_by_ref(configured)
+        if len(configured) == 2
+        else backend.utxos_at(sale_script.address)
+    )
+    beside = _reference_scripts(candidates)
     queue_script = beside.get(contracts.queue)
     vault_script = beside.get(contracts.vault)
     if queue_script is None or vault_script is None:
@@ -106,7 +114,11 @@ def load_cancel_deployment(backend: ChainBackend, refs: DeploymentRefs | None) -
         raise ChainUnavailableError(
             f"{NOT_CONFIGURED}; the {missing} validator's reference script (hash "
             f"{(contracts.queue if queue_script is None else contracts.vault).hex()}) is not "
-            f"beside the sale validator's at {encode_address(sale_script.address)}"
+            + (
+                "at the configured out-refs"
+                if len(configured) == 2
+                else f"beside the sale validator's at {encode_address(sale_script.address)}"
+            )
         )
     return BatchDeployment(reference, sale_script, queue_script, vault_script)
 

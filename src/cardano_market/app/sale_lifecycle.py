@@ -28,13 +28,16 @@ MAX_TOKEN_QUANTITY = 2**63 - 1
 @dataclass(frozen=True, slots=True)
 class DeploymentRefs:
     """Where the live marketplace UTxOs are: the reference data (found by its starter NFT) and
-    the reference scripts of the pointer policy and the sale validator (by out-ref)."""
+    the reference scripts of the pointer policy and the sale validator (by out-ref); those of
+    the queue and vault when configured (an order's cancel needs the queue's)."""
 
     reference_address: bytes
     starter_nft: AssetId
     pointer_script_ref: OutRef
     sale_script_ref: OutRef
     sale_address: bytes
+    queue_script_ref: OutRef | None = None
+    vault_script_ref: OutRef | None = None
 
 
 def live_deployment(backend: ChainBackend, refs: DeploymentRefs) -> sale_tx.SaleDeployment:

@@ -447,6 +447,8 @@ def _devnet_operator(
         pointer_script_ref=contracts.pointer_script_utxo.out_ref,
         sale_script_ref=contracts.sale_script_utxo.out_ref,
         sale_address=contracts.sale_address,
+        queue_script_ref=contracts.queue_script_utxo.out_ref,
+        vault_script_ref=contracts.vault_script_utxo.out_ref,
     )
     return operator, refs
 
@@ -530,8 +532,16 @@ def _public_operator(
         pointer_script_ref=parse_out_ref(_required(settings.pointer_script_ref)),
         sale_script_ref=parse_out_ref(_required(settings.sale_script_ref)),
         sale_address=sale_address,
+        queue_script_ref=_out_ref_or_none(settings.queue_script_ref),
+        vault_script_ref=_out_ref_or_none(settings.vault_script_ref),
     )
     return OperatorKeys.enterprise(hot, collateral, network_id), refs
+
+
+def _out_ref_or_none(text: str | None) -> tuple[bytes, int] | None:
+    from ..config import parse_out_ref
+
+    return None if text is None else parse_out_ref(text)
 
 
 def _required(value: str | None) -> str:
