@@ -136,7 +136,13 @@ def _refs_payload(refs: DeploymentRefs) -> dict[str, Any]:
         "pointer_script_ref": out_ref_text(refs.pointer_script_ref),
         "sale_script_ref": out_ref_text(refs.sale_script_ref),
         "sale_address": refs.sale_address.hex(),
+        "queue_script_ref": _optional_ref_text(refs.queue_script_ref),
+        "vault_script_ref": _optional_ref_text(refs.vault_script_ref),
     }
+
+
+def _optional_ref_text(ref: OutRef | None) -> str | None:
+    return None if ref is None else out_ref_text(ref)
 
 
 def _refs_from(payload: dict[str, Any]) -> DeploymentRefs:
@@ -144,12 +150,18 @@ def _refs_from(payload: dict[str, Any]) -> DeploymentRefs:
         tx_hash, _, index = text.partition("#")
         return bytes.fromhex(tx_hash), int(index)
 
+    def optional(key: str) -> OutRef | None:  # absent from payloads stored before these keys
+        text = payload.get(key)
+        return None if text is None else out_ref(str(text))
+
     return DeploymentRefs(
         reference_address=decode_address(str(payload["reference_address"])),
         starter_nft=asset_from_unit(str(payload["starter_nft"])),
         pointer_script_ref=out_ref(str(payload["pointer_script_ref"])),
         sale_script_ref=out_ref(str(payload["sale_script_ref"])),
         sale_address=decode_address(str(payload["sale_address"])),
+        queue_script_ref=optional("queue_script_ref"),
+        vault_script_ref=optional("vault_script_ref"),
     )
 
 
