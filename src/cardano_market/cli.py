@@ -253,13 +253,11 @@ def worker_command(
     devnet_path: Annotated[
         Path | None, typer.Option(help="Devnet ledger file (default: ./devnet.db).")
     ] = None,
-    env_file: Annotated[
-        Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")
-    ] = None,
+    env_file: _EnvFile = None,
     once: Annotated[
         bool, typer.Option("--once", help="Work until nothing is left to do, then exit.")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: _LogLevel = "info",
     json_logs: Annotated[bool, typer.Option("--json-logs/--text-logs", help="Log format.")] = True,
 ) -> None:
     """Advance v2 custodial transactions: build, sign, store, submit, confirm.
