@@ -223,7 +223,9 @@ def _run_settlement(
     if once:
         try:
             for loop in loops:
-                typer.echo(f"{loop.name}: {loop.once()}", err=True)
+                report = loop.once()
+                summary = getattr(report, "summary", None)
+                typer.echo(f"{loop.name}: {summary() if callable(summary) else report}", err=True)
         finally:
             parts.close()
         return

@@ -209,6 +209,16 @@ class BatchReport:
     def count(self, kind: str) -> int:
         return sum(1 for t in self.transactions if t.kind == kind)
 
+    def summary(self) -> str:
+        """One line for a person (`settle --once`)."""
+        fees = sum(t.fee for t in self.transactions)
+        return (
+            f"{len(self.settled)} order(s) settled ({self.count('purchase')} purchase(s), "
+            f"{self.count('refund')} refund(s), {fees} lovelace in fees), "
+            f"{len(self.skipped)} skipped, {len(self.released)} released, "
+            f"{self.in_flight} transaction(s) in flight at slot {self.tip_slot}"
+        )
+
 
 # -- the batcher ----------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ class NamedLoop:
     name: str
     run: Loop
     once: Callable[[], object]
-    """One pass (what `run` repeats), for `--once` and tests."""
+    """One pass (what `run` repeats), for `--once` and tests; its report has `summary()`."""
 
 
 class RunningLoops:

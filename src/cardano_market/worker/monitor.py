@@ -111,6 +111,12 @@ class PollReport:
     def count(self, kind: str) -> int:
         return sum(1 for e in self.events if e.kind == kind)
 
+    def summary(self) -> str:
+        """One line for a person (`settle --once`): the events by kind."""
+        kinds = sorted({e.kind for e in self.events})
+        seen = ", ".join(f"{self.count(k)} {k}" for k in kinds) or "no changes"
+        return f"{seen}; {self.waiting} waiting for depth, at block {self.tip_height}"
+
 
 class _Poll:
     """One poll's tip, report and per-poll caches."""
