@@ -197,8 +197,11 @@ class ChainMonitor:
         tip = self.backend.tip()
         poll = _Poll(self.backend, tip.block_height, tip.slot)
         self._recheck_recent(poll)
-        self._follow_sales(poll)
+        self._follow_sales(poll)  # first: orders placed now find the sales started now
         self._follow_queue(poll)
+        # again: a purchase that landed during the queue pass shows in the sale too, so an order
+        # recorded filled or refunded never sits beside a sale still showing what it bought
+        self._follow_sales(poll)
         self._follow_issued(poll)
         with self.database.session() as session:
             state = MonitorStateRepo(session)
