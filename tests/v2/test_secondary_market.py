@@ -26,10 +26,13 @@ from secondary_fixtures import (
 
 from cardano_market.app.v2.deals import buy_from_deal
 from cardano_market.chain.base import ChainError
+from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.values import Value
 from cardano_market.store.v2_records import AuditAction, DealStatus
 from cardano_market.store.v2_repos import AuditLogRepo, DealRepo, V2TransactionRepo
 from cardano_market.tx.deal import (
     build_deal_purchase,
+    escrow_datum,
     escrow_deal_id,
     find_escrow,
     price_purchase,
@@ -437,6 +440,11 @@ def test_recovers_a_purchase_applied_on_chain_but_never_recorded(svc: SecondaryS
         seeds = [ctx.escrow.key.seed, signing_key(ctx, session, buyer_id(3))]
     svc.ledger.submit(splice_witnesses(lost.cbor, sign_transaction(lost.cbor, seeds)))
     assert deal(svc, deal_id).remaining == 10_000_000, "the database never heard of it"
+    # anyone can send an output carrying the deal's datum to the escrow address: never adopted
+    decoy = TxOutput(
+        escrow.address, Value.of(0, {SONG: 1_000_000}), inline_datum=escrow_datum(deal_id)
+    )
+    (planted,) = svc.ledger.genesis([decoy.with_min_ada(svc.ledger.params)])
 
     answer = svc.post(buy_path(buyer_id(0)), buyer_id(0), {"quantity": 6, "deal_id": deal_id})
     assert answer.status_code == 200, answer.text
@@ -451,6 +459,7 @@ def test_recovers_a_purchase_applied_on_chain_but_never_recorded(svc: SecondaryS
         (6_000_000, None),
     ]
     assert trades[0].tx_hash == lost.tx_id
+    assert svc.ledger.utxo(planted.out_ref) == planted  # left where it was
 
 
 def test_use_case_rejects_quantities_finer_than_the_token(svc: SecondaryService) -> None:

@@ -14,7 +14,8 @@ from typing import ParamSpec, Protocol, TypeVar
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId
-from .base import ChainBackend, ExUnits, OraclePrice, RedeemerKey, Tip, TxStatus
+from .base import ChainBackend, ChainError, ExUnits, OraclePrice, RedeemerKey, Tip, TxStatus
+from .history import ChainHistory, ChainTransaction
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -87,6 +88,19 @@ class InstrumentedBackend:
 
     def oracle_price(self, oracle_address: bytes, feed_asset: AssetId) -> OraclePrice:
         return self._observe("oracle_price", self.inner.oracle_price, oracle_address, feed_asset)
+
+    # `ChainHistory`, when the wrapped backend tells it (the devnet and Blockfrost do)
+
+    def transaction(self, tx_id: bytes) -> ChainTransaction | None:
+        return self._observe("transaction", self._history().transaction, tx_id)
+
+    def spending_transaction(self, ref: OutRef) -> ChainTransaction | None:
+        return self._observe("spending_transaction", self._history().spending_transaction, ref)
+
+    def _history(self) -> ChainHistory:
+        if not isinstance(self.inner, ChainHistory):
+            raise ChainError(f"{type(self.inner).__name__} cannot tell transaction history")
+        return self.inner
 
 
 __all__ = ["ChainObserver", "InstrumentedBackend"]

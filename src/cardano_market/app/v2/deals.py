@@ -33,7 +33,8 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from ...chain.base import SubmitError, TxState
-from ...domain.cip30 import Utxo
+from ...chain.history import ChainHistory
+from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import InsufficientFundsError, MarketError
 from ...domain.keys import PaymentKey
 from ...domain.values import ADA
@@ -553,8 +554,9 @@ def _current_escrow(
 ) -> Utxo:
     """The locked deal's escrow UTxO, which must hold `remaining` plus what this settlement
     `reserved`. A recorded output that is gone means a settlement applied on chain was lost
-    before its commit: the deal's output is found by its datum and, with `adopt`, its reference
-    and quantity are taken over (the trade is audited as recovered)."""
+    before its commit: the deal's output is found by following the spenders of the recorded one
+    (`_successor_escrow`) and, with `adopt`, its reference and quantity are taken over (the trade
+    is audited as recovered)."""
     expected = deal.remaining + reserved
     if deal.escrow is not None:
         ref = (bytes.fromhex(deal.escrow.tx_hash), deal.escrow.index)
@@ -566,7 +568,11 @@ def _current_escrow(
                     f"Deal {deal.id}'s escrow holds {held} base units, {expected} expected"
                 )
             return recorded
-    found = find_escrow(ctx.chain.utxos_at(_escrow(ctx).address), deal.id)
+    found = (
+        _successor_escrow(ctx, deal.id, ref)
+        if deal.escrow is not None
+        else find_escrow(ctx.chain.utxos_at(_escrow(ctx).address), deal.id)
+    )
     if found is None:
         log.error("deal %s: no escrow output on chain (recorded %s)", deal.id, deal.escrow)
         raise DealConflictError(f"Deal {deal.id} has no escrow output on chain")
@@ -579,6 +585,38 @@ def _current_escrow(
         )
     _recover(ctx, session, deal, found, token, sold=expected - held)
     return found
+
+
+_MAX_LOST_SETTLEMENTS = 16
+"""How many unrecorded settlements in a row the escrow recovery follows."""
+
+
+def _successor_escrow(ctx: V2Context, deal_id: int, spent: OutRef) -> Utxo | None:
+    """The deal's escrow output now on chain, found by following the spenders of the recorded
+    (now spent) one: only outputs of those transactions count, never any UTxO at the escrow
+    address carrying the deal's datum (anyone can send one there)."""
+    chain = ctx.chain
+    if not isinstance(chain, ChainHistory):
+        raise DealConflictError(
+            f"Deal {deal_id}'s escrow was spent by a transaction this service did not record, "
+            "and the chain backend cannot tell which"
+        )
+    escrow_address = _escrow(ctx).address
+    ref = spent
+    for _ in range(_MAX_LOST_SETTLEMENTS):
+        spender = chain.spending_transaction(ref)
+        if spender is None:
+            return None  # spent by a transaction the backend does not show (yet)
+        successor = find_escrow(
+            (o for o in spender.outputs if o.address == escrow_address), deal_id
+        )
+        if successor is None:
+            return None  # that transaction emptied the deal's escrow
+        live = next(iter(ctx.chain.utxos_by_ref([successor.out_ref])), None)
+        if live is not None:
+            return live
+        ref = successor.out_ref
+    return None
 
 
 def _recover(
