@@ -586,6 +586,32 @@ def test_our_deployed_scripts_fit_mainnet_fee_bounds(tmp_path: Path) -> None:
             record(f"deployed build, refund after {bundles}", back, ledger, 1_000_000)
 
 
+def test_a_32_byte_bundle_token_name_fits_mainnet_fee_bounds(tmp_path: Path) -> None:
+    """Real token names run to 32 bytes (the demo's is 8): a purchase and a refund of a sale
+    whose bundle token has a 32-byte asset name still pay the ledger's minimum fee within
+    mainnet's 1 ADA bounds."""
+    import json
+
+    from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
+
+    data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+    data["tokens"]["SONG"] = {"assetNameHex": "ab" * 32, "decimals": 6}
+    with Ledger(tmp_path / "long-name.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
+        seeded = apply_seed(ledger, parse_seed(data))
+        c = seeded.contracts
+        assert c is not None and c.reference_datum.fees.purchase_queue_bound == 1_000_000
+        assert len(seeded.seed.asset("SONG")[1]) == 32
+        order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
+        bought = purchase(ledger, seeded, current_sale(ledger, seeded, 0), order)
+        assert bought.fee == required_fee(bought.transaction, ledger.params) <= 1_000_000
+        submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
+        record("deployed build, 32-byte name, purchase of 1", bought, ledger, 1_000_000)
+        back = refund(ledger, seeded, current_sale(ledger, seeded, 0), bought.queue_utxo)
+        assert back.fee == required_fee(back.transaction, ledger.params) <= 1_000_000
+        submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
+        record("deployed build, 32-byte name, refund after 1", back, ledger, 1_000_000)
+
+
 def current_sale(ledger: Ledger, seeded: SeedResult, index: int) -> Utxo:
     c = seeded.contracts
     assert c is not None
