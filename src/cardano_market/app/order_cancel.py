@@ -14,18 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cbor2
-
 from ..chain.base import ChainBackend
-from ..domain.address import decode_address, encode_address, payment_key_hash
+from ..domain.address import encode_address, payment_key_hash
 from ..domain.cip30 import OutRef, Utxo, parse_utxos
 from ..domain.datums import QueueDatum
-from ..domain.errors import AddressError, CborError, DatumError, InvalidValueError
-from ..domain.hashes import script_hash
+from ..domain.errors import CborError, DatumError, InvalidValueError
 from ..store.records import TxKind
 from ..store.repos import IssuedTransactionRepo
 from ..tx.batch import BatchDeployment, BatchTransaction, build_cancel_transaction
-from ..tx.script import CollateralError, reference_datum_of
+from ..tx.script import CollateralError, reference_datum_of, reference_script_hash
 from .errors import (
     BadRequestError,
     ChainUnavailableError,
@@ -33,6 +30,7 @@ from .errors import (
     NotFoundError,
     UnprocessableError,
 )
+from .orders import request_address
 from .runtime import Marketplace
 from .sale_lifecycle import DeploymentRefs
 
@@ -127,14 +125,9 @@ def _reference_scripts(utxos: Sequence[Utxo]) -> dict[bytes, Utxo]:
     """The UTxOs carrying a reference script, by the script's hash (the first of each)."""
     by_hash: dict[bytes, Utxo] = {}
     for utxo in sorted(utxos, key=lambda u: u.out_ref):
-        if utxo.script_ref is None:
-            continue
-        try:
-            language, script = cbor2.loads(utxo.script_ref)
-            hashed = script_hash(int(language), bytes(script))
-        except (ValueError, TypeError, cbor2.CBORDecodeError):
-            continue  # not a script reference this service can read: not ours
-        by_hash.setdefault(hashed, utxo)
+        hashed = reference_script_hash(utxo)
+        if hashed is not None:
+            by_hash.setdefault(hashed, utxo)
     return by_hash
 
 
@@ -239,7 +232,7 @@ class OrderCancelDesk:
         Collateral defaults to the ADA-only UTxOs among `utxo_cbor_hex_list`.
         """
         ref = (parse_order_tx_id(order_tx_id), order_output_index)
-        change = _address("changeAddress", change_address)
+        change = request_address("changeAddress", change_address)
         if not utxo_cbor_hex_list:
             raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")
         utxos = _utxos(utxo_cbor_hex_list, "utxoCborHexList")
@@ -274,13 +267,6 @@ class OrderCancelDesk:
                 now=market.clock(),
             )
         return built
-
-
-def _address(field: str, text: str) -> bytes:
-    try:
-        return decode_address(text)
-    except AddressError as exc:
-        raise BadRequestError(f"{field}: {exc}") from None
 
 
 def _utxos(hex_list: Sequence[str], field: str) -> list[Utxo]:

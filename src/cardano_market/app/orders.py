@@ -54,7 +54,7 @@ class OrderDesk:
         The claim, the build and the record of the issued bytes are one database transaction:
         when the wallet's UTxOs cannot pay, the order stays usable for another try.
         """
-        change = _address("changeAddress", change_address)
+        change = request_address("changeAddress", change_address)
         if not utxo_cbor_hex_list:
             raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")
         try:
@@ -94,7 +94,8 @@ class OrderDesk:
         return tx
 
 
-def _address(field: str, text: str) -> bytes:
+def request_address(field: str, text: str) -> bytes:
+    """A bech32 or hex address from a request; BadRequestError naming `field` otherwise."""
     try:
         return decode_address(text)
     except AddressError as exc:

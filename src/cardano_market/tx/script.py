@@ -33,6 +33,7 @@ from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import ReferenceDatum
 from ..domain.errors import DatumError, InsufficientFundsError, MarketError
 from ..domain.fees import min_fee, reference_scripts_size
+from ..domain.hashes import script_hash
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.scriptdata import language_views, script_data_hash
@@ -486,6 +487,18 @@ def encode_mint(mints: Sequence[Mint]) -> bytes:
 def _raise_short(selection: Selection, known: dict[str, int]) -> None:
     detail = ", ".join(f"{qty} {unit}" for unit, qty in sorted(known.items()))
     raise InsufficientFundsError(f"Insufficient funds: the wallet is short of {detail}", known)
+
+
+def reference_script_hash(utxo: Utxo) -> bytes | None:
+    """The hash of the script `utxo` carries as a reference script; None without one or when
+    it is not a readable `[language, bytes]` script reference."""
+    if utxo.script_ref is None:
+        return None
+    try:
+        language, script = cbor2.loads(utxo.script_ref)
+        return script_hash(int(language), bytes(script))
+    except (ValueError, TypeError, cbor2.CBORDecodeError):
+        return None
 
 
 def reference_datum_of(utxo: Utxo) -> ReferenceDatum:

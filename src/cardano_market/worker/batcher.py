@@ -36,14 +36,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import cbor2
-
 from ..chain.base import ChainBackend, ChainError, SlotConfig, Tip, TxState
 from ..domain.address import Credential, encode_address, make_address
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, SaleDatum, Wallet
 from ..domain.errors import MarketError
-from ..domain.hashes import script_hash
 from ..domain.keys import PaymentKey
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId, unit_of
@@ -58,6 +55,7 @@ from ..tx.batch import (
     build_purchase_transaction,
     build_refund_transaction,
 )
+from ..tx.script import reference_script_hash
 from ..tx.witness import sign_transaction, splice_witnesses
 
 if TYPE_CHECKING:
@@ -359,7 +357,7 @@ class Batcher:
         for name, utxo, expected in zip(
             ("sale", "queue", "vault"), scripts, (named.sale, named.queue, named.vault), strict=True
         ):
-            held = _reference_script_hash(utxo)
+            held = reference_script_hash(utxo)
             if held != expected:
                 raise ValueError(
                     f"the {name} reference-script UTxO {_text(utxo.out_ref)} holds "
@@ -750,14 +748,6 @@ def _slot_config(backend: ChainBackend, slot: int) -> SlotConfig:
     """The backend's slot arithmetic around `slot` (linear within an era) as a SlotConfig."""
     zero = backend.slot_to_posix_ms(slot)
     return SlotConfig(zero, slot, backend.slot_to_posix_ms(slot + 1) - zero)
-
-
-def _reference_script_hash(utxo: Utxo) -> bytes | None:
-    """The hash of the Plutus script `utxo` carries as a reference script, if any."""
-    if utxo.script_ref is None:
-        return None
-    language, script = cbor2.loads(utxo.script_ref)
-    return script_hash(language, script) if language in (1, 2, 3) else None
 
 
 def _certificate(utxo: Utxo, batcher_pid: bytes) -> AssetId | None:
