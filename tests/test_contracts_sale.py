@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cbor2
 import pytest
 
@@ -18,10 +20,10 @@ from cardano_market.domain.hashes import script_hash
 pytest.importorskip("uplc", reason="applying parameters needs uplc")
 
 
-def test_pointer_and_sale_artifacts_are_up_to_date() -> None:
+def test_pointer_and_sale_artifacts_are_up_to_date(contract_cache: Path | None) -> None:
     """`python -m cardano_market.contracts.build --check` for the two scripts of this module."""
     assert {"pointer", "sale"} <= set(contract_names())
-    assert build(["pointer", "sale"], check=True) == []
+    assert build(["pointer", "sale"], check=True, cache_dir=contract_cache) == []
 
 
 def test_both_take_the_starter_nft_as_two_parameters() -> None:

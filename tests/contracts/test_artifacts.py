@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cbor2
 import pytest
 from settlement_helpers import STARTER_PARAMETERS, deployed_market
@@ -11,14 +13,16 @@ from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.contracts.build import build
 
 
-def test_queue_and_vault_artifacts_are_up_to_date(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_queue_and_vault_artifacts_are_up_to_date(
+    monkeypatch: pytest.MonkeyPatch, contract_cache: Path | None
+) -> None:
     """What `python -m cardano_market.contracts.build queue vault` writes is what is committed.
 
     PYTHONSAFEPATH keeps the compiler's interpreter from importing `onchain/queue.py` as the
     standard library's `queue` module (the build runs in that directory).
     """
     monkeypatch.setenv("PYTHONSAFEPATH", "1")
-    assert build(["queue", "vault"], check=True) == []
+    assert build(["queue", "vault"], check=True, cache_dir=contract_cache) == []
 
 
 def test_each_starter_nft_gives_its_own_scripts() -> None:

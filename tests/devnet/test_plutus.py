@@ -162,9 +162,9 @@ def echo_spend(redeemer: Any, units: list[int] = BIG_BUDGET, **kw: Any) -> bytes
     )
 
 
-def test_datum_echo_artifact_is_up_to_date() -> None:
+def test_datum_echo_artifact_is_up_to_date(contract_cache: Path | None) -> None:
     """The committed datum_echo.plutus is what `python -m cardano_market.contracts.build` makes."""
-    assert build(["datum_echo"], check=True) == []
+    assert build(["datum_echo"], check=True, cache_dir=contract_cache) == []
 
 
 def test_datum_echo_hash_matches_pycardano() -> None:

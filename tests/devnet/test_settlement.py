@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import pytest
@@ -20,8 +21,9 @@ from devnet_helpers import START_MS, Clock, traced_demo_seed
 
 from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError
 from cardano_market.chain.devnet import Ledger
+from cardano_market.chain.devnet.ledger import plutus_evaluator
 from cardano_market.chain.devnet.seed import SeedResult, apply_seed, load_seed
-from cardano_market.domain.cip30 import Utxo
+from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.datums import QueueDatum, SaleDatum
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import OrderAmount, order_amount
@@ -32,6 +34,7 @@ from cardano_market.tx.batch import (
     QUEUE_CANCEL,
     BatchDeployment,
     BatchTransaction,
+    ExUnitsMemo,
     FeeBoundError,
     NotFillableError,
     OracleWindowError,
@@ -154,6 +157,7 @@ def purchase(
     *,
     certificate: Utxo | None = None,
     vault: Utxo | None = None,
+    units_memo: ExUnitsMemo | None = None,
 ) -> BatchTransaction:
     c = seeded.contracts
     assert c is not None and seeded.oracle is not None
@@ -171,6 +175,7 @@ def purchase(
         slot_config=ledger.slot_config,
         validity_start=now,
         ttl=now + TTL_SLOTS,
+        units_memo=units_memo,
     )
 
 
@@ -182,6 +187,7 @@ def refund(
     *,
     certificate: Utxo | None = None,
     pending: Sequence[Utxo] = (),
+    units_memo: ExUnitsMemo | None = None,
 ) -> BatchTransaction:
     assert seeded.oracle is not None
     now = ledger.current_slot()
@@ -198,6 +204,7 @@ def refund(
         validity_start=now,
         ttl=now + TTL_SLOTS,
         pending_utxos=pending,
+        units_memo=units_memo,
     )
 
 
@@ -678,3 +685,102 @@ def test_a_generous_fee_bound_still_pays_the_minimum_fee(tmp_path: Path) -> None
         back = refund(ledger, seeded, sale_now, bought.queue_utxo)
         assert back.fee == required_fee(back.transaction, ledger.params) < 3_000_000
         submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
+
+
+# -- one script run per batcher transaction -------------------------------------------------------
+
+
+class CountingEvaluator:
+    """The ledger's own evaluator (uplc), counting the runs it makes (the ledger's memory of
+    earlier runs sits in front of it, so a run it reuses is not counted)."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def __call__(self, tx: bytes, resolved: Mapping[OutRef, Utxo], *args: Any, **kw: Any) -> Any:
+        self.runs += 1
+        return plutus_evaluator(tx, resolved, *args, **kw)
+
+
+def fresh_units(ledger: Ledger, tx: ScriptTransaction, pending: Sequence[Utxo] = ()) -> Any:
+    """A full evaluation of `tx` outside the ledger (no remembered run, no guess)."""
+    from cardano_market.chain.devnet.plutus import evaluate_scripts
+
+    extra = {u.out_ref: u for u in pending}
+    resolved = {
+        ref: extra.get(ref) or ledger.utxo(ref)
+        for ref in (*(u.out_ref for u in tx.inputs), *(u.out_ref for u in tx.reference_inputs))
+    }
+    return evaluate_scripts(tx.cbor, resolved, ledger.params, ledger.slot_config)
+
+
+def test_a_batcher_transaction_runs_its_scripts_once(tmp_path: Path) -> None:
+    """The fee settles without running a script: on the units the scripts used in an earlier
+    transaction of the same kind and layout (`ExUnitsMemo`), or else on one run of the first
+    build. Then the scripts run once on the final bytes, and the ledger reuses that run at
+    submit: at most two runs per transaction (there were three), one when the memo knows the
+    layout. Every transaction's declared ex-units equal a full re-evaluation of its bytes, and
+    a build on guessed units is byte for byte the one built without a guess."""
+    counter = CountingEvaluator()
+    with Ledger(
+        tmp_path / "once.sqlite", system_start_ms=START_MS, clock=Clock(), evaluator=counter
+    ) as ledger:
+        seeded = apply_seed(ledger, load_seed())
+        memo = ExUnitsMemo()
+        signers = [batcher(seeded), collateral(seeded)]
+        calls: list[bytes] = []
+        evaluate = ledger.evaluate
+
+        def counted(tx: bytes, pending: Sequence[Utxo] = ()) -> dict[RedeemerKey, ExUnits]:
+            calls.append(tx)
+            return evaluate(tx, pending)
+
+        ledger.evaluate = counted  # type: ignore[method-assign]
+        for _ in range(2):
+            order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
+            sale_utxo = current_sale(ledger, seeded, 0)
+            before = counter.runs
+            bought = purchase(ledger, seeded, sale_utxo, order, units_memo=memo)
+            assert counter.runs - before <= 2
+            assert fresh_units(ledger, bought.transaction) == bought.transaction.ex_units
+            before, asked = counter.runs, len(calls)
+            again = purchase(ledger, seeded, sale_utxo, order, units_memo=memo)
+            assert len(calls) - asked == 1  # the same layout: the memo's units, one evaluation
+            assert counter.runs == before  # of the same bytes as before, which the ledger knows
+            assert again.cbor == bought.cbor
+            assert purchase(ledger, seeded, sale_utxo, order).cbor == bought.cbor  # no memo
+            before = counter.runs
+            submit(ledger, bought.transaction, signers)
+            assert counter.runs == before  # the builder's run on these bytes, reused
+            before = counter.runs
+            back = refund(
+                ledger, seeded, current_sale(ledger, seeded, 0), bought.queue_utxo, units_memo=memo
+            )
+            assert counter.runs - before <= 2
+            assert fresh_units(ledger, back.transaction) == back.transaction.ex_units
+            before = counter.runs
+            submit(ledger, back.transaction, signers)
+            assert counter.runs == before
+
+
+def test_a_wrong_guess_costs_a_run_not_a_wrong_transaction(tmp_path: Path) -> None:
+    """Units remembered off by a few (another order's scripts may use other units) are caught by
+    the run on the final bytes: the fee settles again on the measured units, and the result is
+    the transaction built without any guess."""
+    counter = CountingEvaluator()
+    with Ledger(
+        tmp_path / "wrong.sqlite", system_start_ms=START_MS, clock=Clock(), evaluator=counter
+    ) as ledger:
+        seeded = apply_seed(ledger, load_seed())
+        order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
+        sale_utxo = current_sale(ledger, seeded, 0)
+        exact = purchase(ledger, seeded, sale_utxo, order)
+        memo = ExUnitsMemo()
+        units = exact.transaction.ex_units
+        off = {k: ExUnits(u.mem + 7, u.steps - 1_000) for k, u in units.items()}
+        memo.remember("purchase", dataclasses.replace(exact.transaction, ex_units=off))
+        before = counter.runs
+        guessed = purchase(ledger, seeded, sale_utxo, order, units_memo=memo)
+        assert counter.runs - before == 1  # the final bytes were run afresh (new tx id)...
+        assert guessed.cbor == exact.cbor  # ...and the fee settled again on what they used
+        assert fresh_units(ledger, guessed.transaction) == guessed.transaction.ex_units

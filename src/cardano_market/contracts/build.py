@@ -7,12 +7,20 @@ Rebuild after changing a source: `python -m cardano_market.contracts.build`. Wit
 is written and the exit status is 1 when an artifact is missing or differs from a fresh build
 (the tests run the same check). The compiler version is pinned in pyproject's `dev` extra, since
 another OpShin release may compile the same source to other bytes (and another script hash).
+
+`--cache DIR` keeps each compiled script in DIR under a key that covers everything the output
+depends on: the source's bytes, the build flags and parameter count, and the versions of Python,
+OpShin, pluthon and uplc (`compile_key`). A source, flag or compiler that changed misses the
+cache and is compiled; a hit returns the bytes that compiler made of that very source, so the
+check still compares every artifact with a fresh build's output and a stale artifact still fails
+it. The tests keep their cache in pytest's cache directory (`.pytest_cache`, not in git).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import subprocess
@@ -30,6 +38,49 @@ TRACE_FREE_FLAGS = ["-fremove-trace"]
 """OpShin flags of the deployed build (otherwise the default optimisation, -O2)."""
 
 
+CACHE_TOOLS = ("opshin", "pluthon", "uplc")
+"""The compiler and the libraries it generates code with: their versions are part of a cache key."""
+
+
+def compile_key(path: Path, *, traced: bool = False) -> str:
+    """The cache key of one build: the source's bytes, flags, parameter count and tool versions."""
+    digest = hashlib.sha256()
+    parts = [
+        b"cardano-market contract build 1",
+        path.name.encode(),
+        path.read_bytes(),
+        " ".join(_flags(traced)).encode(),
+        str(parameter_count(path)).encode(),
+        f"python {sys.version_info.major}.{sys.version_info.minor}".encode(),
+        *(f"{tool} {metadata.version(tool)}".encode() for tool in CACHE_TOOLS),
+    ]
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def cached_compile(path: Path, *, traced: bool = False, cache_dir: Path | None = None) -> bytes:
+    """`compile_source`, remembered in `cache_dir` (when given) under `compile_key`."""
+    if cache_dir is None:
+        return compile_source(path, traced=traced)
+    entry = cache_dir / f"{path.stem}-{compile_key(path, traced=traced)}.hex"
+    if entry.is_file():
+        try:
+            return bytes.fromhex(entry.read_text().strip())
+        except ValueError:
+            pass  # a torn or edited entry: compile again
+    script = compile_source(path, traced=traced)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = entry.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(script.hex())
+    partial.replace(entry)  # atomic: a parallel run reads a whole entry or none
+    return script
+
+
+def _flags(traced: bool) -> list[str]:
+    return [] if traced else TRACE_FREE_FLAGS
+
+
 def compile_source(path: Path, *, traced: bool = False) -> bytes:
     """The script of one OpShin source, singly CBOR wrapped (the bytes its hash is taken over).
 
@@ -40,7 +91,7 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
     """
     # -P: the sources directory is not put on sys.path (a source named like a stdlib module,
     # e.g. queue.py, would shadow it inside the compiler)
-    flags = [] if traced else TRACE_FREE_FLAGS
+    flags = _flags(traced)
     command = [sys.executable, "-P", "-m", "opshin", *flags, "build", path.name, "-o"]
     parameters = parameter_count(path)
     with tempfile.TemporaryDirectory(prefix="opshin-build-") as out:
@@ -75,16 +126,19 @@ def envelope(name: str, script: bytes, *, traced: bool = False) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def build(names: list[str] | None = None, *, check: bool = False) -> list[str]:
+def build(
+    names: list[str] | None = None, *, check: bool = False, cache_dir: Path | None = None
+) -> list[str]:
     """Compile both builds of `names` (default: every source), one compiler per core; returns the
-    artifact file names that were (or are) stale."""
+    artifact file names that were (or are) stale. With `cache_dir`, builds of unchanged sources
+    by the same tools come from the cache (see `compile_key`)."""
     jobs = [(name, traced) for name in names or contract_names() for traced in (False, True)]
 
     def compiled(job: tuple[str, bool]) -> str:
         name, traced = job
-        return envelope(
-            name, compile_source(SOURCES_DIR / f"{name}.py", traced=traced), traced=traced
-        )
+        source = SOURCES_DIR / f"{name}.py"
+        script = cached_compile(source, traced=traced, cache_dir=cache_dir)
+        return envelope(name, script, traced=traced)
 
     with ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1)) as pool:
         texts = list(pool.map(compiled, jobs))
@@ -102,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("names", nargs="*", help="validators to build (default: all)")
     parser.add_argument("--check", action="store_true", help="fail if an artifact is stale")
+    parser.add_argument(
+        "--cache", type=Path, metavar="DIR", help="reuse builds of unchanged sources kept in DIR"
+    )
     args = parser.parse_args(argv)
-    stale = build(args.names or None, check=args.check)
+    stale = build(args.names or None, check=args.check, cache_dir=args.cache)
     for file_name in stale:
         verb = "is stale" if args.check else "rebuilt"
         print(f"{file_name} {verb}")

@@ -13,10 +13,13 @@ Short functions over explicit inputs, built with `tx.script.build_script_transac
 
 The purchase and refund fees come out of the order's lovelace, so the outputs depend on the fee:
 the fee is settled by rebuilding with the fee the last build required until they agree (the
-scripts run once for real at the start and once on the final transaction; the builds between
-reuse their ex-units). Each fee must stay within the ReferenceDatum's bound. Chained transactions
-(a refund spending a purchase's queue output before it is on chain) pass the pending outputs to
-evaluation (`ChainBackend.evaluate`'s `additional_utxos`).
+builds reuse one set of ex-units: the units the same scripts used in the batcher's last
+transaction of that kind, an `ExUnitsMemo`, or else one run at the start; then the scripts run
+once on the final transaction, which is kept only when that run used exactly its declared units,
+and the devnet ledger reuses that run at submit). Each fee must stay within the
+ReferenceDatum's bound. Chained transactions (a refund spending a purchase's queue output before
+it is on chain) pass the pending outputs to evaluation (`ChainBackend.evaluate`'s
+`additional_utxos`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import cbor2
 
 from ..chain.base import ExUnits, RedeemerKey, SlotConfig
 from ..domain.address import encode_address, parse_address, script_address
-from ..domain.cip30 import Utxo
+from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import (
     USD,
     OracleDatum,
@@ -47,6 +50,7 @@ from ..domain.fees import min_fee, reference_scripts_size
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.values import ADA, AssetId, Value, unit_of, value_of
+from .body import sort_inputs
 from .script import (
     Evaluate,
     ScriptInput,
@@ -54,6 +58,7 @@ from .script import (
     Shape,
     build_script_transaction,
     reference_datum_of,
+    reference_script_hash,
 )
 
 SALE_PURCHASE = encode_plutus(constr(0, []))
@@ -303,6 +308,7 @@ def build_purchase_transaction(
     validity_start: int,
     ttl: int,
     pending_utxos: Sequence[Utxo] = (),
+    units_memo: ExUnitsMemo | None = None,
 ) -> BatchTransaction:
     """The unsigned purchase transaction; the batcher (certificate key) and the vault owner sign.
 
@@ -361,8 +367,16 @@ def build_purchase_transaction(
     headroom = _fee_headroom(unpaid[-2], params)
     bound = deployment.reference_datum.fees.purchase_queue_bound
     built = _settle_order_fee(
-        build, _with_pending(evaluate, pending_utxos), params, headroom, bound, "purchase"
+        build,
+        _with_pending(evaluate, pending_utxos),
+        params,
+        headroom,
+        bound,
+        "purchase",
+        _guess(units_memo, "purchase", script_inputs, [certificate_utxo, *references]),
     )
+    if units_memo is not None:
+        units_memo.remember("purchase", built)
     return BatchTransaction("purchase", built, plan.bundles, queue_index=len(unpaid) - 2)
 
 
@@ -418,6 +432,7 @@ def build_refund_transaction(
     validity_start: int,
     ttl: int,
     pending_utxos: Sequence[Utxo] = (),
+    units_memo: ExUnitsMemo | None = None,
 ) -> BatchTransaction:
     """The unsigned refund: output 0 the batcher (+incentive), output 1 the owner with exactly
     `queue - fee - incentive`; the fee (from the order's lovelace) within `refund_queue_bound`.
@@ -468,9 +483,18 @@ def build_refund_transaction(
     _check_min_ada([batcher_output], params)
     headroom = _fee_headroom(outputs(0)[1], params)
     bound = reference.fees.refund_queue_bound
+    refund_input = [ScriptInput(queue_utxo, QUEUE_REFUND)]
     built = _settle_order_fee(
-        build, _with_pending(evaluate, pending_utxos), params, headroom, bound, "refund"
+        build,
+        _with_pending(evaluate, pending_utxos),
+        params,
+        headroom,
+        bound,
+        "refund",
+        _guess(units_memo, "refund", refund_input, [certificate_utxo, *references]),
     )
+    if units_memo is not None:
+        units_memo.remember("refund", built)
     return BatchTransaction("refund", built, 0, queue_index=None)
 
 
@@ -609,13 +633,19 @@ def _settle_order_fee(
     headroom: int,
     bound: int,
     kind: str,
+    guess: Evaluate | None = None,
 ) -> ScriptTransaction:
     """Build with the fee the outputs take from the order equal to the fee the transaction pays.
 
     The first build offers the most the queue accepts (the bound, or what the order can give) and
-    runs the scripts; the next ones reuse those ex-units and take the fee the last build required,
-    until it pays exactly that (or, should sizes oscillate, the last build paying at least its
-    minimum). A result built on reused ex-units is evaluated once more before it is returned.
+    declares the ex-units `guess` offers for it (the units the same scripts used in the batcher's
+    last transaction of this kind), or else runs the scripts once. The next builds reuse those
+    units and take the fee the last build required, until it pays exactly that (or, should sizes
+    oscillate, the last build paying at least its minimum); no script runs while the fee settles.
+    Then the scripts run once on the result, the bytes that will be signed (the devnet ledger
+    remembers that run for the submit): when they use exactly the declared units the result is
+    returned, otherwise the fee settles again on the units they used. A result is therefore never
+    returned on units its own bytes were not measured with; a right guess costs one run in all.
     """
     if headroom <= 0:
         raise BatchError(f"the order's lovelace cannot pay any {kind} fee above its min-ADA")
@@ -623,11 +653,21 @@ def _settle_order_fee(
     seen: list[Mapping[RedeemerKey, ExUnits]] = []
 
     def run_scripts(tx: bytes) -> Mapping[RedeemerKey, ExUnits]:
-        seen.append(evaluate(tx))
+        seen.append(dict(evaluate(tx)))
         return seen[-1]
 
+    first: dict[RedeemerKey, ExUnits] = {}
+
+    def first_units(tx: bytes) -> Mapping[RedeemerKey, ExUnits]:
+        # the first build's units: the guess, else one run of the placeholder build (the build's
+        # own confirming call then gets the same units back without a second run)
+        if not first:
+            guessed = guess(tx) if guess is not None else {}
+            first.update(guessed or run_scripts(tx))
+        return first
+
+    run: Evaluate = first_units
     fee = cap
-    run: Evaluate = run_scripts
     for _ in range(_MAX_FEE_ROUNDS):
         best: ScriptTransaction | None = None
         for _ in range(_MAX_FEE_ROUNDS):
@@ -643,17 +683,106 @@ def _settle_order_fee(
                 if required == fee:
                     break
             if required > cap:
+                if not seen:  # guessed units: measure them before calling the bound exceeded
+                    fee, run = cap, _known_units(run_scripts(built.cbor))
+                    continue
                 raise _unpayable(build, [built.ex_units], params, headroom, bound, kind)
             fee, run = required, _known_units(built.ex_units)
         if best is None:
             break
-        if run is run_scripts:
-            return best  # its ex-units are the scripts' own for these very bytes
-        units = dict(evaluate(best.cbor))
+        units = run_scripts(best.cbor)  # the one run on the bytes that will be signed
         if units == best.ex_units:
             return best
-        fee, run = best.fee, _known_units(units)
+        fee, run = cap, _known_units(units)  # settle again from the top on the measured units
     raise BatchError(f"the {kind} fee did not settle")
+
+
+class ExUnitsMemo:
+    """The ex-units each script used in the batcher's earlier transactions of each kind
+    (purchase, refund): the guess the next transaction's fee settles on before its scripts run,
+    once, on its final bytes. A script's cost depends on where its inputs sit in ledger order
+    (it walks the inputs until it finds one) and on how many assets each value holds, so units
+    are remembered per script and per that layout (each spent and referenced UTxO's address
+    credential, reference script and asset count, in ledger order); a layout not seen yet takes
+    the script's latest units. A wrong guess costs one more run, never a wrong transaction
+    (see `_settle_order_fee`).
+    """
+
+    def __init__(self) -> None:
+        self._units: dict[tuple[str, _Layout, bytes], ExUnits] = {}
+        self._latest: dict[tuple[str, bytes], ExUnits] = {}
+
+    def guess(self, kind: str, script_inputs: Sequence[Utxo], others: Sequence[Utxo]) -> Evaluate:
+        """Units for each redeemer of a transaction of `kind` spending `script_inputs` (and any
+        of `others`, which it may also reference); an empty answer when some script has no units
+        remembered."""
+        scripts = {u.out_ref: _script_of(u) for u in script_inputs}
+        known = {u.out_ref: u for u in (*script_inputs, *others)}
+
+        def units(tx: bytes) -> Mapping[RedeemerKey, ExUnits]:
+            spent, referenced = _input_refs(tx)
+            if any(ref not in known for ref in (*spent, *referenced)):
+                return {}
+            layout = _layout([known[r] for r in spent], [known[r] for r in referenced])
+            found: dict[RedeemerKey, ExUnits] = {}
+            for index, ref in enumerate(spent):
+                script = scripts.get(ref)
+                if script is None:
+                    continue
+                remembered = self._units.get((kind, layout, script))
+                if remembered is None:
+                    remembered = self._latest.get((kind, script))
+                if remembered is None:
+                    return {}
+                found[("spend", index)] = remembered
+            return found
+
+        return units
+
+    def remember(self, kind: str, tx: ScriptTransaction) -> None:
+        layout = _layout(tx.inputs, tx.reference_inputs)
+        for (tag, index), units in tx.ex_units.items():
+            if tag == "spend":
+                script = _script_of(tx.inputs[index])
+                self._units[(kind, layout, script)] = units
+                self._latest[(kind, script)] = units
+
+
+_Layout = tuple[tuple[tuple[bytes, bytes | None, int], ...], ...]
+
+
+def _script_of(utxo: Utxo) -> bytes:
+    """The hash of the script (or key) `utxo`'s address pays to."""
+    return parse_address(utxo.address).payment.hash
+
+
+def _layout(spent: Sequence[Utxo], referenced: Sequence[Utxo]) -> _Layout:
+    return tuple(
+        tuple((_script_of(u), reference_script_hash(u), len(u.value.assets)) for u in group)
+        for group in (spent, referenced)
+    )
+
+
+def _input_refs(tx: bytes) -> tuple[list[OutRef], list[OutRef]]:
+    """The spent and the referenced out-refs of a transaction, in ledger order."""
+    body = cbor2.loads(tx)[0]
+    groups: list[list[OutRef]] = []
+    for key in (0, 18):
+        raw = body.get(key, [])
+        raw = raw.value if isinstance(raw, cbor2.CBORTag) else raw
+        groups.append(sort_inputs((bytes(tx_hash), int(index)) for tx_hash, index in raw))
+    return groups[0], groups[1]
+
+
+def _guess(
+    memo: ExUnitsMemo | None,
+    kind: str,
+    script_inputs: Sequence[ScriptInput],
+    others: Sequence[Utxo],
+) -> Evaluate | None:
+    if memo is None:
+        return None
+    return memo.guess(kind, [s.utxo for s in script_inputs], others)
 
 
 def _unpayable(

@@ -49,6 +49,7 @@ from ..tx.batch import (
     BatchDeployment,
     BatchError,
     BatchTransaction,
+    ExUnitsMemo,
     NotFillableError,
     OracleWindowError,
     StillFillableError,
@@ -296,6 +297,7 @@ class Batcher:
         self._slots: dict[bytes, int] = {}  # order tx id -> slot (block time)
         self._logged: dict[OutRef, str] = {}  # reasons already logged, per queue UTxO
         self._unservable: dict[tuple[OutRef, OutRef], str] = {}  # (order, sale) -> reason
+        self._units = ExUnitsMemo()  # the last purchase's and refund's units: the next's guess
 
     @classmethod
     def for_devnet(cls, seeded: SeedResult, backend: ChainBackend, **options: Any) -> Batcher:
@@ -658,6 +660,7 @@ class Batcher:
             "slot_config": _slot_config(self.backend, rnd.tip.slot),
             "validity_start": start,
             "ttl": ttl,
+            "units_memo": self._units,
         }
         filled_already = queue_utxo.value.quantity(sale.bundle.asset) > 0
         purchase: BatchTransaction | None = None

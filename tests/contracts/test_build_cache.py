@@ -1,0 +1,71 @@
+"""The contract freshness checks reuse compiled scripts by source and compiler, and a stale
+artifact still fails them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cardano_market.contracts import SOURCES_DIR, artifact_path
+from cardano_market.contracts import build as build_module
+from cardano_market.contracts.build import build, compile_key
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the datum_echo source and its artifacts, which `build` reads and writes."""
+    sources, artifacts = tmp_path / "onchain", tmp_path / "artifacts"
+    sources.mkdir()
+    artifacts.mkdir()
+    shutil.copy(SOURCES_DIR / "datum_echo.py", sources)
+    for traced in (False, True):
+        shutil.copy(artifact_path("datum_echo", traced=traced), artifacts)
+    monkeypatch.setattr(build_module, "SOURCES_DIR", sources)
+    monkeypatch.setattr(
+        build_module,
+        "artifact_path",
+        lambda name, *, traced=False: artifacts / artifact_path(name, traced=traced).name,
+    )
+    return tmp_path
+
+
+def test_a_cached_check_still_fails_a_stale_artifact(
+    sandbox: Path, tmp_path: Path, contract_cache: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = contract_cache or tmp_path / "cache"
+    assert build(["datum_echo"], check=True, cache_dir=cache) == []  # fills the cache
+
+    def no_compiler(path: Path, *, traced: bool = False) -> bytes:
+        raise AssertionError(f"{path.name} was compiled although its build is cached")
+
+    monkeypatch.setattr(build_module, "compile_source", no_compiler)
+    assert build(["datum_echo"], check=True, cache_dir=cache) == []
+    artifact = sandbox / "artifacts" / "datum_echo.plutus"
+    text = artifact.read_text()
+    flipped = "0" if text[text.index('"cborHex": "') + 20] != "0" else "1"
+    at = text.index('"cborHex": "') + 20
+    artifact.write_text(text[:at] + flipped + text[at + 1 :])
+    assert build(["datum_echo"], check=True, cache_dir=cache) == ["datum_echo.plutus"]
+    artifact.unlink()
+    assert build(["datum_echo"], check=True, cache_dir=cache) == ["datum_echo.plutus"]
+
+
+def test_the_cache_key_covers_source_flags_and_compiler(
+    sandbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = sandbox / "onchain" / "datum_echo.py"
+    plain, traced = compile_key(source), compile_key(source, traced=True)
+    assert plain != traced
+    source.write_text(source.read_text() + "\n# one more line\n")
+    assert compile_key(source) != plain
+    real_version = build_module.metadata.version
+
+    def other_opshin(tool: str) -> str:
+        return "0.0.0" if tool == "opshin" else real_version(tool)
+
+    source.write_text((SOURCES_DIR / "datum_echo.py").read_text())
+    assert compile_key(source) == plain
+    monkeypatch.setattr(build_module.metadata, "version", other_opshin)
+    assert compile_key(source) != plain
