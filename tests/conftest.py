@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from interop.csl import CslInspect, require_csl
+from interop.aiken_uplc import SecondEvaluator, aiken_available, require_aiken
+from interop.csl import CslInspect, interop_required, require_csl
 from pg_support import require_postgres_url
 
 
@@ -29,3 +31,27 @@ def contract_cache(request: pytest.FixtureRequest) -> Path | None:
     pytest's cache is off (`-p no:cacheprovider`): every source is compiled."""
     cache = getattr(request.config, "cache", None)
     return None if cache is None else Path(cache.mkdir("contract-builds"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def second_evaluator() -> Iterator[SecondEvaluator | None]:
+    """Every script run of the devnet ledger in this module is run again, after the module, by
+    aiken's evaluator (`interop.aiken_uplc`): the ex-units must be equal. Off when the package is
+    not installed (a failure under CARDANO_MARKET_REQUIRE_INTEROP=1, as for CSL)."""
+    if not aiken_available():
+        if interop_required():
+            require_aiken()
+        yield None
+        return
+    recorder = SecondEvaluator()
+    with pytest.MonkeyPatch.context() as patch:
+        recorder.install(patch)
+        yield recorder
+    found = recorder.mismatches()
+    assert not found, "aiken's evaluator disagrees with the devnet's:\n" + "\n".join(found)
+
+
+@pytest.fixture(autouse=True)
+def _name_runs(second_evaluator: SecondEvaluator | None, request: pytest.FixtureRequest) -> None:
+    if second_evaluator is not None:
+        second_evaluator.test = request.node.nodeid
