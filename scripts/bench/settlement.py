@@ -1,5 +1,6 @@
 """Batcher settlement on the devnet: orders settled per minute for one sale and for ten sales,
-against plain payments through the same ledger in the same run.
+against plain payments through the same ledger in the same run, and against NEWM's deployed scripts
+on the same devnet (ours, NEWM's and the ratio per figure).
 
     python scripts/bench/settlement.py [--orders 6] [--sales 10] [--payments 40] [--quick]
                                        [--no-newm]
@@ -9,8 +10,8 @@ the project's sale, queue and vault validators deployed and run by the ledger (u
 placed with the order builder (outside the timing); then one `Batcher.poll_once` serves them all
 (purchase, then the refund chained on it, each signed and submitted) and is timed. Then the same
 rounds run on a devnet seeded with NEWM's deployed mainnet scripts
-(`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`), and the `newm_*` lines compare:
-ours / NEWM's fee, ex-units and speed for the same orders.
+(`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`); the `compare_*` lines give, per
+figure, ours, NEWM's and ours / NEWM's (fee, ex-units, reference-script bytes, speed).
 
 Figures:
 - `payments_per_min` (baseline): build (`tx.balance`), sign and submit a plain payment, on the
@@ -21,7 +22,9 @@ Figures:
 - `purchase`/`refund`: fee (median, max) against the reference datum's bound, ex-units (median
   mem/steps) against the per-transaction limit, size.
 - `evaluation`: median `ChainBackend.evaluate` time per purchase and per refund, and the share of
-  the round spent evaluating; `submit`: median ledger submit time (it runs the scripts again).
+  the round spent evaluating; `evaluations_per_tx`: evaluate calls per batcher transaction (the
+  builder's; 2 when the units are not known yet, 1 when the batcher's memo knows them);
+  `submit`: median ledger submit time (it reuses the builder's run on the same bytes).
 """
 
 from __future__ import annotations
@@ -199,14 +202,32 @@ def main() -> None:
     newm = measure(
         args, "newm_", seed_data(args.sales, NEWM_SEED), NEWM_SEED.parent, baseline=False
     )
-    for key, label in (
-        ("purchase_fee", "purchase fee"),
-        ("purchase_mem", "purchase mem"),
-        ("purchase_steps", "purchase steps"),
-        ("refund_fee", "refund fee"),
-        ("one_rate", "orders per minute (one sale)"),
-    ):
-        print(f"ours_vs_newm_{key}: {ours[key] / newm[key]:.2f}x ({label})")
+    print("ours vs NEWM's scripts (same orders, same devnet, this run):")
+    for key, label, unit in COMPARED:
+        ratio = ours[key] / newm[key] if newm[key] else float("nan")
+        print(
+            f"compare_{key}: ours {ours[key]:,.0f} {unit} | NEWM's {newm[key]:,.0f} {unit} | "
+            f"ours / NEWM's {ratio:.2f}x ({label})"
+        )
+
+
+COMPARED = (
+    ("purchase_fee", "purchase fee, median", "lovelace"),
+    ("purchase_mem", "purchase ex-units, median", "mem"),
+    ("purchase_steps", "purchase ex-units, median", "steps"),
+    ("purchase_reference_bytes", "purchase reference scripts", "bytes"),
+    ("refund_fee", "refund fee, median", "lovelace"),
+    ("refund_mem", "refund ex-units, median", "mem"),
+    ("refund_steps", "refund ex-units, median", "steps"),
+    ("refund_reference_bytes", "refund reference scripts", "bytes"),
+    ("fees_per_order", "fees per order (purchase + refund), median", "lovelace"),
+    ("one_rate", "orders settled per minute, one sale", "orders/min"),
+    ("many_rate", "orders settled per minute, one order on each sale", "orders/min"),
+    ("evaluation_purchase_ms", "evaluation per purchase, median", "ms"),
+    ("evaluation_refund_ms", "evaluation per refund, median", "ms"),
+    ("evaluations_per_tx", "evaluate calls per batcher transaction", "x"),
+)
+"""The figures compared, with what each one is and its unit."""
 
 
 def measure(
@@ -259,12 +280,21 @@ def measure(
         print(f"{label}submit_batch_tx: median {submit_ms:,.0f} ms")
         per_order = statistics.median(s.fees for s in one.settled + many.settled)
         print(f"{label}fees_per_order: median {per_order:,.0f} lovelace (purchase + refund)")
-        figures = {"one_rate": one_rate}
+        figures = {"one_rate": one_rate, "many_rate": many_rate, "fees_per_order": per_order}
         for kind in ("purchase", "refund"):
             summaries = [t.summary(ledger.params) for t in txs if t.kind == kind]
             figures[f"{kind}_fee"] = statistics.median(x["fee"] for x in summaries)
             figures[f"{kind}_mem"] = statistics.median(x["mem"] for x in summaries)
             figures[f"{kind}_steps"] = statistics.median(x["steps"] for x in summaries)
+            figures[f"{kind}_reference_bytes"] = summaries[0]["referenceScriptBytes"]
+        for redeemers, name in ((3, "purchase"), (1, "refund")):
+            times = evaluations.get(redeemers, []) + backend.evaluations.get(redeemers, [])
+            figures[f"evaluation_{name}_ms"] = statistics.median(times) * 1000 if times else 0.0
+        calls = sum(len(v) for v in evaluations.values()) + sum(
+            len(v) for v in backend.evaluations.values()
+        )
+        figures["evaluations_per_tx"] = calls / len(txs)
+        print(f"{label}evaluations_per_tx: {calls / len(txs):.2f} ({calls} for {len(txs)})")
         ledger.close()
         return figures
 

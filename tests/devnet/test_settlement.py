@@ -784,3 +784,77 @@ def test_a_wrong_guess_costs_a_run_not_a_wrong_transaction(tmp_path: Path) -> No
         assert counter.runs - before == 1  # the final bytes were run afresh (new tx id)...
         assert guessed.cbor == exact.cbor  # ...and the fee settled again on what they used
         assert fresh_units(ledger, guessed.transaction) == guessed.transaction.ex_units
+
+
+# -- an order carrying other assets ---------------------------------------------------------------
+
+
+def test_an_order_carrying_five_other_assets_settles_within_mainnet_bounds(tmp_path: Path) -> None:
+    """An order's value may carry assets the sale never asks for (a wallet sends what it holds):
+    the queue checks every asset of the order, so each costs ex-units and bytes. With five other
+    assets in the order the purchase and the refund still pay the ledger's minimum fee within
+    mainnet's 1 ADA bounds, and the owner gets the five back untouched."""
+    import json
+
+    from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
+    from cardano_market.tx.balance import balance
+
+    data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
+    extra_names = [f"Extra{i}" for i in range(5)]
+    for name in extra_names:
+        data["tokens"][name] = {"assetName": name, "decimals": 0}
+    data["wallets"]["alice"]["assets"].update({name: 1_000 for name in extra_names})
+    with Ledger(tmp_path / "five.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
+        seeded = apply_seed(ledger, parse_seed(data))
+        c = seeded.contracts
+        assert c is not None and seeded.marketplace is not None and seeded.oracle is not None
+        assert seeded.cash_register is not None
+        bounds = c.reference_datum.fees
+        assert bounds.purchase_queue_bound == bounds.refund_queue_bound == 1_000_000
+        alice = seeded.wallets["alice"]
+        sale = sale_record(seeded, 0)
+        amount = order_amount(sale, 1, None, seeded.oracle.datum.price, seeded.marketplace)
+        plain = build_order_transaction(
+            OrderTransactionRequest(
+                amount=amount,
+                sale=sale,
+                config=seeded.marketplace,
+                utxos=ledger.utxos_at(alice.address),
+                change_address=alice.address,
+                queue_address=c.queue_address,
+                cash_register_address=seeded.cash_register.address,
+                params=ledger.params,
+                ttl=ledger.current_slot() + TTL_SLOTS,
+            )
+        )
+        extras = Value(0, {seeded.seed.asset(name): 7 for name in extra_names})
+        queue_out = plain.balanced.outputs[0]
+        carrying = TxOutput(
+            queue_out.address, queue_out.value + extras, inline_datum=queue_out.inline_datum
+        ).with_min_ada(ledger.params)
+        fixed = plain.balanced.outputs[: len(plain.balanced.outputs) - plain.balanced.change_count]
+        built = balance(
+            utxos=ledger.utxos_at(alice.address),
+            outputs=[carrying, *fixed[1:]],
+            change_address=alice.address,
+            params=ledger.params,
+            ttl=ledger.current_slot() + TTL_SLOTS,
+        )
+        witnesses = sign_transaction(built.cbor, [alice.payment_key.seed])
+        order = ledger.utxo((ledger.submit(splice_witnesses(built.cbor, witnesses)), 0))
+        assert order is not None and len(order.value.assets) == 1 + 5  # NEWM and the five
+
+        signers = [batcher(seeded), collateral(seeded)]
+        bought = purchase(ledger, seeded, current_sale(ledger, seeded, 0), order)
+        assert bought.fee == required_fee(bought.transaction, ledger.params) <= 1_000_000
+        submit(ledger, bought.transaction, signers)
+        record("five other assets, purchase of 1", bought, ledger, 1_000_000)
+        back = refund(ledger, seeded, current_sale(ledger, seeded, 0), bought.queue_utxo)
+        assert back.fee == required_fee(back.transaction, ledger.params) <= 1_000_000
+        submit(ledger, back.transaction, signers)
+        record("five other assets, refund after 1", back, ledger, 1_000_000)
+        [returned] = [
+            u for u in ledger.utxos_at(alice.address) if u.out_ref[0] == back.transaction.tx_id
+        ]
+        for name in extra_names:
+            assert returned.value.quantity(seeded.seed.asset(name)) == 7

@@ -34,8 +34,11 @@ import cbor2
 
 from . import SOURCES_DIR, artifact_path, contract_names
 
-TRACE_FREE_FLAGS = ["-fremove-trace"]
-"""OpShin flags of the deployed build (otherwise the default optimisation, -O2)."""
+TRACE_FREE_FLAGS = ["-O3", "-fremove-trace", "-fdeduplicate"]
+"""OpShin flags of the deployed build: OpShin's aggressive optimisation (-O3) and shared subterms
+(-fdeduplicate: smaller, and the reference-script fee counts every byte). Measured on a purchase
+against OpShin's default (-O1): the queue 9.4 -> 8.8 kB and 3.10 -> 3.06 M mem, 10,100 lovelace
+less. The traced build keeps the default optimisation: it only explains refusals."""
 
 
 CACHE_TOOLS = ("opshin", "pluthon", "uplc")
@@ -84,10 +87,10 @@ def _flags(traced: bool) -> list[str]:
 def compile_source(path: Path, *, traced: bool = False) -> bytes:
     """The script of one OpShin source, singly CBOR wrapped (the bytes its hash is taken over).
 
-    Runs `opshin build` itself (default optimisation, OpShin's version marker, UPLC 1.1.0; traces
-    removed unless `traced`) in the source's directory with a relative file name, so the output
-    does not depend on the checkout. A parameterized validator stays unapplied (see
-    `contracts.apply_parameters`).
+    Runs `opshin build` itself (OpShin's version marker, UPLC 1.1.0; the deployed build with
+    `TRACE_FREE_FLAGS`, the traced one with the default optimisation and its traces) in the
+    source's directory with a relative file name, so the output does not depend on the checkout.
+    A parameterized validator stays unapplied (see `contracts.apply_parameters`).
     """
     # -P: the sources directory is not put on sys.path (a source named like a stdlib module,
     # e.g. queue.py, would shadow it inside the compiler)

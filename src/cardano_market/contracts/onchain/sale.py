@@ -132,13 +132,16 @@ class OtherDatum(PlutusData):
 
 
 def reference_datum(refs: List[TxInInfo], pid: bytes, tkn: bytes) -> ReferenceDatum:
-    holders = [
-        r.resolved.datum for r in refs if r.resolved.value.get(pid, {b"": 0}).get(tkn, 0) == 1
-    ]
-    assert len(holders) == 1, "no single reference input holds the starter NFT"
-    datum = holders[0]
-    assert isinstance(datum, SomeOutputDatum), "the starter NFT's UTxO has no inline datum"
-    reference: ReferenceDatum = datum.datum
+    """The inline datum of the reference input holding the starter NFT (the first: the NFT is
+    unique, so no other UTxO can hold it)."""
+    for r in refs:
+        held = r.resolved
+        if held.value.get(pid, {b"": 0}).get(tkn, 0) == 1:
+            datum = held.datum
+            assert isinstance(datum, SomeOutputDatum), "the starter NFT's UTxO has no inline datum"
+            reference: ReferenceDatum = datum.datum
+            return reference
+    assert False, "no reference input holds the starter NFT"
     return reference
 
 
@@ -184,6 +187,45 @@ def within(window_start: int, window_end: int, validity: POSIXTimeRange) -> bool
     return False
 
 
+def entries(v: Value) -> int:
+    found = 0
+    for names in v.values():
+        found += len(names)
+    return found
+
+
+def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
+    for i in inputs:
+        if i.resolved.address == address:
+            return i
+    assert False, "no input at the expected address"
+    return inputs[0]
+
+
+def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
+    for o in outputs:
+        if o.address == address:
+            return o
+    assert False, "no output at the expected address"
+    return outputs[0]
+
+
+def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
+    found = 0
+    for i in inputs:
+        if i.resolved.address == address:
+            found += 1
+    return found
+
+
+def outputs_at(outputs: List[TxOut], address: Address) -> int:
+    found = 0
+    for o in outputs:
+        if o.address == address:
+            found += 1
+    return found
+
+
 def unit_cost(tx: TxInfo, profit: ProfitData, cost: SaleToken) -> SaleToken:
     """What one bundle costs in the asset the order pays with.
 
@@ -194,9 +236,7 @@ def unit_cost(tx: TxInfo, profit: ProfitData, cost: SaleToken) -> SaleToken:
     if profit.profit_margin == 0 and cost.pid != USD:
         return cost
     feed_address = Address(ScriptCredential(profit.feed_vkh), NoStakingCredential())
-    feeds = [r.resolved for r in tx.reference_inputs if r.resolved.address == feed_address]
-    assert len(feeds) > 0, "no oracle reference input"
-    feed = feeds[0]
+    feed = first_input_at(tx.reference_inputs, feed_address).resolved
     assert quantity(feed.value, profit.feed_pid, profit.feed_tkn) == 1, (
         "the oracle input does not hold the feed NFT"
     )
@@ -211,10 +251,6 @@ def unit_cost(tx: TxInfo, profit: ProfitData, cost: SaleToken) -> SaleToken:
     if cost.pid == USD:
         return SaleToken(profit.profit_pid, profit.profit_tkn, cost.amt // prices[0])
     return cost
-
-
-def entries(v: Value) -> int:
-    return sum([len(names) for names in v.values()])
 
 
 def paid_exactly(
@@ -258,20 +294,16 @@ def purchase(tx: TxInfo, own: TxOut, datum: SaleDatum, reference: ReferenceDatum
     contracts = reference.contracts
     own_address = own.address
     queue_address = script_address(contracts.queue, contracts.stake)
-    queue_inputs = [i for i in tx.inputs if i.resolved.address == queue_address]
-    assert len(queue_inputs) == 1, "exactly one queue input"
-    order_input = queue_inputs[0]
+    inputs = tx.inputs
+    outputs = tx.outputs
+    assert inputs_at(inputs, queue_address) == 1, "exactly one queue input"
+    order_input = first_input_at(inputs, queue_address)
     order_redeemer = serialise_data(tx.redeemers[Spending(order_input.out_ref)])
     assert order_redeemer == b"\xd8\x79\x80", "the order must be spent with QueuePurchase"
-    assert len([o for o in tx.outputs if o.address == queue_address]) == 1, (
-        "exactly one queue output"
-    )
-    assert len([i for i in tx.inputs if i.resolved.address == own_address]) == 1, (
-        "exactly one sale input"
-    )
-    outputs = [o for o in tx.outputs if o.address == own_address]
-    assert len(outputs) == 1, "exactly one sale output"
-    output = outputs[0]
+    assert outputs_at(outputs, queue_address) == 1, "exactly one queue output"
+    assert inputs_at(inputs, own_address) == 1, "exactly one sale input"
+    assert outputs_at(outputs, own_address) == 1, "exactly one sale output"
+    output = first_output_at(outputs, own_address)
     assert output.datum == SomeOutputDatum(datum), "the sale output must keep the datum"
     pointer = reference.pointer
     bundle = datum.bundle
