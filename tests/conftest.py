@@ -35,9 +35,10 @@ def contract_cache(request: pytest.FixtureRequest) -> Path | None:
 
 @pytest.fixture(scope="module", autouse=True)
 def second_evaluator() -> Iterator[SecondEvaluator | None]:
-    """Every script run of the devnet ledger in this module is run again, after the module, by
-    aiken's evaluator (`interop.aiken_uplc`): the ex-units must be equal. Off when the package is
-    not installed (a failure under CARDANO_MARKET_REQUIRE_INTEROP=1, as for CSL)."""
+    """Every script transaction the devnet ledger accepts in this module (submit or validate,
+    with its own evaluator) is run again, after the module, by aiken's evaluator
+    (`interop.aiken_uplc`): the ex-units must be equal. Off when the package is not installed
+    (a failure under CARDANO_MARKET_REQUIRE_INTEROP=1, as for CSL)."""
     if not aiken_available():
         if interop_required():
             require_aiken()

@@ -171,8 +171,11 @@ class Run:
 
 
 class SecondEvaluator:
-    """Records every script run of the devnet ledger (its uplc evaluator) so aiken's evaluator can
-    run the same transactions afterwards; `mismatches` lists where their ex-units differ."""
+    """Records every phase-2 run of the devnet ledger (each script transaction submitted or
+    validated, with the ledger's uplc evaluator) so aiken's evaluator can run the same
+    transactions afterwards; `mismatches` lists where their ex-units differ. Builders' draft
+    evaluations are left out: aiken takes about a second per purchase (its WebAssembly build), and
+    the submitted bytes are the ones the ledger's verdict and fee rest on."""
 
     def __init__(self) -> None:
         self.runs: list[Run] = []
@@ -193,7 +196,8 @@ class SecondEvaluator:
             enforce_budget: bool,
         ) -> dict[RedeemerKey, ExUnits]:
             units = original(self, tx, resolved, enforce_budget=enforce_budget)  # type: ignore[arg-type]
-            if self._evaluator is ledger_module.plutus_evaluator and units:
+            # the ledger's own runs (submit, validate), with its own evaluator: what it accepts
+            if enforce_budget and self._evaluator is ledger_module.plutus_evaluator and units:
                 recorder.record(self, tx.raw, resolved, units)
             return units
 
@@ -226,7 +230,8 @@ class SecondEvaluator:
         if not runs:
             return []
         found: list[str] = []
-        for run, theirs in zip(runs, aiken_evaluate([r.evaluation for r in runs]), strict=True):
+        answers = aiken_evaluate([r.evaluation for r in runs])
+        for run, theirs in zip(runs, answers, strict=True):
             if isinstance(theirs, str):
                 found.append(f"{run.test}: aiken refused a transaction the devnet ran: {theirs}")
             elif theirs != run.units:
