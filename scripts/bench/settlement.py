@@ -206,9 +206,13 @@ def main() -> None:
     for key, label, unit in COMPARED:
         ratio = ours[key] / newm[key] if newm[key] else float("nan")
         print(
-            f"compare_{key}: ours {ours[key]:,.0f} {unit} | NEWM's {newm[key]:,.0f} {unit} | "
-            f"ours / NEWM's {ratio:.2f}x ({label})"
+            f"compare_{key}: ours {_figure(ours[key])} {unit} | NEWM's {_figure(newm[key])} "
+            f"{unit} | ours / NEWM's {ratio:.2f}x ({label})"
         )
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
 
 
 COMPARED = (
