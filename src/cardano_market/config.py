@@ -187,6 +187,42 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = Field(120, ge=5, le=3600)
     """v2 worker: how long a claimed transaction stays with its worker without progress."""
 
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Request bodies larger than this are refused (413) while being read."""
+    rate_limit_enabled: bool = True
+    """Per client IP and per user, per route class (build, submit, read): 429 over the limit."""
+    rate_limit_build: Annotated[str | None, Field(min_length=1)] = None
+    """`limits` notation (`120/minute`); default 120/minute, 100000/minute on the devnet."""
+    rate_limit_submit: Annotated[str | None, Field(min_length=1)] = None
+    """Default 60/minute, 20000/minute on the devnet."""
+    rate_limit_read: Annotated[str | None, Field(min_length=1)] = None
+    """Default 600/minute, 100000/minute on the devnet."""
+    rate_limit_storage_url: str = Field("memory://", repr=False)
+    """`memory://` (one process) or `redis://host:6379/0` (shared by every replica)."""
+    trusted_proxy_header: str | None = None
+    """Behind a reverse proxy: the header it writes the client's address in (e.g.
+    `X-Forwarded-For`, first address). Unset, the peer address is the client."""
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Comma-separated origins browsers may call the API from (none by default)."""
+    submit_relay: bool = False
+    """submitTx relays transactions this service did not issue (off: 404 for those)."""
+    jwt_leeway_seconds: int = Field(30, ge=0, le=300)
+    """v2: clock skew allowed on `exp`, `nbf` and `iat`."""
+    jwt_max_lifetime_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
+    """v2: tokens whose `exp` lies further than this past `iat` (or now) are refused."""
+    metrics_token: SecretStr | None = None
+    """`/metrics` needs `Authorization: Bearer <token>` (with `METRICS_PORT` unset). On a public
+    network one of the two is required: the metrics never sit open on the API port."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Serve `/metrics` on this port (on the API's host) instead of the API port."""
+    allow_remote_devnet: bool = False
+    """Let the devnet listen on a non-loopback address (it serves admin tokens and signs for
+    its wallets: anyone who reaches it can use them)."""
+    purge_interval_seconds: float = Field(300.0, gt=0, le=86_400)
+    """How often the serve process (or `settle`) purges expired rows."""
+    idempotency_retention_seconds: int = Field(7 * 86_400, ge=3600, le=365 * 86_400)
+    """How long v2 idempotency records are kept."""
+
     _marketplace_config: MarketplaceConfig | None = PrivateAttr(default=None)
     _jwt_public_key_pem: str | None = PrivateAttr(default=None)
 
@@ -209,6 +245,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return _json_object(value, env_name("marketplace"))
         return value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("rate_limit_build", "rate_limit_submit", "rate_limit_read")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        from .service.ratelimit import check_limit
+
+        return None if value is None else check_limit(value)
 
     @field_validator("recaptcha_assessment_url", "blockfrost_url")
     @classmethod
@@ -304,6 +354,8 @@ class Settings(BaseSettings):
                     f"{env_name('marketplace')} (JSON) or {env_name('marketplace_file')}"
                 )
         self._check_v2(problems)
+        if self.network.is_real:
+            self._check_public(problems)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -347,6 +399,54 @@ class Settings(BaseSettings):
                 "custodial wallet keys are never stored unencrypted (32 random bytes as hex or "
                 "base64, e.g. `openssl rand -base64 32`)"
             )
+
+    def _check_public(self, problems: list[str]) -> None:
+        """Settings that are fine on a laptop and dangerous on a public network."""
+        url = self.recaptcha_assessment_url
+        if self.recaptcha_enabled and url is not None and urlsplit(url).scheme != "https":
+            problems.append(
+                f"{env_name('recaptcha_assessment_url')} must be https on {self.network}: the API"
+                " key travels in its query"
+            )
+        if self.recaptcha_enabled and self.recaptcha_min_score < 0.1:
+            problems.append(
+                f"{env_name('recaptcha_min_score')} must be at least 0.1 on {self.network}"
+                f" (got {self.recaptcha_min_score}): 0 lets every bot through"
+            )
+        if self.metrics_token is None and self.metrics_port is None:
+            problems.append(
+                f"/metrics must not be public on {self.network}: set {env_name('metrics_port')}"
+                f" (a separate port) or {env_name('metrics_token')} (a bearer token)"
+            )
+        if self.key_encryption_key is not None:
+            from .security.keystore import parse_key_encryption_key, weak_key_reason
+
+            try:
+                key = parse_key_encryption_key(self.key_encryption_key.get_secret_value())
+            except ConfigError:
+                key = None  # reported by _check_v2
+            reason = None if key is None else weak_key_reason(key)
+            if reason is not None:
+                problems.append(
+                    f"{env_name('key_encryption_key')} is trivially weak ({reason}): use 32 random"
+                    " bytes, e.g. `openssl rand -base64 32`"
+                )
+        if self.jwt_audience is None or self.jwt_issuer is None:
+            problems.append(
+                f"{self.network} needs {env_name('jwt_audience')} and {env_name('jwt_issuer')}:"
+                " a token minted for another service must not be accepted here"
+            )
+
+    def rate_limits(self) -> Any:
+        """The `service.ratelimit.RateLimits` in force (network defaults, then settings)."""
+        from .service.ratelimit import RateLimits
+
+        base = RateLimits.defaults(devnet=not self.network.is_real)
+        return RateLimits(
+            self.rate_limit_build or base.build,
+            self.rate_limit_submit or base.submit,
+            self.rate_limit_read or base.read,
+        )
 
     def jwt_public_key_pem(self) -> str | None:
         """The RS256 public key's PEM (from the variable or the file), None for HS256."""

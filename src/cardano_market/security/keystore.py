@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import os
 import re
 import secrets
@@ -84,6 +85,19 @@ def parse_key_encryption_key(text: str, *, source: str = "the key-encryption key
             f"it decodes to {len(decoded)} bytes"
         )
     return decoded
+
+
+def weak_key_reason(key: bytes) -> str | None:
+    """Why `key` is not a random key (a few repeated bytes, a counting pattern), or None.
+
+    32 random bytes hold about 30 distinct values; fewer than 12 happens by chance with odds
+    below 10^-20, so this refuses typed-in and placeholder keys, never a generated one."""
+    if len(set(key)) < 12:
+        return f"it holds only {len(set(key))} distinct byte values"
+    steps = {(b - a) % 256 for a, b in itertools.pairwise(key)}
+    if len(steps) == 1:
+        return "its bytes count up or down by a fixed step"
+    return None
 
 
 def key_id(key: bytes) -> bytes:

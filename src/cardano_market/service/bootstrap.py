@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..app.v2.context import EscrowKey, SecondaryFees, V2Context
     from ..security.jwt_auth import JwtVerifier
     from ..worker.batcher import Batcher
+    from .edge import EdgeOptions
 
 log = logging.getLogger("cardano_market.service")
 
@@ -112,7 +113,11 @@ def create_service_app(
         parts.chain,
         wallets=parts.wallets,
         v1=V1.build(
-            parts.market, parts.metrics, operator=parts.operator, deployment=parts.deployment
+            parts.market,
+            parts.metrics,
+            operator=parts.operator,
+            deployment=parts.deployment,
+            submit_relay=parts.settings.submit_relay,
         ),
         metrics=parts.metrics,
         recaptcha=recaptcha,
@@ -121,6 +126,27 @@ def create_service_app(
         v2=parts.v2,
         v2_worker=worker,
         loops=settlement_loops(parts) if settle else (),
+        edge=edge_options(parts.settings),
+    )
+
+
+def edge_options(settings: Settings) -> EdgeOptions:
+    """The edge's settings: body limit, rate limits (memory or Redis), proxy header, CORS, and
+    where /metrics may be read."""
+    from .edge import EdgeOptions
+    from .ratelimit import RateLimiter
+
+    limiter = None
+    if settings.rate_limit_enabled:
+        limiter = RateLimiter(settings.rate_limits(), settings.rate_limit_storage_url)
+    token = settings.metrics_token
+    return EdgeOptions(
+        max_body_bytes=settings.max_body_bytes,
+        limiter=limiter,
+        trusted_proxy_header=settings.trusted_proxy_header,
+        cors_allowed_origins=settings.cors_allowed_origins,
+        metrics_token=None if token is None else token.get_secret_value(),
+        metrics_elsewhere=settings.metrics_port is not None,
     )
 
 
@@ -278,6 +304,8 @@ def _jwt_verifier(settings: Settings) -> JwtVerifier:
         key=devnet_jwt_secret(settings.devnet_path),
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
 
 

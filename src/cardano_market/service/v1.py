@@ -36,6 +36,7 @@ from ..store.records import Criteria, SaleFilter, StoredSale
 from .errors import bad_request
 from .observability import Metrics
 from .recaptcha import Action, recaptcha_guard
+from .submit_guard import check_signed, check_witness_set
 from .v1_models import (
     CountResponse,
     OrderAmountRequest,
@@ -92,6 +93,8 @@ class V1:
     """Sale start and end; None when the operator's keys or the deployment are not configured."""
     cancels: OrderCancelDesk | None = None
     """Order cancellation (answers 503 itself when the deployment is not configured)."""
+    submit_relay: bool = False
+    """submitTx also relays transactions this service did not issue (`SUBMIT_RELAY`)."""
 
     @classmethod
     def build(
@@ -101,6 +104,7 @@ class V1:
         *,
         operator: OperatorKeys | None = None,
         deployment: DeploymentRefs | None = None,
+        submit_relay: bool = False,
     ) -> V1:
         catalog = SaleCatalog(market)
         sales = None
@@ -116,6 +120,7 @@ class V1:
             metrics=metrics,
             sales=sales,
             cancels=OrderCancelDesk(market, deployment),
+            submit_relay=submit_relay,
         )
 
     def sale_desk(self) -> SaleDesk:
@@ -399,8 +404,10 @@ def generate_sale_end_transaction(
 )
 def submit_tx(body: SubmitTxRequest, v1: Services) -> SubmitTxResponse:
     if body.cbor_hex is not None and body.tx_id is None and body.witness_set_cbor_hex is None:
+        check_signed(body.cbor_hex, v1.market.database, relay=v1.submit_relay)
         done = v1.submitter.submit_signed(body.cbor_hex)
     elif body.cbor_hex is None and body.tx_id is not None and body.witness_set_cbor_hex is not None:
+        check_witness_set(body.witness_set_cbor_hex)
         done = v1.submitter.submit_witnesses(body.tx_id, body.witness_set_cbor_hex)
     else:
         raise bad_request("send either cborHex, or txId together with witnessSetCborHex")
