@@ -119,6 +119,12 @@ def serve(
             help="Run the chain monitor and the batcher in-process (default: on the devnet only).",
         ),
     ] = None,
+    allow_remote_devnet: Annotated[
+        bool,
+        typer.Option(
+            help="Let the devnet listen on a non-loopback --host (it serves admin tokens)."
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API (v1 marketplace, v2 custodial, /health, /metrics, /docs; /devnet on the
     devnet).
@@ -151,6 +157,25 @@ def serve(
         raise _fail(str(exc)) from exc
     typer.echo(f"cardano-market: {json.dumps(settings.describe())}", err=True)
     on_devnet = settings.network.value == "devnet"
+    if on_devnet and not _is_loopback(settings.host):
+        if not allow_remote_devnet and not settings.allow_remote_devnet:
+            parts.close()
+            raise _fail(
+                f"refusing to serve the devnet on {settings.host}: it hands out admin tokens"
+                " (/devnet/token) and signs for its wallets, to anyone who can reach it. Use"
+                " 127.0.0.1, or --allow-remote-devnet if that is what you want"
+            )
+        logging.getLogger("cardano_market.service").warning(
+            "the devnet listens on %s: anyone who reaches it can mint admin tokens and sign"
+            " with its wallets",
+            settings.host,
+        )
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(
+            settings.metrics_port, addr=settings.host, registry=parts.metrics.registry
+        )
     in_process = on_devnet if worker is None else worker
     settling = on_devnet if settle is None else settle
     try:
@@ -166,6 +191,17 @@ def serve(
         access_log=False,
         log_level=log_level.lower(),
     )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 _EnvFile = Annotated[Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")]
