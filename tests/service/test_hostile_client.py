@@ -8,18 +8,17 @@ answer time and memory growth (`pytest -s` shows them).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import cbor2
 import httpx
 import jwt
 import pytest
-
 from serve_process import Served, start_serve
 
 from cardano_market.service.bootstrap import devnet_jwt_secret
@@ -153,10 +152,8 @@ def _raw_probe(name: str, served: Served, head: bytes, body_bytes: int, chunked:
         answer = b""
         sent = 0
         while sent < body_bytes:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 answer += sock.recv(65536)
-            except BlockingIOError:
-                pass
             if answer:
                 break
             data = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
@@ -281,7 +278,7 @@ def test_absurd_amounts_are_400(
     served: Served, watch: HealthWatch, token: str, name: str, price: str, quantity: str
 ) -> None:
     path = f"/v2/users/secondary-markets/users/{USER}/tokens/{TOKEN}/sell"
-    body = '{"quantity": %s, "price_id": "%s", "price_amount": %s}' % (quantity, CURRENCY, price)
+    body = f'{{"quantity": {quantity}, "price_id": "{CURRENCY}", "price_amount": {price}}}'
     answer = _probe(
         name,
         served,
