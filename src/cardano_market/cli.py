@@ -243,7 +243,7 @@ def _run_settlement(
 
     from .config import load_settings
     from .domain.errors import MarketError
-    from .service.bootstrap import open_service, settlement_loops
+    from .service.bootstrap import housekeeping_loop, open_service, settlement_loops
     from .service.observability import configure_logging
 
     configure_logging(log_level.upper(), json=True)
@@ -252,7 +252,10 @@ def _run_settlement(
     except MarketError as exc:
         raise _fail(str(exc)) from exc
     try:
-        loops = settlement_loops(parts, monitor=monitor, batcher=batcher)
+        loops = [
+            *settlement_loops(parts, monitor=monitor, batcher=batcher),
+            housekeeping_loop(parts),
+        ]
     except MarketError as exc:  # ConfigError, or ChainError reading the deployment
         parts.close()
         raise _fail(str(exc)) from exc

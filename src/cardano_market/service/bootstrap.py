@@ -125,9 +125,24 @@ def create_service_app(
         on_close=parts.close,
         v2=parts.v2,
         v2_worker=worker,
-        loops=settlement_loops(parts) if settle else (),
+        loops=[*(settlement_loops(parts) if settle else ()), housekeeping_loop(parts)],
         edge=edge_options(parts.settings),
     )
+
+
+def housekeeping_loop(parts: ServiceParts) -> NamedLoop:
+    """The periodic purge (`app.housekeeping`) as a loop; safe to run in every replica."""
+    from ..app.housekeeping import Housekeeper
+
+    settings = parts.settings
+    keeper = Housekeeper(
+        parts.database,
+        parts.market.clock,
+        validity_seconds=settings.order_validity_seconds,
+        idempotency_retention_seconds=settings.idempotency_retention_seconds,
+    )
+    interval = settings.purge_interval_seconds
+    return NamedLoop("housekeeping", lambda stop: keeper.run(stop, interval), keeper.purge_once)
 
 
 def edge_options(settings: Settings) -> EdgeOptions:
