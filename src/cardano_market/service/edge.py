@@ -71,7 +71,10 @@ class EdgeOptions:
 def install_edge(
     app: Any, options: EdgeOptions, authenticate: Callable[[str | None], str] | None
 ) -> None:
-    """The edge middleware, then CORS outside it (a preflight never needs a token)."""
+    """The edge middleware, then CORS outside it (a preflight never needs a token).
+
+    POST routes guarded by reCAPTCHA get their check at the edge, before the body is read; the
+    route's own guard then sees it done (`recaptcha.RECAPTCHA_CHECKED`)."""
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=options.max_body_bytes,
@@ -80,6 +83,8 @@ def install_edge(
         trusted_proxy_header=options.trusted_proxy_header,
         metrics_token=options.metrics_token,
         metrics_elsewhere=options.metrics_elsewhere,
+        recaptcha=getattr(app.state, "recaptcha", None),
+        recaptcha_actions=_recaptcha_actions(app),
     )
     if options.cors_allowed_origins:
         from starlette.middleware.cors import CORSMiddleware
@@ -115,8 +120,12 @@ class EdgeMiddleware:
         trusted_proxy_header: str | None = None,
         metrics_token: str | None = None,
         metrics_elsewhere: bool = False,
+        recaptcha: Any = None,
+        recaptcha_actions: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
+        self.recaptcha = recaptcha
+        self.recaptcha_actions = recaptcha_actions or {}
         self.metrics_token = metrics_token
         self.metrics_elsewhere = metrics_elsewhere
         self.max_body_bytes = max_body_bytes
@@ -158,6 +167,21 @@ class EdgeMiddleware:
                 if retry is not None:
                     await _reject(send, v2, 429, "Too many requests", "rate limit exceeded", retry)
                     return
+        action = self.recaptcha_actions.get(path) if method == "POST" else None
+        if action is not None and self.recaptcha is not None:
+            from .errors import ApiError
+            from .recaptcha import PLATFORM_HEADER, RECAPTCHA_CHECKED, TOKEN_HEADER
+
+            try:
+                await self.recaptcha.verify(
+                    _header(headers, PLATFORM_HEADER.lower().encode()),
+                    _header(headers, TOKEN_HEADER.lower().encode()),
+                    action,
+                )
+            except ApiError as exc:
+                await _reject(send, False, exc.status, "", exc.cause, None)
+                return
+            scope.setdefault("state", {})[RECAPTCHA_CHECKED] = action
         if method in ("GET", "HEAD", "OPTIONS", "DELETE") and not _has_body(headers):
             await self.app(scope, receive, send)
             return
@@ -206,6 +230,31 @@ class EdgeMiddleware:
                 return value.split(",")[0].strip()[:64]
         client = scope.get("client")
         return str(client[0]) if client else "unknown"
+
+
+def _recaptcha_actions(app: Any) -> dict[str, Any]:
+    """Path -> reCAPTCHA action of every POST route (without path parameters) whose
+    dependencies include `recaptcha_guard(action)`. Routers included in the app are walked
+    (newer FastAPI keeps them as included-router entries; our routers carry their prefix)."""
+    from fastapi.routing import APIRoute
+
+    actions: dict[str, Any] = {}
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            pending.extend(included.routes)
+            continue
+        if not isinstance(route, APIRoute) or "{" in route.path:
+            continue
+        if "POST" not in (route.methods or ()):
+            continue
+        for dependency in route.dependencies:
+            action = getattr(dependency.dependency, "recaptcha_action", None)
+            if action is not None:
+                actions[route.path] = action
+    return actions
 
 
 def _headers(scope: Scope) -> list[tuple[bytes, bytes]]:

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_UTXOS = 10_000
+
+
+def _at_most_utxos(value: Any) -> Any:
+    """The list's length, checked before any of its items is validated."""
+    if isinstance(value, list) and len(value) > MAX_UTXOS:
+        raise ValueError(f"List should have at most {MAX_UTXOS} items, not {len(value)}")
+    return value
+
+
+UtxoList = Annotated[list[str], BeforeValidator(_at_most_utxos)]
 """More UTxOs than any wallet sends; a larger list is refused before it is parsed."""
 
 Int64 = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
@@ -73,7 +83,7 @@ class OrderTransactionRequest(Camel):
     )
     order_id: str = Field(max_length=64)
     change_address: str = Field(description="bech32; becomes the order's owner", max_length=256)
-    utxo_cbor_hex_list: list[str] = Field(
+    utxo_cbor_hex_list: UtxoList = Field(
         description="CIP-30 getUtxos result (TransactionUnspentOutput CBOR hex)",
         max_length=MAX_UTXOS,
     )
@@ -98,10 +108,10 @@ class OrderCancelTransactionRequest(Camel):
     change_address: str = Field(
         description="bech32 or hex; its payment key must be the order's owner", max_length=256
     )
-    utxo_cbor_hex_list: list[str] = Field(
+    utxo_cbor_hex_list: UtxoList = Field(
         description="CIP-30 getUtxos result: pays the fee", max_length=MAX_UTXOS
     )
-    collateral_utxo_cbor_hex_list: list[str] | None = Field(
+    collateral_utxo_cbor_hex_list: UtxoList | None = Field(
         None,
         description="CIP-30 getCollateral result; default: the ADA-only UTxOs above",
         max_length=MAX_UTXOS,
@@ -227,4 +237,4 @@ class SaleTransactionRequest(Camel):
     )
     sale_id: str = Field(max_length=64)
     change_address: str = Field(max_length=256)
-    utxo_cbor_hex_list: list[str] = Field(max_length=MAX_UTXOS)
+    utxo_cbor_hex_list: UtxoList = Field(max_length=MAX_UTXOS)
