@@ -62,9 +62,7 @@ def check_signed(text: str, database: object, *, relay: bool) -> None:
 
 def _only_vkeys(field: str, key: int) -> str:
     name = _KEY_NAMES.get(key, "an unknown entry")
-    return (
-        f"{field}: key {key} ({name}) is not accepted: a wallet adds vkey witnesses (key 0) only"
-    )
+    return f"{field}: key {key} ({name}) is not accepted: a wallet adds vkey witnesses (key 0) only"
 
 
 def _bytes(text: str, field: str) -> bytes:
