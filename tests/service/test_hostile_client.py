@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ ANSWER_SECONDS = 0.100
 MAX_RSS_GROWTH = 50 * 1024 * 1024
 USER = "ab" * 12
 ORIGIN = "https://dapp.example"
+METRICS = "metrics-sekrit"
 
 RESULTS: dict[str, tuple[float, int]] = {}
 """probe -> (answer seconds, RSS growth in bytes)."""
@@ -72,7 +76,7 @@ class HealthWatch:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server = start_serve(
         tmp_path_factory.mktemp("hostile"),
-        {"CARDANO_MARKET_CORS_ALLOWED_ORIGINS": ORIGIN},
+        {"CARDANO_MARKET_CORS_ALLOWED_ORIGINS": ORIGIN, "CARDANO_MARKET_METRICS_TOKEN": METRICS},
     )
     try:
         yield server
@@ -121,10 +125,14 @@ def token(served: Served) -> str:
     ):  # fmt: skip
         made = httpx.post(f"{url}/v2/admin/tokens", json=body, headers=admin, timeout=30)
         assert made.status_code == 201, made.text
+    ADMIN_HEADERS.update(admin)
     answer = httpx.post(f"{url}/devnet/token", json={"user_id": USER}, timeout=5)
     assert answer.status_code == 200, answer.text
     value: str = answer.json()["token"]
     return value
+
+
+ADMIN_HEADERS: dict[str, str] = {}
 
 
 def _probe(
@@ -338,6 +346,46 @@ def test_a_token_living_forever_is_401(served: Served, watch: HealthWatch) -> No
     assert answer.status_code != 401, "a token issued 5 s ahead is within the 30 s leeway"
 
 
+def test_an_idempotent_retry_spelling_a_number_differently_is_a_replay(
+    served: Served, watch: HealthWatch, token: str
+) -> None:
+    body = {"policy_id": "cc" * 28, "asset_name": "", "symbol": "IDM", "decimals": 0,
+            "kind": "other"}  # fmt: skip
+    headers = {
+        **ADMIN_HEADERS,
+        "idempotency-key": "same-request",
+        "content-type": "application/json",
+    }
+    first = httpx.post(
+        f"{served.url}/v2/admin/tokens",
+        content=json.dumps({**body, "min_purchase_quantity": 60}),
+        headers=headers,
+        timeout=30,
+    )
+    assert first.status_code == 201, first.text
+    answer = _probe(
+        "idempotent retry: 60.0 after 60",
+        served,
+        "POST",
+        "/v2/admin/tokens",
+        expect=201,
+        content=json.dumps({**body, "min_purchase_quantity": 60})[:-1]
+        .encode()
+        .replace(b"60", b"60.0")
+        + b"}",
+        headers=headers,
+    )
+    assert answer.headers.get("idempotent-replayed") == "true" or answer.json() == first.json()
+
+
+def test_metrics_need_the_bearer_token(served: Served, watch: HealthWatch) -> None:
+    _probe("/metrics without its token", served, "GET", "/metrics", expect=401)
+    shown = httpx.get(
+        f"{served.url}/metrics", headers={"authorization": f"Bearer {METRICS}"}, timeout=5
+    )
+    assert shown.status_code == 200 and "cardano_market" in shown.text
+
+
 def test_cors_preflight_answers_the_configured_origin_only(
     served: Served, watch: HealthWatch
 ) -> None:
@@ -356,6 +404,39 @@ def test_cors_preflight_answers_the_configured_origin_only(
     assert "access-control-allow-origin" not in other.headers
     simple = httpx.get(f"{served.url}/v1/marketplace/sales", headers={"origin": ORIGIN}, timeout=5)
     assert simple.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_unsafe_public_settings_refuse_to_start(tmp_path_factory: pytest.TempPathFactory) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDANO_MARKET_")}
+    env.update(
+        {
+            "CARDANO_MARKET_RECAPTCHA_ASSESSMENT_URL": "http://recaptcha.example/assess",
+            "CARDANO_MARKET_RECAPTCHA_API_KEY": "k",
+            "CARDANO_MARKET_RECAPTCHA_WEB_SITE_KEY": "w",
+            "CARDANO_MARKET_RECAPTCHA_MIN_SCORE": "0",
+            "CARDANO_MARKET_KEY_ENCRYPTION_KEY": "00" * 32,
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cardano_market.cli", "serve", "--network", "mainnet"],
+        cwd=tmp_path_factory.mktemp("unsafe"), env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    for expected in ("must be https", "at least 0.1", "trivially weak", "/metrics must not be"):
+        assert expected in done.stderr
+
+
+def test_a_devnet_on_a_public_address_refuses_to_start(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDANO_MARKET_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cardano_market.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+        cwd=tmp_path_factory.mktemp("remote"), env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "refusing to serve the devnet on 0.0.0.0" in done.stderr
+    assert "--allow-remote-devnet" in done.stderr
 
 
 def test_the_process_lives_and_stayed_small(
