@@ -50,7 +50,9 @@ def test_money_is_exact_or_refused(value: Decimal, decimals: int, error: str) ->
 
 
 def test_money_never_rounds() -> None:
-    assert parse_amount(Decimal("9223372.036854775807"), 12) == 2**63 - 1
+    assert parse_amount(Decimal("18446744.073709551615"), 12) == 2**64 - 1
+    with pytest.raises(AmountError, match="too large"):
+        parse_amount(Decimal("18446744.073709551616"), 12)
     assert parse_amount(Decimal("60"), 0) == parse_amount(Decimal("60.0"), 0) == 60
 
 

@@ -43,8 +43,9 @@ def render_quantity(base_units: int, decimals: int) -> Decimal:
 
 MAX_EXPONENT = 60
 """A written exponent beyond +-60 is refused before any arithmetic (`1e-999999999`)."""
-MAX_BASE_UNITS = 2**63 - 1
-"""The most base units an amount may hold (the ledger's own bound on a token quantity)."""
+MAX_BASE_UNITS = 2**64 - 1
+"""The most base units an amount may hold (the ledger's own bound: an output quantity is a
+uint64)."""
 
 
 def bounded_number(value: Decimal | int, *, field: str = "quantity") -> Decimal:
