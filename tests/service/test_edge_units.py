@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from decimal import Decimal
+from typing import Any
 
 import jwt
 import pytest
@@ -101,3 +102,54 @@ def test_the_service_never_raises_the_recursion_limit() -> None:
     load_applied.cache_clear()
     assert load_applied("sale", b"\x40", b"\x40", b"\x40")  # ran in the deep-stack child
     assert sys.getrecursionlimit() == before
+
+
+def _call_edge(headers: list[tuple[bytes, bytes]], body: bytes = b"{}") -> tuple[int, bytes]:
+    """One POST through `EdgeMiddleware` in front of an app that answers 200."""
+    import asyncio
+
+    from cardano_market.service.edge import EdgeMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/x", "headers": headers}
+    asyncio.run(EdgeMiddleware(app, max_body_bytes=1024)(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_content_length_of_thousands_of_digits_is_413_not_500() -> None:
+    status, body = _call_edge([(b"content-length", b"9" * 5000)])
+    assert status == 413 and b'"code": 413' in body
+    assert _call_edge([(b"content-length", b"12x")])[0] == 400
+    assert _call_edge([(b"content-length", b"2")])[0] == 200
+
+
+def test_a_long_utxo_list_is_refused_before_its_items() -> None:
+    from pydantic import ValidationError
+
+    from cardano_market.service.v1_models import MAX_UTXOS, OrderTransactionRequest
+
+    items = ["zz"] * 700_000
+    start = time.perf_counter()
+    try:
+        OrderTransactionRequest.model_validate(
+            {"orderId": "x", "changeAddress": "y", "utxoCborHexList": items}
+        )
+    except ValidationError as exc:
+        elapsed = time.perf_counter() - start
+        error = exc.errors()[0]
+    else:
+        raise AssertionError("700,000 UTxOs were accepted")
+    assert f"at most {MAX_UTXOS} items" in error["msg"]
+    assert elapsed < 0.01, f"{elapsed * 1000:.1f} ms: the items were validated first"

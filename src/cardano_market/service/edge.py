@@ -186,7 +186,9 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         length = _header(headers, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+        if length is not None and (
+            not length.isdigit() or len(length) > 15 or int(length) > self.max_body_bytes
+        ):
             if length.isdigit():
                 cause = f"the body ({length} bytes) exceeds {self.max_body_bytes} bytes"
                 await _reject(send, v2, 413, "Payload too large", cause, None)
