@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 CHILD_RECURSION_LIMIT = 100_000
 """Python frames the child allows (uplc's flat decoder recurses once per term)."""
-CHILD_STACK_BYTES = 1024 * 1024 * 1024
+CHILD_STACK_BYTES = 512 * 1024 * 1024
 """The child's worker thread stack: virtual memory, touched only as deep as the work goes;
 100,000 frames of uplc's visitors need well under this, so the child raises RecursionError
 rather than overflowing."""

@@ -378,6 +378,26 @@ def test_an_idempotent_retry_spelling_a_number_differently_is_a_replay(
     assert answer.headers.get("idempotent-replayed") == "true" or answer.json() == first.json()
 
 
+def test_an_admin_token_for_an_unknown_subject_creates_no_user(
+    served: Served, watch: HealthWatch, token: str
+) -> None:
+    stranger = "5a" * 12
+    minted = httpx.post(
+        f"{served.url}/devnet/token", json={"user_id": stranger, "admin": True}, timeout=5
+    ).json()["token"]
+    _probe(
+        "admin token with an unknown sub, Idempotency-Key",
+        served,
+        "POST",
+        "/v2/admin/users",
+        expect=404,
+        json={"user_id": "5b" * 12},
+        headers={"authorization": f"Bearer {minted}", "idempotency-key": "k1"},
+    )
+    looked_up = httpx.get(f"{served.url}/v2/admin/users/{stranger}", headers=ADMIN_HEADERS)
+    assert looked_up.status_code == 404, "the token's claims created a user row"
+
+
 def test_metrics_need_the_bearer_token(served: Served, watch: HealthWatch) -> None:
     _probe("/metrics without its token", served, "GET", "/metrics", expect=401)
     shown = httpx.get(
