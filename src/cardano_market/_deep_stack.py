@@ -15,9 +15,12 @@ return them as data).
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
+import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,9 +40,18 @@ class DeepStackError(RuntimeError):
     """The child process died (or could not start) while running the call."""
 
 
-def _child_init() -> None:
+def _child_init(parent: int) -> None:
     sys.setrecursionlimit(CHILD_RECURSION_LIMIT)  # only in the child process
     threading.stack_size(CHILD_STACK_BYTES)
+    watchdog = threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True)
+    watchdog.start()
+
+
+def _exit_with(parent: int) -> None:
+    """The child ends when the serving process is gone, however it went (SIGKILL included)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _run_on_big_stack(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -65,14 +77,23 @@ class _Runner:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._exit_hook = False
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                context = multiprocessing.get_context("forkserver")
+                # spawn: a fresh interpreter (no copy of the server's threads or locks) whose
+                # parent is this process, so the watchdog sees it go.
+                context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=context, initializer=_child_init
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=_child_init,
+                    initargs=(os.getpid(),),
                 )
+                if not self._exit_hook:
+                    atexit.register(self.shutdown)
+                    self._exit_hook = True
             return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
