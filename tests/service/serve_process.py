@@ -51,7 +51,9 @@ class Served:
                 self.process.wait(timeout=10)
 
 
-def start_serve(directory: Path, env_extra: dict[str, str] | None = None) -> Served:
+def start_serve(
+    directory: Path, env_extra: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Served:
     """A devnet `serve` in `directory` (its own devnet and SQLite files), ready to answer."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -59,7 +61,16 @@ def start_serve(directory: Path, env_extra: dict[str, str] | None = None) -> Ser
     env.update(env_extra or {})
     log = directory / "serve.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "cardano_market.cli", "serve", "--port", str(port), "--text-logs"],
+        [
+            sys.executable,
+            "-m",
+            "cardano_market.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--text-logs",
+            *args,
+        ],
         cwd=directory,
         env=env,
         stdout=log.open("w"),

