@@ -77,12 +77,9 @@ class HealthWatch:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    # Settlement (the devnet's in-process batcher and monitor) stays out of this process: its
-    # passes hold the GIL for tens of ms, which is not the edge's doing (README, The edge).
     server = start_serve(
         tmp_path_factory.mktemp("hostile"),
         {"CARDANO_MARKET_CORS_ALLOWED_ORIGINS": ORIGIN, "CARDANO_MARKET_METRICS_TOKEN": METRICS},
-        ("--no-settle", "--no-worker"),
     )
     try:
         yield server
