@@ -228,7 +228,7 @@ def test_a_huge_exponent_deal_id_is_400_at_once(
             headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
         )
         assert answer.json()["error"] == "Invalid parameters"
-        assert "deal_id" in answer.json()["details"]
+        assert "exponent is beyond" in answer.json()["details"]  # refused at the edge
 
 
 def test_deeply_nested_json_is_400_and_the_process_lives(
@@ -308,7 +308,7 @@ def test_a_deep_witness_set_is_400_naming_the_field(served: Served, watch: Healt
         ("price_amount 1e-999999999", "1e-999999999", "1"),
         ("price_amount 1e39", "1e39", "1"),
         ("31-digit quantity", "1", "1234567890123456789012345678901"),
-        ("quantity 1e-7 (finer than any token)", "1", "1e-100"),
+        ("quantity 1e-100", "1", "1e-100"),
     ],
 )
 def test_absurd_amounts_are_400(

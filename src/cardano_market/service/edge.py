@@ -15,6 +15,7 @@ import hmac
 import itertools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -48,6 +49,61 @@ def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
         return False
     steps = array.array("b", raw.translate(_BRACKETS, _NOT_BRACKETS))
     return max(itertools.accumulate(steps), default=0) > limit
+
+
+MAX_NUMBER_DIGITS = 40
+"""Digits a JSON number may have (as `app.v2.money.MAX_INPUT_DIGITS`)."""
+MAX_NUMBER_EXPONENT = 60
+"""The largest exponent a JSON number may write (as `app.v2.money.MAX_EXPONENT`)."""
+
+_SUSPECT_NUMBER = re.compile(
+    rb"[:\[,]\s*-?(?:\d{41}|[\d.]*[eE][+-]?\d{2}|\d*\.\d{41}|NaN|Infinity)"
+)
+"""Where a number token may be too long, too finely or too largely scaled, or not finite (one
+C-speed scan; strings that happen to look like this only cost the exact check below)."""
+
+
+def json_number_problem(raw: bytes) -> str | None:
+    """Why a number in the JSON `raw` is refused before any conversion, or None.
+
+    A quick scan finds bodies that may hold one; those are read again with number hooks that
+    look at each number's text (never converting it)."""
+    if _SUSPECT_NUMBER.search(raw) is None:
+        return None
+    try:
+        json.loads(raw, parse_int=_check_int, parse_float=_check_float, parse_constant=_no_nan)
+    except _NumberRefused as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route says so in its own words
+    return None
+
+
+class _NumberRefused(ValueError):
+    pass
+
+
+def _check_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _NumberRefused(f"body: a number has more than {MAX_NUMBER_DIGITS} digits")
+    return 0
+
+
+def _check_float(text: str) -> int:
+    mantissa, _, exponent = text.lower().partition("e")
+    whole, _, fraction = mantissa.lstrip("-").partition(".")
+    if len((whole + fraction).lstrip("0")) > MAX_NUMBER_DIGITS:
+        raise _NumberRefused(f"body: a number has more than {MAX_NUMBER_DIGITS} digits")
+    written = exponent.lstrip("+-").lstrip("0")
+    if len(written) > 2 or abs(int(exponent or "0")) > MAX_NUMBER_EXPONENT:
+        raise _NumberRefused(f"body: a number's exponent is beyond +-{MAX_NUMBER_EXPONENT}")
+    if len(fraction) > MAX_NUMBER_EXPONENT:
+        raise _NumberRefused(f"body: a number has more than {MAX_NUMBER_EXPONENT} decimal places")
+    return 0
+
+
+def _no_nan(name: str) -> int:
+    raise _NumberRefused(f"body: {name} is not a number")
 
 
 class BodyTooLarge(Exception):
@@ -204,6 +260,10 @@ class EdgeMiddleware:
         if json_depth_exceeds(body):
             cause = f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels"
             await _reject(send, v2, 400, "Invalid parameters", cause, None)
+            return
+        problem = json_number_problem(body)
+        if problem is not None:
+            await _reject(send, v2, 400, "Invalid parameters", problem, None)
             return
         await self.app(scope, _replay(body, more, receive), send)
 
