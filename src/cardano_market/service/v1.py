@@ -224,7 +224,7 @@ def _amount_limiter() -> CapacityLimiter:
 def generate_order_transaction(body: OrderTransactionRequest, v1: Services) -> TransactionResponse:
     with v1.metrics.build_timer("order"):
         tx = v1.orders.transaction(body.order_id, body.change_address, body.utxo_cbor_hex_list)
-    return TransactionResponse(tx_cbor_hex=tx.cbor_hex)
+    return TransactionResponse(tx_cbor_hex=tx.cbor_hex, tx_id=tx.tx_id, fee=tx.fee)
 
 
 @marketplace.post(
@@ -250,7 +250,11 @@ def generate_order_cancel_transaction(
             body.utxo_cbor_hex_list,
             body.collateral_utxo_cbor_hex_list,
         )
-    return TransactionResponse(tx_cbor_hex=built.cbor.hex())
+    return TransactionResponse(
+        tx_cbor_hex=built.cbor.hex(),
+        tx_id=built.transaction.tx_id_hex,
+        fee=built.transaction.fee,
+    )
 
 
 def sale_filter(
@@ -361,7 +365,7 @@ def generate_sale_start_transaction(
     desk = v1.sale_desk()
     with v1.metrics.build_timer("sale_start"):
         built = desk.start_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
-    return TransactionResponse(tx_cbor_hex=built.cbor_hex)
+    return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
 
 
 @marketplace.post(
@@ -388,7 +392,7 @@ def generate_sale_end_transaction(
     desk = v1.sale_desk()
     with v1.metrics.build_timer("sale_end"):
         built = desk.end_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
-    return TransactionResponse(tx_cbor_hex=built.cbor_hex)
+    return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
 
 
 @cardano.post(

@@ -109,8 +109,19 @@ class OrderCancelTransactionRequest(Camel):
 
 
 class TransactionResponse(Camel):
-    model_config = _examples({"txCborHex": "84a500d90102818258..."})
+    model_config = _examples(
+        {
+            "txCborHex": "84a500d90102818258...",
+            "txId": "3f1e8c0d5a0b6e1f2c3d4e5f60718293a4b5c6d7e8f90112233445566778899a",
+            "fee": 187429,
+        }
+    )
     tx_cbor_hex: str = Field(description="the unsigned transaction, to sign with CIP-30 signTx")
+    tx_id: str = Field(
+        description="its id (blake2b-256 of the body bytes exactly as issued; a library that "
+        "re-encodes the body gets another): pass it to submitTx with the signTx witness set"
+    )
+    fee: int = Field(description="the fee the transaction pays, in lovelace")
 
 
 class CountResponse(Camel):
