@@ -12,7 +12,7 @@ import json
 import uuid
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,13 +24,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 from ..app.errors import ChainUnavailableError
 from ..app.operator import OperatorKeys
 from ..app.order_cancel import OrderCancelDesk
-from ..app.orders import OrderDesk
+from ..app.orders import OrderDesk, check_network, check_utxo_networks
 from ..app.runtime import Marketplace
 from ..app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
 from ..app.sales import SaleCatalog, sale_view
 from ..app.submit import TransactionSubmitter
 from ..domain.address import decode_address, encode_address
-from ..domain.errors import AddressError
+from ..domain.cip30 import parse_utxos
+from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.sale import SaleStatus
 from ..store.records import Criteria, SaleFilter, StoredSale
 from .errors import bad_request
@@ -337,6 +338,7 @@ def get_sale(v1: Services, sale_id: Annotated[str, Path(alias="saleId")]) -> Sal
     summary="What the seller's wallet must cover to start a sale, and a single-use sale id",
 )
 def generate_sale_start_amount(body: SaleStartAmountRequest, v1: Services) -> SaleAmountResponse:
+    _same_network(v1, "ownerAddress", body.owner_address)
     pending = v1.sale_desk().start_amount(
         SaleStartRequest(
             owner_address=body.owner_address,
@@ -363,6 +365,7 @@ def generate_sale_start_transaction(
     body: SaleTransactionRequest, v1: Services
 ) -> TransactionResponse:
     desk = v1.sale_desk()
+    _same_network(v1, "changeAddress", body.change_address, body.utxo_cbor_hex_list)
     with v1.metrics.build_timer("sale_start"):
         built = desk.start_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
     return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
@@ -390,6 +393,7 @@ def generate_sale_end_transaction(
     body: SaleTransactionRequest, v1: Services
 ) -> TransactionResponse:
     desk = v1.sale_desk()
+    _same_network(v1, "changeAddress", body.change_address, body.utxo_cbor_hex_list)
     with v1.metrics.build_timer("sale_end"):
         built = desk.end_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
     return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
@@ -409,6 +413,19 @@ def submit_tx(body: SubmitTxRequest, v1: Services) -> SubmitTxResponse:
     else:
         raise bad_request("send either cborHex, or txId together with witnessSetCborHex")
     return SubmitTxResponse(tx_id=done.tx_id, result="MsgAcceptTx")
+
+
+def _same_network(v1: V1, field: str, address: str, utxo_cbor_hex_list: Sequence[str] = ()) -> None:
+    """400 naming the field when the address or a UTxO is of another network than the
+    service's, before a single-use id is used up (malformed values are left to the use case,
+    which names them)."""
+    network = v1.market.network_id
+    try:
+        check_network(field, decode_address(address), network)
+        utxos = parse_utxos(utxo_cbor_hex_list)
+    except (AddressError, CborError, InvalidValueError):
+        return
+    check_utxo_networks("utxoCborHexList", utxos, network)
 
 
 def _number(value: Decimal) -> str:
