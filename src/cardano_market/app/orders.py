@@ -94,6 +94,7 @@ class OrderDesk:
                 now=market.clock(),
                 reference_id=order.id,
             )
+            PendingOrderRepo(session).set_owner(order.id, change)
         # The sale's UTxO is about to be spent: the next quote reads the sale afresh.
         self._catalog.forget(order.sale_id)
         return tx

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 from ..app.errors import ChainUnavailableError
 from ..app.operator import OperatorKeys
 from ..app.order_cancel import OrderCancelDesk
+from ..app.order_status import OrderStatus, OrderStatusDesk
 from ..app.orders import OrderDesk, check_network, check_utxo_networks
 from ..app.runtime import Marketplace
 from ..app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
@@ -33,6 +34,7 @@ from ..domain.address import decode_address, encode_address
 from ..domain.cip30 import parse_utxos
 from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.sale import SaleStatus
+from ..domain.values import Value, unit_of
 from ..store.records import Criteria, SaleFilter, StoredSale
 from .errors import bad_request
 from .observability import Metrics
@@ -43,6 +45,7 @@ from .v1_models import (
     OrderAmountResponse,
     OrderCancelTransactionRequest,
     OrderFeesResponse,
+    OrderStatusResponse,
     OrderTransactionRequest,
     SaleAmountResponse,
     SaleEndAmountRequest,
@@ -93,6 +96,8 @@ class V1:
     """Sale start and end; None when the operator's keys or the deployment are not configured."""
     cancels: OrderCancelDesk | None = None
     """Order cancellation (answers 503 itself when the deployment is not configured)."""
+    statuses: OrderStatusDesk | None = None
+    """What became of an order (built from `market` when not given)."""
 
     @classmethod
     def build(
@@ -117,6 +122,7 @@ class V1:
             metrics=metrics,
             sales=sales,
             cancels=OrderCancelDesk(market, deployment),
+            statuses=OrderStatusDesk(market),
         )
 
     def sale_desk(self) -> SaleDesk:
@@ -126,6 +132,9 @@ class V1:
                 "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY and the marketplace deployment"
             )
         return self.sales
+
+    def status_desk(self) -> OrderStatusDesk:
+        return self.statuses if self.statuses is not None else OrderStatusDesk(self.market)
 
     def cancel_desk(self) -> OrderCancelDesk:
         return self.cancels if self.cancels is not None else OrderCancelDesk(self.market, None)
@@ -256,6 +265,74 @@ def generate_order_cancel_transaction(
         tx_id=built.transaction.tx_id_hex,
         fee=built.transaction.fee,
     )
+
+
+@marketplace.get(
+    "/orders",
+    response_model=list[OrderStatusResponse],
+    dependencies=_guard(Action.GET_ORDERS),
+    summary="A page of a wallet's orders with their state, oldest first unless sortOrder=desc",
+)
+def get_orders(
+    v1: Services,
+    owner_address: Annotated[str, Query(alias="ownerAddress", max_length=256)],
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 25,
+    sort_order: Annotated[str | None, Query(alias="sortOrder", pattern="^(?i:asc|desc)$")] = None,
+) -> list[OrderStatusResponse]:
+    owner = _address("ownerAddress", owner_address)
+    descending = (sort_order or "asc").lower() == "desc"
+    found = v1.status_desk().of_owner(owner, offset=offset, limit=limit, descending=descending)
+    return [_order_status(status) for status in found]
+
+
+@marketplace.get(
+    "/orders/{orderId}",
+    response_model=OrderStatusResponse,
+    dependencies=_guard(Action.GET_ORDER),
+    summary="What became of an order: its state, bundles filled, amounts and transactions",
+    description="Pending -> Issued -> Submitted -> Queued -> Filled / PartiallyFilled (the "
+    "refund that follows sets refundTxId and settled) or Refunded / Cancelled; Expired when "
+    "the order id or its transaction lapsed unused. Kept true by the chain monitor.",
+)
+def get_order(
+    v1: Services, order_id: Annotated[str, Path(alias="orderId", max_length=64)]
+) -> OrderStatusResponse:
+    return _order_status(v1.status_desk().get(order_id))
+
+
+def _order_status(status: OrderStatus) -> OrderStatusResponse:
+    return OrderStatusResponse(
+        order_id=status.order_id,
+        state=status.state.value,
+        settled=status.settled,
+        sale_id=status.sale_id,
+        owner_address=(
+            None if status.owner_address is None else encode_address(status.owner_address)
+        ),
+        bundles_requested=status.bundles_requested,
+        bundles_filled=status.bundles_filled,
+        amount_locked=_amounts(status.amount_locked),
+        amount_paid=_amounts(status.amount_paid),
+        amount_refunded=_amounts(status.amount_refunded),
+        order_tx_id=status.order_tx_id,
+        purchase_tx_ids=status.purchase_tx_ids,
+        refund_tx_id=status.refund_tx_id,
+        cancel_tx_id=status.cancel_tx_id,
+        created_at=_local_iso(status.created_at),
+        updated_at=_local_iso(status.updated_at),
+    )
+
+
+def _amounts(value: Value | None) -> dict[str, int] | None:
+    if value is None:
+        return None
+    return {"lovelace": value.coin, **{unit_of(a): q for a, q in sorted(value.assets.items())}}
+
+
+def _local_iso(moment: datetime) -> str:
+    """The deployed server's LocalDateTime rendering (UTC, no offset), as the sales'."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
 
 
 def sale_filter(

@@ -262,6 +262,16 @@ class PendingOrderRepo:
         row = _claim(self._session, PendingOrderRow, "order", order_id, now)
         return _pending_order(row)
 
+    def set_owner(self, order_id: str | uuid.UUID, owner_address: bytes) -> None:
+        """Record the wallet a used order's transaction was built for (its change address)."""
+        key = _require_uuid("order id", order_id)
+        self._session.execute(
+            update(PendingOrderRow)
+            .where(PendingOrderRow.id == key)
+            .values(owner_address=owner_address.hex())
+            .execution_options(synchronize_session=False)
+        )
+
     def purge(self, expired_before: datetime) -> int:
         """Delete orders that expired before `expired_before` (used or not); returns how many."""
         return _purge(self._session, PendingOrderRow, expired_before)
