@@ -16,7 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DEFAULT_ORDER_FIXTURE = Path("fixtures/orders/usd-sale.json")
+DEFAULT_ORDER_FIXTURE = Path(__file__).parent / "scenarios" / "usd-sale.json"
+"""The packaged copy of fixtures/orders/usd-sale.json (found from any working directory)."""
 
 
 @app.callback()

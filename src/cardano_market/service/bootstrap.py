@@ -79,10 +79,16 @@ class ServiceParts:
 def open_service(settings: Settings) -> ServiceParts:
     """Open the chain and the database and resolve the marketplace `settings` describe."""
     metrics = Metrics()
+    seed = None
+    if settings.network is Network.DEVNET:
+        from ..chain.devnet.seed import DEFAULT_SEED, load_seed
+
+        # read first: a bad seed fails before any database file is created or migrated
+        seed = load_seed(settings.seed or DEFAULT_SEED)
     database = Database.connect(settings.database_url)
     try:
-        if settings.network is Network.DEVNET:
-            parts = _open_devnet(settings, database, metrics)
+        if seed is not None:
+            parts = _open_devnet(settings, database, metrics, seed)
         else:
             parts = _open_public(settings, database, metrics)
     except BaseException:
@@ -120,15 +126,22 @@ def create_service_app(
         on_close=parts.close,
         v2=parts.v2,
         v2_worker=worker,
-        loops=settlement_loops(parts) if settle else (),
+        loops=settlement_loops(parts, optional_batcher=True) if settle else (),
     )
 
 
 def settlement_loops(
-    parts: ServiceParts, *, monitor: bool = True, batcher: bool = True
+    parts: ServiceParts,
+    *,
+    monitor: bool = True,
+    batcher: bool = True,
+    optional_batcher: bool = False,
 ) -> list[NamedLoop]:
     """The chain monitor and the batcher (the devnet's from its seed, a public network's from
-    settings: `configured_batcher`) as loops for `worker.loops`."""
+    settings: `configured_batcher`) as loops for `worker.loops`.
+
+    A devnet seed without a batcher or collateral wallet has nothing to batch with: ConfigError,
+    or with `optional_batcher` (`serve`) a warning saying why, and the monitor alone."""
     from ..worker.monitor import ChainMonitor
 
     settings = parts.settings
@@ -150,11 +163,21 @@ def settlement_loops(
     if batcher:
         from ..worker.batcher import Batcher
 
-        queue_batcher = (
-            Batcher.for_devnet(parts.devnet, parts.chain)
-            if parts.devnet is not None
-            else configured_batcher(settings, parts.chain)
-        )
+        try:
+            queue_batcher = (
+                Batcher.for_devnet(parts.devnet, parts.chain)
+                if parts.devnet is not None
+                else configured_batcher(settings, parts.chain)
+            )
+        except (ValueError, ConfigError) as exc:
+            if not optional_batcher or parts.devnet is None:
+                raise ConfigError(str(exc)) from exc
+            log.warning(
+                "serving without the batcher (orders are not filled): %s; name `batcher` and "
+                "`collateral` wallets in the seed's marketplace section to settle on this devnet",
+                exc,
+            )
+            return loops
         loops.append(
             NamedLoop(
                 "batcher", lambda stop: queue_batcher.run(stop, interval), queue_batcher.poll_once
@@ -367,11 +390,12 @@ def _marketplace(
     )
 
 
-def _open_devnet(settings: Settings, database: Database, metrics: Metrics) -> ServiceParts:
+def _open_devnet(
+    settings: Settings, database: Database, metrics: Metrics, seed: Any
+) -> ServiceParts:
     from ..chain.devnet import DevnetBackend, DevnetWallet
-    from ..chain.devnet.seed import DEFAULT_SEED, apply_seed, load_seed
+    from ..chain.devnet.seed import apply_seed
 
-    seed = load_seed(settings.seed or DEFAULT_SEED)
     chain = DevnetBackend.open(settings.devnet_path)
     try:
         seeded = apply_seed(chain.ledger, seed)

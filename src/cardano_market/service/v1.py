@@ -12,7 +12,8 @@ import json
 import uuid
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +22,7 @@ from typing import Annotated, TypeVar
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
-from ..app.errors import ChainUnavailableError
+from ..app.errors import BadRequestError, ChainUnavailableError
 from ..app.operator import OperatorKeys
 from ..app.order_cancel import OrderCancelDesk
 from ..app.order_status import OrderStatus, OrderStatusDesk
@@ -32,7 +33,7 @@ from ..app.sales import SaleCatalog, sale_view
 from ..app.submit import TransactionSubmitter
 from ..domain.address import decode_address, encode_address
 from ..domain.cip30 import parse_utxos
-from ..domain.errors import AddressError, CborError, InvalidValueError
+from ..domain.errors import AddressError, CborError, InvalidValueError, WitnessError
 from ..domain.sale import SaleStatus
 from ..domain.values import Value, unit_of
 from ..store.records import Criteria, SaleFilter, StoredSale
@@ -484,9 +485,11 @@ def generate_sale_end_transaction(
 )
 def submit_tx(body: SubmitTxRequest, v1: Services) -> SubmitTxResponse:
     if body.cbor_hex is not None and body.tx_id is None and body.witness_set_cbor_hex is None:
-        done = v1.submitter.submit_signed(body.cbor_hex)
+        with _naming("cborHex"):
+            done = v1.submitter.submit_signed(body.cbor_hex)
     elif body.cbor_hex is None and body.tx_id is not None and body.witness_set_cbor_hex is not None:
-        done = v1.submitter.submit_witnesses(body.tx_id, body.witness_set_cbor_hex)
+        with _naming("witnessSetCborHex"):
+            done = v1.submitter.submit_witnesses(body.tx_id, body.witness_set_cbor_hex)
     else:
         raise bad_request("send either cborHex, or txId together with witnessSetCborHex")
     return SubmitTxResponse(tx_id=done.tx_id, result="MsgAcceptTx")
@@ -503,6 +506,16 @@ def _same_network(v1: V1, field: str, address: str, utxo_cbor_hex_list: Sequence
     except (AddressError, CborError, InvalidValueError):
         return
     check_utxo_networks("utxoCborHexList", utxos, network)
+
+
+@contextmanager
+def _naming(field: str) -> Iterator[None]:
+    """A malformed value's 400 names the request field it came from."""
+    try:
+        yield
+    except (CborError, WitnessError, BadRequestError) as exc:
+        cause = str(exc)
+        raise bad_request(cause if cause.startswith(field) else f"{field}: {cause}") from None
 
 
 def _number(value: Decimal) -> str:
