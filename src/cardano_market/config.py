@@ -187,6 +187,14 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = Field(120, ge=5, le=3600)
     """v2 worker: how long a claimed transaction stays with its worker without progress."""
 
+    # -- network profiles (issue 14): preprod and mainnet's deployment shipped as data ----------
+    network_profile: bool = True
+    """Fill the settings left unset from the network's profile (`domain/network_<name>.json`:
+    NEWM's preprod or mainnet deployment) and check the live ReferenceDatum against it at
+    start; false: every deployment setting must be given."""
+    monitor_from_block: int | None = Field(None, ge=0)
+    """The deployment's first block (the profile's): the monitor never looks further back."""
+
     _marketplace_config: MarketplaceConfig | None = PrivateAttr(default=None)
     _jwt_public_key_pem: str | None = PrivateAttr(default=None)
 
@@ -197,6 +205,29 @@ class Settings(BaseSettings):
             network = str(data.get("network") or Network.DEVNET).strip().lower()
             data = {**data, "recaptcha_enabled": network != Network.DEVNET}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """Settings left unset take the network profile's values (settings always win)."""
+        if not isinstance(data, dict) or str(
+            data.get("network_profile", "true")
+        ).strip().lower() in (
+            "false",
+            "0",
+            "no",
+        ):
+            return data
+        from .domain.profiles import profile_for
+
+        profile = profile_for(str(data.get("network") or "").strip().lower())
+        if profile is None:
+            return data
+        filled = {k: v for k, v in profile.settings().items() if data.get(k) in (None, "")}
+        unset = data.get("marketplace") in (None, "") and data.get("marketplace_file") in (None, "")
+        if profile.currency is not None and unset:
+            filled["marketplace"] = {"currency": profile.currency}
+        return {**data, **filled}
 
     @field_validator("network", mode="before")
     @classmethod

@@ -76,8 +76,11 @@ class ServiceParts:
             close()
 
 
-def open_service(settings: Settings) -> ServiceParts:
-    """Open the chain and the database and resolve the marketplace `settings` describe."""
+def open_service(settings: Settings, *, verify: bool = True) -> ServiceParts:
+    """Open the chain and the database and resolve the marketplace `settings` describe.
+
+    On preprod and mainnet with the network profile (`verify`), the live deployment is checked
+    against it first: ConfigError naming every mismatch (`app.deployment_check`)."""
     metrics = Metrics()
     seed = None
     if settings.network is Network.DEVNET:
@@ -95,11 +98,88 @@ def open_service(settings: Settings) -> ServiceParts:
         database.dispose()
         raise
     try:
+        if verify:
+            verify_deployment(parts)
         parts.v2 = _open_v2(settings, parts)
     except BaseException:
         parts.close()
         raise
     return parts
+
+
+# -- the deployment check (issue 14) --------------------------------------------------------------
+
+
+def expected_deployment(parts: ServiceParts) -> Any:
+    """What the settings (with the network profile) say the deployment is, for
+    `app.deployment_check`; ConfigError when the reference data is not configured."""
+    from ..app.deployment_check import ExpectedDeployment
+    from ..config import parse_out_ref
+    from ..domain.profiles import profile_for
+
+    settings, market = parts.settings, parts.market
+    refs: dict[str, tuple[bytes, int]] = {}
+    contracts = getattr(parts.devnet, "contracts", None)
+    if contracts is not None:
+        reference_address, starter = contracts.reference_utxo.address, contracts.starter_nft
+        refs = {
+            "sale": contracts.sale_script_utxo.out_ref,
+            "queue": contracts.queue_script_utxo.out_ref,
+            "vault": contracts.vault_script_utxo.out_ref,
+            "pointer": contracts.pointer_script_utxo.out_ref,
+        }
+    else:
+        if settings.reference_address is None or settings.starter_nft_unit is None:
+            raise ConfigError(
+                "the deployment check needs CARDANO_MARKET_REFERENCE_ADDRESS and "
+                "CARDANO_MARKET_STARTER_NFT_UNIT (the network profile sets them on preprod "
+                "and mainnet)"
+            )
+        reference_address = decode_address(settings.reference_address)
+        starter = asset_from_unit(settings.starter_nft_unit)
+        for name in ("sale", "queue", "vault", "pointer"):
+            text = getattr(settings, f"{name}_script_ref")
+            if text is not None:
+                refs[name] = parse_out_ref(text)
+    profile = profile_for(settings.network.value) if settings.network_profile else None
+    return ExpectedDeployment(
+        network_id=market.network_id,
+        reference_address=reference_address,
+        starter_nft=starter,
+        queue_address=market.addresses.queue,
+        sale_address=market.addresses.sale,
+        oracle_address=market.addresses.oracle,
+        oracle_feed=market.addresses.oracle_feed,
+        currency=market.config.currency,
+        script_refs=refs,
+        profile=profile,
+    )
+
+
+def verify_deployment(parts: ServiceParts) -> None:
+    """On a network with a profile in use: refuse (ConfigError) a deployment that is not the
+    profile's. A chain that cannot be reached now is logged, not fatal (/health shows it)."""
+    from ..app.deployment_check import failures, structural_checks
+    from ..chain.base import ChainError
+    from ..domain.profiles import profile_for
+
+    settings = parts.settings
+    if not settings.network_profile or profile_for(settings.network.value) is None:
+        return
+    try:
+        parts.chain.tip()
+    except ChainError as exc:
+        log.warning("the deployment was not checked at start: the chain is unreachable (%s)", exc)
+        return
+    failed = failures(structural_checks(parts.chain, expected_deployment(parts)))
+    if failed:
+        raise ConfigError(
+            f"the live deployment does not match the {settings.network.value} profile (or "
+            "your settings): "
+            + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            + " (override a value with its CARDANO_MARKET_* setting, or set "
+            "CARDANO_MARKET_NETWORK_PROFILE=false)"
+        )
 
 
 def create_service_app(
@@ -154,6 +234,7 @@ def settlement_loops(
             parts.market.addresses,
             parts.market.addresses.pointer_policy,
             confirmations=settings.monitor_confirmations,
+            from_block=settings.monitor_from_block,
         )
         loops.append(
             NamedLoop(
@@ -513,6 +594,7 @@ def _open_public(settings: Settings, database: Database, metrics: Metrics) -> Se
         sale=decode_address(_required(settings.sale_address)),
         oracle=decode_address(_required(settings.oracle_address)),
         oracle_feed=asset_from_unit(_required(settings.oracle_feed_unit)),
+        pointer_policy=_profile_pointer_policy(settings),
     )
     market = _marketplace(settings.network, settings, chain, database, metrics, addresses, config)
     operator, deployment = _public_operator(settings, chain.network_id, addresses.sale)
@@ -525,6 +607,14 @@ def _open_public(settings: Settings, database: Database, metrics: Metrics) -> Se
         operator=operator,
         deployment=deployment,
     )
+
+
+def _profile_pointer_policy(settings: Settings) -> bytes | None:
+    """The network profile's pointer policy (the monitor follows sales by it)."""
+    from ..domain.profiles import profile_for
+
+    profile = profile_for(settings.network.value) if settings.network_profile else None
+    return None if profile is None else profile.pointer_policy
 
 
 def _public_operator(
@@ -542,6 +632,8 @@ def _public_operator(
         "sale_script_ref",
     )
     given = [name for name in names if getattr(settings, name) is not None]
+    if settings.operator_hot_key is None and settings.operator_collateral_key is None:
+        given = []  # the deployment alone (a network profile's) enables nothing
     if not given:
         log.warning("sale start/end disabled: no operator keys or deployment configured")
         return None, None

@@ -155,6 +155,7 @@ class ChainMonitor:
         clock: Callable[[], datetime] = utc_now,
         on_event: Callable[[MonitorEvent], None] | None = None,
         issued_batch: int = 200,
+        from_block: int | None = None,
     ) -> None:
         if not isinstance(backend, ChainHistory):
             raise TypeError(
@@ -176,6 +177,8 @@ class ChainMonitor:
         self.clock = clock
         self.on_event = on_event
         self.issued_batch = issued_batch
+        self.from_block = from_block or 0
+        """The deployment's first block: rollback re-checks never reach below it."""
         self._foreign_sale_utxos: set[OutRef] = set()
         """Sale UTxOs of pointers this service did not start (checked once per UTxO)."""
 
@@ -528,7 +531,7 @@ class ChainMonitor:
     # -- rollbacks --------------------------------------------------------------------------------
 
     def _recheck_recent(self, poll: _Poll) -> None:
-        since = max(poll.report.tip_height - self.rollback_window, 0)
+        since = max(poll.report.tip_height - self.rollback_window, self.from_block)
         with self.database.session() as session:
             orders = OrderRepo(session)
             for order in orders.changed_since(since):
