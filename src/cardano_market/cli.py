@@ -120,6 +120,14 @@ def serve(
             help="Run the chain monitor and the batcher in-process (default: on the devnet only).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="HTTP worker processes sharing the port; the background loops (v2 worker, "
+            "monitor, batcher) run once, in the parent process.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (v1 marketplace, v2 custodial, /health, /metrics, /docs; /devnet on the
     devnet).
@@ -145,8 +153,11 @@ def serve(
     )
     configure_logging(log_level.upper(), json=json_logs)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is enough
+    from .service.workers import check_port, export_for_workers, run_workers
+
     try:
         settings = load_settings(env_file, **overrides)
+        check_port(settings.host, settings.port)  # before anything starts or is created
         parts = open_service(settings)
     except MarketError as exc:
         raise _fail(str(exc)) from exc
@@ -154,6 +165,10 @@ def serve(
     on_devnet = settings.network.value == "devnet"
     in_process = on_devnet if worker is None else worker
     settling = on_devnet if settle is None else settle
+    if workers > 1:
+        export_for_workers(overrides, env_file, log_level, json_logs)
+        run_workers(parts, workers=workers, worker=in_process, settle=settling, log_level=log_level)
+        return
     try:
         service = create_service_app(parts, worker=in_process, settle=settling)
     except MarketError as exc:
