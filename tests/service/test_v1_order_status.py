@@ -102,6 +102,7 @@ def test_an_over_subscribed_sale_fills_partly_fills_and_refunds(
     settling: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="cardano_market.monitor")
+    caplog.set_level(logging.INFO, logger="cardano_market.orders")
     service = settling
     market = service.parts.market
     ledger = service.parts.chain.ledger
@@ -174,6 +175,12 @@ def test_an_over_subscribed_sale_fills_partly_fills_and_refunds(
     logged = [r.getMessage() for r in caplog.records if r.name == "cardano_market.monitor"]
     for kind, order_id in (("purchase", first), ("purchase", second), ("refund", third)):
         assert any(line.startswith(f"{kind} {order_id} ") for line in logged), logged
+    issued = [r.getMessage() for r in caplog.records if r.name == "cardano_market.orders"]
+    for order_id in (first, second, third):
+        assert any(line.startswith(f"order {order_id} issued as") for line in issued), issued
+    metrics = service.client.get("/metrics").text
+    assert 'cardano_market_monitor_events_total{kind="purchase"} 2.0' in metrics
+    assert 'cardano_market_monitor_events_total{kind="order_queued"} 3.0' in metrics
 
     # A wallet's orders, paged like the sales list.
     listed = service.get(ORDERS, "get_orders", ownerAddress=alice.bech32)

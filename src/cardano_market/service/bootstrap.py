@@ -235,6 +235,7 @@ def settlement_loops(
             parts.market.addresses.pointer_policy,
             confirmations=settings.monitor_confirmations,
             from_block=settings.monitor_from_block,
+            on_event=parts.metrics.monitor_event,
         )
         loops.append(
             NamedLoop(

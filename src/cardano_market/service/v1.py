@@ -9,6 +9,7 @@ is async and sends its work to a few threads of its own (`AMOUNT_THREADS`) inste
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
@@ -57,6 +58,8 @@ from .v1_models import (
     SubmitTxResponse,
     TransactionResponse,
 )
+
+log = logging.getLogger("cardano_market.orders")
 
 MAX_PAGE = 1000
 AMOUNT_THREADS = 8
@@ -235,6 +238,7 @@ def _amount_limiter() -> CapacityLimiter:
 def generate_order_transaction(body: OrderTransactionRequest, v1: Services) -> TransactionResponse:
     with v1.metrics.build_timer("order"):
         tx = v1.orders.transaction(body.order_id, body.change_address, body.utxo_cbor_hex_list)
+    log.info("order %s issued as transaction %s (fee %d lovelace)", body.order_id, tx.tx_id, tx.fee)
     return TransactionResponse(tx_cbor_hex=tx.cbor_hex, tx_id=tx.tx_id, fee=tx.fee)
 
 
