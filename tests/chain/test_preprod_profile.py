@@ -220,3 +220,23 @@ def _first_output(tx_hex: str, tx_id: str) -> bytes:
 
     output = cbor2.loads(bytes.fromhex(tx_hex))[0][1][0]
     return bytes(cbor2.dumps([[bytes.fromhex(tx_id), 0], output]))
+
+
+def test_check_works_on_the_devnet(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDANO_MARKET_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cardano_market.cli", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "network devnet"
+    assert all(line.startswith("ok   ") for line in lines[1:]), lines
+    names = {line[5:].split(":")[0] for line in lines[1:]}
+    assert {"reference datum", "queue address", "pointer reference script"} <= names
+    assert not (tmp_path / "cardano-market.db").exists()  # the devnet, but no database file
