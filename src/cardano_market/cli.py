@@ -329,7 +329,7 @@ def demo(
     bundles: Annotated[int, typer.Option(min=1, help="Bundles to order.")] = 3,
 ) -> None:
     """Walk the v1 path on a fresh devnet over HTTP: fees, amount, UTxOs, transaction, signature,
-    submit, confirmation."""
+    submit, confirmation, then the in-process batcher's fill as the order status shows it."""
     import logging
     import tempfile
 
