@@ -255,6 +255,7 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
         fees=_secondary_fees(settings, parts.market.addresses.cash_register, network_id),
         verifier=_jwt_verifier(settings),
         escrow=_escrow_key(settings, network_id),
+        price_slippage_percentage=Fraction(settings.primary_price_slippage_percentage),
         devnet=devnet,
         worker_poll_seconds=settings.worker_poll_ms / 1000,
         worker_lease_seconds=settings.worker_lease_seconds,

@@ -31,9 +31,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ..app.v2.context import V2Context
-from ..app.v2.processing import TxHandler, handler_for
+from ..app.v2.processing import RefusedError, TxHandler, handler_for
 from ..chain.base import ChainError, SubmitError, TxState
 from ..domain.errors import MarketError
+from ..security.keystore import KeystoreError
 from ..store.v2_errors import IllegalTransitionError, LeaseLostError
 from ..store.v2_records import V2Transaction, V2TxStatus
 from ..store.v2_repos import V2TransactionRepo
@@ -105,7 +106,7 @@ class TransactionProcessor:
         except LeaseLostError as exc:
             log.warning("worker %s lost transaction %s: %s", self.worker_id, tx.id, exc)
             return None
-        except (ChainError, IllegalTransitionError) as exc:
+        except (ChainError, KeystoreError, IllegalTransitionError) as exc:
             log.warning("transaction %s: %s; retrying later", tx.id, exc)
             return self._release(tx)
 
@@ -149,8 +150,10 @@ class TransactionProcessor:
                 return repo.release(tx.id, self.worker_id, now=self._clock(), retry_after_seconds=1)
             try:
                 built = handler.build(self.ctx, tx)
-            except ChainError:
-                raise
+            except (ChainError, KeystoreError):
+                raise  # transient: the chain or the key store is down, retried later
+            except RefusedError as exc:
+                return self._fail_in(session, tx, handler, str(exc))
             except MarketError as exc:
                 return self._fail_in(session, tx, handler, f"cannot build the transaction: {exc}")
             witnesses = sign_transaction(built.cbor, built.signing_keys)

@@ -46,6 +46,12 @@ class TxHandler(Protocol):
         ...
 
 
+class RefusedError(MarketError):
+    """A handler refuses to build: the request's terms no longer hold (the price moved beyond
+    the quote, KYC revoked, the sale ended...). The transaction fails with this message as its
+    `failure_reason`, word for word; nothing is signed."""
+
+
 class UnknownTxTypeError(MarketError):
     """No handler is registered for a transaction's type."""
 
