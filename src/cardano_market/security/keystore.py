@@ -146,6 +146,25 @@ class KeyStore:
     def current_key_id(self) -> bytes:
         return self._current_id
 
+    @property
+    def key_ids(self) -> frozenset[bytes]:
+        """The ids of every key that opens blobs here: the current one and the retired ones."""
+        return frozenset(self._keys)
+
+    def check_stored_key_ids(self, stored: Iterable[str]) -> None:
+        """ConfigError naming each stored key id (hex) that no configured key has: wallets
+        sealed with it could not be opened, so a service must not start (a start-up check)."""
+        from ..config import env_name
+
+        missing = sorted({k for k in stored if bytes.fromhex(k) not in self._keys})
+        if missing:
+            raise ConfigError(
+                f"custodial wallets are sealed with key id(s) {', '.join(missing)}, which no "
+                f"configured key has (configured: {', '.join(sorted(k.hex() for k in self._keys))}"
+                f"): set {env_name('key_encryption_key')} to that key, or add it to "
+                f"{env_name('key_encryption_keys_retired')}"
+            )
+
     def encrypt_signing_key(self, user_id: str, key_bytes: bytes) -> bytes:
         """`key_bytes` sealed for `user_id` under the current key, with a fresh random nonce."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM

@@ -38,6 +38,7 @@ from .recaptcha import RecaptchaVerifier
 if TYPE_CHECKING:
     from ..app.v2.context import EscrowKey, SecondaryFees, V2Context
     from ..security.jwt_auth import JwtVerifier
+    from ..security.keystore import KeyStore
     from ..worker.batcher import Batcher
 
 log = logging.getLogger("cardano_market.service")
@@ -248,6 +249,7 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
             raise
         log.warning("the v2 custodial API is off: %s", exc)
         return None
+    check_stored_keys(parts.database, keystore)
     ctx = V2Context(
         market=parts.market,
         database=parts.database,
@@ -264,6 +266,16 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
     if devnet and parts.devnet is not None:
         seed_v2(ctx, parts.devnet)
     return ctx
+
+
+def check_stored_keys(database: Database, keystore: KeyStore) -> None:
+    """Refuse to start (ConfigError naming the key id) when a stored custodial wallet was
+    sealed with a key that is not configured: its user could never sign."""
+    from ..store.v2_repos import CustodialWalletRepo
+
+    with database.session() as session:
+        stored = CustodialWalletRepo(session, keystore).key_ids()
+    keystore.check_stored_key_ids(stored)
 
 
 def _jwt_verifier(settings: Settings) -> JwtVerifier:
