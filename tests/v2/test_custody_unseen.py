@@ -11,9 +11,11 @@ never reach the ledger at all."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.app.v2.seeding import derived_id
@@ -23,11 +25,12 @@ from cardano_market.chain.devnet.parse import parse_transaction
 from cardano_market.chain.history import ChainHistory, ChainTransaction
 from cardano_market.domain.cip30 import OutRef
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
+from cardano_market.service.bootstrap import create_service_app
 from cardano_market.store.v2_records import DealStatus, V2Transaction, V2TxStatus
 from cardano_market.store.v2_repos import DealRepo, V2TransactionRepo
 from cardano_market.tx.witness import transaction_id
 from cardano_market.worker.processor import TransactionProcessor
-from conftest import ALICE, NEWM, SONG, V2Service
+from conftest import ALICE, BOB, NEWM, SONG, V2Service
 
 ADA_TOKEN = derived_id("token/ADA")
 
@@ -36,7 +39,13 @@ class UnseenChain:
     """The real chain behind a backend that does not show what was submitted through it."""
 
     def __init__(
-        self, inner: Any, *, hide_polls: int = 0, lose_answers: bool = False, drop: bool = False
+        self,
+        inner: Any,
+        *,
+        hide_polls: int = 0,
+        lose_answers: bool = False,
+        drop: bool = False,
+        refuse_landed: bool = False,
     ) -> None:
         assert isinstance(inner, ChainHistory)
         self.inner = inner
@@ -44,6 +53,9 @@ class UnseenChain:
         self.hide_polls = hide_polls
         self.lose_answers = lose_answers
         self.drop = drop
+        self.refuse_landed = refuse_landed
+        """The first submission lands, but the answer is the refusal of a retried copy (a
+        backend that retried after a timeout and could not find the first copy yet)."""
         self.hidden: dict[bytes, int] = {}
         """Transaction id -> status reads it stays invisible for."""
         self.landed: list[bytes] = []
@@ -72,6 +84,13 @@ class UnseenChain:
             self.landed.append(tx_id)
             if self.lose_answers:
                 raise ChainError(f"submitting {tx_id.hex()} timed out (the answer was lost)")
+            if self.refuse_landed:
+                self.refused_copies += 1
+                first = parse_transaction(tx).inputs[0]
+                raise SubmitError(
+                    f"BadInputsUTxO: input {first[0].hex()}#{first[1]} is not in the UTxO set",
+                    rule="BadInputsUTxO",
+                )
         return result
 
     def tx_status(self, tx_id: bytes) -> TxStatus:
@@ -272,3 +291,41 @@ def test_a_hidden_transaction_past_its_ttl_is_decided_by_the_chain(v2_sqlite: V2
     assert steps[-1].status is V2TxStatus.COMPLETED
     assert deal_status(v2, steps[-1]) is DealStatus.ACTIVE
     assert row(v2, tx_id).tx_hash == chain.landed[0].hex()
+
+
+def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
+    v2_sqlite: V2Service,
+) -> None:
+    """The synchronous buy: the backend's retry of a submission that had landed is refused
+    (`BadInputsUTxO`) while the backend does not show the first copy. The answer is 503 (the
+    outcome is unknown), not 409, so the Idempotency-Key stays taken: a retry once the chain
+    shows the purchase is 409 and the buyer pays once (read from the ledger)."""
+    v2 = v2_sqlite
+    sell_tx = sell(v2)
+    listed = v2.processor().run_once()
+    assert listed is not None and listed.status is V2TxStatus.COMPLETED
+    deal_id = row(v2, sell_tx).deal_id
+    chain = UnseenChain(v2.ctx.chain, hide_polls=3, refuse_landed=True)
+    lagging = replace(v2.parts, v2=v2.with_chain(chain))
+    buyer = address_of(v2, BOB)
+    newm = v2.ctx.market.config.currency
+    before = wallet_value(v2.ctx, buyer)
+    before_refs = {u.out_ref for u in v2.ctx.chain.utxos_at(buyer)}
+    path = f"/v2/users/purchases/users/{BOB}/tokens/{NEWM}/buy-on-secondary-market"
+    headers = {**v2.auth(BOB), "Idempotency-Key": "bob-buys-2"}
+    with TestClient(create_service_app(lagging)) as client:
+        first = client.post(path, json={"quantity": 2, "deal_id": deal_id}, headers=headers)
+        assert first.status_code == 503, first.text
+        assert "may have landed" in first.json()["details"]
+        assert len(chain.landed) == 1 and chain.refused_copies == 1
+        while chain.hidden.get(chain.landed[0], 0) > 0:  # the backend's index catches up
+            chain.tx_status(chain.landed[0])
+        retry = client.post(path, json={"quantity": 2, "deal_id": deal_id}, headers=headers)
+        assert retry.status_code == 409, retry.text
+        # (read before the app stops: it closes the devnet)
+        after = wallet_value(v2.ctx, buyer)
+        spent = before_refs - {u.out_ref for u in v2.ctx.chain.utxos_at(buyer)}
+        spenders = [v2.ctx.chain.spending_transaction(ref) for ref in spent]
+    assert after.quantity(newm) - before.quantity(newm) == 2 * 10**6  # delivered once
+    assert spent and {s.tx_id for s in spenders if s is not None} == {chain.landed[0]}
+    assert before.coin > after.coin  # the buyer paid, with one transaction

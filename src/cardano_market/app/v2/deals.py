@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from ...chain.base import SubmitError, TxState
+from ...chain.base import ChainError, SubmitError, TxState
 from ...chain.history import ChainHistory
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import InsufficientFundsError, MarketError
@@ -91,6 +91,11 @@ class DealNotFoundError(NotFoundError):
 
 class DealConflictError(MarketError):
     """A concurrent purchase (or delisting) got there first (409)."""
+
+
+class SubmissionOutcomeUnknownError(ChainError):
+    """The ledger refused a copy of a settlement that may have landed all the same (503; the
+    request's Idempotency-Key stays taken, so a retry never pays twice)."""
 
 
 class DealClosedError(MarketError):
@@ -660,13 +665,43 @@ def _submit(ctx: V2Context, deal_tx: DealTransaction, seeds: list[bytes]) -> boo
     try:
         ctx.chain.submit(signed)
     except SubmitError as exc:
-        if exc.rule == "BadInputsUTxO":
+        if exc.rule != "BadInputsUTxO":
+            raise
+        if _spent_by_another(ctx, deal_tx) is None:
+            # The refused copy may have been a second one (an answer lost inside the backend's
+            # own retry) and the first may land: never a 409, which frees the request's
+            # Idempotency-Key for a second payment.
+            if ctx.chain.tx_status(bytes.fromhex(deal_tx.tx_id)).state is TxState.UNKNOWN:
+                raise SubmissionOutcomeUnknownError(
+                    f"transaction {deal_tx.tx_id} was refused ({exc}) but its inputs are spent "
+                    "by a transaction the chain backend does not show yet: it may have landed; "
+                    "the deal is reconciled from the chain by its next settlement"
+                ) from None
+        else:
             raise DealConflictError(
                 f"An input was spent meanwhile (a concurrent transaction): {exc}"
             ) from None
-        raise
     status = ctx.chain.tx_status(bytes.fromhex(deal_tx.tx_id))
     return status.state is TxState.CONFIRMED
+
+
+def _spent_by_another(ctx: V2Context, deal_tx: DealTransaction) -> bytes | None:
+    """The id of another transaction that spent one of `deal_tx`'s inputs, if the chain
+    backend tells (None: unspent, spent by `deal_tx` itself, or not shown)."""
+    from ...chain.devnet.parse import parse_transaction  # a pure reader of the bytes
+
+    chain = ctx.chain
+    if not isinstance(chain, ChainHistory):
+        return None
+    own = bytes.fromhex(deal_tx.tx_id)
+    for ref in parse_transaction(deal_tx.cbor).inputs:
+        try:
+            spender = chain.spending_transaction(ref)
+        except ChainError:
+            return None
+        if spender is not None and spender.tx_id != own:
+            return spender.tx_id
+    return None
 
 
 register(V2TxType.SELL.value, SellHandler())
