@@ -19,6 +19,7 @@ from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.app.v2.primary import max_amount
 from cardano_market.chain.devnet.backend import DevnetBackend
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
+from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value
@@ -243,3 +244,18 @@ def test_devnet_oracle_update_keeps_the_window(v2_sqlite: V2Service) -> None:
     assert read.price == new and read.valid_from_ms == old.valid_from_ms
     assert read.valid_to_ms == old.valid_to_ms and read.utxo.out_ref != old.utxo.out_ref
     assert devnet.utxos_by_ref([old.utxo.out_ref]) == []
+
+
+@pytest.mark.parametrize("value", ["-1", "100.5", "abc"])
+def test_the_slippage_setting_is_checked(tmp_path: Path, clean_env: None, value: str) -> None:
+    with pytest.raises(ConfigError, match="PRIMARY_PRICE_SLIPPAGE_PERCENTAGE"):
+        v2_settings(
+            f"sqlite:///{tmp_path / 'x.db'}", tmp_path, primary_price_slippage_percentage=value
+        )
+
+
+def test_the_slippage_setting_is_exact(tmp_path: Path, clean_env: None) -> None:
+    settings = v2_settings(
+        f"sqlite:///{tmp_path / 'x.db'}", tmp_path, primary_price_slippage_percentage="2.5"
+    )
+    assert Fraction(settings.primary_price_slippage_percentage) == Fraction(5, 2)
