@@ -67,7 +67,7 @@ def _start_transaction(service: Service, sale_id: str, change: str, utxos: list[
 def _lie_about_address(utxo_hex: str, address: bytes) -> str:
     """A CIP-30 UTxO whose output claims `address`: what the chain holds says otherwise."""
     (ref, output) = cbor2.loads(bytes.fromhex(utxo_hex))
-    amount = output[1] if isinstance(output, list) else output[1]
+    amount = output[1]  # legacy [address, amount] or map {0: address, 1: amount}
     return bytes(cbor2.dumps([ref, [address, amount]])).hex()
 
 
@@ -131,7 +131,8 @@ def test_a_cash_register_utxo_disguised_as_the_callers_is_refused_by_the_gate_at
     bob = _wallet(service, "bob")
     before = _balances(service, *OPERATOR_WALLETS, "bob")
     sale_id = _start_amount(service, bob, _certificate(service))
-    disguised = [_lie_about_address(u, bob.address) for u in _wallet(service, "cashRegister").get_utxos()]
+    register = _wallet(service, "cashRegister").get_utxos() or []
+    disguised = [_lie_about_address(u, bob.address) for u in register]
 
     refused = _start_transaction(service, sale_id, bob.bech32, bob.get_utxos() + disguised)
 
@@ -208,9 +209,7 @@ def _record_evil_start(service: Service, owner: DevnetWallet, utxos: list[Utxo])
         ),
         sale_lovelace=market.config.sale_lovelace,
         deployment=live_deployment(market.backend, parts.deployment),
-        collateral_utxos=[
-            u for u in market.backend.utxos_at(parts.operator.collateral_address)
-        ],
+        collateral_utxos=[u for u in market.backend.utxos_at(parts.operator.collateral_address)],
         collateral_key_hash=parts.operator.collateral.hash,
         hot_key_hash=parts.operator.hot.hash,
         params=market.backend.protocol_parameters(),
@@ -278,9 +277,7 @@ def test_a_transaction_not_issued_here_is_never_co_signed(
     assert signatures == []
 
 
-def test_a_submitted_sale_start_is_co_signed_once(
-    service: Service, signatures: list[str]
-) -> None:
+def test_a_submitted_sale_start_is_co_signed_once(service: Service, signatures: list[str]) -> None:
     artist = _wallet(service, "artist")
     song = service.parts.devnet.seed.asset("SONG")
     start = service.post(

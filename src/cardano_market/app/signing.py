@@ -166,9 +166,7 @@ class SigningGate:
             )
         return found
 
-    def _check_spent(
-        self, tx: ParsedTx, resolved: Mapping[OutRef, Utxo], mandate: Mandate
-    ) -> None:
+    def _check_spent(self, tx: ParsedTx, resolved: Mapping[OutRef, Utxo], mandate: Mandate) -> None:
         for ref in tx.inputs:
             utxo = resolved[ref]
             credential = _credential(utxo, mandate.kind)
@@ -402,9 +400,7 @@ def _check_outputs(tx: ParsedTx, resolved: Mapping[OutRef, Utxo], mandate: Manda
             )
 
 
-def _check_signers_needed(
-    tx: ParsedTx, resolved: Mapping[OutRef, Utxo], mandate: Mandate
-) -> None:
+def _check_signers_needed(tx: ParsedTx, resolved: Mapping[OutRef, Utxo], mandate: Mandate) -> None:
     needed = set(tx.required_signers)
     for ref in [*tx.inputs, *tx.collateral]:
         key = _payment_key(resolved[ref].address)
