@@ -4,6 +4,7 @@ not. Each attack is tried as an outsider would, and the ledger's balances are re
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import cbor2
 import pytest
@@ -277,7 +278,8 @@ def test_a_transaction_not_issued_here_is_never_co_signed(
     assert signatures == []
 
 
-def test_a_submitted_sale_start_is_co_signed_once(service: Service, signatures: list[str]) -> None:
+def _issued_sale_start(service: Service) -> dict[str, str]:
+    """A legitimate sale start by the artist, signed by the artist: the submitTx body."""
     artist = _wallet(service, "artist")
     song = service.parts.devnet.seed.asset("SONG")
     start = service.post(
@@ -296,14 +298,29 @@ def test_a_submitted_sale_start_is_co_signed_once(service: Service, signatures: 
     assert utxos is not None
     built = _start_transaction(service, start.json()["saleId"], artist.bech32, utxos)
     tx_hex = built.json()["txCborHex"]  # type: ignore[attr-defined]
-    tx_id = transaction_id(bytes.fromhex(tx_hex)).hex()
     witnesses = artist.sign_tx(tx_hex, partial_sign=True)
-    body = {"txId": tx_id, "witnessSetCborHex": witnesses}
+    return {"txId": transaction_id(bytes.fromhex(tx_hex)).hex(), "witnessSetCborHex": witnesses}
+
+
+def test_a_submitted_sale_start_is_co_signed_once(service: Service, signatures: list[str]) -> None:
+    body = _issued_sale_start(service)
 
     first = service.post("/v1/cardano/submitTx", "submit_tx", body)
     replay = service.post("/v1/cardano/submitTx", "submit_tx", body)
 
     assert first.status_code == 200, first.text
     assert replay.status_code == 200  # idempotent, and nothing signed again
-    assert replay.json()["txId"] == tx_id
+    assert replay.json()["txId"] == body["txId"]
+    assert signatures == ["sale_start"]
+
+
+def test_two_concurrent_submits_of_one_sale_start_co_sign_it_once(
+    service: Service, signatures: list[str]
+) -> None:
+    body = _issued_sale_start(service)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(
+            pool.map(lambda _: service.post("/v1/cardano/submitTx", "submit_tx", body), range(2))
+        )
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     assert signatures == ["sale_start"]
