@@ -39,7 +39,10 @@ def _certificate(service: Service) -> AssetId:
     return asset
 
 
-def _start_amount(service: Service, owner: DevnetWallet, bundle: AssetId) -> str:
+def _start_amount(
+    service: Service, owner: DevnetWallet, bundle: AssetId, bundle_amount: int = 1, bundles: int = 1
+) -> dict[str, str]:
+    """`POST .../sales/start/amount`: {saleId, amountCborHex}."""
     response = service.post(
         "/v1/marketplace/sales/start/amount",
         "generate_sale_start_amount",
@@ -47,14 +50,14 @@ def _start_amount(service: Service, owner: DevnetWallet, bundle: AssetId) -> str
             "ownerAddress": owner.bech32,
             "bundlePolicyId": bundle[0].hex(),
             "bundleAssetName": bundle[1].hex(),
-            "bundleAmount": 1,
+            "bundleAmount": bundle_amount,
             "costAmount": 1_000_000_000_000,
-            "totalBundleQuantity": 1,
+            "totalBundleQuantity": bundles,
         },
     )
     assert response.status_code == 200, response.text
-    sale_id: str = response.json()["saleId"]
-    return sale_id
+    answer: dict[str, str] = response.json()
+    return answer
 
 
 def _start_transaction(service: Service, sale_id: str, change: str, utxos: list[str]) -> object:
@@ -92,7 +95,7 @@ def test_a_sale_start_paid_with_the_cash_registers_utxos_is_refused_at_build(
 ) -> None:
     mallory = _wallet(service, "mallory")  # a fresh key with no funds
     before = _balances(service, *OPERATOR_WALLETS, "mallory")
-    sale_id = _start_amount(service, mallory, _certificate(service))
+    sale_id = _start_amount(service, mallory, _certificate(service))["saleId"]
     register = _wallet(service, "cashRegister").get_utxos()
     assert register
 
@@ -112,7 +115,7 @@ def test_the_cash_registers_utxos_mixed_with_the_callers_are_refused_naming_the_
     service: Service,
 ) -> None:
     bob = _wallet(service, "bob")
-    sale_id = _start_amount(service, bob, _certificate(service))
+    sale_id = _start_amount(service, bob, _certificate(service))["saleId"]
     own = bob.get_utxos()
     assert own
     mixed = own + _wallet(service, "collateral").get_utxos()[:1]
@@ -131,7 +134,7 @@ def test_a_cash_register_utxo_disguised_as_the_callers_is_refused_by_the_gate_at
     """The CIP-30 bytes claim the caller's address; the gate reads the output from the chain."""
     bob = _wallet(service, "bob")
     before = _balances(service, *OPERATOR_WALLETS, "bob")
-    sale_id = _start_amount(service, bob, _certificate(service))
+    sale_id = _start_amount(service, bob, _certificate(service))["saleId"]
     register = _wallet(service, "cashRegister").get_utxos() or []
     disguised = [_lie_about_address(u, bob.address) for u in register]
 
@@ -282,21 +285,10 @@ def _issued_sale_start(service: Service) -> dict[str, str]:
     """A legitimate sale start by the artist, signed by the artist: the submitTx body."""
     artist = _wallet(service, "artist")
     song = service.parts.devnet.seed.asset("SONG")
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": song[0].hex(),
-            "bundleAssetName": song[1].hex(),
-            "bundleAmount": 1_000_000,
-            "costAmount": 250_000_000_000,
-            "totalBundleQuantity": 2,
-        },
-    )
-    utxos = artist.get_utxos(Value.from_cbor(bytes.fromhex(start.json()["amountCborHex"])))
+    start = _start_amount(service, artist, song, bundle_amount=1_000_000, bundles=2)
+    utxos = artist.get_utxos(Value.from_cbor(bytes.fromhex(start["amountCborHex"])))
     assert utxos is not None
-    built = _start_transaction(service, start.json()["saleId"], artist.bech32, utxos)
+    built = _start_transaction(service, start["saleId"], artist.bech32, utxos)
     tx_hex = built.json()["txCborHex"]  # type: ignore[attr-defined]
     witnesses = artist.sign_tx(tx_hex, partial_sign=True)
     return {"txId": transaction_id(bytes.fromhex(tx_hex)).hex(), "witnessSetCborHex": witnesses}
