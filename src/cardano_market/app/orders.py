@@ -14,6 +14,7 @@ from ..tx.order import OrderTransaction, OrderTransactionRequest, build_order_tr
 from .errors import BadRequestError, EmptyWalletError
 from .runtime import Marketplace
 from .sales import SaleCatalog, sale_not_found
+from .signing import refuse_service_utxos
 
 
 class OrderDesk:
@@ -62,6 +63,7 @@ class OrderDesk:
         except (CborError, InvalidValueError) as exc:
             raise BadRequestError(str(exc)) from None
         market = self._market
+        refuse_service_utxos(utxos, market.service_keys)
         params = market.backend.protocol_parameters()
         ttl = market.ttl_slot()
         with market.database.session() as session:

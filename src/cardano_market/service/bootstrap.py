@@ -22,6 +22,7 @@ from ..app.operator import OperatorKeys, load_signing_key
 from ..app.prices import OraclePrices
 from ..app.runtime import ContractAddresses, Marketplace
 from ..app.sale_lifecycle import DeploymentRefs
+from ..app.signing import ServiceKeys
 from ..chain.base import ChainBackend
 from ..chain.instrumented import InstrumentedBackend
 from ..config import Network, Settings
@@ -94,7 +95,58 @@ def open_service(settings: Settings) -> ServiceParts:
     except BaseException:
         parts.close()
         raise
+    _register_service_keys(parts)
     return parts
+
+
+def _register_service_keys(parts: ServiceParts) -> None:
+    """Tell the signing gate (and the builders' first check) every key the service holds or is
+    paid at: no caller's transaction may spend from them, whatever the address's stake part."""
+    keys = parts.market.service_keys
+    settings = parts.settings
+    if parts.operator is not None:
+        keys.register(parts.operator.hot.hash, "the marketplace operator")
+        keys.register(parts.operator.collateral.hash, "the operator's collateral wallet")
+    keys.register_address(parts.market.addresses.cash_register, "the marketplace operator")
+    seeded = parts.devnet
+    if seeded is not None:
+        for wallet, owner in (
+            (seeded.cash_register, "the marketplace operator"),
+            (seeded.collateral, "the operator's collateral wallet"),
+            (seeded.batcher, "the batcher"),
+        ):
+            if wallet is not None:
+                keys.register(wallet.payment_key.hash, owner)
+    for secret, setting, owner in (
+        (settings.batcher_key, "CARDANO_MARKET_BATCHER_KEY", "the batcher"),
+        (
+            settings.operator_collateral_key,
+            "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY",
+            "the operator's collateral wallet",
+        ),
+    ):
+        key = _key(secret, setting)
+        if key is not None:
+            keys.register(key.hash, owner)
+    for text, owner in (
+        (settings.batcher_address, "the batcher"),
+        (settings.collateral_address, "the operator's collateral wallet"),
+    ):
+        if text is not None:
+            keys.register_address(decode_address(text), owner)
+    v2 = parts.v2
+    if v2 is not None:
+        if v2.escrow is not None:
+            keys.register(v2.escrow.key.hash, "the escrow")
+        keys.register_address(v2.fees.platform_fee_address, "the platform fee address")
+        keys.register_address(v2.fees.node_fee_address, "the node fee address")
+    # The devnet's CIP-30 wallets sign anything they are handed: never serve one for a key the
+    # service holds, or /devnet/wallets/<name>/sign-tx would sign around the gate.
+    parts.wallets = {
+        name: wallet
+        for name, wallet in parts.wallets.items()
+        if wallet.keys.payment_key.hash not in keys
+    }
 
 
 def create_service_app(
@@ -152,9 +204,9 @@ def settlement_loops(
         from ..worker.batcher import Batcher
 
         queue_batcher = (
-            Batcher.for_devnet(parts.devnet, parts.chain)
+            Batcher.for_devnet(parts.devnet, parts.chain, service_keys=parts.market.service_keys)
             if parts.devnet is not None
-            else configured_batcher(settings, parts.chain)
+            else configured_batcher(settings, parts.chain, service_keys=parts.market.service_keys)
         )
         loops.append(
             NamedLoop(
@@ -175,7 +227,9 @@ _BATCHER_SETTINGS = (
 )
 
 
-def configured_batcher(settings: Settings, chain: ChainBackend) -> Batcher:
+def configured_batcher(
+    settings: Settings, chain: ChainBackend, *, service_keys: ServiceKeys | None = None
+) -> Batcher:
     """The batcher a public network's settings describe: its key (certificate and vault), the
     operator's collateral key, and the deployment (reference data, sale, queue and vault
     reference scripts), read from the chain and checked against the ReferenceDatum."""
@@ -213,6 +267,7 @@ def configured_batcher(settings: Settings, chain: ChainBackend) -> Batcher:
             starter_nft=asset_from_unit(_required(settings.starter_nft_unit)),
             script_refs=refs,
             keys=keys,
+            service_keys=service_keys,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc

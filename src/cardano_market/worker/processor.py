@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ..app.signing import SigningRefusedError
 from ..app.v2.context import V2Context
 from ..app.v2.processing import RefusedError, TxHandler, handler_for
 from ..chain.base import ChainError, SubmitError, TxState
@@ -45,7 +46,7 @@ from ..security.keystore import KeystoreError
 from ..store.v2_errors import IllegalTransitionError, LeaseLostError
 from ..store.v2_records import V2Transaction, V2TxStatus
 from ..store.v2_repos import V2TransactionRepo
-from ..tx.witness import sign_transaction, splice_witnesses, transaction_id
+from ..tx.witness import transaction_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -163,8 +164,10 @@ class TransactionProcessor:
                 return self._fail_in(session, tx, handler, str(exc))
             except MarketError as exc:
                 return self._fail_in(session, tx, handler, f"cannot build the transaction: {exc}")
-            witnesses = sign_transaction(built.cbor, built.signing_keys)
-            signed = splice_witnesses(built.cbor, witnesses)
+            try:
+                signed = self.ctx.market.gate.sign(built.cbor, built.mandate)
+            except SigningRefusedError as exc:
+                return self._fail_in(session, tx, handler, f"refused to sign: {exc}")
             stored = repo.store_signed(
                 tx.id,
                 self.worker_id,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from ...chain.base import ChainError, SubmitError, TxState
 from ...chain.history import ChainHistory
+from ...domain.address import payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import InsufficientFundsError, MarketError
 from ...domain.keys import PaymentKey
@@ -66,8 +67,8 @@ from ...tx.deal import (
     find_escrow,
     price_purchase,
 )
-from ...tx.witness import sign_transaction, splice_witnesses
 from ..errors import BadRequestError, NotFoundError, UnprocessableError
+from ..signing import Mandate, SigningKind, custodial_mandate, escrow_mandate
 from .context import EscrowKey, V2Context
 from .custody import quantity_of, signing_key, wallet_of, wallet_value
 from .money import AmountError, format_amount, parse_amount
@@ -221,7 +222,7 @@ class SellHandler:
             params=ctx.chain.protocol_parameters(),
             ttl=ctx.market.ttl_slot(),
         )
-        return BuiltTx(lock.cbor, [key])
+        return BuiltTx(lock.cbor, custodial_mandate(SigningKind.ESCROW_LOCK, user=PaymentKey(key)))
 
     def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
         deal = _deal_of(session, tx)
@@ -345,7 +346,20 @@ def buy_from_deal(
         )
     except InsufficientFundsError as exc:
         raise UnprocessableError(f"The buyer's wallet cannot pay: {exc}") from None
-    confirmed = _submit(ctx, purchase, [escrow_key.key.seed, buyer_key])
+    mandate = escrow_mandate(
+        SigningKind.DEAL_BUY,
+        escrow=escrow_key.key,
+        user=PaymentKey(buyer_key),
+        escrow_inputs=[escrow.out_ref],
+        pay_to_keys=_key_hashes(
+            buyer.address,
+            seller.address,
+            escrow_key.address,
+            ctx.fees.platform_fee_address,
+            ctx.fees.node_fee_address,
+        ),
+    )
+    confirmed = _submit(ctx, purchase, mandate)
     now = ctx.clock()
     if purchase.escrow_index is not None:
         ref = EscrowRef(tx_hash=purchase.tx_id, index=purchase.escrow_index)
@@ -469,7 +483,14 @@ def delist_deal(
         params=ctx.chain.protocol_parameters(),
         ttl=ctx.market.ttl_slot(),
     )
-    _submit(ctx, release, [escrow_key.key.seed, seller_key])
+    mandate = escrow_mandate(
+        SigningKind.DELIST,
+        escrow=escrow_key.key,
+        user=PaymentKey(seller_key),
+        escrow_inputs=[escrow.out_ref],
+        pay_to_keys=_key_hashes(seller.address),
+    )
+    _submit(ctx, release, mandate)
     now = ctx.clock()
     AuditLogRepo(session).record(
         actor=user_id.lower(),
@@ -654,14 +675,13 @@ def _recover(
     repo.move_escrow(deal.id, escrow=ref, now=now)
 
 
-def _submit(ctx: V2Context, deal_tx: DealTransaction, seeds: list[bytes]) -> bool:
-    """Sign with the keys the transaction needs, submit, and say whether it is on chain yet."""
-    by_hash = {PaymentKey(seed).hash: seed for seed in seeds}
-    missing = deal_tx.signers - by_hash.keys()
-    if missing:  # pragma: no cover - the builders spend only the escrow's and the user's UTxOs
-        raise MarketError(f"no key for signer(s) {', '.join(sorted(h.hex() for h in missing))}")
-    keys = [by_hash[h] for h in sorted(deal_tx.signers)]
-    signed = splice_witnesses(deal_tx.cbor, sign_transaction(deal_tx.cbor, keys))
+def _key_hashes(*addresses: bytes) -> list[bytes]:
+    return [h for h in (payment_key_hash(a) for a in addresses) if h is not None]
+
+
+def _submit(ctx: V2Context, deal_tx: DealTransaction, mandate: Mandate) -> bool:
+    """Sign through the signing gate, submit, and say whether it is on chain yet."""
+    signed = ctx.market.gate.sign(deal_tx.cbor, mandate)
     try:
         ctx.chain.submit(signed)
     except SubmitError as exc:

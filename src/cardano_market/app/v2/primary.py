@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ...domain.keys import PaymentKey
 from ...domain.pricing import OrderAmount, order_amount
 from ...domain.sale import Sale, SaleStatus
 from ...domain.values import unit_of
@@ -34,6 +35,7 @@ from ...store.v2_records import AuditAction, Token, TokenKind, User, V2Transacti
 from ...store.v2_repos import AuditLogRepo, TokenRepo, UserRepo, V2TransactionRepo
 from ...tx.order import OrderTransactionRequest, build_order_transaction
 from ..errors import BadRequestError, NotFoundError, UnprocessableError
+from ..signing import SigningKind, custodial_mandate
 from .context import V2Context
 from .custody import signing_key, wallet_of, wallet_value
 from .money import AmountError, format_amount, parse_amount
@@ -138,7 +140,8 @@ class PrimaryPurchaseHandler:
                 ttl=market.ttl_slot(),
             )
         )
-        return BuiltTx(order.balanced.cbor, [key])
+        mandate = custodial_mandate(SigningKind.CUSTODIAL_ORDER, user=PaymentKey(key))
+        return BuiltTx(order.balanced.cbor, mandate)
 
     def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
         details: dict[str, Any] = {
