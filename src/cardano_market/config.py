@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     """v2: encrypts custodial wallet keys at rest (32 bytes, hex or base64). Required off the
     devnet; a devnet without it keeps a generated key beside its SQLite file
     (`security.keystore`)."""
+    key_encryption_keys_retired: SecretStr | None = None
+    """v2: earlier key-encryption keys, comma-separated (same forms): they still open wallets
+    sealed before a rotation, never seal new ones. `cardano-market keys rotate` re-seals every
+    wallet under `KEY_ENCRYPTION_KEY`, after which they can be removed."""
+    primary_price_slippage_percentage: Decimal = Field(Decimal(0), ge=0, le=100)
+    """v2: how far above its quote (percent, exact decimal) a primary purchase may be paid when
+    the oracle price moved before the worker builds it; 0: never more than quoted."""
 
     escrow_key: SecretStr | None = None
     """v2: the escrow wallet's signing key (64 hex digits or a `.skey` path): deals' tokens wait
@@ -344,7 +351,7 @@ class Settings(BaseSettings):
         unencrypted off the devnet."""
         from .domain.errors import ConfigError
         from .security.jwt_auth import load_rsa_public_key, read_public_key_file
-        from .security.keystore import parse_key_encryption_key
+        from .security.keystore import parse_key_encryption_key, parse_retired_keys
 
         path = self.jwt_public_key_file
         if self.jwt_public_key is not None and path is not None:
@@ -372,6 +379,16 @@ class Settings(BaseSettings):
                 )
             except ConfigError as exc:
                 problems.append(str(exc))
+            if self.key_encryption_keys_retired is not None:
+                try:
+                    parse_retired_keys(self.key_encryption_keys_retired.get_secret_value())
+                except ConfigError as exc:
+                    problems.append(str(exc))
+        elif self.key_encryption_keys_retired is not None:
+            problems.append(
+                f"{env_name('key_encryption_keys_retired')} needs {env_name('key_encryption_key')}"
+                ": retired keys only open wallets, the current key seals them"
+            )
         elif self.network.is_real:
             problems.append(
                 f"refusing to start on {self.network} without {env_name('key_encryption_key')}: "

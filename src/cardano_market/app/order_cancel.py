@@ -33,6 +33,7 @@ from .errors import (
 from .orders import check_utxo_networks, request_address
 from .runtime import Marketplace
 from .sale_lifecycle import DeploymentRefs
+from .signing import refuse_service_utxos
 
 NOT_CONFIGURED = (
     "order cancellation is not configured on this network: set CARDANO_MARKET_REFERENCE_ADDRESS, "
@@ -242,6 +243,9 @@ class OrderCancelDesk:
         if collateral_utxo_cbor_hex_list is not None:
             collateral = _utxos(collateral_utxo_cbor_hex_list, "collateralUtxoCborHexList")
             check_utxo_networks("collateralUtxoCborHexList", collateral, market.network_id)
+        refuse_service_utxos(utxos, market.service_keys)
+        if collateral is not utxos:
+            refuse_service_utxos(collateral, market.service_keys, "collateralUtxoCborHexList")
         deployment = self.deployment()
         order = find_queued_order(market.backend, market.addresses.queue, deployment, ref)
         signer = payment_key_hash(change)

@@ -14,6 +14,7 @@ from ..tx.order import OrderTransaction, OrderTransactionRequest, build_order_tr
 from .errors import BadRequestError, EmptyWalletError
 from .runtime import Marketplace
 from .sales import SaleCatalog, sale_not_found
+from .signing import refuse_service_utxos
 
 _LAST_SHELLEY_TYPE = 7
 """Header types 0..7 are Shelley payment addresses, their low nibble the network id."""
@@ -67,6 +68,7 @@ class OrderDesk:
             raise BadRequestError(str(exc)) from None
         # before the order id is claimed: a wallet on the wrong network leaves it usable
         check_utxo_networks("utxoCborHexList", utxos, market.network_id)
+        refuse_service_utxos(utxos, market.service_keys)
         params = market.backend.protocol_parameters()
         ttl = market.ttl_slot()
         with market.database.session() as session:

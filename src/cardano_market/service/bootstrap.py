@@ -22,6 +22,7 @@ from ..app.operator import OperatorKeys, load_signing_key
 from ..app.prices import OraclePrices
 from ..app.runtime import ContractAddresses, Marketplace
 from ..app.sale_lifecycle import DeploymentRefs
+from ..app.signing import ServiceKeys
 from ..chain.base import ChainBackend
 from ..chain.instrumented import InstrumentedBackend
 from ..config import Network, Settings
@@ -38,6 +39,7 @@ from .recaptcha import RecaptchaVerifier
 if TYPE_CHECKING:
     from ..app.v2.context import EscrowKey, SecondaryFees, V2Context
     from ..security.jwt_auth import JwtVerifier
+    from ..security.keystore import KeyStore
     from ..worker.batcher import Batcher
 
 log = logging.getLogger("cardano_market.service")
@@ -104,7 +106,58 @@ def open_service(settings: Settings, *, verify: bool = True) -> ServiceParts:
     except BaseException:
         parts.close()
         raise
+    _register_service_keys(parts)
     return parts
+
+
+def _register_service_keys(parts: ServiceParts) -> None:
+    """Tell the signing gate (and the builders' first check) every key the service holds or is
+    paid at: no caller's transaction may spend from them, whatever the address's stake part."""
+    keys = parts.market.service_keys
+    settings = parts.settings
+    if parts.operator is not None:
+        keys.register(parts.operator.hot.hash, "the marketplace operator")
+        keys.register(parts.operator.collateral.hash, "the operator's collateral wallet")
+    keys.register_address(parts.market.addresses.cash_register, "the marketplace operator")
+    seeded = parts.devnet
+    if seeded is not None:
+        for wallet, owner in (
+            (seeded.cash_register, "the marketplace operator"),
+            (seeded.collateral, "the operator's collateral wallet"),
+            (seeded.batcher, "the batcher"),
+        ):
+            if wallet is not None:
+                keys.register(wallet.payment_key.hash, owner)
+    for secret, setting, owner in (
+        (settings.batcher_key, "CARDANO_MARKET_BATCHER_KEY", "the batcher"),
+        (
+            settings.operator_collateral_key,
+            "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY",
+            "the operator's collateral wallet",
+        ),
+    ):
+        key = _key(secret, setting)
+        if key is not None:
+            keys.register(key.hash, owner)
+    for text, owner in (
+        (settings.batcher_address, "the batcher"),
+        (settings.collateral_address, "the operator's collateral wallet"),
+    ):
+        if text is not None:
+            keys.register_address(decode_address(text), owner)
+    v2 = parts.v2
+    if v2 is not None:
+        if v2.escrow is not None:
+            keys.register(v2.escrow.key.hash, "the escrow")
+        keys.register_address(v2.fees.platform_fee_address, "the platform fee address")
+        keys.register_address(v2.fees.node_fee_address, "the node fee address")
+    # The devnet's CIP-30 wallets sign anything they are handed: never serve one for a key the
+    # service holds, or /devnet/wallets/<name>/sign-tx would sign around the gate.
+    parts.wallets = {
+        name: wallet
+        for name, wallet in parts.wallets.items()
+        if wallet.keys.payment_key.hash not in keys
+    }
 
 
 # -- the deployment check (issue 14) --------------------------------------------------------------
@@ -247,9 +300,13 @@ def settlement_loops(
 
         try:
             queue_batcher = (
-                Batcher.for_devnet(parts.devnet, parts.chain)
+                Batcher.for_devnet(
+                    parts.devnet, parts.chain, service_keys=parts.market.service_keys
+                )
                 if parts.devnet is not None
-                else configured_batcher(settings, parts.chain)
+                else configured_batcher(
+                    settings, parts.chain, service_keys=parts.market.service_keys
+                )
             )
         except (ValueError, ConfigError) as exc:
             if not optional_batcher or parts.devnet is None:
@@ -279,7 +336,9 @@ _BATCHER_SETTINGS = (
 )
 
 
-def configured_batcher(settings: Settings, chain: ChainBackend) -> Batcher:
+def configured_batcher(
+    settings: Settings, chain: ChainBackend, *, service_keys: ServiceKeys | None = None
+) -> Batcher:
     """The batcher a public network's settings describe: its key (certificate and vault), the
     operator's collateral key, and the deployment (reference data, sale, queue and vault
     reference scripts), read from the chain and checked against the ReferenceDatum."""
@@ -317,6 +376,7 @@ def configured_batcher(settings: Settings, chain: ChainBackend) -> Batcher:
             starter_nft=asset_from_unit(_required(settings.starter_nft_unit)),
             script_refs=refs,
             keys=keys,
+            service_keys=service_keys,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
@@ -353,6 +413,7 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
             raise
         log.warning("the v2 custodial API is off: %s", exc)
         return None
+    check_stored_keys(parts.database, keystore)
     ctx = V2Context(
         market=parts.market,
         database=parts.database,
@@ -360,6 +421,7 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
         fees=_secondary_fees(settings, parts.market.addresses.cash_register, network_id),
         verifier=_jwt_verifier(settings),
         escrow=_escrow_key(settings, network_id),
+        price_slippage_percentage=Fraction(settings.primary_price_slippage_percentage),
         devnet=devnet,
         worker_poll_seconds=settings.worker_poll_ms / 1000,
         worker_lease_seconds=settings.worker_lease_seconds,
@@ -368,6 +430,16 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
     if devnet and parts.devnet is not None:
         seed_v2(ctx, parts.devnet)
     return ctx
+
+
+def check_stored_keys(database: Database, keystore: KeyStore) -> None:
+    """Refuse to start (ConfigError naming the key id) when a stored custodial wallet was
+    sealed with a key that is not configured: its user could never sign."""
+    from ..store.v2_repos import CustodialWalletRepo
+
+    with database.session() as session:
+        stored = CustodialWalletRepo(session, keystore).key_ids()
+    keystore.check_stored_key_ids(stored)
 
 
 def _jwt_verifier(settings: Settings) -> JwtVerifier:

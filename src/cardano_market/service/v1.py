@@ -121,7 +121,7 @@ class V1:
             catalog=catalog,
             orders=OrderDesk(market, catalog),
             submitter=TransactionSubmitter(
-                market, operator.co_sign if operator is not None else None
+                market, sales.mandate_for if sales is not None else None
             ),
             metrics=metrics,
             sales=sales,

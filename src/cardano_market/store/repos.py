@@ -401,6 +401,22 @@ class IssuedTransactionRepo:
         row = self._session.scalars(_fresh(stmt)).first()
         return None if row is None else _issued(row)
 
+    def lock(self, tx_id: str) -> IssuedTransaction | None:
+        """The issued transaction, its row held until the session ends (PostgreSQL: a row lock;
+        SQLite: the database's write lock), so one submitTx at a time co-signs and submits it."""
+        key = tx_id.lower() if isinstance(tx_id, str) else ""
+        if not _TX_ID.fullmatch(key):
+            return None
+        stmt = (
+            update(IssuedTransactionRow)
+            .where(IssuedTransactionRow.tx_id == key)
+            .values(updated_at=IssuedTransactionRow.updated_at)
+            .returning(IssuedTransactionRow)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        row = self._session.scalars(stmt).first()
+        return None if row is None else _issued(row)
+
     def mark_submitted(self, tx_id: str, *, signed_cbor: bytes, now: datetime) -> bool:
         """Move an issued transaction to submitted, keeping the signed bytes.
 
