@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
 from cardano_market.domain.values import Value, asset_from_unit, unit_of
-from cardano_market.service.bootstrap import create_service_app, open_service
+from cardano_market.service.bootstrap import create_service_app, open_service, settlement_loops
 from conftest import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,3 +218,36 @@ def test_recaptcha_guards_the_status_routes_with_their_actions(service: Service)
     )
     assert listed.status_code == 403
     assert service.get(ORDERS, "get_orders", ownerAddress=owner).json() == []
+
+
+@pytest.fixture
+def manual(tmp_path: Path, clean_env: None) -> Iterator[Service]:
+    """The service without in-process loops: the test turns the batcher and monitor itself."""
+    settings = load_settings(
+        network="devnet",
+        database_url=f"sqlite:///{tmp_path / 'service.db'}",
+        devnet_path=tmp_path / "devnet.db",
+    )
+    parts = open_service(settings)
+    with TestClient(create_service_app(parts)) as client:
+        yield Service(client, parts)
+
+
+def test_an_order_filled_and_refunded_between_two_polls_is_still_followed(
+    manual: Service,
+) -> None:
+    """The batcher fills and refunds the order before the monitor ever sees it at the queue:
+    the monitor adopts it from the confirmed order transaction and follows its spends."""
+    service = manual
+    [monitor, batcher] = settlement_loops(service.parts)
+    order_id = place(service, "bob", 2, 5_000_000)
+    for _ in range(4):  # purchase, then refund (chained without waiting for blocks)
+        batcher.once()
+    queued = service.parts.market.backend.utxos_at(service.parts.market.addresses.queue)
+    assert not queued, "the order came and went before any monitor poll"
+    for _ in range(3):
+        monitor.once()
+    status_now = status(service, order_id)
+    assert status_now["state"] == "Filled" and status_now["settled"], status_now
+    assert status_now["bundlesFilled"] == 2 and len(status_now["purchaseTxIds"]) == 1
+    assert status_now["refundTxId"] and status_now["amountRefunded"]["lovelace"] > 0

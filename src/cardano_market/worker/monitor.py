@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from ..app.runtime import utc_now
 from ..chain.base import ChainBackend, ChainError, TxState, TxStatus
-from ..chain.history import ChainHistory, ChainTransaction
+from ..chain.history import ChainHistory, ChainTransaction, chain_transaction
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, SaleDatum, address_from_wallet
 from ..domain.errors import MarketError
@@ -58,7 +58,14 @@ from ..store.orders import (
     Order,
     OrderRepo,
 )
-from ..store.records import Criteria, SaleFilter, SaleTerms, StoredSale, TxKind
+from ..store.records import (
+    Criteria,
+    IssuedTransaction,
+    SaleFilter,
+    SaleTerms,
+    StoredSale,
+    TxKind,
+)
 from ..store.records import TxStatus as IssuedStatus
 from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
 from ..tx.body import transaction_inputs
@@ -584,11 +591,36 @@ class ChainMonitor:
                         tx.tx_id, status.block_height or poll.report.tip_height, now=self.clock()
                     )
                     poll.event("tx_confirmed", tx.tx_id, f"{tx.kind.value} at depth {status.depth}")
+                    if tx.kind is TxKind.ORDER:
+                        self._adopt_order(poll, session, tx)
                 elif status.state is TxState.UNKNOWN:
                     ttl = _ttl(tx.signed_cbor or tx.cbor)
                     if ttl is not None and poll.report.tip_slot >= ttl:
                         issued.set_status(tx.tx_id, IssuedStatus.FAILED, now=self.clock())
                         poll.event("tx_failed", tx.tx_id, f"not on chain and past its TTL {ttl}")
+
+    def _adopt_order(self, poll: _Poll, session: Session, tx: IssuedTransaction) -> None:
+        """An order transaction this service issued is on chain: its queue output (output 0) is
+        an order even when a batcher filled and refunded it before any poll saw it at the queue;
+        the next poll follows its spends."""
+        orders = OrderRepo(session)
+        ref = (bytes.fromhex(tx.tx_id), 0)
+        if orders.by_utxo(ref) is not None:
+            return
+        try:
+            outputs = chain_transaction(tx.signed_cbor or tx.cbor, block_height=None, slot=None)
+        except MarketError:
+            return
+        if not outputs.outputs or outputs.outputs[0].address != self.queue_address:
+            return
+        self._new_order(
+            poll,
+            orders,
+            MonitorStateRepo(session),
+            SaleRepo(session),
+            outputs.outputs[0],
+            IssuedTransactionRepo(session),
+        )
 
 
 # -- helpers --------------------------------------------------------------------------------------
