@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,32 @@ def test_an_order_filled_and_refunded_between_two_polls_is_still_followed(
     assert status_now["state"] == "Filled" and status_now["settled"], status_now
     assert status_now["bundlesFilled"] == 2 and len(status_now["purchaseTxIds"]) == 1
     assert status_now["refundTxId"] and status_now["amountRefunded"]["lovelace"] > 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_unused_and_unsubmitted_orders_expire(service: Service) -> None:
+    market = service.parts.market
+    unused = service.post(
+        f"{ORDERS}/amount", "generate_order_amount", {"saleId": TOKEN_SALE, "bundleQuantity": 1}
+    ).json()["orderId"]
+    unsigned = service.post(
+        f"{ORDERS}/amount", "generate_order_amount", {"saleId": TOKEN_SALE, "bundleQuantity": 1}
+    ).json()
+    alice = service.parts.wallets["alice"]
+    built = service.post(
+        f"{ORDERS}/transaction",
+        "generate_order_transaction",
+        {
+            "orderId": unsigned["orderId"],
+            "changeAddress": alice.bech32,
+            "utxoCborHexList": alice.get_utxos(Value.from_cbor(unsigned["amountCborHex"])),
+        },
+    )
+    assert built.status_code == 200, built.text
+    assert status(service, unused)["state"] == "Pending"
+    assert status(service, unsigned["orderId"])["state"] == "Issued"
+    later = market.clock() + timedelta(seconds=market.order_validity_seconds + 1)
+    object.__setattr__(market, "clock", lambda: later)
+    for order_id in (unused, unsigned["orderId"]):
+        expired = status(service, order_id)
+        assert expired["state"] == "Expired" and expired["settled"], expired
