@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     """v2: encrypts custodial wallet keys at rest (32 bytes, hex or base64). Required off the
     devnet; a devnet without it keeps a generated key beside its SQLite file
     (`security.keystore`)."""
+    key_encryption_keys_retired: SecretStr | None = None
+    """v2: earlier key-encryption keys, comma-separated (same forms): they still open wallets
+    sealed before a rotation, never seal new ones. `cardano-market keys rotate` re-seals every
+    wallet under `KEY_ENCRYPTION_KEY`, after which they can be removed."""
+    primary_price_slippage_percentage: Decimal = Field(Decimal(0), ge=0, le=100)
+    """v2: how far above its quote (percent, exact decimal) a primary purchase may be paid when
+    the oracle price moved before the worker builds it; 0: never more than quoted."""
 
     escrow_key: SecretStr | None = None
     """v2: the escrow wallet's signing key (64 hex digits or a `.skey` path): deals' tokens wait
@@ -223,6 +230,14 @@ class Settings(BaseSettings):
     idempotency_retention_seconds: int = Field(7 * 86_400, ge=3600, le=365 * 86_400)
     """How long v2 idempotency records are kept."""
 
+    # -- network profiles (issue 14): preprod and mainnet's deployment shipped as data ----------
+    network_profile: bool = True
+    """Fill the settings left unset from the network's profile (`domain/network_<name>.json`:
+    NEWM's preprod or mainnet deployment) and check the live ReferenceDatum against it at
+    start; false: every deployment setting must be given."""
+    monitor_from_block: int | None = Field(None, ge=0)
+    """The deployment's first block (the profile's): the monitor never looks further back."""
+
     _marketplace_config: MarketplaceConfig | None = PrivateAttr(default=None)
     _jwt_public_key_pem: str | None = PrivateAttr(default=None)
 
@@ -233,6 +248,29 @@ class Settings(BaseSettings):
             network = str(data.get("network") or Network.DEVNET).strip().lower()
             data = {**data, "recaptcha_enabled": network != Network.DEVNET}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """Settings left unset take the network profile's values (settings always win)."""
+        if not isinstance(data, dict) or str(
+            data.get("network_profile", "true")
+        ).strip().lower() in (
+            "false",
+            "0",
+            "no",
+        ):
+            return data
+        from .domain.profiles import profile_for
+
+        profile = profile_for(str(data.get("network") or "").strip().lower())
+        if profile is None:
+            return data
+        filled = {k: v for k, v in profile.settings().items() if data.get(k) in (None, "")}
+        unset = data.get("marketplace") in (None, "") and data.get("marketplace_file") in (None, "")
+        if profile.currency is not None and unset:
+            filled["marketplace"] = {"currency": profile.currency}
+        return {**data, **filled}
 
     @field_validator("network", mode="before")
     @classmethod
@@ -365,7 +403,7 @@ class Settings(BaseSettings):
         unencrypted off the devnet."""
         from .domain.errors import ConfigError
         from .security.jwt_auth import load_rsa_public_key, read_public_key_file
-        from .security.keystore import parse_key_encryption_key
+        from .security.keystore import parse_key_encryption_key, parse_retired_keys
 
         path = self.jwt_public_key_file
         if self.jwt_public_key is not None and path is not None:
@@ -393,6 +431,16 @@ class Settings(BaseSettings):
                 )
             except ConfigError as exc:
                 problems.append(str(exc))
+            if self.key_encryption_keys_retired is not None:
+                try:
+                    parse_retired_keys(self.key_encryption_keys_retired.get_secret_value())
+                except ConfigError as exc:
+                    problems.append(str(exc))
+        elif self.key_encryption_keys_retired is not None:
+            problems.append(
+                f"{env_name('key_encryption_keys_retired')} needs {env_name('key_encryption_key')}"
+                ": retired keys only open wallets, the current key seals them"
+            )
         elif self.network.is_real:
             problems.append(
                 f"refusing to start on {self.network} without {env_name('key_encryption_key')}: "

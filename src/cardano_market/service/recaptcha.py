@@ -73,6 +73,8 @@ class Action(enum.StrEnum):
     GENERATE_ORDER_AMOUNT = "generate_order_amount"
     GENERATE_ORDER_TRANSACTION = "generate_order_transaction"
     GENERATE_ORDER_CANCEL_TRANSACTION = "generate_order_cancel_transaction"
+    GET_ORDER = "get_order"
+    GET_ORDERS = "get_orders"
     SUBMIT_TX = "submit_tx"
 
 

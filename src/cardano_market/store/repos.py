@@ -262,6 +262,16 @@ class PendingOrderRepo:
         row = _claim(self._session, PendingOrderRow, "order", order_id, now)
         return _pending_order(row)
 
+    def set_owner(self, order_id: str | uuid.UUID, owner_address: bytes) -> None:
+        """Record the wallet a used order's transaction was built for (its change address)."""
+        key = _require_uuid("order id", order_id)
+        self._session.execute(
+            update(PendingOrderRow)
+            .where(PendingOrderRow.id == key)
+            .values(owner_address=owner_address.hex())
+            .execution_options(synchronize_session=False)
+        )
+
     def purge(self, expired_before: datetime, *, unused_only: bool = False) -> int:
         """Delete orders that expired before `expired_before` (used or not, or with
         `unused_only` those never claimed); returns how many."""
@@ -390,6 +400,22 @@ class IssuedTransactionRepo:
             .limit(1)
         )
         row = self._session.scalars(_fresh(stmt)).first()
+        return None if row is None else _issued(row)
+
+    def lock(self, tx_id: str) -> IssuedTransaction | None:
+        """The issued transaction, its row held until the session ends (PostgreSQL: a row lock;
+        SQLite: the database's write lock), so one submitTx at a time co-signs and submits it."""
+        key = tx_id.lower() if isinstance(tx_id, str) else ""
+        if not _TX_ID.fullmatch(key):
+            return None
+        stmt = (
+            update(IssuedTransactionRow)
+            .where(IssuedTransactionRow.tx_id == key)
+            .values(updated_at=IssuedTransactionRow.updated_at)
+            .returning(IssuedTransactionRow)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        row = self._session.scalars(stmt).first()
         return None if row is None else _issued(row)
 
     def mark_submitted(self, tx_id: str, *, signed_cbor: bytes, now: datetime) -> bool:

@@ -281,6 +281,19 @@ class Ledger:
             self.store.add_block(slot)
         return [seeded[i] for i in range(len(items))]
 
+    def republish(self, ref: OutRef, output: TxOutput) -> Utxo:
+        """An operator's update of an output no transaction can spend (the oracle's price feed):
+        `ref` leaves the UTxO set and `output` arrives in a fresh genesis transaction, in one
+        block. ChainError when `ref` is not unspent."""
+        with self.store.write():
+            if self.store.utxo(ref) is None:
+                raise ChainError(f"republish: {ref[0].hex()}#{ref[1]} is not an unspent output")
+            slot = self.current_slot()
+            self.store.spend([ref])
+            (utxo,) = self._genesis_tx([output.to_cbor()], slot)
+            self.store.add_block(slot)
+        return utxo
+
     def _seed_utxo(self, utxo: Utxo, slot: int) -> Utxo:
         if self.store.utxo(utxo.out_ref) is not None:
             raise ChainError(f"genesis: {utxo.tx_hash.hex()}#{utxo.index} already exists")
