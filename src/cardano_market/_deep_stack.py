@@ -40,11 +40,25 @@ class DeepStackError(RuntimeError):
     """The child process died (or could not start) while running the call."""
 
 
+PROCESS_NAME = b"cm-deep-stack"
+"""The child's name in /proc/PID/comm (`top`, `ps -o comm`), on Linux."""
+
+
 def _child_init(parent: int) -> None:
+    _name_process(PROCESS_NAME)
     sys.setrecursionlimit(CHILD_RECURSION_LIMIT)  # only in the child process
     threading.stack_size(CHILD_STACK_BYTES)
     watchdog = threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True)
     watchdog.start()
+
+
+def _name_process(name: bytes) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):  # not Linux: the name is only a convenience
+        pass
 
 
 def _exit_with(parent: int) -> None:

@@ -41,6 +41,8 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if "(cm-deep-stack)" in stat:  # the parent's uplc process (`_deep_stack`), no worker
+            continue
         if ppid == pid and b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
             found.append(int(entry.name))
     return found

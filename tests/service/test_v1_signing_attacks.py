@@ -255,8 +255,8 @@ def test_an_issued_drain_is_refused_at_submit_tx_and_nothing_is_signed(
 def test_a_transaction_not_issued_here_is_never_co_signed(
     service: Service, signatures: list[str]
 ) -> None:
-    """The same drain sent whole (`cborHex`) without being issued: relayed as it is, and the
-    ledger refuses it for want of the operator's signatures."""
+    """The same drain sent whole (`cborHex`) without being issued: refused, as any
+    transaction this service did not issue (404 unless `SUBMIT_RELAY`), and never co-signed."""
     mallory = _wallet(service, "mallory")
     tx_id = _record_evil_start(service, mallory, _wallet(service, "cashRegister").utxos())
     with service.parts.market.database.session() as session:
@@ -275,7 +275,8 @@ def test_a_transaction_not_issued_here_is_never_co_signed(
     altered[fee_at + 5] ^= 1
     before = _balances(service, *OPERATOR_WALLETS, "mallory")
     refused = service.post("/v1/cardano/submitTx", "submit_tx", {"cborHex": altered.hex()})
-    assert refused.status_code in (400, 422), refused.text
+    assert refused.status_code == 404, refused.text
+    assert "was not issued by this service" in refused.json()["cause"]
     assert transaction_id(bytes(altered)).hex() != tx_id
     assert _balances(service, *OPERATOR_WALLETS, "mallory") == before
     assert signatures == []
