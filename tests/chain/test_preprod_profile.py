@@ -28,7 +28,7 @@ from cardano_market.synthetic import wallet, wallet_utxos
 from cardano_market.tx.witness import sign_transaction
 
 CASH_REGISTER = wallet("preprod cash register").bech32
-KEK = "11" * 32
+KEK = "3f9c2a71d85e0b46c17fa9e3528d0b6e94a1c7f35e28b0d69c4a1f7e3b5d8a02"  # random-looking
 
 
 @pytest.fixture
@@ -44,7 +44,8 @@ def world(fake: FakeBlockfrost) -> PreprodWorld:
 
 def env_for(fake: FakeBlockfrost, tmp_path: Path) -> dict[str, str]:
     """Everything a user sets for preprod: Blockfrost, reCAPTCHA (off here), a cash register
-    (and the v2 custodial API's secrets, which it needs on any public network)."""
+    (and the v2 custodial API's secrets and token audience and issuer, and a /metrics token,
+    which it needs on any public network)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARDANO_MARKET_")}
     env.update(
         CARDANO_MARKET_NETWORK="preprod",
@@ -55,6 +56,9 @@ def env_for(fake: FakeBlockfrost, tmp_path: Path) -> dict[str, str]:
         CARDANO_MARKET_CASH_REGISTER_ADDRESS=CASH_REGISTER,
         CARDANO_MARKET_KEY_ENCRYPTION_KEY=KEK,  # the v2 custodial API's two secrets
         CARDANO_MARKET_JWT_SECRET="preprod-profile-test-jwt-secret-0123456789",
+        CARDANO_MARKET_JWT_AUDIENCE="cardano-market",
+        CARDANO_MARKET_JWT_ISSUER="https://auth.example",
+        CARDANO_MARKET_METRICS_TOKEN="preprod-metrics-token",
         CARDANO_MARKET_DATABASE_URL=f"sqlite:///{tmp_path / 'preprod.db'}",
     )
     return env
