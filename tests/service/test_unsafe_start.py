@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
+from serve_process import free_port, start_serve
 
 
 def test_unsafe_public_settings_refuse_to_start(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -41,3 +44,18 @@ def test_a_devnet_on_a_public_address_refuses_to_start(
     assert done.returncode == 1
     assert "refusing to serve the devnet on 0.0.0.0" in done.stderr
     assert "--allow-remote-devnet" in done.stderr
+
+
+def test_metrics_on_their_own_port_are_not_on_the_api_port(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    served = start_serve(tmp_path, {"CARDANO_MARKET_METRICS_PORT": str(metrics_port)})
+    try:
+        on_api = httpx.get(f"{served.url}/metrics", timeout=5)
+        assert on_api.status_code == 404
+        assert on_api.json()["cause"] == "/metrics is on its own port"
+        httpx.get(f"{served.url}/v1/marketplace/sales", timeout=10)
+        shown = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert shown.status_code == 200
+        assert "cardano_market_http_request_duration_seconds" in shown.text
+    finally:
+        served.stop()
