@@ -2,9 +2,11 @@
 
     BLOCKFROST_PROJECT_ID=preprod... \\
     CARDANO_MARKET_PREPROD_SKEY=path/to/payment.skey \\
-    python scripts/preprod_smoke.py \\
-        --reference-address addr_test1... --starter-nft <policy hex><name hex> \\
-        --oracle-address addr_test1... [--pointer <hex>] [--bundles 1] [--submit]
+    python scripts/preprod_smoke.py [--pointer <hex>] [--bundles 1] [--submit]
+
+The reference-data address, starter NFT and oracle address come from the shipped preprod network
+profile (PROTOCOL section 10, `cardano_market/domain/network_preprod.json`); the options and
+NEWM_PREPROD_* variables still override them.
 
 Steps: read the reference datum (the UTxO at the reference-data address holding the starter NFT),
 find a started sale at the sale contract (a UTxO holding a pointer token of the datum's pointer
@@ -31,6 +33,14 @@ PROJECT_ENV = "BLOCKFROST_PROJECT_ID"
 TNEWM_UNIT = "769c4c6e9bc3ba5406b9b89fb7beb6819e638ff2e2de63f008d5bcff744e45574d"
 
 
+def _profile_value(name: str) -> str | None:
+    """The shipped preprod profile's value (imported late: `--help` stays fast)."""
+    from cardano_market.domain.profiles import profile_for
+
+    profile = profile_for("preprod")
+    return None if profile is None else getattr(profile, name)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Read the live NEWM preprod marketplace via Blockfrost and build (optionally "
@@ -39,17 +49,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reference-address",
-        default=os.environ.get("NEWM_PREPROD_REFERENCE_ADDRESS"),
+        default=os.environ.get("NEWM_PREPROD_REFERENCE_ADDRESS")
+        or _profile_value("reference_address"),
         help="bech32 address of the reference-data contract (env NEWM_PREPROD_REFERENCE_ADDRESS)",
     )
     parser.add_argument(
         "--starter-nft",
-        default=os.environ.get("NEWM_PREPROD_STARTER_NFT"),
+        default=os.environ.get("NEWM_PREPROD_STARTER_NFT") or _profile_value("starter_nft"),
         help="unit (policy hex + name hex) of the starter NFT (env NEWM_PREPROD_STARTER_NFT)",
     )
     parser.add_argument(
         "--oracle-address",
-        default=os.environ.get("NEWM_PREPROD_ORACLE_ADDRESS"),
+        default=os.environ.get("NEWM_PREPROD_ORACLE_ADDRESS") or _profile_value("oracle_address"),
         help="bech32 address of the Charli3 NEWM/USD feed (env NEWM_PREPROD_ORACLE_ADDRESS)",
     )
     parser.add_argument(

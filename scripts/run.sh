@@ -11,7 +11,15 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# Install only when pyproject.toml changed since the last install (its hash is kept in .venv).
+stamp=.venv/.cardano-market-installed
+wanted="$(python -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' pyproject.toml)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]] \
+        || ! python -c 'import cardano_market' 2>/dev/null; then
+    echo "run.sh: installing the project into .venv (pyproject.toml changed)" >&2
+    python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+    echo "$wanted" > "$stamp"
+fi
 
 if [[ $# -eq 0 ]]; then
     set -- serve

@@ -4,6 +4,7 @@ and the RS256 public key (inline or from a file), with no secret echoed."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ from cardano_market.domain.address import encode_address, script_address
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.values import unit_of
 
-KEK_B64 = base64.b64encode(bytes(range(32))).decode()
+KEK_B64 = base64.b64encode(hashlib.sha256(b"cardano-market test kek").digest()).decode()
 PUBLIC_NETWORK: dict[str, Any] = {
     "recaptcha_enabled": False,
     "unsafe_allow_no_recaptcha": True,
@@ -29,6 +30,9 @@ PUBLIC_NETWORK: dict[str, Any] = {
         for n, name in enumerate(("queue", "sale", "cash_register", "oracle"), start=1)
     },
     "oracle_feed_unit": unit_of((b"\x05" * 28, b"OracleFeed")),
+    "metrics_token": "metrics-sekrit",
+    "jwt_audience": "cardano-market",
+    "jwt_issuer": "https://auth.example",
 }
 
 
@@ -68,7 +72,7 @@ def test_the_devnet_starts_without_one() -> None:
 
 
 def test_the_environment_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARDANO_MARKET_KEY_ENCRYPTION_KEY", bytes(range(32)).hex())
+    monkeypatch.setenv("CARDANO_MARKET_KEY_ENCRYPTION_KEY", base64.b64decode(KEK_B64).hex())
     settings = load_settings(network="mainnet", **PUBLIC_NETWORK)
     assert settings.key_encryption_key is not None
 

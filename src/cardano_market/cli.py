@@ -16,7 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DEFAULT_ORDER_FIXTURE = Path("fixtures/orders/usd-sale.json")
+DEFAULT_ORDER_FIXTURE = Path(__file__).parent / "scenarios" / "usd-sale.json"
+"""The packaged copy of fixtures/orders/usd-sale.json (found from any working directory)."""
 
 
 @app.callback()
@@ -119,6 +120,20 @@ def serve(
             help="Run the chain monitor and the batcher in-process (default: on the devnet only).",
         ),
     ] = None,
+    allow_remote_devnet: Annotated[
+        bool,
+        typer.Option(
+            help="Let the devnet listen on a non-loopback --host (it serves admin tokens)."
+        ),
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="HTTP worker processes sharing the port; the background loops (v2 worker, "
+            "monitor, batcher) run once, in the parent process.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (v1 marketplace, v2 custodial, /health, /metrics, /docs; /devnet on the
     devnet).
@@ -144,15 +159,41 @@ def serve(
     )
     configure_logging(log_level.upper(), json=json_logs)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is enough
+    from .service.workers import check_port, export_for_workers, run_workers
+
     try:
         settings = load_settings(env_file, **overrides)
+        check_port(settings.host, settings.port)  # before anything starts or is created
         parts = open_service(settings)
     except MarketError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"cardano-market: {json.dumps(settings.describe())}", err=True)
     on_devnet = settings.network.value == "devnet"
+    if on_devnet and not _is_loopback(settings.host):
+        if not allow_remote_devnet and not settings.allow_remote_devnet:
+            parts.close()
+            raise _fail(
+                f"refusing to serve the devnet on {settings.host}: it hands out admin tokens"
+                " (/devnet/token) and signs for its wallets, to anyone who can reach it. Use"
+                " 127.0.0.1, or --allow-remote-devnet if that is what you want"
+            )
+        logging.getLogger("cardano_market.service").warning(
+            "the devnet listens on %s: anyone who reaches it can mint admin tokens and sign"
+            " with its wallets",
+            settings.host,
+        )
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(
+            settings.metrics_port, addr=settings.host, registry=parts.metrics.registry
+        )
     in_process = on_devnet if worker is None else worker
     settling = on_devnet if settle is None else settle
+    if workers > 1:
+        export_for_workers(overrides, env_file, log_level, json_logs)
+        run_workers(parts, workers=workers, worker=in_process, settle=settling, log_level=log_level)
+        return
     try:
         service = create_service_app(parts, worker=in_process, settle=settling)
     except MarketError as exc:
@@ -166,6 +207,17 @@ def serve(
         access_log=False,
         log_level=log_level.lower(),
     )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 _EnvFile = Annotated[Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")]
@@ -207,7 +259,7 @@ def _run_settlement(
 
     from .config import load_settings
     from .domain.errors import MarketError
-    from .service.bootstrap import open_service, settlement_loops
+    from .service.bootstrap import housekeeping_loop, open_service, settlement_loops
     from .service.observability import configure_logging
 
     configure_logging(log_level.upper(), json=True)
@@ -216,7 +268,10 @@ def _run_settlement(
     except MarketError as exc:
         raise _fail(str(exc)) from exc
     try:
-        loops = settlement_loops(parts, monitor=monitor, batcher=batcher)
+        loops = [
+            *settlement_loops(parts, monitor=monitor, batcher=batcher),
+            housekeeping_loop(parts),
+        ]
     except MarketError as exc:  # ConfigError, or ChainError reading the deployment
         parts.close()
         raise _fail(str(exc)) from exc
@@ -313,7 +368,7 @@ def demo(
     bundles: Annotated[int, typer.Option(min=1, help="Bundles to order.")] = 3,
 ) -> None:
     """Walk the v1 path on a fresh devnet over HTTP: fees, amount, UTxOs, transaction, signature,
-    submit, confirmation."""
+    submit, confirmation, then the in-process batcher's fill as the order status shows it."""
     import logging
     import tempfile
 
@@ -341,6 +396,56 @@ _DevnetPath = Annotated[Path, typer.Option("--path", help="The devnet's SQLite f
 _SeedFile = Annotated[
     Path | None, typer.Option("--seed", help="Seed file (JSON; default: the demo seed).")
 ]
+
+
+# -- cardano-market check (issue 14) ---------------------------------------------------------------
+
+
+@app.command("check")
+def check_command(
+    network: Annotated[
+        str | None, typer.Option(help="devnet, preview, preprod or mainnet (default: settings).")
+    ] = None,
+    env_file: _EnvFile = None,
+    seed: Annotated[Path | None, typer.Option(help="Devnet seed file.")] = None,
+    devnet_path: Annotated[Path | None, typer.Option(help="Devnet ledger file.")] = None,
+) -> None:
+    """Read the live deployment of the configured network and print one line per check
+    (reference datum, reference scripts, contract addresses, oracle, currency, fee bounds,
+    chain latency); exit status 1 when any fails."""
+    import logging
+    import time
+
+    from .app.deployment_check import check_deployment, failures
+    from .config import load_settings
+    from .domain.errors import MarketError
+    from .service.bootstrap import expected_deployment, open_service
+
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        settings = load_settings(
+            env_file, **_given(network=network, seed=seed, devnet_path=devnet_path)
+        )
+        # nothing to store: an in-memory database, so no file is created or migrated
+        parts = open_service(
+            settings.model_copy(update={"database_url": "sqlite://"}), verify=False
+        )
+    except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        expected = expected_deployment(parts)
+        checks = check_deployment(parts.chain, expected, now_ms=int(time.time() * 1000))
+    except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        parts.close()
+    typer.echo(f"network {settings.network.value}" + (" (profile)" if expected.profile else ""))
+    for check in checks:
+        typer.echo(check.line())
+    failed = failures(checks)
+    if failed:
+        typer.echo(f"{len(failed)} of {len(checks)} checks failed", err=True)
+        raise typer.Exit(1)
 
 
 def _given(**options: Any) -> dict[str, Any]:
@@ -478,6 +583,105 @@ def devnet_wallets(path: _DevnetPath = DEFAULT_DEVNET_PATH, seed: _SeedFile = No
             typer.echo(
                 f"{name:<14} {encode_address(keys.address)}  {balance.coin} lovelace{tokens}"
             )
+
+
+# -- keys: custodial wallet keys at rest --------------------------------------------------------
+
+keys_app = typer.Typer(
+    help="Custodial wallet keys at rest: which key-encryption keys seal them; rotation.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+_KeysDatabase = Annotated[
+    str | None, typer.Option(help="The service's database (sqlite:///FILE or postgresql...).")
+]
+
+
+def _open_keys(env_file: Path | None, database_url: str | None) -> tuple[Any, Any]:
+    """The settings' key store and the migrated database (ConfigError as a clean exit)."""
+    from .config import load_settings
+    from .domain.errors import MarketError
+    from .security.keystore import KeyStore
+    from .store.db import Database
+
+    try:
+        settings = load_settings(env_file, **_given(database_url=database_url))
+        keystore = KeyStore.from_settings(settings)
+        database = Database.connect(settings.database_url)
+    except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    return keystore, database
+
+
+@keys_app.command("status")
+def keys_status(env_file: _EnvFile = None, database_url: _KeysDatabase = None) -> None:
+    """How many wallets each key id sealed, and whether that key is configured."""
+    from .store.v2_repos import CustodialWalletRepo
+
+    keystore, database = _open_keys(env_file, database_url)
+    try:
+        with database.session() as session:
+            counts = CustodialWalletRepo(session, keystore).key_ids()
+    finally:
+        database.dispose()
+    current = keystore.current_key_id.hex()
+    typer.echo(f"current key id {current}")
+    for key_id, count in sorted(counts.items()):
+        state = (
+            "current"
+            if key_id == current
+            else ("retired" if bytes.fromhex(key_id) in keystore.key_ids else "NOT CONFIGURED")
+        )
+        typer.echo(f"{key_id}  {count} wallet(s)  {state}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    env_file: _EnvFile = None,
+    database_url: _KeysDatabase = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Wallets per database transaction.")] = 100,
+    pause_ms: Annotated[
+        int, typer.Option(min=0, help="Wait between batches (spares a busy database).")
+    ] = 0,
+) -> None:
+    """Re-seal every custodial wallet key under CARDANO_MARKET_KEY_ENCRYPTION_KEY.
+
+    Configure the new key as KEY_ENCRYPTION_KEY and the old one in KEY_ENCRYPTION_KEYS_RETIRED
+    (services keep running with both), run this, then remove the old key. Each batch commits
+    on its own: interrupted, it loses nothing, and running it again finishes the job.
+    """
+    from .app.v2.custody import RotationProgress, rotate_wallet_keys
+    from .domain.errors import MarketError
+    from .store.v2_repos import CustodialWalletRepo
+
+    keystore, database = _open_keys(env_file, database_url)
+    current = keystore.current_key_id.hex()
+
+    def progress(step: RotationProgress) -> None:
+        typer.echo(f"re-sealed {step.resealed} wallet(s) ({step.total} so far)")
+
+    try:
+        total = rotate_wallet_keys(
+            database,
+            keystore,
+            batch_size=batch_size,
+            pause_seconds=pause_ms / 1000,
+            on_batch=progress,
+        )
+        with database.session() as session:
+            left = {
+                k: n
+                for k, n in CustodialWalletRepo(session, keystore).key_ids().items()
+                if k != current
+            }
+    except MarketError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        database.dispose()
+    if left:  # another process sealed with an older configuration meanwhile
+        raise _fail(f"wallets still sealed with other keys: {left}; run it again")
+    typer.echo(f"done: {total} wallet(s) re-sealed; every wallet is sealed with key {current}")
 
 
 def main() -> None:

@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     """v2: encrypts custodial wallet keys at rest (32 bytes, hex or base64). Required off the
     devnet; a devnet without it keeps a generated key beside its SQLite file
     (`security.keystore`)."""
+    key_encryption_keys_retired: SecretStr | None = None
+    """v2: earlier key-encryption keys, comma-separated (same forms): they still open wallets
+    sealed before a rotation, never seal new ones. `cardano-market keys rotate` re-seals every
+    wallet under `KEY_ENCRYPTION_KEY`, after which they can be removed."""
+    primary_price_slippage_percentage: Decimal = Field(Decimal(0), ge=0, le=100)
+    """v2: how far above its quote (percent, exact decimal) a primary purchase may be paid when
+    the oracle price moved before the worker builds it; 0: never more than quoted."""
 
     escrow_key: SecretStr | None = None
     """v2: the escrow wallet's signing key (64 hex digits or a `.skey` path): deals' tokens wait
@@ -187,6 +194,50 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = Field(120, ge=5, le=3600)
     """v2 worker: how long a claimed transaction stays with its worker without progress."""
 
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Request bodies larger than this are refused (413) while being read."""
+    rate_limit_enabled: bool = True
+    """Per client IP and per user, per route class (build, submit, read): 429 over the limit."""
+    rate_limit_build: Annotated[str | None, Field(min_length=1)] = None
+    """`limits` notation (`120/minute`); default 120/minute, 100000/minute on the devnet."""
+    rate_limit_submit: Annotated[str | None, Field(min_length=1)] = None
+    """Default 60/minute, 20000/minute on the devnet."""
+    rate_limit_read: Annotated[str | None, Field(min_length=1)] = None
+    """Default 600/minute, 100000/minute on the devnet."""
+    rate_limit_storage_url: str = Field("memory://", repr=False)
+    """`memory://` (one process) or `redis://host:6379/0` (shared by every replica)."""
+    trusted_proxy_header: str | None = None
+    """Behind a reverse proxy: the header it writes the client's address in (e.g.
+    `X-Forwarded-For`, first address). Unset, the peer address is the client."""
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Comma-separated origins browsers may call the API from (none by default)."""
+    submit_relay: bool = False
+    """submitTx relays transactions this service did not issue (off: 404 for those)."""
+    jwt_leeway_seconds: int = Field(30, ge=0, le=300)
+    """v2: clock skew allowed on `exp`, `nbf` and `iat`."""
+    jwt_max_lifetime_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
+    """v2: tokens whose `exp` lies further than this past `iat` (or now) are refused."""
+    metrics_token: SecretStr | None = None
+    """`/metrics` needs `Authorization: Bearer <token>` (with `METRICS_PORT` unset). On a public
+    network one of the two is required: the metrics never sit open on the API port."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Serve `/metrics` on this port (on the API's host) instead of the API port."""
+    allow_remote_devnet: bool = False
+    """Let the devnet listen on a non-loopback address (it serves admin tokens and signs for
+    its wallets: anyone who reaches it can use them)."""
+    purge_interval_seconds: float = Field(300.0, gt=0, le=86_400)
+    """How often the serve process (or `settle`) purges expired rows."""
+    idempotency_retention_seconds: int = Field(7 * 86_400, ge=3600, le=365 * 86_400)
+    """How long v2 idempotency records are kept."""
+
+    # -- network profiles (issue 14): preprod and mainnet's deployment shipped as data ----------
+    network_profile: bool = True
+    """Fill the settings left unset from the network's profile (`domain/network_<name>.json`:
+    NEWM's preprod or mainnet deployment) and check the live ReferenceDatum against it at
+    start; false: every deployment setting must be given."""
+    monitor_from_block: int | None = Field(None, ge=0)
+    """The deployment's first block (the profile's): the monitor never looks further back."""
+
     _marketplace_config: MarketplaceConfig | None = PrivateAttr(default=None)
     _jwt_public_key_pem: str | None = PrivateAttr(default=None)
 
@@ -197,6 +248,29 @@ class Settings(BaseSettings):
             network = str(data.get("network") or Network.DEVNET).strip().lower()
             data = {**data, "recaptcha_enabled": network != Network.DEVNET}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """Settings left unset take the network profile's values (settings always win)."""
+        if not isinstance(data, dict) or str(
+            data.get("network_profile", "true")
+        ).strip().lower() in (
+            "false",
+            "0",
+            "no",
+        ):
+            return data
+        from .domain.profiles import profile_for
+
+        profile = profile_for(str(data.get("network") or "").strip().lower())
+        if profile is None:
+            return data
+        filled = {k: v for k, v in profile.settings().items() if data.get(k) in (None, "")}
+        unset = data.get("marketplace") in (None, "") and data.get("marketplace_file") in (None, "")
+        if profile.currency is not None and unset:
+            filled["marketplace"] = {"currency": profile.currency}
+        return {**data, **filled}
 
     @field_validator("network", mode="before")
     @classmethod
@@ -209,6 +283,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return _json_object(value, env_name("marketplace"))
         return value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("rate_limit_build", "rate_limit_submit", "rate_limit_read")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        from .service.ratelimit import check_limit
+
+        return None if value is None else check_limit(value)
 
     @field_validator("recaptcha_assessment_url", "blockfrost_url")
     @classmethod
@@ -304,6 +392,8 @@ class Settings(BaseSettings):
                     f"{env_name('marketplace')} (JSON) or {env_name('marketplace_file')}"
                 )
         self._check_v2(problems)
+        if self.network.is_real:
+            self._check_public(problems)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -313,7 +403,7 @@ class Settings(BaseSettings):
         unencrypted off the devnet."""
         from .domain.errors import ConfigError
         from .security.jwt_auth import load_rsa_public_key, read_public_key_file
-        from .security.keystore import parse_key_encryption_key
+        from .security.keystore import parse_key_encryption_key, parse_retired_keys
 
         path = self.jwt_public_key_file
         if self.jwt_public_key is not None and path is not None:
@@ -341,12 +431,70 @@ class Settings(BaseSettings):
                 )
             except ConfigError as exc:
                 problems.append(str(exc))
+            if self.key_encryption_keys_retired is not None:
+                try:
+                    parse_retired_keys(self.key_encryption_keys_retired.get_secret_value())
+                except ConfigError as exc:
+                    problems.append(str(exc))
+        elif self.key_encryption_keys_retired is not None:
+            problems.append(
+                f"{env_name('key_encryption_keys_retired')} needs {env_name('key_encryption_key')}"
+                ": retired keys only open wallets, the current key seals them"
+            )
         elif self.network.is_real:
             problems.append(
                 f"refusing to start on {self.network} without {env_name('key_encryption_key')}: "
                 "custodial wallet keys are never stored unencrypted (32 random bytes as hex or "
                 "base64, e.g. `openssl rand -base64 32`)"
             )
+
+    def _check_public(self, problems: list[str]) -> None:
+        """Settings that are fine on a laptop and dangerous on a public network."""
+        url = self.recaptcha_assessment_url
+        if self.recaptcha_enabled and url is not None and urlsplit(url).scheme != "https":
+            problems.append(
+                f"{env_name('recaptcha_assessment_url')} must be https on {self.network}: the API"
+                " key travels in its query"
+            )
+        if self.recaptcha_enabled and self.recaptcha_min_score < 0.1:
+            problems.append(
+                f"{env_name('recaptcha_min_score')} must be at least 0.1 on {self.network}"
+                f" (got {self.recaptcha_min_score}): 0 lets every bot through"
+            )
+        if self.metrics_token is None and self.metrics_port is None:
+            problems.append(
+                f"/metrics must not be public on {self.network}: set {env_name('metrics_port')}"
+                f" (a separate port) or {env_name('metrics_token')} (a bearer token)"
+            )
+        if self.key_encryption_key is not None:
+            from .security.keystore import parse_key_encryption_key, weak_key_reason
+
+            try:
+                key = parse_key_encryption_key(self.key_encryption_key.get_secret_value())
+            except ConfigError:
+                key = None  # reported by _check_v2
+            reason = None if key is None else weak_key_reason(key)
+            if reason is not None:
+                problems.append(
+                    f"{env_name('key_encryption_key')} is trivially weak ({reason}): use 32 random"
+                    " bytes, e.g. `openssl rand -base64 32`"
+                )
+        if self.jwt_audience is None or self.jwt_issuer is None:
+            problems.append(
+                f"{self.network} needs {env_name('jwt_audience')} and {env_name('jwt_issuer')}:"
+                " a token minted for another service must not be accepted here"
+            )
+
+    def rate_limits(self) -> Any:
+        """The `service.ratelimit.RateLimits` in force (network defaults, then settings)."""
+        from .service.ratelimit import RateLimits
+
+        base = RateLimits.defaults(devnet=not self.network.is_real)
+        return RateLimits(
+            self.rate_limit_build or base.build,
+            self.rate_limit_submit or base.submit,
+            self.rate_limit_read or base.read,
+        )
 
     def jwt_public_key_pem(self) -> str | None:
         """The RS256 public key's PEM (from the variable or the file), None for HS256."""

@@ -2,7 +2,8 @@
 
 The service runs in a background thread on a free loopback port; the demo plays the dApp and the
 CIP-30 wallet: fees -> amount -> getUtxos(amount) -> order transaction -> signTx -> submitTx ->
-the queue UTxO on the ledger.
+the queue UTxO on the ledger -> the in-process batcher fills the order and refunds the rest, which
+the order status route (`GET /v1/marketplace/orders/{orderId}`) shows once the monitor saw it.
 """
 
 from __future__ import annotations
@@ -25,25 +26,33 @@ from .service.bootstrap import ServiceParts, create_service_app, open_service
 from .tx.witness import transaction_id
 
 DEMO_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # the demo seed's USD-priced sale
+SETTLE_INTERVAL_SECONDS = 0.5
+FILL_TIMEOUT_SECONDS = 180.0
 NO_RECAPTCHA = {"g-recaptcha-platform": "web", "g-recaptcha-token": "devnet"}
 
 
 @contextmanager
-def running_service(workdir: Path) -> Iterator[tuple[str, ServiceParts]]:
-    """The service on a fresh devnet and SQLite file in `workdir`, served on a free port."""
+def running_service(workdir: Path, *, settle: bool = False) -> Iterator[tuple[str, ServiceParts]]:
+    """The service on a fresh devnet and SQLite file in `workdir`, served on a free port (with
+    `settle`, the chain monitor and the batcher run in-process)."""
     import uvicorn
 
     settings = load_settings(
         network="devnet",
         database_url=f"sqlite:///{workdir / 'cardano-market.db'}",
         devnet_path=workdir / "devnet.db",
+        settle_interval_seconds=SETTLE_INTERVAL_SECONDS,
     )
     parts = open_service(settings)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_service_app(parts), host="127.0.0.1", port=port, log_config=None, access_log=False
+        create_service_app(parts, settle=settle),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="demo-service", daemon=True)
@@ -67,10 +76,14 @@ def run_demo(
     sale_id: str = DEMO_SALE,
     bundles: int = 3,
     say: Callable[[str], None] = print,
+    wait_for_fill: bool = True,
+    fill_timeout: float = FILL_TIMEOUT_SECONDS,
 ) -> dict[str, Any]:
-    """Walk the v1 order path; returns what happened (the printed figures, as data)."""
+    """Walk the v1 order path; returns what happened (the printed figures, as data). With
+    `wait_for_fill` the batcher and monitor run in-process and the walk ends at the settled
+    order status."""
     with (
-        running_service(workdir) as (base, parts),
+        running_service(workdir, settle=wait_for_fill) as (base, parts),
         httpx.Client(base_url=base, headers=NO_RECAPTCHA, timeout=30) as http,
     ):
         buyer = parts.wallets[wallet]
@@ -112,9 +125,10 @@ def run_demo(
             )
         )
         tx = bytes.fromhex(built["txCborHex"])
-        tx_id = transaction_id(tx).hex()
+        tx_id = built["txId"]  # the id of the bytes as issued (what submitTx takes)
+        assert tx_id == transaction_id(tx).hex()
         summary = _describe_tx(tx, market.addresses.queue, market.addresses.cash_register)
-        say(f"4 tx         {tx_id}  fee {summary['fee']} lovelace, {len(tx)} bytes unsigned")
+        say(f"4 tx         {tx_id}  fee {built['fee']} lovelace, {len(tx)} bytes unsigned")
         for role, value in summary["outputs"]:
             say(f"               -> {role:<13} {show(value)}")
         witnesses = buyer.sign_tx(built["txCborHex"], partial_sign=False)
@@ -133,6 +147,9 @@ def run_demo(
             say(f"             datum: owner {datum.owner.pkh.hex()[:16]}..., "
                 f"{datum.number_of_bundles} bundles, incentive {datum.incentive.amount}, "
                 f"pointer {datum.pointer_name.hex()[:16]}...")  # fmt: skip
+        settled: dict[str, Any] | None = None
+        if wait_for_fill:
+            settled = _wait_for_fill(http, quote["orderId"], fill_timeout, say, show)
         return {
             "orderId": quote["orderId"],
             "amountCborHex": quote["amountCborHex"],
@@ -141,7 +158,52 @@ def run_demo(
             "status": status.state.value,
             "queued": bool(queued),
             "owner": encode_address(buyer.address),
+            "order": settled,
         }
+
+
+def _wait_for_fill(
+    http: httpx.Client,
+    order_id: str,
+    timeout: float,
+    say: Callable[[str], None],
+    show: Callable[[Value], str],
+) -> dict[str, Any]:
+    """Poll the order status until the order is settled (filled and refunded, or refunded)."""
+    say(f"8 settle     waiting for the batcher (GET /v1/marketplace/orders/{order_id}) ...")
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while True:
+        order: dict[str, Any] = _ok(http.get(f"/v1/marketplace/orders/{order_id}"))
+        if order["state"] != seen:
+            seen = order["state"]
+            say(f"             {seen}")
+        if order["settled"]:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"order {order_id} not settled after {timeout:.0f} s: {seen}")
+        time.sleep(SETTLE_INTERVAL_SECONDS)
+
+    def amounts(field: str) -> str:
+        got = order[field]
+        return "unknown" if got is None else show(_value(got))
+
+    say(f"9 {order['state'].lower():<11} {order['bundlesFilled']} of {order['bundlesRequested']} "
+        f"bundles; paid {amounts('amountPaid')}")  # fmt: skip
+    say(f"             refunded {amounts('amountRefunded')}")
+    for purchase in order["purchaseTxIds"]:
+        say(f"             purchase {purchase}")
+    say(f"             refund   {order['refundTxId']}")
+    return order
+
+
+def _value(amounts: dict[str, int]) -> Value:
+    from .domain.values import asset_from_unit
+
+    return Value(
+        amounts["lovelace"],
+        {asset_from_unit(unit): q for unit, q in amounts.items() if unit != "lovelace"},
+    )
 
 
 def _ok(response: httpx.Response) -> Any:

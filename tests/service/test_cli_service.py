@@ -75,5 +75,9 @@ def test_demo_walks_the_order_path(tmp_path: Path) -> None:
     result = run_demo(tmp_path, say=lines.append)
     assert result["queued"] and result["status"] == "confirmed"
     assert [line.split()[0] for line in lines if line[:1].isdigit()] == [
-        "1", "2", "3", "4", "5", "6", "7",
+        "1", "2", "3", "4", "5", "6", "7", "8", "9",
     ]  # fmt: skip
+    order = result["order"]
+    assert order["orderId"] == result["orderId"] and order["orderTxId"] == result["txId"]
+    assert order["state"] == "Filled" and order["bundlesFilled"] == 3 and order["settled"]
+    assert any(line.startswith("9 filled      3 of 3 bundles") for line in lines), lines

@@ -37,9 +37,12 @@ PUBLIC_NETWORK_ENV = {
     "CARDANO_MARKET_ORACLE_ADDRESS": "addr1wy32q7067yt9c2em8kx5us4vhxzv4xve24u6j8ptlc5mzqcahrwzt",
     "CARDANO_MARKET_ORACLE_FEED_UNIT": "f155a26044efe91b3c44f87a7536d2d631c847717930ff547ae9d05c"
     "4f7261636c6546656564",
-    "CARDANO_MARKET_KEY_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    "CARDANO_MARKET_KEY_ENCRYPTION_KEY": "fdQnSVpnv4cLaT4cAJxCVyuzOnbTorW9P20m1hw4LYc=",
+    "CARDANO_MARKET_METRICS_TOKEN": "metrics-sekrit",
+    "CARDANO_MARKET_JWT_AUDIENCE": "cardano-market",
+    "CARDANO_MARKET_JWT_ISSUER": "https://auth.example",
 }
-KEK_SECRET = "a2VrLXNla3JpdCEhISEhISEhISEhISEhISEhISEhISE="  # b"kek-sekrit" + 22 "!": 32 bytes
+KEK_SECRET = "Bdehnn2gb9XhjKUqUpobRtQpUz7O8jTWIrXs/VV+KMI="  # sha256(b"cardano-market test kek 2")
 
 
 @pytest.fixture(autouse=True)

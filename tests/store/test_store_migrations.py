@@ -44,7 +44,7 @@ TABLES = {
     "monitor_confirmations",
     "monitor_state",
 }
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_upgrade_from_empty_creates_the_models_schema(fresh_url: str) -> None:

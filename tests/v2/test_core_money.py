@@ -57,7 +57,7 @@ def test_parse_refuses_what_is_not_a_whole_base_unit() -> None:
         parse_amount(True, 6)
 
 
-@given(st.integers(min_value=0, max_value=2**64), st.integers(min_value=0, max_value=18))
+@given(st.integers(min_value=0, max_value=2**64 - 1), st.integers(min_value=0, max_value=18))
 def test_render_then_parse_is_the_identity(base_units: int, decimals: int) -> None:
     rendered = render_amount(base_units, decimals)
     assert parse_amount(rendered, decimals) == base_units

@@ -15,8 +15,6 @@ from pathlib import Path
 from ..domain.address import Credential, make_address
 from ..domain.errors import ConfigError
 from ..domain.keys import PaymentKey
-from ..store.records import IssuedTransaction, TxKind
-from ..tx.witness import sign_transaction, splice_witnesses
 
 _SKEY_TYPES = ("PaymentSigningKeyShelley_ed25519", "GenesisUTxOSigningKey_ed25519")
 
@@ -33,17 +31,6 @@ class OperatorKeys:
         """Keys whose collateral sits at the collateral key's enterprise address."""
         address = make_address(Credential.key(collateral.hash), None, network_id)
         return cls(hot, collateral, address)
-
-    def co_sign(self, issued: IssuedTransaction, tx: bytes) -> bytes:
-        """Add the operator's witnesses a transaction of `issued.kind` needs: sale start (hot key
-        and collateral key), sale end (collateral key); orders need none."""
-        if issued.kind is TxKind.SALE_START:
-            keys = [self.hot.seed, self.collateral.seed]
-        elif issued.kind is TxKind.SALE_END:
-            keys = [self.collateral.seed]
-        else:
-            return tx
-        return splice_witnesses(tx, sign_transaction(tx, keys))
 
 
 def load_signing_key(secret: str, setting: str) -> PaymentKey:

@@ -30,9 +30,10 @@ from .errors import (
     NotFoundError,
     UnprocessableError,
 )
-from .orders import request_address
+from .orders import check_utxo_networks, request_address
 from .runtime import Marketplace
 from .sale_lifecycle import DeploymentRefs
+from .signing import refuse_service_utxos
 
 NOT_CONFIGURED = (
     "order cancellation is not configured on this network: set CARDANO_MARKET_REFERENCE_ADDRESS, "
@@ -231,17 +232,20 @@ class OrderCancelDesk:
         wallet cannot pay the fee or back the collateral, 503 when cancelling is unavailable.
         Collateral defaults to the ADA-only UTxOs among `utxo_cbor_hex_list`.
         """
+        market = self._market
         ref = (parse_order_tx_id(order_tx_id), order_output_index)
-        change = request_address("changeAddress", change_address)
+        change = request_address("changeAddress", change_address, market.network_id)
         if not utxo_cbor_hex_list:
             raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")
         utxos = _utxos(utxo_cbor_hex_list, "utxoCborHexList")
-        collateral = (
-            utxos
-            if collateral_utxo_cbor_hex_list is None
-            else _utxos(collateral_utxo_cbor_hex_list, "collateralUtxoCborHexList")
-        )
-        market = self._market
+        check_utxo_networks("utxoCborHexList", utxos, market.network_id)
+        collateral = utxos
+        if collateral_utxo_cbor_hex_list is not None:
+            collateral = _utxos(collateral_utxo_cbor_hex_list, "collateralUtxoCborHexList")
+            check_utxo_networks("collateralUtxoCborHexList", collateral, market.network_id)
+        refuse_service_utxos(utxos, market.service_keys)
+        if collateral is not utxos:
+            refuse_service_utxos(collateral, market.service_keys, "collateralUtxoCborHexList")
         deployment = self.deployment()
         order = find_queued_order(market.backend, market.addresses.queue, deployment, ref)
         signer = payment_key_hash(change)

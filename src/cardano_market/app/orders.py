@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..domain.address import decode_address
-from ..domain.cip30 import parse_utxos
+from ..domain.address import MAINNET, decode_address
+from ..domain.cip30 import Utxo, parse_utxos
 from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.pricing import FeesQuote, order_amount, order_fees
 from ..store.records import PendingOrder, TxKind
@@ -14,6 +14,10 @@ from ..tx.order import OrderTransaction, OrderTransactionRequest, build_order_tr
 from .errors import BadRequestError, EmptyWalletError
 from .runtime import Marketplace
 from .sales import SaleCatalog, sale_not_found
+from .signing import refuse_service_utxos
+
+_LAST_SHELLEY_TYPE = 7
+"""Header types 0..7 are Shelley payment addresses, their low nibble the network id."""
 
 
 class OrderDesk:
@@ -54,14 +58,17 @@ class OrderDesk:
         The claim, the build and the record of the issued bytes are one database transaction:
         when the wallet's UTxOs cannot pay, the order stays usable for another try.
         """
-        change = request_address("changeAddress", change_address)
+        market = self._market
+        change = request_address("changeAddress", change_address, market.network_id)
         if not utxo_cbor_hex_list:
             raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")
         try:
             utxos = parse_utxos(utxo_cbor_hex_list)
         except (CborError, InvalidValueError) as exc:
             raise BadRequestError(str(exc)) from None
-        market = self._market
+        # before the order id is claimed: a wallet on the wrong network leaves it usable
+        check_utxo_networks("utxoCborHexList", utxos, market.network_id)
+        refuse_service_utxos(utxos, market.service_keys)
         params = market.backend.protocol_parameters()
         ttl = market.ttl_slot()
         with market.database.session() as session:
@@ -89,14 +96,44 @@ class OrderDesk:
                 now=market.clock(),
                 reference_id=order.id,
             )
+            PendingOrderRepo(session).set_owner(order.id, change)
         # The sale's UTxO is about to be spent: the next quote reads the sale afresh.
         self._catalog.forget(order.sale_id)
         return tx
 
 
-def request_address(field: str, text: str) -> bytes:
-    """A bech32 or hex address from a request; BadRequestError naming `field` otherwise."""
+def request_address(field: str, text: str, network_id: int | None = None) -> bytes:
+    """A bech32 or hex address from a request; BadRequestError naming `field` otherwise, also
+    when `network_id` is given and the address is of another network."""
     try:
-        return decode_address(text)
+        raw = decode_address(text)
     except AddressError as exc:
         raise BadRequestError(f"{field}: {exc}") from None
+    if network_id is not None:
+        check_network(field, raw, network_id)
+    return raw
+
+
+def network_name(network_id: int) -> str:
+    return "mainnet" if network_id == MAINNET else "a testnet"
+
+
+def check_network(field: str, raw: bytes, network_id: int) -> None:
+    """BadRequestError naming `field` when the raw Shelley address is not of `network_id`."""
+    found = raw[0] & 0x0F
+    if found != network_id:
+        raise BadRequestError(
+            f"{field}: the address is on {network_name(found)} (network id {found}), but this "
+            f"service runs on {network_name(network_id)} (network id {network_id}): use a wallet "
+            "of the service's network"
+        )
+
+
+def check_utxo_networks(field: str, utxos: Sequence[Utxo], network_id: int) -> None:
+    """BadRequestError naming the element (`field[i]`) holding an address of another network.
+
+    Only Shelley addresses carry a network id in their header; Byron ones are left alone (the
+    builder refuses them itself)."""
+    for i, utxo in enumerate(utxos):
+        if utxo.address and utxo.address[0] >> 4 <= _LAST_SHELLEY_TYPE:
+            check_network(f"{field}[{i}]", utxo.address, network_id)

@@ -12,6 +12,7 @@ from ..domain.pricing import MarketplaceConfig
 from ..domain.values import AssetId
 from ..store.db import Database
 from .prices import OraclePrices
+from .signing import ServiceKeys, SigningGate
 
 
 def utc_now() -> datetime:
@@ -46,6 +47,14 @@ class Marketplace:
     prices: OraclePrices
     order_validity_seconds: int = 900
     clock: Callable[[], datetime] = field(default=utc_now)
+    service_keys: ServiceKeys = field(default_factory=ServiceKeys)
+    """Every key the service holds or is paid at (filled at start-up): wallets a caller may not
+    spend from, and the only keys the signing gate signs with under a mandate."""
+
+    @property
+    def gate(self) -> SigningGate:
+        """The signing gate over this marketplace's chain and keys."""
+        return SigningGate(self.backend, self.service_keys)
 
     def ttl_slot(self) -> int:
         """The last slot an issued transaction is valid in: now + the configured validity."""

@@ -7,19 +7,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..chain.base import ChainBackend
-from ..domain.address import decode_address
+from ..domain.address import decode_address, parse_address, payment_key_hash
 from ..domain.cip30 import OutRef, Utxo, parse_utxos
 from ..domain.datums import USD, wallet_from_address
 from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.sale import SaleStatus
 from ..domain.values import ADA, AssetId, check_asset_id
-from ..store.records import PendingSale, SaleTerms, TxKind
+from ..store.records import IssuedTransaction, PendingSale, SaleTerms, TxKind
 from ..store.repos import IssuedTransactionRepo, PendingSaleRepo
 from ..tx import sale as sale_tx
 from .errors import BadRequestError, EmptyWalletError, UnprocessableError
 from .operator import OperatorKeys
 from .runtime import Marketplace
 from .sales import SaleCatalog
+from .signing import (
+    Mandate,
+    ServiceKeys,
+    SigningRefusedError,
+    refuse_service_utxos,
+    sale_end_mandate,
+    sale_start_mandate,
+)
 
 MAX_TOKEN_QUANTITY = 2**63 - 1
 """The ledger's largest token quantity in an output (a signed 64-bit integer)."""
@@ -111,8 +119,11 @@ class SaleDesk:
     def start_transaction(
         self, sale_id: str, change_address: str, utxo_cbor_hex_list: Sequence[str]
     ) -> sale_tx.SaleTransaction:
-        """The unsigned start transaction for a pending sale (used up with it, atomically)."""
-        change, utxos = _wallet(change_address, utxo_cbor_hex_list)
+        """The unsigned start transaction for a pending sale (used up with it, atomically).
+
+        The signing gate checks it before it is recorded: a transaction the operator would
+        refuse to co-sign is never issued, and the pending sale stays usable."""
+        change, utxos = _wallet(change_address, utxo_cbor_hex_list, self._market.service_keys)
         market = self._market
         deployment = live_deployment(market.backend, self._refs)
         params = market.backend.protocol_parameters()
@@ -140,6 +151,10 @@ class SaleDesk:
                 evaluate=market.backend.evaluate,
                 ttl=ttl,
             )
+            market.gate.check(
+                built.transaction.cbor,
+                self._start_mandate(terms.owner_address, deployment.pointer_policy),
+            )
             IssuedTransactionRepo(session).record(
                 tx_id=built.tx_id,
                 cbor=built.transaction.cbor,
@@ -161,7 +176,7 @@ class SaleDesk:
     def end_transaction(
         self, sale_id: str, change_address: str, utxo_cbor_hex_list: Sequence[str]
     ) -> sale_tx.SaleTransaction:
-        change, utxos = _wallet(change_address, utxo_cbor_hex_list)
+        change, utxos = _wallet(change_address, utxo_cbor_hex_list, self._market.service_keys)
         stored = self._catalog.get(sale_id)
         if stored.sale.status is SaleStatus.ENDED:
             raise UnprocessableError(f"Sale {sale_id} has already ended")
@@ -181,6 +196,10 @@ class SaleDesk:
             evaluate=market.backend.evaluate,
             ttl=market.ttl_slot(),
         )
+        market.gate.check(
+            built.transaction.cbor,
+            self._end_mandate(stored.sale.owner_address, stored.pointer_policy),
+        )
         with market.database.session() as session:
             IssuedTransactionRepo(session).record(
                 tx_id=built.tx_id,
@@ -191,12 +210,57 @@ class SaleDesk:
             )
         return built
 
+    # -- co-signing -------------------------------------------------------------------------------
+
+    def mandate_for(self, issued: IssuedTransaction) -> Mandate:
+        """What the operator's keys may sign for an issued sale start or end, rebuilt from what
+        was recorded at issue (the seller, the pointer policy); submitTx's signing gate checks
+        the transaction against it, with every input read from the chain again."""
+        if issued.kind is TxKind.SALE_START and issued.reference_id is not None:
+            with self._market.database.session() as session:
+                pending = PendingSaleRepo(session).get(issued.reference_id)
+            if pending is not None:
+                policy = live_deployment(self._market.backend, self._refs).pointer_policy
+                return self._start_mandate(pending.terms.owner_address, policy)
+        if issued.kind is TxKind.SALE_END and issued.reference_id is not None:
+            stored = self._catalog.get(issued.reference_id)
+            return self._end_mandate(stored.sale.owner_address, stored.pointer_policy)
+        raise SigningRefusedError(
+            f"transaction {issued.tx_id} was issued as {issued.kind}: the operator co-signs only "
+            "sale starts and ends"
+        )
+
+    def _start_mandate(self, owner_address: bytes, pointer_policy: bytes) -> Mandate:
+        return sale_start_mandate(
+            hot=self._operator.hot,
+            collateral=self._operator.collateral,
+            seller_key=_seller_key(owner_address),
+            pointer_policy=pointer_policy,
+        )
+
+    def _end_mandate(self, owner_address: bytes, pointer_policy: bytes) -> Mandate:
+        return sale_end_mandate(
+            collateral=self._operator.collateral,
+            seller_key=_seller_key(owner_address),
+            sale_script=parse_address(self._refs.sale_address).payment.hash,
+            pointer_policy=pointer_policy,
+        )
+
     def _collateral(self) -> list[Utxo]:
         utxos = self._market.backend.utxos_at(self._operator.collateral_address)
         return [u for u in utxos if u.value.is_ada_only]
 
 
-def _wallet(change_address: str, hex_list: Sequence[str]) -> tuple[bytes | None, list[Utxo]]:
+def _seller_key(owner_address: bytes) -> bytes:
+    key = payment_key_hash(owner_address)
+    if key is None:  # pragma: no cover - a SaleDatum's owner is a key address (Wallet)
+        raise SigningRefusedError("the seller's address has no payment key")
+    return key
+
+
+def _wallet(
+    change_address: str, hex_list: Sequence[str], service_keys: ServiceKeys
+) -> tuple[bytes | None, list[Utxo]]:
     try:
         change = decode_address(change_address)
     except AddressError as exc:
@@ -204,9 +268,11 @@ def _wallet(change_address: str, hex_list: Sequence[str]) -> tuple[bytes | None,
     if not hex_list:
         raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")
     try:
-        return change, parse_utxos(hex_list)
+        utxos = parse_utxos(hex_list)
     except (CborError, InvalidValueError) as exc:
         raise BadRequestError(str(exc)) from None
+    refuse_service_utxos(utxos, service_keys)
+    return change, utxos
 
 
 def _terms(request: SaleStartRequest) -> SaleTerms:

@@ -7,15 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.errors import CborError
-from ..store.records import IssuedTransaction, TxStatus
+from ..store.records import IssuedTransaction, TxKind, TxStatus
 from ..store.repos import IssuedTransactionRepo
 from ..tx.witness import splice_witnesses, transaction_id
-from .errors import BadRequestError, NotFoundError
+from .errors import BadRequestError, ChainUnavailableError, NotFoundError, UnprocessableError
 from .runtime import Marketplace
+from .signing import Mandate
 
-CoSigner = Callable[[IssuedTransaction, bytes], bytes]
-"""Adds the operator's witnesses to a signed transaction of a kind that needs them (sale start,
-whose hot key and collateral key must sign); returns the transaction unchanged otherwise."""
+MandateSource = Callable[[IssuedTransaction], Mandate]
+"""What the operator's keys may sign for an issued transaction of a co-signed kind
+(`SaleDesk.mandate_for`); the signing gate checks the transaction against it before signing."""
+
+CO_SIGNED_KINDS = frozenset({TxKind.SALE_START, TxKind.SALE_END})
+"""The issued kinds the operator co-signs at submitTx (orders and cancels: the wallet alone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +30,9 @@ class Submitted:
 
 
 class TransactionSubmitter:
-    def __init__(self, market: Marketplace, co_signer: CoSigner | None = None) -> None:
+    def __init__(self, market: Marketplace, mandates: MandateSource | None = None) -> None:
         self._market = market
-        self._co_signer = co_signer
+        self._mandates = mandates
 
     def submit_signed(self, cbor_hex: str) -> Submitted:
         """Submit a whole signed transaction (ours or not)."""
@@ -56,17 +60,39 @@ class TransactionSubmitter:
 
     def _submit(self, tx_id: str, tx: bytes, issued: IssuedTransaction | None) -> Submitted:
         market = self._market
-        if issued is not None and self._co_signer is not None:
-            tx = self._co_signer(issued, tx)
-        if issued is not None and issued.status in (TxStatus.SUBMITTED, TxStatus.CONFIRMED):
-            return Submitted(tx_id, resubmitted=False)
-        market.backend.submit(tx)
-        if issued is not None:
-            with market.database.session() as session:
-                IssuedTransactionRepo(session).mark_submitted(
-                    tx_id, signed_cbor=tx, now=market.clock()
-                )
+        if issued is None:
+            market.backend.submit(tx)  # not ours: relayed as it is, never co-signed
+            return Submitted(tx_id, resubmitted=True)
+        if issued.status in (TxStatus.SUBMITTED, TxStatus.CONFIRMED):
+            return Submitted(tx_id, resubmitted=False)  # nothing signed or sent again
+        mandate = self._co_sign_mandate(issued)
+        with market.database.session() as session:
+            repo = IssuedTransactionRepo(session)
+            # Held until the end of the block: concurrent submits of one transaction queue here,
+            # so the operator co-signs it once, for the one request that submits it.
+            current = repo.lock(tx_id)
+            if current is None:  # pragma: no cover - issued transactions are never deleted
+                raise NotFoundError(f"Transaction {tx_id} was not issued by this service")
+            if current.status in (TxStatus.SUBMITTED, TxStatus.CONFIRMED):
+                return Submitted(tx_id, resubmitted=False)
+            if current.status is not TxStatus.ISSUED:
+                raise UnprocessableError(f"Transaction {tx_id} is {current.status}: not submitted")
+            if mandate is not None:
+                tx = market.gate.sign(tx, mandate)  # inputs read from the chain again, now
+            market.backend.submit(tx)
+            repo.mark_submitted(tx_id, signed_cbor=tx, now=market.clock())
         return Submitted(tx_id, resubmitted=True)
+
+    def _co_sign_mandate(self, issued: IssuedTransaction) -> Mandate | None:
+        """What the operator's keys may sign for `issued`; None for kinds it never co-signs."""
+        if issued.kind not in CO_SIGNED_KINDS:
+            return None
+        if self._mandates is None:
+            raise ChainUnavailableError(
+                f"Transaction {issued.tx_id} needs the operator's signature, and the operator's "
+                "keys are not configured"
+            )
+        return self._mandates(issued)
 
 
 def _hex(field: str, text: str) -> bytes:

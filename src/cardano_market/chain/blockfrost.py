@@ -208,6 +208,33 @@ class BlockfrostBackend:
             by_tx[tx_hash] = self._unspent_outputs(tx_hash)
         return [by_tx[h][i] for h, i in wanted if i in by_tx[h]]
 
+    def reported_script_hashes(self, refs: Iterable[OutRef]) -> dict[OutRef, bytes | None]:
+        """The reference-script hash Blockfrost reports for each unspent one of `refs` (None: no
+        script), without fetching the scripts (`cardano-market check`, the start-up check)."""
+        wanted = set(refs)
+        found: dict[OutRef, bytes | None] = {}
+        for tx_hash in dict.fromkeys(h for h, _ in wanted):
+            path = f"/txs/{tx_hash.hex()}/utxos"
+            try:
+                body = self.http.request_json("GET", path)
+            except NotFoundError:
+                continue
+            outputs = body.get("outputs") if isinstance(body, dict) else None
+            if not isinstance(outputs, list):
+                raise bf.MalformedResponseError(f"{path} has no outputs")
+            for output in outputs:
+                ref = (tx_hash, output.get("output_index") if isinstance(output, dict) else None)
+                if ref not in wanted or output.get("collateral"):
+                    continue
+                if output.get("consumed_by_tx") is not None:
+                    continue
+                reported = output.get("reference_script_hash")
+                try:
+                    found[ref] = bytes.fromhex(reported) if reported else None
+                except (TypeError, ValueError) as exc:
+                    raise bf.MalformedResponseError(f"{path}: bad reference_script_hash") from exc
+        return found
+
     def _unspent_outputs(self, tx_hash: bytes) -> dict[int, Utxo]:
         path = f"/txs/{tx_hash.hex()}/utxos"
         try:

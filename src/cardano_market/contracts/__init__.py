@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from pathlib import Path
 
 import cbor2
@@ -52,12 +51,19 @@ def apply_parameters(script: bytes, *parameters: bytes) -> bytes:
     The result is in the ledger's form too; its hash is the applied script's hash. `uplc` (and
     through it pycardano) is imported here only, so importing this package stays cheap.
     """
+    from .._deep_stack import deep_call
+
+    # uplc's flat codec recurses once per term: a 16 kB script goes deeper than Python's default,
+    # so the work runs in the deep-stack child process, never under a raised limit here.
+    parameter_bytes = tuple(bytes(p) for p in parameters)
+    applied: bytes = deep_call(_apply_parameters, bytes(script), parameter_bytes)
+    return applied
+
+
+def _apply_parameters(script: bytes, parameters: tuple[bytes, ...]) -> bytes:
     from uplc.ast import data_from_cbor
     from uplc.tools import apply, flatten, unflatten
 
-    # uplc's flat codec recurses once per term: a 16 kB script goes deeper than Python's default.
-    if sys.getrecursionlimit() < RECURSION_LIMIT:
-        sys.setrecursionlimit(RECURSION_LIMIT)
     program = apply(unflatten(script), *(data_from_cbor(p) for p in parameters))
     applied: bytes = flatten(program)
     return applied

@@ -181,6 +181,7 @@ def decode_address(text: str) -> bytes:
 
 def encode_address(raw: bytes) -> str:
     """Bech32 text of raw Shelley address bytes: `addr` on mainnet (id 1), else `addr_test`."""
+    _expect_bytes(raw)
     if not raw:
         raise AddressError("address is empty")
     network_id = raw[0] & 0x0F
@@ -189,6 +190,7 @@ def encode_address(raw: bytes) -> str:
 
 def parse_address(raw: bytes) -> ShelleyAddress:
     """Parse and check raw Shelley payment address bytes (header types 0..7)."""
+    _expect_bytes(raw)
     if not raw:
         raise AddressError("address is empty")
     header_type, network_id = raw[0] >> 4, raw[0] & 0x0F
@@ -269,6 +271,18 @@ def script_address(script_hash: bytes, stake_script_hash: bytes | None, network_
     """A contract address: script payment with a script stake part (type 3, e.g. 0x31), or none."""
     stake = Credential.script(stake_script_hash) if stake_script_hash is not None else None
     return make_address(Credential.script(script_hash), stake, network_id)
+
+
+def _expect_bytes(raw: object) -> None:
+    """Raw address bytes, not text: name the function that turns text into them."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return
+    if isinstance(raw, str):
+        raise AddressError(
+            f"expected the raw address bytes, got the text {raw[:24]!r}...: turn a bech32 or "
+            "hex address into bytes with cardano_market.domain.address.decode_address"
+        )
+    raise AddressError(f"expected the raw address bytes, got {type(raw).__name__}")
 
 
 def _expect_length(raw: bytes, size: int, kind: str) -> None:

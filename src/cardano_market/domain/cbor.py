@@ -33,39 +33,66 @@ def _head(data: bytes, pos: int) -> tuple[int, int, int | None, int]:
     raise CborError(f"invalid CBOR head 0x{initial:02x} at byte {pos - 1}")
 
 
+MAX_DEPTH = 400
+"""Nesting the scanner follows (arrays, maps, tags, indefinite strings); no ledger item we read
+comes near it, and deeper input is refused before it costs anything."""
+
+
 def item_end(data: bytes, pos: int = 0) -> int:
-    """Index one past the end of the CBOR item starting at `pos`."""
-    major, _info, arg, pos = _head(data, pos)
-    if major in (0, 1, 7):
-        if arg is None:
-            raise CborError(f"unexpected break at byte {pos - 1}")
-        return pos
-    if major in (2, 3):
-        if arg is None:  # indefinite string: definite chunks until break
-            while True:
-                if pos >= len(data):
-                    raise CborError("indefinite string has no break")
-                if data[pos] == _BREAK:
-                    return pos + 1
-                pos = item_end(data, pos)
-        end = pos + arg
-        if end > len(data):
-            raise CborError(f"CBOR string of {arg} bytes runs past the end")
-        return end
-    if major == 6:
-        return item_end(data, pos)
-    per_entry = 1 if major == 4 else 2
-    if arg is None:
-        while True:
+    """Index one past the end of the CBOR item starting at `pos`.
+
+    Iterative: `pending` holds, per open container, the items still to skip (None: until a
+    break). Nesting deeper than `MAX_DEPTH` raises CborError.
+    """
+    pending: list[int | None] = []
+    while True:
+        if pending and pending[-1] is None:
             if pos >= len(data):
-                raise CborError("indefinite container has no break")
+                raise CborError("indefinite item has no break")
             if data[pos] == _BREAK:
-                return pos + 1
-            for _ in range(per_entry):
-                pos = item_end(data, pos)
-    for _ in range(arg * per_entry):
-        pos = item_end(data, pos)
-    return pos
+                pos += 1
+                pending.pop()
+                complete = True
+            else:
+                complete = False
+        else:
+            complete = False
+        if not complete:
+            major, _info, arg, pos = _head(data, pos)
+            if major in (0, 1, 7):
+                if arg is None:
+                    raise CborError(f"unexpected break at byte {pos - 1}")
+                complete = True
+            elif major in (2, 3) and arg is not None:
+                pos += arg
+                if pos > len(data):
+                    raise CborError(f"CBOR string of {arg} bytes runs past the end")
+                complete = True
+            elif major == 6:
+                _open(pending, 1)
+            elif arg is None:  # indefinite string, array or map: items until a break
+                _open(pending, None)
+            elif arg == 0:
+                complete = True
+            else:
+                _open(pending, arg * (1 if major == 4 else 2))
+        if complete:
+            while pending:  # the item just read may be the last of its container
+                left = pending[-1]
+                if left is None:
+                    break
+                if left > 1:
+                    pending[-1] = left - 1
+                    break
+                pending.pop()
+            if not pending:
+                return pos
+
+
+def _open(pending: list[int | None], items: int | None) -> None:
+    if len(pending) >= MAX_DEPTH:
+        raise CborError(f"CBOR nested deeper than {MAX_DEPTH} levels")
+    pending.append(items)
 
 
 def split_array(data: bytes, pos: int = 0) -> tuple[list[tuple[int, int]], int]:

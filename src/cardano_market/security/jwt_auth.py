@@ -36,6 +36,10 @@ __all__ = [
 Algorithm = Literal["HS256", "RS256"]
 
 AUTHENTICATION_REQUIRED = {"error": "Authentication required"}
+DEFAULT_LEEWAY_SECONDS = 30
+"""Clock skew allowed between the token issuer and this service."""
+DEFAULT_MAX_LIFETIME_SECONDS = 86_400
+"""Tokens living longer than a day are refused (`exp: 1e308` is not a session)."""
 """The body of every v2 401 answer: it never says which check failed."""
 
 MIN_HMAC_SECRET_BYTES = 32
@@ -92,7 +96,8 @@ class JwtVerifier:
         key: bytes | RSAPublicKey,
         audience: str | None = None,
         issuer: str | None = None,
-        leeway_seconds: int = 0,
+        leeway_seconds: int = DEFAULT_LEEWAY_SECONDS,
+        max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
     ) -> None:
         """`key`: the HS256 secret (at least 32 bytes) or an RSA public key of 2048+ bits.
 
@@ -114,6 +119,7 @@ class JwtVerifier:
         self.audience = audience
         self.issuer = issuer
         self.leeway_seconds = leeway_seconds
+        self.max_lifetime_seconds = max_lifetime_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JwtVerifier:
@@ -145,6 +151,8 @@ class JwtVerifier:
             key=key,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
         )
 
     def verify(self, authorization_header: str | None) -> Principal:
@@ -179,7 +187,23 @@ class JwtVerifier:
             raise AuthenticationError("token expired") from None
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"token rejected: {exc}") from None
+        self._check_lifetime(claims)
         return _principal(claims)
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """`exp` at most `max_lifetime_seconds` after `iat` (or now, without `iat`)."""
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if isinstance(exp, bool) or not isinstance(exp, int):
+            raise AuthenticationError("token exp is not an integer")
+        start = time.time()
+        if iat is not None:
+            if isinstance(iat, bool) or not isinstance(iat, int):
+                raise AuthenticationError("token iat is not an integer")
+            start = min(start, iat)
+        if exp - start > self.max_lifetime_seconds + self.leeway_seconds:
+            raise AuthenticationError(
+                f"token lifetime exceeds the maximum of {self.max_lifetime_seconds} s"
+            )
 
     def issue_token(
         self,

@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import os
 import re
 import secrets
@@ -43,6 +44,7 @@ __all__ = [
     "KeystoreError",
     "devnet_key_file",
     "parse_key_encryption_key",
+    "parse_retired_keys",
 ]
 
 BLOB_VERSION = 1
@@ -86,6 +88,32 @@ def parse_key_encryption_key(text: str, *, source: str = "the key-encryption key
     return decoded
 
 
+def weak_key_reason(key: bytes) -> str | None:
+    """Why `key` is not a random key (a few repeated bytes, a counting pattern), or None.
+
+    32 random bytes hold about 30 distinct values; fewer than 12 happens by chance with odds
+    below 10^-20, so this refuses typed-in and placeholder keys, never a generated one."""
+    if len(set(key)) < 12:
+        return f"it holds only {len(set(key))} distinct byte values"
+    steps = {(b - a) % 256 for a, b in itertools.pairwise(key)}
+    if len(steps) == 1:
+        return "its bytes count up or down by a fixed step"
+    return None
+
+
+def parse_retired_keys(text: str) -> list[bytes]:
+    """`KEY_ENCRYPTION_KEYS_RETIRED`: comma-separated keys, each as `parse_key_encryption_key`
+    reads them (ConfigError naming the position, never the value)."""
+    from ..config import env_name
+
+    parts = [part.strip() for part in text.split(",")]
+    return [
+        parse_key_encryption_key(part, source=f"{env_name('key_encryption_keys_retired')}[{i}]")
+        for i, part in enumerate(parts)
+        if part
+    ]
+
+
 def key_id(key: bytes) -> bytes:
     """Which key sealed a blob: a keyed hash of the key, useless for recovering it."""
     return hmac.new(key, b"cardano-market key id", hashlib.sha256).digest()[:KEY_ID_BYTES]
@@ -116,7 +144,11 @@ class KeyStore:
 
         if settings.key_encryption_key is not None:
             text = settings.key_encryption_key.get_secret_value()
-            return cls(parse_key_encryption_key(text, source=env_name("key_encryption_key")))
+            retired = settings.key_encryption_keys_retired
+            return cls(
+                parse_key_encryption_key(text, source=env_name("key_encryption_key")),
+                retired=parse_retired_keys(retired.get_secret_value()) if retired else (),
+            )
         if settings.network.is_real:
             raise ConfigError(f"{settings.network} needs {env_name('key_encryption_key')}")
         path = devnet_key_file(settings.database_url)
@@ -127,6 +159,25 @@ class KeyStore:
     @property
     def current_key_id(self) -> bytes:
         return self._current_id
+
+    @property
+    def key_ids(self) -> frozenset[bytes]:
+        """The ids of every key that opens blobs here: the current one and the retired ones."""
+        return frozenset(self._keys)
+
+    def check_stored_key_ids(self, stored: Iterable[str]) -> None:
+        """ConfigError naming each stored key id (hex) that no configured key has: wallets
+        sealed with it could not be opened, so a service must not start (a start-up check)."""
+        from ..config import env_name
+
+        missing = sorted({k for k in stored if bytes.fromhex(k) not in self._keys})
+        if missing:
+            raise ConfigError(
+                f"custodial wallets are sealed with key id(s) {', '.join(missing)}, which no "
+                f"configured key has (configured: {', '.join(sorted(k.hex() for k in self._keys))}"
+                f"): set {env_name('key_encryption_key')} to that key, or add it to "
+                f"{env_name('key_encryption_keys_retired')}"
+            )
 
     def encrypt_signing_key(self, user_id: str, key_bytes: bytes) -> bytes:
         """`key_bytes` sealed for `user_id` under the current key, with a fresh random nonce."""

@@ -22,6 +22,7 @@ from .errors import install_error_handlers
 if TYPE_CHECKING:
     from ..app.v2.context import V2Context
     from ..store.db import Database
+    from .edge import EdgeOptions
     from .observability import Metrics
     from .recaptcha import RecaptchaVerifier
     from .v1 import V1
@@ -46,6 +47,7 @@ def create_app(
     v2: V2Context | None = None,
     v2_worker: bool = False,
     loops: Sequence[NamedLoop] = (),
+    edge: EdgeOptions | None = None,
 ) -> FastAPI:
     """The HTTP app over `backend`.
 
@@ -56,7 +58,9 @@ def create_app(
     `on_close` runs when the app shuts down, after the reCAPTCHA client is closed. With `v2`
     the custodial API is mounted (and on the devnet `POST /devnet/token`); with `v2_worker`
     a transaction worker runs in a background thread while the app is up; so do `loops`
-    (the chain monitor and the batcher on the devnet).
+    (the chain monitor and the batcher on the devnet). `edge` puts the body limit, JSON depth
+    check, rate limits, Bearer check before the body on /v2, and CORS in front of every route
+    (`service.edge`).
     """
 
     @asynccontextmanager
@@ -102,7 +106,22 @@ def create_app(
         app.include_router(devnet_router(backend, dict(wallets or {})))
     elif wallets:
         raise ValueError("devnet wallets need a DevnetBackend: only the devnet serves them")
+    if edge is not None:
+        from .edge import install_edge
+
+        install_edge(app, edge, _v2_user(v2) if v2 is not None else None)
     return app
+
+
+def _v2_user(v2: V2Context) -> Callable[[str | None], str] | None:
+    verifier = v2.verifier
+    if verifier is None:
+        return None
+
+    def user_of(authorization: str | None) -> str:
+        return verifier.verify(authorization).user_id
+
+    return user_of
 
 
 def _mount_v2(app: FastAPI, v2: V2Context) -> None:

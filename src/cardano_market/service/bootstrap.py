@@ -22,6 +22,7 @@ from ..app.operator import OperatorKeys, load_signing_key
 from ..app.prices import OraclePrices
 from ..app.runtime import ContractAddresses, Marketplace
 from ..app.sale_lifecycle import DeploymentRefs
+from ..app.signing import ServiceKeys
 from ..chain.base import ChainBackend
 from ..chain.instrumented import InstrumentedBackend
 from ..config import Network, Settings
@@ -38,7 +39,9 @@ from .recaptcha import RecaptchaVerifier
 if TYPE_CHECKING:
     from ..app.v2.context import EscrowKey, SecondaryFees, V2Context
     from ..security.jwt_auth import JwtVerifier
+    from ..security.keystore import KeyStore
     from ..worker.batcher import Batcher
+    from .edge import EdgeOptions
 
 log = logging.getLogger("cardano_market.service")
 
@@ -76,24 +79,161 @@ class ServiceParts:
             close()
 
 
-def open_service(settings: Settings) -> ServiceParts:
-    """Open the chain and the database and resolve the marketplace `settings` describe."""
+def open_service(settings: Settings, *, verify: bool = True) -> ServiceParts:
+    """Open the chain and the database and resolve the marketplace `settings` describe.
+
+    On preprod and mainnet with the network profile (`verify`), the live deployment is checked
+    against it first: ConfigError naming every mismatch (`app.deployment_check`)."""
     metrics = Metrics()
+    seed = None
+    if settings.network is Network.DEVNET:
+        from ..chain.devnet.seed import DEFAULT_SEED, load_seed
+
+        # read first: a bad seed fails before any database file is created or migrated
+        seed = load_seed(settings.seed or DEFAULT_SEED)
     database = Database.connect(settings.database_url)
     try:
-        if settings.network is Network.DEVNET:
-            parts = _open_devnet(settings, database, metrics)
+        if seed is not None:
+            parts = _open_devnet(settings, database, metrics, seed)
         else:
             parts = _open_public(settings, database, metrics)
     except BaseException:
         database.dispose()
         raise
     try:
+        if verify:
+            verify_deployment(parts)
         parts.v2 = _open_v2(settings, parts)
     except BaseException:
         parts.close()
         raise
+    _register_service_keys(parts)
     return parts
+
+
+def _register_service_keys(parts: ServiceParts) -> None:
+    """Tell the signing gate (and the builders' first check) every key the service holds or is
+    paid at: no caller's transaction may spend from them, whatever the address's stake part."""
+    keys = parts.market.service_keys
+    settings = parts.settings
+    if parts.operator is not None:
+        keys.register(parts.operator.hot.hash, "the marketplace operator")
+        keys.register(parts.operator.collateral.hash, "the operator's collateral wallet")
+    keys.register_address(parts.market.addresses.cash_register, "the marketplace operator")
+    seeded = parts.devnet
+    if seeded is not None:
+        for wallet, owner in (
+            (seeded.cash_register, "the marketplace operator"),
+            (seeded.collateral, "the operator's collateral wallet"),
+            (seeded.batcher, "the batcher"),
+        ):
+            if wallet is not None:
+                keys.register(wallet.payment_key.hash, owner)
+    for secret, setting, owner in (
+        (settings.batcher_key, "CARDANO_MARKET_BATCHER_KEY", "the batcher"),
+        (
+            settings.operator_collateral_key,
+            "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY",
+            "the operator's collateral wallet",
+        ),
+    ):
+        key = _key(secret, setting)
+        if key is not None:
+            keys.register(key.hash, owner)
+    for text, owner in (
+        (settings.batcher_address, "the batcher"),
+        (settings.collateral_address, "the operator's collateral wallet"),
+    ):
+        if text is not None:
+            keys.register_address(decode_address(text), owner)
+    v2 = parts.v2
+    if v2 is not None:
+        if v2.escrow is not None:
+            keys.register(v2.escrow.key.hash, "the escrow")
+        keys.register_address(v2.fees.platform_fee_address, "the platform fee address")
+        keys.register_address(v2.fees.node_fee_address, "the node fee address")
+    # The devnet's CIP-30 wallets sign anything they are handed: never serve one for a key the
+    # service holds, or /devnet/wallets/<name>/sign-tx would sign around the gate.
+    parts.wallets = {
+        name: wallet
+        for name, wallet in parts.wallets.items()
+        if wallet.keys.payment_key.hash not in keys
+    }
+
+
+# -- the deployment check (issue 14) --------------------------------------------------------------
+
+
+def expected_deployment(parts: ServiceParts) -> Any:
+    """What the settings (with the network profile) say the deployment is, for
+    `app.deployment_check`; ConfigError when the reference data is not configured."""
+    from ..app.deployment_check import ExpectedDeployment
+    from ..config import parse_out_ref
+    from ..domain.profiles import profile_for
+
+    settings, market = parts.settings, parts.market
+    refs: dict[str, tuple[bytes, int]] = {}
+    contracts = getattr(parts.devnet, "contracts", None)
+    if contracts is not None:
+        reference_address, starter = contracts.reference_utxo.address, contracts.starter_nft
+        refs = {
+            "sale": contracts.sale_script_utxo.out_ref,
+            "queue": contracts.queue_script_utxo.out_ref,
+            "vault": contracts.vault_script_utxo.out_ref,
+            "pointer": contracts.pointer_script_utxo.out_ref,
+        }
+    else:
+        if settings.reference_address is None or settings.starter_nft_unit is None:
+            raise ConfigError(
+                "the deployment check needs CARDANO_MARKET_REFERENCE_ADDRESS and "
+                "CARDANO_MARKET_STARTER_NFT_UNIT (the network profile sets them on preprod "
+                "and mainnet)"
+            )
+        reference_address = decode_address(settings.reference_address)
+        starter = asset_from_unit(settings.starter_nft_unit)
+        for name in ("sale", "queue", "vault", "pointer"):
+            text = getattr(settings, f"{name}_script_ref")
+            if text is not None:
+                refs[name] = parse_out_ref(text)
+    profile = profile_for(settings.network.value) if settings.network_profile else None
+    return ExpectedDeployment(
+        network_id=market.network_id,
+        reference_address=reference_address,
+        starter_nft=starter,
+        queue_address=market.addresses.queue,
+        sale_address=market.addresses.sale,
+        oracle_address=market.addresses.oracle,
+        oracle_feed=market.addresses.oracle_feed,
+        currency=market.config.currency,
+        script_refs=refs,
+        profile=profile,
+    )
+
+
+def verify_deployment(parts: ServiceParts) -> None:
+    """On a network with a profile in use: refuse (ConfigError) a deployment that is not the
+    profile's. A chain that cannot be reached now is logged, not fatal (/health shows it)."""
+    from ..app.deployment_check import failures, structural_checks
+    from ..chain.base import ChainError
+    from ..domain.profiles import profile_for
+
+    settings = parts.settings
+    if not settings.network_profile or profile_for(settings.network.value) is None:
+        return
+    try:
+        parts.chain.tip()
+    except ChainError as exc:
+        log.warning("the deployment was not checked at start: the chain is unreachable (%s)", exc)
+        return
+    failed = failures(structural_checks(parts.chain, expected_deployment(parts)))
+    if failed:
+        raise ConfigError(
+            f"the live deployment does not match the {settings.network.value} profile (or "
+            "your settings): "
+            + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            + " (override a value with its CARDANO_MARKET_* setting, or set "
+            "CARDANO_MARKET_NETWORK_PROFILE=false)"
+        )
 
 
 def create_service_app(
@@ -112,7 +252,11 @@ def create_service_app(
         parts.chain,
         wallets=parts.wallets,
         v1=V1.build(
-            parts.market, parts.metrics, operator=parts.operator, deployment=parts.deployment
+            parts.market,
+            parts.metrics,
+            operator=parts.operator,
+            deployment=parts.deployment,
+            submit_relay=parts.settings.submit_relay,
         ),
         metrics=parts.metrics,
         recaptcha=recaptcha,
@@ -120,15 +264,61 @@ def create_service_app(
         on_close=parts.close,
         v2=parts.v2,
         v2_worker=worker,
-        loops=settlement_loops(parts) if settle else (),
+        loops=[
+            *(settlement_loops(parts, optional_batcher=True) if settle else ()),
+            housekeeping_loop(parts),
+        ],
+        edge=edge_options(parts.settings),
+    )
+
+
+def housekeeping_loop(parts: ServiceParts) -> NamedLoop:
+    """The periodic purge (`app.housekeeping`) as a loop; safe to run in every replica."""
+    from ..app.housekeeping import Housekeeper
+
+    settings = parts.settings
+    keeper = Housekeeper(
+        parts.database,
+        parts.market.clock,
+        validity_seconds=settings.order_validity_seconds,
+        idempotency_retention_seconds=settings.idempotency_retention_seconds,
+    )
+    interval = settings.purge_interval_seconds
+    return NamedLoop("housekeeping", lambda stop: keeper.run(stop, interval), keeper.purge_once)
+
+
+def edge_options(settings: Settings) -> EdgeOptions:
+    """The edge's settings: body limit, rate limits (memory or Redis), proxy header, CORS, and
+    where /metrics may be read."""
+    from .edge import EdgeOptions
+    from .ratelimit import RateLimiter
+
+    limiter = None
+    if settings.rate_limit_enabled:
+        limiter = RateLimiter(settings.rate_limits(), settings.rate_limit_storage_url)
+    token = settings.metrics_token
+    return EdgeOptions(
+        max_body_bytes=settings.max_body_bytes,
+        limiter=limiter,
+        trusted_proxy_header=settings.trusted_proxy_header,
+        cors_allowed_origins=settings.cors_allowed_origins,
+        metrics_token=None if token is None else token.get_secret_value(),
+        metrics_elsewhere=settings.metrics_port is not None,
     )
 
 
 def settlement_loops(
-    parts: ServiceParts, *, monitor: bool = True, batcher: bool = True
+    parts: ServiceParts,
+    *,
+    monitor: bool = True,
+    batcher: bool = True,
+    optional_batcher: bool = False,
 ) -> list[NamedLoop]:
     """The chain monitor and the batcher (the devnet's from its seed, a public network's from
-    settings: `configured_batcher`) as loops for `worker.loops`."""
+    settings: `configured_batcher`) as loops for `worker.loops`.
+
+    A devnet seed without a batcher or collateral wallet has nothing to batch with: ConfigError,
+    or with `optional_batcher` (`serve`) a warning saying why, and the monitor alone."""
     from ..worker.monitor import ChainMonitor
 
     settings = parts.settings
@@ -141,6 +331,8 @@ def settlement_loops(
             parts.market.addresses,
             parts.market.addresses.pointer_policy,
             confirmations=settings.monitor_confirmations,
+            from_block=settings.monitor_from_block,
+            on_event=parts.metrics.monitor_event,
         )
         loops.append(
             NamedLoop(
@@ -150,11 +342,25 @@ def settlement_loops(
     if batcher:
         from ..worker.batcher import Batcher
 
-        queue_batcher = (
-            Batcher.for_devnet(parts.devnet, parts.chain)
-            if parts.devnet is not None
-            else configured_batcher(settings, parts.chain)
-        )
+        try:
+            queue_batcher = (
+                Batcher.for_devnet(
+                    parts.devnet, parts.chain, service_keys=parts.market.service_keys
+                )
+                if parts.devnet is not None
+                else configured_batcher(
+                    settings, parts.chain, service_keys=parts.market.service_keys
+                )
+            )
+        except (ValueError, ConfigError) as exc:
+            if not optional_batcher or parts.devnet is None:
+                raise ConfigError(str(exc)) from exc
+            log.warning(
+                "serving without the batcher (orders are not filled): %s; name `batcher` and "
+                "`collateral` wallets in the seed's marketplace section to settle on this devnet",
+                exc,
+            )
+            return loops
         loops.append(
             NamedLoop(
                 "batcher", lambda stop: queue_batcher.run(stop, interval), queue_batcher.poll_once
@@ -174,7 +380,9 @@ _BATCHER_SETTINGS = (
 )
 
 
-def configured_batcher(settings: Settings, chain: ChainBackend) -> Batcher:
+def configured_batcher(
+    settings: Settings, chain: ChainBackend, *, service_keys: ServiceKeys | None = None
+) -> Batcher:
     """The batcher a public network's settings describe: its key (certificate and vault), the
     operator's collateral key, and the deployment (reference data, sale, queue and vault
     reference scripts), read from the chain and checked against the ReferenceDatum."""
@@ -212,6 +420,7 @@ def configured_batcher(settings: Settings, chain: ChainBackend) -> Batcher:
             starter_nft=asset_from_unit(_required(settings.starter_nft_unit)),
             script_refs=refs,
             keys=keys,
+            service_keys=service_keys,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
@@ -248,6 +457,7 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
             raise
         log.warning("the v2 custodial API is off: %s", exc)
         return None
+    check_stored_keys(parts.database, keystore)
     ctx = V2Context(
         market=parts.market,
         database=parts.database,
@@ -255,6 +465,7 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
         fees=_secondary_fees(settings, parts.market.addresses.cash_register, network_id),
         verifier=_jwt_verifier(settings),
         escrow=_escrow_key(settings, network_id),
+        price_slippage_percentage=Fraction(settings.primary_price_slippage_percentage),
         devnet=devnet,
         worker_poll_seconds=settings.worker_poll_ms / 1000,
         worker_lease_seconds=settings.worker_lease_seconds,
@@ -263,6 +474,16 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
     if devnet and parts.devnet is not None:
         seed_v2(ctx, parts.devnet)
     return ctx
+
+
+def check_stored_keys(database: Database, keystore: KeyStore) -> None:
+    """Refuse to start (ConfigError naming the key id) when a stored custodial wallet was
+    sealed with a key that is not configured: its user could never sign."""
+    from ..store.v2_repos import CustodialWalletRepo
+
+    with database.session() as session:
+        stored = CustodialWalletRepo(session, keystore).key_ids()
+    keystore.check_stored_key_ids(stored)
 
 
 def _jwt_verifier(settings: Settings) -> JwtVerifier:
@@ -278,6 +499,8 @@ def _jwt_verifier(settings: Settings) -> JwtVerifier:
         key=devnet_jwt_secret(settings.devnet_path),
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
 
 
@@ -367,11 +590,12 @@ def _marketplace(
     )
 
 
-def _open_devnet(settings: Settings, database: Database, metrics: Metrics) -> ServiceParts:
+def _open_devnet(
+    settings: Settings, database: Database, metrics: Metrics, seed: Any
+) -> ServiceParts:
     from ..chain.devnet import DevnetBackend, DevnetWallet
-    from ..chain.devnet.seed import DEFAULT_SEED, apply_seed, load_seed
+    from ..chain.devnet.seed import apply_seed
 
-    seed = load_seed(settings.seed or DEFAULT_SEED)
     chain = DevnetBackend.open(settings.devnet_path)
     try:
         seeded = apply_seed(chain.ledger, seed)
@@ -489,6 +713,7 @@ def _open_public(settings: Settings, database: Database, metrics: Metrics) -> Se
         sale=decode_address(_required(settings.sale_address)),
         oracle=decode_address(_required(settings.oracle_address)),
         oracle_feed=asset_from_unit(_required(settings.oracle_feed_unit)),
+        pointer_policy=_profile_pointer_policy(settings),
     )
     market = _marketplace(settings.network, settings, chain, database, metrics, addresses, config)
     operator, deployment = _public_operator(settings, chain.network_id, addresses.sale)
@@ -501,6 +726,14 @@ def _open_public(settings: Settings, database: Database, metrics: Metrics) -> Se
         operator=operator,
         deployment=deployment,
     )
+
+
+def _profile_pointer_policy(settings: Settings) -> bytes | None:
+    """The network profile's pointer policy (the monitor follows sales by it)."""
+    from ..domain.profiles import profile_for
+
+    profile = profile_for(settings.network.value) if settings.network_profile else None
+    return None if profile is None else profile.pointer_policy
 
 
 def _public_operator(
@@ -518,6 +751,8 @@ def _public_operator(
         "sale_script_ref",
     )
     given = [name for name in names if getattr(settings, name) is not None]
+    if settings.operator_hot_key is None and settings.operator_collateral_key is None:
+        given = []  # the deployment alone (a network profile's) enables nothing
     if not given:
         log.warning("sale start/end disabled: no operator keys or deployment configured")
         return None, None

@@ -100,9 +100,24 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.cause)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(HTTPStatus.BAD_REQUEST, validation_cause(exc))
+    return error_response(
+        HTTPStatus.BAD_REQUEST, _content_type_cause(request, exc) or validation_cause(exc)
+    )
+
+
+def _content_type_cause(request: Request, exc: RequestValidationError) -> str | None:
+    """A body that was not read as JSON because it was not sent as JSON: say so."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    if not any(tuple(error.get("loc", ())) == ("body",) for error in exc.errors()):
+        return None
+    got = f"Content-Type {media!r}" if media else "no Content-Type"
+    return f"body: send the request body as JSON with Content-Type: application/json ({got})"
 
 
 async def _submit_error(_request: Request, exc: Exception) -> JSONResponse:

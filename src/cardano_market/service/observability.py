@@ -137,6 +137,14 @@ class Metrics:
             ("outcome",),
             registry=self.registry,
         )
+        self.monitor_events = Counter(
+            PREFIX + "monitor_events",
+            "Changes the chain monitor applied, by kind (order_queued, purchase, refund, "
+            "cancel, sale_state, tx_confirmed, rollback, ...); each one's log line names the "
+            "API's orderId.",
+            ("kind",),
+            registry=self.registry,
+        )
         # Label lookups take a lock and build tuples; the request path reuses the children.
         self._request_children: dict[tuple[str, str, int], tuple[Histogram, Counter | None]] = {}
 
@@ -171,6 +179,10 @@ class Metrics:
     def recaptcha_outcome(self, outcome: str) -> None:
         """One reCAPTCHA verification's outcome (the verifier's callback)."""
         self.recaptcha_outcomes.labels(outcome).inc()
+
+    def monitor_event(self, event: Any) -> None:
+        """One change the chain monitor applied (its `on_event` hook): counted by kind."""
+        self.monitor_events.labels(str(event.kind)).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The registry in Prometheus text exposition format, and its content type."""

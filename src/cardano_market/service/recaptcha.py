@@ -73,6 +73,8 @@ class Action(enum.StrEnum):
     GENERATE_ORDER_AMOUNT = "generate_order_amount"
     GENERATE_ORDER_TRANSACTION = "generate_order_transaction"
     GENERATE_ORDER_CANCEL_TRANSACTION = "generate_order_cancel_transaction"
+    GET_ORDER = "get_order"
+    GET_ORDERS = "get_orders"
     SUBMIT_TX = "submit_tx"
 
 
@@ -377,12 +379,19 @@ def recaptcha_guard(action: Action) -> Callable[..., Awaitable[None]]:
     async def verify_recaptcha(
         request: Request, platform: PlatformHeader = None, token: TokenHeader = None
     ) -> None:
+        if request.scope.get("state", {}).get(RECAPTCHA_CHECKED) == action:
+            return  # the edge verified it before reading the body (`service.edge`)
         verifier = getattr(request.app.state, "recaptcha", None)
         if not isinstance(verifier, RecaptchaVerifier):
             raise RuntimeError("app.state.recaptcha is not a RecaptchaVerifier: set it at start-up")
         await verifier.verify(platform, token, action)
 
+    setattr(verify_recaptcha, "recaptcha_action", action)  # noqa: B010  (read by the edge)
     return verify_recaptcha
+
+
+RECAPTCHA_CHECKED = "recaptcha_checked"
+"""The request-state key where the edge notes the action it verified before the body."""
 
 
 def _tls_context() -> ssl.SSLContext:

@@ -9,10 +9,12 @@ is async and sends its work to a few threads of its own (`AMOUNT_THREADS`) inste
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,27 +23,32 @@ from typing import Annotated, TypeVar
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
-from ..app.errors import ChainUnavailableError
+from ..app.errors import BadRequestError, ChainUnavailableError
 from ..app.operator import OperatorKeys
 from ..app.order_cancel import OrderCancelDesk
-from ..app.orders import OrderDesk
+from ..app.order_status import OrderStatus, OrderStatusDesk
+from ..app.orders import OrderDesk, check_network, check_utxo_networks
 from ..app.runtime import Marketplace
 from ..app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
 from ..app.sales import SaleCatalog, sale_view
 from ..app.submit import TransactionSubmitter
 from ..domain.address import decode_address, encode_address
-from ..domain.errors import AddressError
+from ..domain.cip30 import parse_utxos
+from ..domain.errors import AddressError, CborError, InvalidValueError, WitnessError
 from ..domain.sale import SaleStatus
+from ..domain.values import Value, unit_of
 from ..store.records import Criteria, SaleFilter, StoredSale
 from .errors import bad_request
 from .observability import Metrics
 from .recaptcha import Action, recaptcha_guard
+from .submit_guard import check_signed, check_witness_set
 from .v1_models import (
     CountResponse,
     OrderAmountRequest,
     OrderAmountResponse,
     OrderCancelTransactionRequest,
     OrderFeesResponse,
+    OrderStatusResponse,
     OrderTransactionRequest,
     SaleAmountResponse,
     SaleEndAmountRequest,
@@ -52,6 +59,8 @@ from .v1_models import (
     SubmitTxResponse,
     TransactionResponse,
 )
+
+log = logging.getLogger("cardano_market.orders")
 
 MAX_PAGE = 1000
 AMOUNT_THREADS = 8
@@ -92,6 +101,10 @@ class V1:
     """Sale start and end; None when the operator's keys or the deployment are not configured."""
     cancels: OrderCancelDesk | None = None
     """Order cancellation (answers 503 itself when the deployment is not configured)."""
+    submit_relay: bool = False
+    """submitTx also relays transactions this service did not issue (`SUBMIT_RELAY`)."""
+    statuses: OrderStatusDesk | None = None
+    """What became of an order (built from `market` when not given)."""
 
     @classmethod
     def build(
@@ -101,6 +114,7 @@ class V1:
         *,
         operator: OperatorKeys | None = None,
         deployment: DeploymentRefs | None = None,
+        submit_relay: bool = False,
     ) -> V1:
         catalog = SaleCatalog(market)
         sales = None
@@ -111,11 +125,13 @@ class V1:
             catalog=catalog,
             orders=OrderDesk(market, catalog),
             submitter=TransactionSubmitter(
-                market, operator.co_sign if operator is not None else None
+                market, sales.mandate_for if sales is not None else None
             ),
             metrics=metrics,
             sales=sales,
             cancels=OrderCancelDesk(market, deployment),
+            submit_relay=submit_relay,
+            statuses=OrderStatusDesk(market),
         )
 
     def sale_desk(self) -> SaleDesk:
@@ -125,6 +141,9 @@ class V1:
                 "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY and the marketplace deployment"
             )
         return self.sales
+
+    def status_desk(self) -> OrderStatusDesk:
+        return self.statuses if self.statuses is not None else OrderStatusDesk(self.market)
 
     def cancel_desk(self) -> OrderCancelDesk:
         return self.cancels if self.cancels is not None else OrderCancelDesk(self.market, None)
@@ -224,7 +243,8 @@ def _amount_limiter() -> CapacityLimiter:
 def generate_order_transaction(body: OrderTransactionRequest, v1: Services) -> TransactionResponse:
     with v1.metrics.build_timer("order"):
         tx = v1.orders.transaction(body.order_id, body.change_address, body.utxo_cbor_hex_list)
-    return TransactionResponse(tx_cbor_hex=tx.cbor_hex)
+    log.info("order %s issued as transaction %s (fee %d lovelace)", body.order_id, tx.tx_id, tx.fee)
+    return TransactionResponse(tx_cbor_hex=tx.cbor_hex, tx_id=tx.tx_id, fee=tx.fee)
 
 
 @marketplace.post(
@@ -250,7 +270,79 @@ def generate_order_cancel_transaction(
             body.utxo_cbor_hex_list,
             body.collateral_utxo_cbor_hex_list,
         )
-    return TransactionResponse(tx_cbor_hex=built.cbor.hex())
+    return TransactionResponse(
+        tx_cbor_hex=built.cbor.hex(),
+        tx_id=built.transaction.tx_id_hex,
+        fee=built.transaction.fee,
+    )
+
+
+@marketplace.get(
+    "/orders",
+    response_model=list[OrderStatusResponse],
+    dependencies=_guard(Action.GET_ORDERS),
+    summary="A page of a wallet's orders with their state, oldest first unless sortOrder=desc",
+)
+def get_orders(
+    v1: Services,
+    owner_address: Annotated[str, Query(alias="ownerAddress", max_length=256)],
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 25,
+    sort_order: Annotated[str | None, Query(alias="sortOrder", pattern="^(?i:asc|desc)$")] = None,
+) -> list[OrderStatusResponse]:
+    owner = _address("ownerAddress", owner_address)
+    descending = (sort_order or "asc").lower() == "desc"
+    found = v1.status_desk().of_owner(owner, offset=offset, limit=limit, descending=descending)
+    return [_order_status(status) for status in found]
+
+
+@marketplace.get(
+    "/orders/{orderId}",
+    response_model=OrderStatusResponse,
+    dependencies=_guard(Action.GET_ORDER),
+    summary="What became of an order: its state, bundles filled, amounts and transactions",
+    description="Pending -> Issued -> Submitted -> Queued -> Filled / PartiallyFilled (the "
+    "refund that follows sets refundTxId and settled) or Refunded / Cancelled; Expired when "
+    "the order id or its transaction lapsed unused. Kept true by the chain monitor.",
+)
+def get_order(
+    v1: Services, order_id: Annotated[str, Path(alias="orderId", max_length=64)]
+) -> OrderStatusResponse:
+    return _order_status(v1.status_desk().get(order_id))
+
+
+def _order_status(status: OrderStatus) -> OrderStatusResponse:
+    return OrderStatusResponse(
+        order_id=status.order_id,
+        state=status.state.value,
+        settled=status.settled,
+        sale_id=status.sale_id,
+        owner_address=(
+            None if status.owner_address is None else encode_address(status.owner_address)
+        ),
+        bundles_requested=status.bundles_requested,
+        bundles_filled=status.bundles_filled,
+        amount_locked=_amounts(status.amount_locked),
+        amount_paid=_amounts(status.amount_paid),
+        amount_refunded=_amounts(status.amount_refunded),
+        order_tx_id=status.order_tx_id,
+        purchase_tx_ids=status.purchase_tx_ids,
+        refund_tx_id=status.refund_tx_id,
+        cancel_tx_id=status.cancel_tx_id,
+        created_at=_local_iso(status.created_at),
+        updated_at=_local_iso(status.updated_at),
+    )
+
+
+def _amounts(value: Value | None) -> dict[str, int] | None:
+    if value is None:
+        return None
+    return {"lovelace": value.coin, **{unit_of(a): q for a, q in sorted(value.assets.items())}}
+
+
+def _local_iso(moment: datetime) -> str:
+    """The deployed server's LocalDateTime rendering (UTC, no offset), as the sales'."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
 
 
 def sale_filter(
@@ -333,6 +425,7 @@ def get_sale(v1: Services, sale_id: Annotated[str, Path(alias="saleId")]) -> Sal
     summary="What the seller's wallet must cover to start a sale, and a single-use sale id",
 )
 def generate_sale_start_amount(body: SaleStartAmountRequest, v1: Services) -> SaleAmountResponse:
+    _same_network(v1, "ownerAddress", body.owner_address)
     pending = v1.sale_desk().start_amount(
         SaleStartRequest(
             owner_address=body.owner_address,
@@ -359,9 +452,10 @@ def generate_sale_start_transaction(
     body: SaleTransactionRequest, v1: Services
 ) -> TransactionResponse:
     desk = v1.sale_desk()
+    _same_network(v1, "changeAddress", body.change_address, body.utxo_cbor_hex_list)
     with v1.metrics.build_timer("sale_start"):
         built = desk.start_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
-    return TransactionResponse(tx_cbor_hex=built.cbor_hex)
+    return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
 
 
 @marketplace.post(
@@ -386,9 +480,10 @@ def generate_sale_end_transaction(
     body: SaleTransactionRequest, v1: Services
 ) -> TransactionResponse:
     desk = v1.sale_desk()
+    _same_network(v1, "changeAddress", body.change_address, body.utxo_cbor_hex_list)
     with v1.metrics.build_timer("sale_end"):
         built = desk.end_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
-    return TransactionResponse(tx_cbor_hex=built.cbor_hex)
+    return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
 
 
 @cardano.post(
@@ -399,12 +494,39 @@ def generate_sale_end_transaction(
 )
 def submit_tx(body: SubmitTxRequest, v1: Services) -> SubmitTxResponse:
     if body.cbor_hex is not None and body.tx_id is None and body.witness_set_cbor_hex is None:
-        done = v1.submitter.submit_signed(body.cbor_hex)
+        check_signed(body.cbor_hex, v1.market.database, relay=v1.submit_relay)
+        with _naming("cborHex"):
+            done = v1.submitter.submit_signed(body.cbor_hex)
     elif body.cbor_hex is None and body.tx_id is not None and body.witness_set_cbor_hex is not None:
-        done = v1.submitter.submit_witnesses(body.tx_id, body.witness_set_cbor_hex)
+        check_witness_set(body.witness_set_cbor_hex)
+        with _naming("witnessSetCborHex"):
+            done = v1.submitter.submit_witnesses(body.tx_id, body.witness_set_cbor_hex)
     else:
         raise bad_request("send either cborHex, or txId together with witnessSetCborHex")
     return SubmitTxResponse(tx_id=done.tx_id, result="MsgAcceptTx")
+
+
+def _same_network(v1: V1, field: str, address: str, utxo_cbor_hex_list: Sequence[str] = ()) -> None:
+    """400 naming the field when the address or a UTxO is of another network than the
+    service's, before a single-use id is used up (malformed values are left to the use case,
+    which names them)."""
+    network = v1.market.network_id
+    try:
+        check_network(field, decode_address(address), network)
+        utxos = parse_utxos(utxo_cbor_hex_list)
+    except (AddressError, CborError, InvalidValueError):
+        return
+    check_utxo_networks("utxoCborHexList", utxos, network)
+
+
+@contextmanager
+def _naming(field: str) -> Iterator[None]:
+    """A malformed value's 400 names the request field it came from."""
+    try:
+        yield
+    except (CborError, WitnessError, BadRequestError) as exc:
+        cause = str(exc)
+        raise bad_request(cause if cause.startswith(field) else f"{field}: {cause}") from None
 
 
 def _number(value: Decimal) -> str:

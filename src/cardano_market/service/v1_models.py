@@ -5,11 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_UTXOS = 10_000
+
+
+def _at_most_utxos(value: Any) -> Any:
+    """The list's length, checked before any of its items is validated."""
+    if isinstance(value, list) and len(value) > MAX_UTXOS:
+        raise ValueError(f"List should have at most {MAX_UTXOS} items, not {len(value)}")
+    return value
+
+
+UtxoList = Annotated[list[str], BeforeValidator(_at_most_utxos)]
 """More UTxOs than any wallet sends; a larger list is refused before it is parsed."""
 
 Int64 = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
@@ -73,7 +83,7 @@ class OrderTransactionRequest(Camel):
     )
     order_id: str = Field(max_length=64)
     change_address: str = Field(description="bech32; becomes the order's owner", max_length=256)
-    utxo_cbor_hex_list: list[str] = Field(
+    utxo_cbor_hex_list: UtxoList = Field(
         description="CIP-30 getUtxos result (TransactionUnspentOutput CBOR hex)",
         max_length=MAX_UTXOS,
     )
@@ -98,10 +108,10 @@ class OrderCancelTransactionRequest(Camel):
     change_address: str = Field(
         description="bech32 or hex; its payment key must be the order's owner", max_length=256
     )
-    utxo_cbor_hex_list: list[str] = Field(
+    utxo_cbor_hex_list: UtxoList = Field(
         description="CIP-30 getUtxos result: pays the fee", max_length=MAX_UTXOS
     )
-    collateral_utxo_cbor_hex_list: list[str] | None = Field(
+    collateral_utxo_cbor_hex_list: UtxoList | None = Field(
         None,
         description="CIP-30 getCollateral result; default: the ADA-only UTxOs above",
         max_length=MAX_UTXOS,
@@ -109,8 +119,19 @@ class OrderCancelTransactionRequest(Camel):
 
 
 class TransactionResponse(Camel):
-    model_config = _examples({"txCborHex": "84a500d90102818258..."})
+    model_config = _examples(
+        {
+            "txCborHex": "84a500d90102818258...",
+            "txId": "3f1e8c0d5a0b6e1f2c3d4e5f60718293a4b5c6d7e8f90112233445566778899a",
+            "fee": 187429,
+        }
+    )
     tx_cbor_hex: str = Field(description="the unsigned transaction, to sign with CIP-30 signTx")
+    tx_id: str = Field(
+        description="its id (blake2b-256 of the body bytes exactly as issued; a library that "
+        "re-encodes the body gets another): pass it to submitTx with the signTx witness set"
+    )
+    fee: int = Field(description="the fee the transaction pays, in lovelace")
 
 
 class CountResponse(Camel):
@@ -227,4 +248,55 @@ class SaleTransactionRequest(Camel):
     )
     sale_id: str = Field(max_length=64)
     change_address: str = Field(max_length=256)
-    utxo_cbor_hex_list: list[str] = Field(max_length=MAX_UTXOS)
+    utxo_cbor_hex_list: UtxoList = Field(max_length=MAX_UTXOS)
+
+
+class OrderStatusResponse(Camel):
+    """What became of an order. Amounts map `lovelace` or a token's unit (policy id + asset
+    name, hex) to base units, bundle tokens left out; null while not known yet."""
+
+    model_config = _examples(
+        {
+            "orderId": EXAMPLE_ORDER_ID,
+            "state": "PartiallyFilled",
+            "settled": True,
+            "saleId": EXAMPLE_SALE_ID,
+            "ownerAddress": EXAMPLE_ADDRESS,
+            "bundlesRequested": 3,
+            "bundlesFilled": 2,
+            "amountLocked": {"lovelace": 3_000_000, "769c4c6e...744e45574d": 1_530_000_000},
+            "amountPaid": {"lovelace": 622_828, "769c4c6e...744e45574d": 1_012_000_000},
+            "amountRefunded": {"lovelace": 2_000_000, "769c4c6e...744e45574d": 512_000_000},
+            "orderTxId": "4e3a6e7fdcb0d0efbd6e4f8a3cbd2c9e0f1b9c0f7b1a4a7a0e5e7c3d9b2a1f00",
+            "purchaseTxIds": ["9b1c..."],
+            "refundTxId": "c0d2...",
+            "cancelTxId": None,
+            "createdAt": "2026-12-07T10:15:30.123456",
+            "updatedAt": "2026-12-07T10:15:41.000000",
+        }
+    )
+    order_id: str | None = Field(description="null for a queue order placed elsewhere")
+    state: str = Field(
+        description="Pending, Issued, Submitted, Queued, Filled, PartiallyFilled, Refunded, "
+        "Cancelled or Expired"
+    )
+    settled: bool = Field(description="nothing more will happen to the order")
+    sale_id: str | None
+    owner_address: str | None
+    bundles_requested: int | None
+    bundles_filled: int
+    amount_locked: dict[str, int] | None = Field(
+        description="what the order transaction locked at the queue"
+    )
+    amount_paid: dict[str, int] | None = Field(
+        description="what purchases took out of the order: cost, profit, batcher incentive, fee"
+    )
+    amount_refunded: dict[str, int] | None = Field(
+        description="what the refund or cancel gave the owner back (bundle tokens aside)"
+    )
+    order_tx_id: str | None
+    purchase_tx_ids: list[str]
+    refund_tx_id: str | None
+    cancel_tx_id: str | None
+    created_at: str
+    updated_at: str

@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from ..app.errors import BadRequestError, NotFoundError
 from ..app.v2.custody import balances, create_wallet, wallet_of
-from ..app.v2.money import AmountError, parse_amount, render_amount, render_quantity
+from ..app.v2.money import (
+    AmountError,
+    bounded_number,
+    parse_amount,
+    render_amount,
+    render_quantity,
+)
 from ..app.v2.order_cancel import request_order_cancel
 from ..app.v2.primary import request_primary_purchase
 from ..domain.address import encode_address
@@ -71,6 +77,10 @@ def _json_number(value: object) -> object:
         raise ValueError("must be a finite number")
     if len(number.as_tuple().digits) + max(int(number.as_tuple().exponent), 0) > 40:
         raise ValueError("is too large")
+    try:
+        bounded_number(number, field="the number")
+    except AmountError as exc:
+        raise ValueError(str(exc).removeprefix("the number ")) from None
     return number
 
 
@@ -94,7 +104,7 @@ class OrderCancelRequest(_Body):
 class DevnetTokenRequest(_Body):
     user_id: str = Field(pattern=OBJECT_ID_PATTERN)
     admin: bool = False
-    ttl_seconds: int = Field(3600, ge=1, le=30 * 86_400, strict=True)
+    ttl_seconds: int = Field(3600, ge=1, le=86_400, strict=True)  # the JWT maximum lifetime
 
 
 class CreateUserRequest(_Body):

@@ -41,6 +41,7 @@ from ..domain.errors import (
     UnknownRecordError,
 )
 from ..security.jwt_auth import AccessDeniedError, AuthenticationError
+from ..security.keystore import KeystoreError
 from .v2_json import V2JSONResponse
 
 log = logging.getLogger("cardano_market.v2")
@@ -59,6 +60,10 @@ TITLES: dict[int, str] = {
     503: "Service unavailable",
 }
 """The `error` of each status unless a route's spec names another (`translate_errors`)."""
+
+KEYSTORE_UNAVAILABLE = "the wallet's key cannot be opened right now; retry later"
+"""A key store failure's `details`: retryable (503), never naming a key id."""
+KEYSTORE_RETRY_AFTER_SECONDS = 30
 
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
 
@@ -113,6 +118,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (SubmitError, 422),
     (ChainUnavailableError, 503),
     (ChainError, 503),
+    (KeystoreError, 503),
     (OperationalError, 503),
 )
 """The use cases' errors and their v2 status (first match wins)."""
@@ -131,6 +137,13 @@ def v2_error_for(exc: Exception, titles: Mapping[int, str] | None = None) -> V2E
                 log.warning("v2 unavailable: %s", exc)
                 if isinstance(exc, OperationalError):
                     return V2Error(503, title, "database unavailable")
+                if isinstance(exc, KeystoreError):  # never a key id or a user's id to the caller
+                    return V2Error(
+                        503,
+                        title,
+                        KEYSTORE_UNAVAILABLE,
+                        headers={"Retry-After": str(KEYSTORE_RETRY_AFTER_SECONDS)},
+                    )
                 return V2Error(503, title, str(exc) or type(exc).__name__)
             return V2Error(status, title, str(exc))
     return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -29,7 +30,6 @@ from ..app.v2.context import V2Context
 from ..security.jwt_auth import Principal
 from ..store.v2_errors import IdempotencyInProgressError, IdempotencyKeyReusedError
 from ..store.v2_models import IDEMPOTENCY_KEY_CHARS
-from ..store.v2_records import UserRole
 from ..store.v2_repos import IdempotencyRepo, UserRepo
 from .v2_errors import V2Error, translate_errors
 from .v2_json import dumps_exact
@@ -146,20 +146,31 @@ def _answer(
 
 
 def _ensure_user(ctx: V2Context, session: Session, principal: Principal) -> None:
-    """Keys belong to users: an administrator known only from a valid token gets a user
-    record on first use; an unknown ordinary user is 404."""
-    users = UserRepo(session)
-    if users.get(principal.user_id) is not None:
-        return
-    if not principal.is_admin:
+    """Keys belong to users: a caller without a user record is 404, administrators included
+    (a token's claims never create a row: create the administrator first, without a key)."""
+    if UserRepo(session).get(principal.user_id) is None:
         raise V2Error(404, "Resource not found", f"User {principal.user_id} not found")
-    users.create(now=ctx.clock(), role=UserRole.ADMIN, user_id=principal.user_id)
 
 
 def _canonical(body: BaseModel | None) -> bytes:
     if body is None:
         return b""
-    return json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+    data = _same_numbers(body.model_dump())
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _same_numbers(value: Any) -> Any:
+    """Numbers by value, not spelling: `60`, `60.0` and `6e1` fingerprint alike."""
+    if isinstance(value, dict):
+        return {key: _same_numbers(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_same_numbers(item) for item in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, Decimal)):
+        number = Decimal(value)
+        return format(number.normalize(), "f") if number.is_finite() else str(number)
+    return value
 
 
 def _valid_key(key: str) -> bool:

@@ -29,7 +29,7 @@ from ..app.v2.deals import (
     order_book,
     request_sell,
 )
-from ..app.v2.money import render_amount, render_quantity
+from ..app.v2.money import AmountError, bounded_number, render_amount, render_quantity
 from ..security.jwt_auth import Principal
 from ..store.v2_errors import IllegalTransitionError
 from ..store.v2_records import Token
@@ -51,16 +51,28 @@ def _number(value: Any) -> Any:
     refused (a float here would mean the body was not read exactly)."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise ValueError("must be a number")
+    try:  # digits and exponent bounded before anything converts the number
+        bounded_number(value, field="the number")
+    except AmountError as exc:
+        raise ValueError(str(exc).removeprefix("the number ")) from None
     return value
 
 
+MAX_ID = 2**63 - 1
+"""Ids are database integers: 1 .. 2^63 - 1."""
+
+
 def _whole(value: Any) -> Any:
-    """A JSON integer (`13`, or `13.0` written as a decimal)."""
+    """A JSON integer id (`13`, or `13.0` written as a decimal) in 1 .. `MAX_ID`."""
     value = _number(value)
     if isinstance(value, Decimal):
-        if not value.is_finite() or value != value.to_integral_value():
+        if value != value.to_integral_value():
             raise ValueError("must be a whole number")
+        if not 1 <= value <= MAX_ID:  # compared before int(): the exponent is bounded anyway
+            raise ValueError(f"must be between 1 and {MAX_ID}")
         return int(value)
+    if not 1 <= value <= MAX_ID:
+        raise ValueError(f"must be between 1 and {MAX_ID}")
     return value
 
 
@@ -105,7 +117,7 @@ def _schema(**properties: str) -> dict[str, Any]:
 
 async def _read(request: Request, model: type[_Body], missing: str) -> _Body:
     """The request body as `model`, numbers parsed as Decimals; 400 naming the field."""
-    raw = await request.body()
+    raw = await request.body()  # bounded and nesting-checked at the edge (`service.edge`)
     try:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, RecursionError):

@@ -125,10 +125,13 @@ class PendingOrderRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    owner_address: Mapped[str | None] = mapped_column(String(ADDRESS_HEX))
+    """The wallet the order transaction was built for (its change address, hex), once used."""
 
     __table_args__ = (
         Index(None, "sale_id"),
         Index(None, "expires_at"),
+        Index(None, "owner_address"),
         CheckConstraint(_COST_IS_ASSET_OR_USD, name="cost_asset"),
     )
 

@@ -85,6 +85,12 @@ class OrderRow(Base):
     closed_slot: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    api_order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    """The v1 API's `orderId` when this service issued the order transaction (revision 0005)."""
+    locked_value_cbor: Mapped[str | None] = mapped_column(Text)
+    """The value the order transaction locked at the queue (the origin UTxO's), CBOR hex."""
+    refunded_value_cbor: Mapped[str | None] = mapped_column(Text)
+    """What the refund or cancel gave the owner back, bundle tokens left out, CBOR hex."""
 
     __table_args__ = (
         UniqueConstraint("origin_tx_hash", "origin_output_index"),
@@ -93,6 +99,7 @@ class OrderRow(Base):
         Index(None, "pointer_asset_name"),
         Index(None, "owner_address"),
         Index(None, "state"),
+        Index(None, "api_order_id"),
         CheckConstraint(_one_of("state", (s.value for s in OrderState)), name="state"),
     )
 
@@ -115,6 +122,9 @@ class PurchaseRow(Base):
     block_height: Mapped[int | None] = mapped_column(BigInteger)
     slot: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    paid_value_cbor: Mapped[str | None] = mapped_column(Text)
+    """What left the order in this purchase (cost, profit, incentive, fee), bundle tokens left
+    out, CBOR hex (revision 0005)."""
 
     __table_args__ = (
         Index(None, "order_id"),

@@ -66,10 +66,21 @@ class Order:
     closed_slot: int | None
     created_at: datetime
     updated_at: datetime
+    api_order_id: str | None = None
+    """The v1 API's `orderId` when this service issued the order transaction."""
+    locked_value: Value | None = None
+    """What the order transaction locked at the queue (None: recorded before revision 0005)."""
+    refunded_value: Value | None = None
+    """What the refund or cancel gave back, bundle tokens left out (None while open)."""
 
     @property
     def is_open(self) -> bool:
         return self.utxo is not None
+
+    @property
+    def label(self) -> str:
+        """How logs name the order: the API's order id when there is one."""
+        return self.api_order_id or f"queue order {self.id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +98,7 @@ class NewOrder:
     datum: bytes
     block_height: int | None
     slot: int | None
+    api_order_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +112,8 @@ class Purchase:
     block_height: int | None
     slot: int | None
     created_at: datetime
+    paid: Value | None = None
+    """What left the order (cost, profit, incentive, fee), bundle tokens left out."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +160,8 @@ class OrderRepo:
             "slot": new.slot,
             "created_at": now,
             "updated_at": now,
+            "api_order_id": _optional_uuid(new.api_order_id),
+            "locked_value_cbor": new.value.to_cbor().hex(),
         }
         stmt = _insert(self._session, OrderRow).values(**values).on_conflict_do_nothing()
         self._session.execute(stmt)
@@ -159,6 +175,13 @@ class OrderRepo:
         if key is None:
             return None
         return self._one(select(OrderRow).where(OrderRow.id == key))
+
+    def by_api_order_id(self, order_id: str | uuid.UUID) -> Order | None:
+        """The order the v1 API issued as `order_id` (None until the monitor saw it queued)."""
+        key = _parse_uuid(order_id)
+        if key is None:
+            return None
+        return self._one(select(OrderRow).where(OrderRow.api_order_id == key))
 
     def by_origin(self, ref: OutRef) -> Order | None:
         return self._one(
@@ -241,6 +264,7 @@ class OrderRepo:
         next_utxo: OutRef | None,
         next_value: Value | None,
         now: datetime,
+        paid: Value | None = None,
     ) -> bool:
         """A purchase spent the order's UTxO `order.utxo`, filling `bundles`; the order moves to
         `next_utxo` (None: no continuing output, the order closes). False when already applied."""
@@ -277,16 +301,25 @@ class OrderRepo:
                 block_height=at.block_height,
                 slot=at.slot,
                 created_at=now,
+                paid_value_cbor=None if paid is None else paid.to_cbor().hex(),
             )
             .on_conflict_do_nothing()
         )
         return True
 
-    def close(self, order: Order, kind: CloseKind, *, at: ChainPoint, now: datetime) -> bool:
+    def close(
+        self,
+        order: Order,
+        kind: CloseKind,
+        *,
+        at: ChainPoint,
+        now: datetime,
+        refunded: Value | None = None,
+    ) -> bool:
         """A refund or cancel spent the order's UTxO; False when already applied.
 
         The state says what the order got: a fill state stays; without a fill, refunded or
-        cancelled.
+        cancelled. `refunded`: what the owner got back (bundle tokens left out).
         """
         now = check_aware("now", now)
         kind = CloseKind(kind)
@@ -300,6 +333,7 @@ class OrderRepo:
             {
                 "state": state.value,
                 column: at.tx_id.hex(),
+                "refunded_value_cbor": None if refunded is None else refunded.to_cbor().hex(),
                 "utxo_tx_hash": None,
                 "utxo_output_index": None,
                 "closed_block_height": at.block_height,
@@ -349,6 +383,7 @@ class OrderRepo:
                 purchase_tx_id=keep[-1].tx_id if keep else None,
                 refund_tx_id=None,
                 cancel_tx_id=None,
+                refunded_value_cbor=None,
                 closed_block_height=None,
                 closed_slot=None,
                 utxo_tx_hash=utxo[0].hex(),
@@ -557,6 +592,9 @@ def _order(row: OrderRow) -> Order:
         closed_slot=row.closed_slot,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        api_order_id=None if row.api_order_id is None else str(row.api_order_id),
+        locked_value=_optional_value(row.locked_value_cbor),
+        refunded_value=_optional_value(row.refunded_value_cbor),
     )
 
 
@@ -576,7 +614,12 @@ def _purchase(row: PurchaseRow) -> Purchase:
         block_height=row.block_height,
         slot=row.slot,
         created_at=row.created_at,
+        paid=_optional_value(row.paid_value_cbor),
     )
+
+
+def _optional_value(cbor_hex: str | None) -> Value | None:
+    return None if cbor_hex is None else Value.from_cbor(bytes.fromhex(cbor_hex))
 
 
 def _optional_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:

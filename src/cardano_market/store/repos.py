@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -262,9 +262,20 @@ class PendingOrderRepo:
         row = _claim(self._session, PendingOrderRow, "order", order_id, now)
         return _pending_order(row)
 
-    def purge(self, expired_before: datetime) -> int:
-        """Delete orders that expired before `expired_before` (used or not); returns how many."""
-        return _purge(self._session, PendingOrderRow, expired_before)
+    def set_owner(self, order_id: str | uuid.UUID, owner_address: bytes) -> None:
+        """Record the wallet a used order's transaction was built for (its change address)."""
+        key = _require_uuid("order id", order_id)
+        self._session.execute(
+            update(PendingOrderRow)
+            .where(PendingOrderRow.id == key)
+            .values(owner_address=owner_address.hex())
+            .execution_options(synchronize_session=False)
+        )
+
+    def purge(self, expired_before: datetime, *, unused_only: bool = False) -> int:
+        """Delete orders that expired before `expired_before` (used or not, or with
+        `unused_only` those never claimed); returns how many."""
+        return _purge(self._session, PendingOrderRow, expired_before, unused_only=unused_only)
 
 
 class PendingSaleRepo:
@@ -318,8 +329,8 @@ class PendingSaleRepo:
         row = _claim(self._session, PendingSaleRow, "sale", sale_id, now)
         return _pending_sale(row)
 
-    def purge(self, expired_before: datetime) -> int:
-        return _purge(self._session, PendingSaleRow, expired_before)
+    def purge(self, expired_before: datetime, *, unused_only: bool = False) -> int:
+        return _purge(self._session, PendingSaleRow, expired_before, unused_only=unused_only)
 
 
 class IssuedTransactionRepo:
@@ -391,6 +402,22 @@ class IssuedTransactionRepo:
         row = self._session.scalars(_fresh(stmt)).first()
         return None if row is None else _issued(row)
 
+    def lock(self, tx_id: str) -> IssuedTransaction | None:
+        """The issued transaction, its row held until the session ends (PostgreSQL: a row lock;
+        SQLite: the database's write lock), so one submitTx at a time co-signs and submits it."""
+        key = tx_id.lower() if isinstance(tx_id, str) else ""
+        if not _TX_ID.fullmatch(key):
+            return None
+        stmt = (
+            update(IssuedTransactionRow)
+            .where(IssuedTransactionRow.tx_id == key)
+            .values(updated_at=IssuedTransactionRow.updated_at)
+            .returning(IssuedTransactionRow)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        row = self._session.scalars(stmt).first()
+        return None if row is None else _issued(row)
+
     def mark_submitted(self, tx_id: str, *, signed_cbor: bytes, now: datetime) -> bool:
         """Move an issued transaction to submitted, keeping the signed bytes.
 
@@ -436,6 +463,20 @@ class IssuedTransactionRepo:
         if row is None:
             raise UnknownRecordError(f"transaction {key} was not issued by this service")
         return _issued(row)
+
+    def purge_unsubmitted(self, created_before: datetime, *, keep: Iterable[TxKind] = ()) -> int:
+        """Delete transactions still `issued` (never submitted through us) created before
+        `created_before`, except those of the kinds in `keep`; returns how many."""
+        before = check_aware("created_before", created_before)
+        stmt = delete(IssuedTransactionRow).where(
+            IssuedTransactionRow.status == TxStatus.ISSUED.value,
+            IssuedTransactionRow.created_at < before,
+        )
+        kept = [kind.value for kind in keep]
+        if kept:
+            stmt = stmt.where(IssuedTransactionRow.kind.not_in(kept))
+        result = self._session.execute(stmt.execution_options(synchronize_session=False))
+        return int(getattr(result, "rowcount", 0))
 
     def with_status(self, status: TxStatus, *, limit: int = 100) -> list[IssuedTransaction]:
         """Up to `limit` transactions in `status`, oldest first (for the monitor)."""
@@ -488,12 +529,17 @@ def _claim(
 
 
 def _purge(
-    session: Session, model: type[PendingOrderRow] | type[PendingSaleRow], before: datetime
+    session: Session,
+    model: type[PendingOrderRow] | type[PendingSaleRow],
+    before: datetime,
+    *,
+    unused_only: bool = False,
 ) -> int:
     before = check_aware("expired_before", before)
-    result = session.execute(
-        delete(model).where(model.expires_at < before).execution_options(synchronize_session=False)
-    )
+    stmt = delete(model).where(model.expires_at < before)
+    if unused_only:
+        stmt = stmt.where(model.used_at.is_(None))
+    result = session.execute(stmt.execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0))
 
 

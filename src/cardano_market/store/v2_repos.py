@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -282,7 +282,12 @@ class CustodialWalletRepo:
 
     def rotate(self, *, now: datetime, limit: int = 100) -> int:
         """Re-seal up to `limit` keys sealed by a retired key under the current one; returns
-        how many (call until 0 after configuring a new key with the old one retired)."""
+        how many (call until 0 after configuring a new key with the old one retired).
+
+        Each row's blob and key id change together, and only after the new blob was opened
+        again and gave back the same key; a batch is one database transaction (the caller's
+        session), so a crash loses nothing: a wallet is sealed either way, both keys open it.
+        KeystoreError when a blob cannot be opened (nothing of the batch is written)."""
         now = check_aware("now", now)
         current = self._keystore.current_key_id.hex()
         stmt = (
@@ -294,13 +299,25 @@ class CustodialWalletRepo:
         )
         rows = list(self._session.scalars(_fresh(stmt)))
         for row in rows:
-            row.encrypted_signing_key = self._keystore.rotate(
-                row.user_id, bytes(row.encrypted_signing_key)
-            )
+            old = bytes(row.encrypted_signing_key)
+            plain = self._keystore.decrypt_signing_key(row.user_id, old)
+            sealed = self._keystore.encrypt_signing_key(row.user_id, plain)
+            if self._keystore.decrypt_signing_key(row.user_id, sealed) != plain:
+                from ..security.keystore import KeystoreError
+
+                raise KeystoreError(f"re-sealing the key of user {row.user_id} did not round-trip")
+            row.encrypted_signing_key = sealed
             row.key_id = current
             row.updated_at = now
         self._session.flush()
         return len(rows)
+
+    def key_ids(self) -> dict[str, int]:
+        """Key id (hex) -> how many wallets it sealed."""
+        stmt = select(V2CustodialWalletRow.key_id, func.count()).group_by(
+            V2CustodialWalletRow.key_id
+        )
+        return {key_id: int(count) for key_id, count in self._session.execute(stmt)}
 
     def _row(self, user_id: str) -> V2CustodialWalletRow | None:
         key = parse_object_id(user_id)

@@ -111,6 +111,11 @@ def queue_datum(
 def build_order_transaction(request: OrderTransactionRequest) -> OrderTransaction:
     """Build the unsigned order transaction; deterministic for the same request."""
     check_queue_address(request.queue_address)
+    for field in ("change_address", "cash_register_address"):
+        try:
+            parse_address(getattr(request, field))
+        except AddressError as exc:
+            raise AddressError(f"{field}: {exc}") from None
     datum = queue_datum(request.amount, request.sale, request.config, request.change_address)
     params = request.params
     queue_value = request.amount.queue_value(request.config)

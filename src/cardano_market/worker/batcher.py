@@ -36,10 +36,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..app.signing import (
+    Mandate,
+    ServiceKeys,
+    SigningGate,
+    SigningKind,
+    SigningRefusedError,
+    batch_mandate,
+)
 from ..chain.base import ChainBackend, ChainError, SlotConfig, Tip, TxState
 from ..domain.address import Credential, encode_address, make_address
 from ..domain.cip30 import OutRef, Utxo
-from ..domain.datums import QueueDatum, SaleDatum, Wallet
+from ..domain.datums import Contracts, QueueDatum, SaleDatum, Wallet
 from ..domain.errors import MarketError
 from ..domain.keys import PaymentKey
 from ..domain.params import ProtocolParameters
@@ -57,7 +65,6 @@ from ..tx.batch import (
     build_refund_transaction,
 )
 from ..tx.script import reference_script_hash
-from ..tx.witness import sign_transaction, splice_witnesses
 
 if TYPE_CHECKING:
     from ..chain.devnet.seed import SeedResult
@@ -100,9 +107,14 @@ class BatcherKeys:
             make_address(Credential.key(collateral.hash), None, network_id),
         )
 
-    @property
-    def signing_seeds(self) -> list[bytes]:
-        return list(dict.fromkeys([self.batcher.seed, self.collateral.seed]))
+    def mandate(self, kind: SigningKind, scripts: Contracts) -> Mandate:
+        """What the batcher's and collateral keys may sign: its purchase or refund."""
+        return batch_mandate(
+            kind,
+            batcher=self.batcher,
+            collateral=self.collateral,
+            scripts=[scripts.sale, scripts.queue, scripts.vault],
+        )
 
 
 # -- orders and their order -----------------------------------------------------------------------
@@ -281,12 +293,18 @@ class Batcher:
         incentives: Sequence[AssetId] | None = None,
         validity_slots: int = DEFAULT_VALIDITY_SLOTS,
         max_orders_per_round: int = DEFAULT_MAX_ORDERS_PER_ROUND,
+        service_keys: ServiceKeys | None = None,
     ) -> None:
         if validity_slots < 1 or max_orders_per_round < 1:
             raise ValueError("validity_slots and max_orders_per_round must be at least 1")
         self.backend = backend
         self.deployment = deployment
         self.keys = keys
+        if service_keys is None:
+            service_keys = ServiceKeys()
+            service_keys.register(keys.batcher.hash, "the batcher")
+            service_keys.register(keys.collateral.hash, "the operator's collateral wallet")
+        self.gate = SigningGate(backend, service_keys)
         profit = deployment.reference_datum.profit_data
         self.incentives = (
             list(incentives) if incentives is not None else [(profit.profit_pid, profit.profit_tkn)]
@@ -637,6 +655,11 @@ class Batcher:
                 continue
             try:
                 self._submit(rnd, built)
+            except SigningRefusedError as exc:  # a builder bug: never sign, never retry blindly
+                log.error("the signing gate refused the batcher's %s: %s", built.kind, exc)
+                if landed:
+                    return landed
+                raise _Unservable(f"the signing gate refused its {built.kind}: {exc}") from None
             except ChainError as exc:
                 if self.backend.tx_status(built.tx_id).state is TxState.UNKNOWN:
                     raise _SubmitFailed(exc, landed) from None
@@ -711,8 +734,10 @@ class Batcher:
     # -- submitting -------------------------------------------------------------------------------
 
     def _submit(self, rnd: _Round, built: BatchTransaction) -> None:
-        witnesses = sign_transaction(built.cbor, self.keys.signing_seeds)
-        self.backend.submit(splice_witnesses(built.cbor, witnesses))
+        contracts = rnd.deployment.reference_datum.contracts
+        mandate = self.keys.mandate(SigningKind(built.kind), contracts)
+        pending = {u.out_ref: u for sent in self._submitted.values() for u in sent.outputs}
+        self.backend.submit(self.gate.sign(built.cbor, mandate, pending=pending))
         self._track(rnd, built)
 
     def _track(self, rnd: _Round, built: BatchTransaction) -> None:

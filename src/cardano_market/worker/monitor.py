@@ -42,13 +42,13 @@ from sqlalchemy.orm import Session
 
 from ..app.runtime import utc_now
 from ..chain.base import ChainBackend, ChainError, TxState, TxStatus
-from ..chain.history import ChainHistory, ChainTransaction
+from ..chain.history import ChainHistory, ChainTransaction, chain_transaction
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, SaleDatum, address_from_wallet
 from ..domain.errors import MarketError
 from ..domain.pointer import pointer_asset_name
 from ..domain.sale import Sale, SaleStatus
-from ..domain.values import AssetId
+from ..domain.values import AssetId, Value, sum_values
 from ..store.db import Database
 from ..store.orders import (
     ChainPoint,
@@ -58,7 +58,14 @@ from ..store.orders import (
     Order,
     OrderRepo,
 )
-from ..store.records import Criteria, SaleFilter, SaleTerms, StoredSale, TxKind
+from ..store.records import (
+    Criteria,
+    IssuedTransaction,
+    SaleFilter,
+    SaleTerms,
+    StoredSale,
+    TxKind,
+)
 from ..store.records import TxStatus as IssuedStatus
 from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
 from ..tx.body import transaction_inputs
@@ -155,6 +162,7 @@ class ChainMonitor:
         clock: Callable[[], datetime] = utc_now,
         on_event: Callable[[MonitorEvent], None] | None = None,
         issued_batch: int = 200,
+        from_block: int | None = None,
     ) -> None:
         if not isinstance(backend, ChainHistory):
             raise TypeError(
@@ -176,6 +184,8 @@ class ChainMonitor:
         self.clock = clock
         self.on_event = on_event
         self.issued_batch = issued_batch
+        self.from_block = from_block or 0
+        """The deployment's first block: rollback re-checks never reach below it."""
         self._foreign_sale_utxos: set[OutRef] = set()
         """Sale UTxOs of pointers this service did not start (checked once per UTxO)."""
 
@@ -343,7 +353,7 @@ class ChainMonitor:
         utxos = {u.out_ref: u for u in self.backend.utxos_at(self.queue_address)}
         with self.database.session() as session:
             orders, memory = OrderRepo(session), MonitorStateRepo(session)
-            sales = SaleRepo(session)
+            sales, issued = SaleRepo(session), IssuedTransactionRepo(session)
             for order in orders.open_orders():
                 self._follow_order(poll, orders, sales, order, utxos)
             skipped = memory.skipped()
@@ -352,7 +362,7 @@ class ChainMonitor:
                     continue
                 known = orders.by_utxo(ref)
                 if known is None:
-                    self._new_order(poll, orders, memory, sales, utxo)
+                    self._new_order(poll, orders, memory, sales, utxo, issued)
                 elif known.utxo != ref:  # a UTxO the order had left is back: a rollback
                     self._reevaluate(poll, orders, known, why=f"{_text(ref)} is back")
             memory.forget_skipped(ref for ref in skipped if ref not in utxos)
@@ -364,6 +374,7 @@ class ChainMonitor:
         memory: MonitorStateRepo,
         sales: SaleRepo,
         utxo: Utxo,
+        issued: IssuedTransactionRepo,
     ) -> None:
         point = self._deep_tx(poll, utxo.tx_hash)
         if point is None:
@@ -393,12 +404,13 @@ class ChainMonitor:
                 datum=utxo.inline_datum or b"",
                 block_height=point.block_height,
                 slot=point.slot,
+                api_order_id=_api_order_id(issued, utxo.out_ref),
             ),
             now=self.clock(),
         )
         poll.event(
             "order_queued",
-            order.id,
+            order.label,
             f"{_text(utxo.out_ref)}: {datum.number_of_bundles} bundle(s) of pointer "
             f"{datum.pointer_name.hex()}",
         )
@@ -437,6 +449,7 @@ class ChainMonitor:
         kind = self._classify(order, spender)
         if kind == QUEUE_PURCHASE:
             bundles, continuing = self._filled(order, spender, sales)
+            paid = _outflow(order.value, Value() if continuing is None else continuing.value)
             changed = orders.record_purchase(
                 order,
                 at=at,
@@ -444,14 +457,23 @@ class ChainMonitor:
                 next_utxo=None if continuing is None else continuing.out_ref,
                 next_value=None if continuing is None else continuing.value,
                 now=self.clock(),
+                paid=paid,
             )
             if changed:
-                poll.event("purchase", order.id, f"{bundles} bundle(s) by {at.tx_id.hex()}")
+                poll.event("purchase", order.label, f"{bundles} bundle(s) by {at.tx_id.hex()}")
             return changed
         close = CloseKind.REFUND if kind == QUEUE_REFUND else CloseKind.CANCEL
-        changed = orders.close(order, close, at=at, now=self.clock())
+        # what the owner got back, bundle tokens left out: a refund's output to the owner, a
+        # cancel's whole order (the owner's own change rides in the same transaction)
+        back = (
+            sum_values(out.value for out in spender.outputs_at(order.owner_address))
+            if close is CloseKind.REFUND
+            else order.value
+        )
+        refunded = _restricted(back, order)
+        changed = orders.close(order, close, at=at, now=self.clock(), refunded=refunded)
         if changed:
-            poll.event(close.value, order.id, f"by {at.tx_id.hex()}")
+            poll.event(close.value, order.label, f"by {at.tx_id.hex()}")
         return changed
 
     def _classify(self, order: Order, tx: ChainTransaction) -> int:
@@ -516,7 +538,7 @@ class ChainMonitor:
     # -- rollbacks --------------------------------------------------------------------------------
 
     def _recheck_recent(self, poll: _Poll) -> None:
-        since = max(poll.report.tip_height - self.rollback_window, 0)
+        since = max(poll.report.tip_height - self.rollback_window, self.from_block)
         with self.database.session() as session:
             orders = OrderRepo(session)
             for order in orders.changed_since(since):
@@ -538,7 +560,7 @@ class ChainMonitor:
         UTxO it then had; delete the order when its own transaction vanished."""
         if poll.status(order.origin[0]).state is TxState.UNKNOWN:
             orders.remove(order)
-            poll.event("rollback", order.id, f"order removed: {why}")
+            poll.event("rollback", order.label, f"order removed: {why}")
             return
         keep = [
             p
@@ -549,7 +571,7 @@ class ChainMonitor:
         found = self.backend.utxos_by_ref([utxo])
         value = found[0].value if found else order.value
         orders.rewind(order, keep=keep, utxo=utxo, value=value, now=self.clock())
-        poll.event("rollback", order.id, f"order reopened at {_text(utxo)}: {why}")
+        poll.event("rollback", order.label, f"order reopened at {_text(utxo)}: {why}")
 
     # -- issued transactions ----------------------------------------------------------------------
 
@@ -569,11 +591,36 @@ class ChainMonitor:
                         tx.tx_id, status.block_height or poll.report.tip_height, now=self.clock()
                     )
                     poll.event("tx_confirmed", tx.tx_id, f"{tx.kind.value} at depth {status.depth}")
+                    if tx.kind is TxKind.ORDER:
+                        self._adopt_order(poll, session, tx)
                 elif status.state is TxState.UNKNOWN:
                     ttl = _ttl(tx.signed_cbor or tx.cbor)
                     if ttl is not None and poll.report.tip_slot >= ttl:
                         issued.set_status(tx.tx_id, IssuedStatus.FAILED, now=self.clock())
                         poll.event("tx_failed", tx.tx_id, f"not on chain and past its TTL {ttl}")
+
+    def _adopt_order(self, poll: _Poll, session: Session, tx: IssuedTransaction) -> None:
+        """An order transaction this service issued is on chain: its queue output (output 0) is
+        an order even when a batcher filled and refunded it before any poll saw it at the queue;
+        the next poll follows its spends."""
+        orders = OrderRepo(session)
+        ref = (bytes.fromhex(tx.tx_id), 0)
+        if orders.by_utxo(ref) is not None:
+            return
+        try:
+            outputs = chain_transaction(tx.signed_cbor or tx.cbor, block_height=None, slot=None)
+        except MarketError:
+            return
+        if not outputs.outputs or outputs.outputs[0].address != self.queue_address:
+            return
+        self._new_order(
+            poll,
+            orders,
+            MonitorStateRepo(session),
+            SaleRepo(session),
+            outputs.outputs[0],
+            IssuedTransactionRepo(session),
+        )
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -624,6 +671,35 @@ def _ttl(tx: bytes) -> int | None:
     except Exception:  # not a readable transaction: no TTL to judge by
         return None
     return ttl if isinstance(ttl, int) else None
+
+
+def _api_order_id(issued: IssuedTransactionRepo, ref: OutRef) -> str | None:
+    """The v1 API's order id when this service issued the transaction that queued `ref` (an
+    order transaction's queue output is its first)."""
+    if ref[1] != 0:
+        return None
+    tx = issued.get(ref[0].hex())
+    if tx is None or tx.kind is not TxKind.ORDER:
+        return None
+    return tx.reference_id
+
+
+def _outflow(before: Value, after: Value) -> Value:
+    """What left a UTxO's value: every lovelace and token that decreased (what came in, the
+    bundle tokens a purchase delivers, is left out)."""
+    assets = {
+        asset: qty - after.quantity(asset)
+        for asset, qty in before.assets.items()
+        if qty > after.quantity(asset)
+    }
+    return Value(max(before.coin - after.coin, 0), assets)
+
+
+def _restricted(value: Value, order: Order) -> Value:
+    """`value` with only the lovelace and the tokens the order locked (its bundle tokens out)."""
+    locked = order.locked_value
+    kept = set(locked.assets) if locked is not None else {order.incentive}
+    return Value(value.coin, {a: q for a, q in value.assets.items() if a in kept})
 
 
 def _text(ref: OutRef) -> str:

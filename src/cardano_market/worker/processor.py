@@ -6,7 +6,12 @@ side: each claims one transaction at a time with a lease (`V2TransactionRepo.cla
 the worker holding the lease, so a stale worker cannot overwrite a newer one's work.
 
 Crash safety rests on one rule: the signed bytes are stored before they are submitted, and a
-transaction with stored bytes is never built again. A worker that dies after storing them leaves
+transaction with stored bytes is never built again. Its twin: a transaction whose signed bytes
+exist is never marked failed while it can still land. When the backend does not show it (a
+mempool not indexed yet, an answer lost, a resubmission refused because the node holds the
+first copy), the worker keeps watching until its validity (TTL) slot has passed on chain, or
+one of its inputs is spent by another transaction, and only then fails it (and only then does
+the handler undo what the request reserved). A worker that dies after storing them leaves
 a pending transaction that the next worker (once the lease expires) submits, or finds already on
 chain; one that dies after submitting leaves one that is found on chain (or resubmitted, which
 is harmless: the same bytes have the same id). Confirmation then applies the handler's database
@@ -30,14 +35,18 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ..app.signing import SigningRefusedError
 from ..app.v2.context import V2Context
-from ..app.v2.processing import TxHandler, handler_for
+from ..app.v2.processing import RefusedError, TxHandler, handler_for
 from ..chain.base import ChainError, SubmitError, TxState
+from ..chain.history import ChainHistory
+from ..domain.cip30 import OutRef
 from ..domain.errors import MarketError
+from ..security.keystore import KeystoreError
 from ..store.v2_errors import IllegalTransitionError, LeaseLostError
 from ..store.v2_records import V2Transaction, V2TxStatus
 from ..store.v2_repos import V2TransactionRepo
-from ..tx.witness import sign_transaction, splice_witnesses, transaction_id
+from ..tx.witness import transaction_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,7 +114,7 @@ class TransactionProcessor:
         except LeaseLostError as exc:
             log.warning("worker %s lost transaction %s: %s", self.worker_id, tx.id, exc)
             return None
-        except (ChainError, IllegalTransitionError) as exc:
+        except (ChainError, KeystoreError, IllegalTransitionError) as exc:
             log.warning("transaction %s: %s; retrying later", tx.id, exc)
             return self._release(tx)
 
@@ -149,12 +158,16 @@ class TransactionProcessor:
                 return repo.release(tx.id, self.worker_id, now=self._clock(), retry_after_seconds=1)
             try:
                 built = handler.build(self.ctx, tx)
-            except ChainError:
-                raise
+            except (ChainError, KeystoreError):
+                raise  # transient: the chain or the key store is down, retried later
+            except RefusedError as exc:
+                return self._fail_in(session, tx, handler, str(exc))
             except MarketError as exc:
                 return self._fail_in(session, tx, handler, f"cannot build the transaction: {exc}")
-            witnesses = sign_transaction(built.cbor, built.signing_keys)
-            signed = splice_witnesses(built.cbor, witnesses)
+            try:
+                signed = self.ctx.market.gate.sign(built.cbor, built.mandate)
+            except SigningRefusedError as exc:
+                return self._fail_in(session, tx, handler, f"refused to sign: {exc}")
             stored = repo.store_signed(
                 tx.id,
                 self.worker_id,
@@ -169,13 +182,10 @@ class TransactionProcessor:
     def submit(self, tx: V2Transaction, handler: TxHandler) -> V2Transaction:
         """Send the stored signed bytes (unless the chain has them already) -> submitted."""
         assert tx.signed_cbor is not None and tx.tx_hash is not None
-        chain = self.ctx.chain
-        if chain.tx_status(bytes.fromhex(tx.tx_hash)).state is TxState.UNKNOWN:
-            try:
-                chain.submit(tx.signed_cbor)
-            except SubmitError as exc:
-                if chain.tx_status(bytes.fromhex(tx.tx_hash)).state is TxState.UNKNOWN:
-                    return self.fail(tx, handler, f"the ledger rejected the transaction: {exc}")
+        if self.ctx.chain.tx_status(bytes.fromhex(tx.tx_hash)).state is TxState.UNKNOWN:
+            outcome = self._send(tx, handler)
+            if outcome is not None:
+                return outcome
         with self.ctx.database.session() as session:
             submitted = V2TransactionRepo(session).transition(
                 tx.id, V2TxStatus.SUBMITTED, now=self._clock(), worker_id=self.worker_id
@@ -184,8 +194,8 @@ class TransactionProcessor:
         return submitted
 
     def watch(self, tx: V2Transaction, handler: TxHandler) -> V2Transaction:
-        """Confirmed on chain -> confirmed; gone from the mempool -> resubmit the same bytes
-        (failed if the ledger now refuses them); otherwise look again later."""
+        """Confirmed on chain -> confirmed; not shown by the backend -> send the same bytes
+        again and look again later, until it can no longer land (`_send`)."""
         assert tx.signed_cbor is not None and tx.tx_hash is not None
         chain = self.ctx.chain
         status = chain.tx_status(bytes.fromhex(tx.tx_hash))
@@ -195,12 +205,100 @@ class TransactionProcessor:
                     tx.id, V2TxStatus.CONFIRMED, now=self._clock(), worker_id=self.worker_id
                 )
         if status.state is TxState.UNKNOWN:
-            try:
-                chain.submit(tx.signed_cbor)
-            except SubmitError as exc:
-                if chain.tx_status(bytes.fromhex(tx.tx_hash)).state is TxState.UNKNOWN:
-                    return self.fail(tx, handler, f"the ledger no longer accepts it: {exc}")
+            outcome = self._send(tx, handler)
+            if outcome is not None:
+                return outcome
         return self._release(tx)
+
+    def _send(self, tx: V2Transaction, handler: TxHandler) -> V2Transaction | None:
+        """Send the stored bytes, which the backend does not show: None once sent; otherwise
+        the transaction failed, or released to be looked at again.
+
+        The bytes may have been sent before (a worker that died, an answer lost on the way
+        back), and the backend may not show them yet (a mempool not indexed): a node then
+        refuses the copy, which does not mean the first cannot land. So a transaction fails
+        only once it can no longer land: its validity (TTL) slot has passed on chain, or,
+        after a refusal, one of its inputs was spent by another transaction. What follows from
+        `failed` (a deal cancelled, a reservation given back) must never happen to a
+        transaction that then lands. A `ChainError` (no answer) propagates: retried later."""
+        assert tx.signed_cbor is not None and tx.tx_hash is not None
+        chain = self.ctx.chain
+        expired = self._cannot_land(tx, check_inputs=False)
+        if expired is not None:
+            return self.fail(tx, handler, f"the transaction never reached the chain: {expired}")
+        try:
+            chain.submit(tx.signed_cbor)
+        except SubmitError as exc:
+            if chain.tx_status(bytes.fromhex(tx.tx_hash)).state is not TxState.UNKNOWN:
+                return None  # the refused copy was a second one: the first is there
+            why = self._cannot_land(tx, check_inputs=True)
+            if why is not None:
+                return self.fail(tx, handler, f"the ledger rejected the transaction: {exc} ({why})")
+            log.warning(
+                "transaction %s (%s): a copy was refused (%s) but it may still land: watching "
+                "it until its validity ends",
+                tx.id,
+                tx.tx_hash,
+                exc,
+            )
+            return self._release(tx)
+        return None
+
+    def _cannot_land(self, tx: V2Transaction, *, check_inputs: bool) -> str | None:
+        """Why `tx` can never be on chain, or None while it still can, or may be there already
+        (the backend shows it after all, or every input is spent by a transaction the backend
+        does not show yet). The tip is read before the status, so a transaction in a block at
+        or before that tip is seen.
+
+        Proofs: one of its inputs spent by another transaction (looked up after a refusal, or
+        once the TTL has passed); the TTL passed on chain while an input is still unspent (a
+        backend that tells no history: the TTL alone)."""
+        from ..chain.devnet.parse import parse_transaction  # a pure reader of the bytes
+
+        assert tx.signed_cbor is not None and tx.tx_hash is not None
+        chain = self.ctx.chain
+        tx_id = bytes.fromhex(tx.tx_hash)
+        parsed = parse_transaction(tx.signed_cbor)
+        tip = chain.tip()
+        if chain.tx_status(tx_id).state is not TxState.UNKNOWN:
+            return None
+        expired = parsed.ttl is not None and tip.slot >= parsed.ttl
+        if not expired and not check_inputs:
+            return None
+        conflict = self._spent_elsewhere(parsed.inputs, tx_id)
+        if conflict is not None or not expired:
+            return conflict
+        ended = (
+            f"its validity ended at slot {parsed.ttl} and the chain is at slot {tip.slot} "
+            "without it"
+        )
+        if chain.utxos_by_ref(parsed.inputs) or not isinstance(chain, ChainHistory):
+            return ended
+        log.warning(
+            "transaction %s (%s): past its TTL, its inputs spent, but the backend does not "
+            "show it or their spender yet: watching",
+            tx.id,
+            tx.tx_hash,
+        )
+        return None
+
+    def _spent_elsewhere(self, inputs: list[OutRef], tx_id: bytes) -> str | None:
+        """An input of transaction `tx_id` that another transaction spent, if the backend
+        tells (a `ChainHistory`)."""
+        chain = self.ctx.chain
+        if not isinstance(chain, ChainHistory):
+            return None
+        for ref in inputs:
+            try:
+                spender = chain.spending_transaction(ref)
+            except ChainError:
+                return None  # cannot tell now
+            if spender is not None and spender.tx_id != tx_id:
+                return (
+                    f"its input {ref[0].hex()}#{ref[1]} was spent by transaction "
+                    f"{spender.tx_id.hex()}"
+                )
+        return None
 
     def complete(self, tx: V2Transaction, handler: TxHandler) -> V2Transaction:
         """The handler's database effects and `completed`, in one database transaction."""

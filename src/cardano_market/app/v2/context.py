@@ -57,6 +57,9 @@ class V2Context:
     escrow: EscrowKey | None = None
     """None: selling is not configured (the sell route answers 503)."""
     devnet: bool = False
+    price_slippage_percentage: Fraction = Fraction(0)
+    """How far above its quote a primary purchase may still be paid, in percent (0: never
+    more than quoted)."""
     worker_poll_seconds: float = 0.5
     """How long an idle worker waits before looking for work again."""
     worker_lease_seconds: int = 120

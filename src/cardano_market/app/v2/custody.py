@@ -8,7 +8,11 @@ funds are the user's. The decrypted key only ever lives in the signer's memory.
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +22,12 @@ from ...domain.values import ADA, AssetId, Value, sum_values
 from ...store.v2_records import CustodialWallet, DealStatus, Token
 from ...store.v2_repos import CustodialWalletRepo, DealRepo, TokenRepo
 from ..errors import NotFoundError
+from ..runtime import utc_now
 from .context import V2Context
+
+if TYPE_CHECKING:
+    from ...security.keystore import KeyStore
+    from ...store.db import Database
 
 
 def wallet_of(ctx: V2Context, session: Session, user_id: str) -> CustodialWallet:
@@ -88,3 +97,45 @@ def balances(
         for token in TokenRepo(session).list(limit=10_000)
     ]
     return wallet, held, rows
+
+
+@dataclass(frozen=True, slots=True)
+class RotationProgress:
+    """After one committed batch of `rotate_wallet_keys`."""
+
+    resealed: int
+    """Wallets re-sealed in this batch."""
+    total: int
+    """Wallets re-sealed so far by this run."""
+
+
+def rotate_wallet_keys(
+    database: Database,
+    keystore: KeyStore,
+    *,
+    batch_size: int = 100,
+    pause_seconds: float = 0.0,
+    clock: Callable[[], datetime] = utc_now,
+    on_batch: Callable[[RotationProgress], None] | None = None,
+) -> int:
+    """Re-seal every custodial wallet key sealed by a retired key under the current one; how
+    many were re-sealed.
+
+    Resumable and crash-safe: each batch is one database transaction (a crash rolls back at
+    most the batch in flight, whose wallets stay sealed under their old key, which the
+    keystore still holds), and only wallets not yet under the current key are picked, so a
+    second run takes over where the first stopped. KeystoreError when a wallet cannot be
+    opened (its batch is left as it was)."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    total = 0
+    while True:
+        with database.session() as session:
+            done = CustodialWalletRepo(session, keystore).rotate(now=clock(), limit=batch_size)
+        if done == 0:
+            return total
+        total += done
+        if on_batch is not None:
+            on_batch(RotationProgress(done, total))
+        if pause_seconds > 0:
+            time.sleep(pause_seconds)

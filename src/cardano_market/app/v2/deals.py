@@ -32,8 +32,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from ...chain.base import SubmitError, TxState
+from ...chain.base import ChainError, SubmitError, TxState
 from ...chain.history import ChainHistory
+from ...domain.address import payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import InsufficientFundsError, MarketError
 from ...domain.keys import PaymentKey
@@ -66,8 +67,8 @@ from ...tx.deal import (
     find_escrow,
     price_purchase,
 )
-from ...tx.witness import sign_transaction, splice_witnesses
 from ..errors import BadRequestError, NotFoundError, UnprocessableError
+from ..signing import Mandate, SigningKind, custodial_mandate, escrow_mandate
 from .context import EscrowKey, V2Context
 from .custody import quantity_of, signing_key, wallet_of, wallet_value
 from .money import AmountError, format_amount, parse_amount
@@ -91,6 +92,11 @@ class DealNotFoundError(NotFoundError):
 
 class DealConflictError(MarketError):
     """A concurrent purchase (or delisting) got there first (409)."""
+
+
+class SubmissionOutcomeUnknownError(ChainError):
+    """The ledger refused a copy of a settlement that may have landed all the same (503; the
+    request's Idempotency-Key stays taken, so a retry never pays twice)."""
 
 
 class DealClosedError(MarketError):
@@ -216,7 +222,7 @@ class SellHandler:
             params=ctx.chain.protocol_parameters(),
             ttl=ctx.market.ttl_slot(),
         )
-        return BuiltTx(lock.cbor, [key])
+        return BuiltTx(lock.cbor, custodial_mandate(SigningKind.ESCROW_LOCK, user=PaymentKey(key)))
 
     def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
         deal = _deal_of(session, tx)
@@ -340,7 +346,20 @@ def buy_from_deal(
         )
     except InsufficientFundsError as exc:
         raise UnprocessableError(f"The buyer's wallet cannot pay: {exc}") from None
-    confirmed = _submit(ctx, purchase, [escrow_key.key.seed, buyer_key])
+    mandate = escrow_mandate(
+        SigningKind.DEAL_BUY,
+        escrow=escrow_key.key,
+        user=PaymentKey(buyer_key),
+        escrow_inputs=[escrow.out_ref],
+        pay_to_keys=_key_hashes(
+            buyer.address,
+            seller.address,
+            escrow_key.address,
+            ctx.fees.platform_fee_address,
+            ctx.fees.node_fee_address,
+        ),
+    )
+    confirmed = _submit(ctx, purchase, mandate)
     now = ctx.clock()
     if purchase.escrow_index is not None:
         ref = EscrowRef(tx_hash=purchase.tx_id, index=purchase.escrow_index)
@@ -464,7 +483,14 @@ def delist_deal(
         params=ctx.chain.protocol_parameters(),
         ttl=ctx.market.ttl_slot(),
     )
-    _submit(ctx, release, [escrow_key.key.seed, seller_key])
+    mandate = escrow_mandate(
+        SigningKind.DELIST,
+        escrow=escrow_key.key,
+        user=PaymentKey(seller_key),
+        escrow_inputs=[escrow.out_ref],
+        pay_to_keys=_key_hashes(seller.address),
+    )
+    _submit(ctx, release, mandate)
     now = ctx.clock()
     AuditLogRepo(session).record(
         actor=user_id.lower(),
@@ -649,24 +675,53 @@ def _recover(
     repo.move_escrow(deal.id, escrow=ref, now=now)
 
 
-def _submit(ctx: V2Context, deal_tx: DealTransaction, seeds: list[bytes]) -> bool:
-    """Sign with the keys the transaction needs, submit, and say whether it is on chain yet."""
-    by_hash = {PaymentKey(seed).hash: seed for seed in seeds}
-    missing = deal_tx.signers - by_hash.keys()
-    if missing:  # pragma: no cover - the builders spend only the escrow's and the user's UTxOs
-        raise MarketError(f"no key for signer(s) {', '.join(sorted(h.hex() for h in missing))}")
-    keys = [by_hash[h] for h in sorted(deal_tx.signers)]
-    signed = splice_witnesses(deal_tx.cbor, sign_transaction(deal_tx.cbor, keys))
+def _key_hashes(*addresses: bytes) -> list[bytes]:
+    return [h for h in (payment_key_hash(a) for a in addresses) if h is not None]
+
+
+def _submit(ctx: V2Context, deal_tx: DealTransaction, mandate: Mandate) -> bool:
+    """Sign through the signing gate, submit, and say whether it is on chain yet."""
+    signed = ctx.market.gate.sign(deal_tx.cbor, mandate)
     try:
         ctx.chain.submit(signed)
     except SubmitError as exc:
-        if exc.rule == "BadInputsUTxO":
+        if exc.rule != "BadInputsUTxO":
+            raise
+        if _spent_by_another(ctx, deal_tx) is None:
+            # The refused copy may have been a second one (an answer lost inside the backend's
+            # own retry) and the first may land: never a 409, which frees the request's
+            # Idempotency-Key for a second payment.
+            if ctx.chain.tx_status(bytes.fromhex(deal_tx.tx_id)).state is TxState.UNKNOWN:
+                raise SubmissionOutcomeUnknownError(
+                    f"transaction {deal_tx.tx_id} was refused ({exc}) but its inputs are spent "
+                    "by a transaction the chain backend does not show yet: it may have landed; "
+                    "the deal is reconciled from the chain by its next settlement"
+                ) from None
+        else:
             raise DealConflictError(
                 f"An input was spent meanwhile (a concurrent transaction): {exc}"
             ) from None
-        raise
     status = ctx.chain.tx_status(bytes.fromhex(deal_tx.tx_id))
     return status.state is TxState.CONFIRMED
+
+
+def _spent_by_another(ctx: V2Context, deal_tx: DealTransaction) -> bytes | None:
+    """The id of another transaction that spent one of `deal_tx`'s inputs, if the chain
+    backend tells (None: unspent, spent by `deal_tx` itself, or not shown)."""
+    from ...chain.devnet.parse import parse_transaction  # a pure reader of the bytes
+
+    chain = ctx.chain
+    if not isinstance(chain, ChainHistory):
+        return None
+    own = bytes.fromhex(deal_tx.tx_id)
+    for ref in parse_transaction(deal_tx.cbor).inputs:
+        try:
+            spender = chain.spending_transaction(ref)
+        except ChainError:
+            return None
+        if spender is not None and spender.tx_id != own:
+            return spender.tx_id
+    return None
 
 
 register(V2TxType.SELL.value, SellHandler())

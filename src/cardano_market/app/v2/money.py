@@ -41,22 +41,55 @@ def render_quantity(base_units: int, decimals: int) -> Decimal:
     return value.to_integral_value() if value == value.to_integral_value() else value
 
 
-def parse_amount(value: Decimal | int, decimals: int, *, field: str = "quantity") -> int:
-    """Whole tokens (`value`) in base units; AmountError when `value` is not finite, has more
-    decimal places than the token, or is absurdly long."""
+MAX_EXPONENT = 60
+"""A written exponent beyond +-60 is refused before any arithmetic (`1e-999999999`)."""
+MAX_BASE_UNITS = 2**64 - 1
+"""The most base units an amount may hold (the ledger's own bound: an output quantity is a
+uint64)."""
+
+
+def bounded_number(value: Decimal | int, *, field: str = "quantity") -> Decimal:
+    """`value` as an exact Decimal, refused (AmountError) when it is not finite, has more than
+    `MAX_INPUT_DIGITS` digits or an exponent beyond `MAX_EXPONENT`: checked on the written form,
+    before any conversion (int() of `1e600000` alone takes seconds)."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise AmountError(f"{field} must be a number")
-    number = Decimal(value)
-    if not number.is_finite():
+    if isinstance(value, int):
+        if value.bit_length() > 4 * MAX_INPUT_DIGITS:
+            raise AmountError(f"{field} is too large")
+        return Decimal(value)
+    if not value.is_finite():
         raise AmountError(f"{field} must be a finite number")
-    _sign, digits, exponent = number.as_tuple()
+    _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
+    if len(digits) > MAX_INPUT_DIGITS or not -MAX_EXPONENT <= exponent <= MAX_EXPONENT:
+        raise AmountError(f"{field} has too many digits or too large an exponent")
+    return value
+
+
+def parse_amount(value: Decimal | int, decimals: int, *, field: str = "quantity") -> int:
+    """Whole tokens (`value`) in base units, in integer arithmetic (no Decimal context can round
+    it); AmountError when `value` is not finite, has more decimal places than the token, is
+    negative, is below one base unit while not zero, is above `MAX_BASE_UNITS`, or is absurdly
+    long."""
+    number = bounded_number(value, field=field)
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    coefficient: int = int("".join(map(str, digits)) or "0")
     if len(digits) + max(exponent, 0) > MAX_INPUT_DIGITS:
         raise AmountError(f"{field} is too large")
-    scaled = number.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise AmountError(f"{field} has more than {decimals} decimal places")
-    return int(scaled)
+    shift = exponent + decimals
+    if shift >= 0:
+        units: int = coefficient * 10**shift
+    else:
+        units, rest = divmod(coefficient, 10**-shift)
+        if rest:
+            raise AmountError(f"{field} has more than {decimals} decimal places")
+    if sign and units:
+        raise AmountError(f"{field} must not be negative")
+    if units > MAX_BASE_UNITS:
+        raise AmountError(f"{field} is too large")
+    return units
 
 
 def format_amount(base_units: int, decimals: int) -> str:

@@ -19,8 +19,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ...domain.address import decode_address, payment_key_hash
+from ...domain.address import decode_address, parse_address, payment_key_hash
 from ...domain.cip30 import OutRef
+from ...domain.keys import PaymentKey
 from ...domain.values import asset_from_unit, unit_of
 from ...security.jwt_auth import AccessDeniedError
 from ...store.repos import SaleRepo
@@ -35,6 +36,7 @@ from ..order_cancel import (
     parse_order_tx_id,
 )
 from ..sale_lifecycle import DeploymentRefs
+from ..signing import SigningKind, custodial_mandate
 from .context import V2Context
 from .custody import signing_key, wallet_of
 from .processing import BuiltTx, register
@@ -120,7 +122,11 @@ class OrderCancelHandler:
             collateral_utxos=[u for u in utxos if u.value.is_ada_only],
             change_address=wallet.address,
         )
-        return BuiltTx(built.cbor, [key])
+        queue_script = parse_address(ctx.market.addresses.queue).payment.hash
+        mandate = custodial_mandate(
+            SigningKind.CUSTODIAL_CANCEL, user=PaymentKey(key), scripts=[queue_script]
+        )
+        return BuiltTx(built.cbor, mandate)
 
     def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
         """Nothing to apply: the order's value is back in the wallet, which is the chain's."""

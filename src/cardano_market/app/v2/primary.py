@@ -7,29 +7,39 @@ the v1 order builder (`tx.order`) from the user's wallet, signs it with the user
 submits it; once it is on chain the transaction is `completed`. The order then waits in the
 queue until a batcher fills it (tokens to the user) or refunds it: that is the protocol's
 settlement, outside this transaction's life.
+
+Never more than agreed: the request stores the currency amount it quoted and the most the worker
+may pay (`max_currency_amount`: the quote plus the configured slippage, rounded down). At build
+time the worker prices the order again and checks again what the request checked (the user's
+KYC, the token still on the primary market, the sale still started with the supply, the
+purchase limits); if the price moved beyond the maximum, or any check no longer holds, the
+transaction fails with that reason (`price moved: quoted X, now Y`) and nothing is signed or paid.
 """
 
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ...domain.keys import PaymentKey
 from ...domain.pricing import OrderAmount, order_amount
 from ...domain.sale import Sale, SaleStatus
 from ...domain.values import unit_of
 from ...security.jwt_auth import AccessDeniedError
 from ...store.repos import SaleRepo
-from ...store.v2_records import AuditAction, Token, TokenKind, V2Transaction, V2TxType
+from ...store.v2_records import AuditAction, Token, TokenKind, User, V2Transaction, V2TxType
 from ...store.v2_repos import AuditLogRepo, TokenRepo, UserRepo, V2TransactionRepo
 from ...tx.order import OrderTransactionRequest, build_order_transaction
 from ..errors import BadRequestError, NotFoundError, UnprocessableError
+from ..signing import SigningKind, custodial_mandate
 from .context import V2Context
 from .custody import signing_key, wallet_of, wallet_value
 from .money import AmountError, format_amount, parse_amount
-from .processing import BuiltTx, register
+from .processing import BuiltTx, RefusedError, register
 
 NOT_ON_PRIMARY_MARKET = "Token not available for primary market purchase"
 
@@ -52,8 +62,7 @@ def request_primary_purchase(
     token = TokenRepo(session).get(token_id)
     sale = _offered_sale(session, token)
     assert token is not None  # _offered_sale refuses None
-    if token.kyc_required and not user.kyc_verified:
-        raise AccessDeniedError("KYC verification is required to purchase this token")
+    _check_kyc(token, user)
     try:
         base_units = parse_amount(quantity, token.decimals)
     except AmountError as exc:
@@ -65,18 +74,14 @@ def request_primary_purchase(
             f"{format_amount(sale.bundle_amount, token.decimals)} {token.symbol}"
         )
     _check_limits(token, base_units)
-    if bundles > sale.available_bundle_quantity:
-        raise UnprocessableError(
-            "Insufficient token supply available: "
-            f"{format_amount(sale.available_bundle_quantity * sale.bundle_amount, token.decimals)}"
-            f" {token.symbol} left"
-        )
+    _check_supply(token, sale, bundles)
     amount = _price(ctx, sale, bundles)
     wallet = wallet_of(ctx, session, user.id)
     short = wallet_value(ctx, wallet.address).shortfall(amount.value)
     if short:
         lacking = ", ".join(f"{qty} {unit}" for unit, qty in sorted(short.items()))
         raise UnprocessableError(f"Insufficient funds: the wallet lacks {lacking}")
+    slippage = ctx.price_slippage_percentage
     return V2TransactionRepo(session).create(
         user_id=user.id,
         token_id=token.id,
@@ -86,28 +91,46 @@ def request_primary_purchase(
             "bundles": bundles,
             "sale_id": sale.id,
             "quoted_currency_amount": amount.currency_amount,
+            "max_currency_amount": max_amount(amount.currency_amount, slippage),
+            "slippage_percentage": _fraction_text(slippage),
             "currency": unit_of(amount.currency),
         },
         now=ctx.clock(),
     )
 
 
+def max_amount(quoted: int, slippage_percentage: Fraction) -> int:
+    """The most a buyer quoted `quoted` pays: `quoted * (100 + slippage) / 100`, rounded down
+    (never more than agreed)."""
+    if slippage_percentage < 0:
+        raise ValueError(f"slippage must not be negative, got {slippage_percentage}")
+    scaled = quoted * (100 + slippage_percentage) / 100
+    return int(scaled.numerator // scaled.denominator)
+
+
+class PriceMovedError(RefusedError):
+    """The oracle price moved beyond the quote (and its slippage) between request and build."""
+
+
 class PrimaryPurchaseHandler:
     """Builds the order transaction of a `primary_purchase` from the user's wallet."""
 
     def build(self, ctx: V2Context, tx: V2Transaction) -> BuiltTx:
+        """The order transaction, if the request's terms still hold: RefusedError (the
+        transaction fails with its message, nothing is signed) otherwise."""
         market = ctx.market
+        bundles = int(tx.payload["bundles"])
+        base_units = int(tx.payload["quantity"])
         with ctx.database.session() as session:
-            stored = SaleRepo(session).get(uuid.UUID(str(tx.payload["sale_id"])))
-            if stored is None:
-                raise NotFoundError(f"sale {tx.payload['sale_id']} is no longer recorded")
+            sale = _terms_still_hold(session, tx, bundles, base_units)
             wallet = wallet_of(ctx, session, tx.user_id)
+            amount = _price(ctx, sale, bundles)
+            _check_price(session, tx, amount)
             key = signing_key(ctx, session, tx.user_id)
-        amount = _price(ctx, stored.sale, int(tx.payload["bundles"]))
         order = build_order_transaction(
             OrderTransactionRequest(
                 amount=amount,
-                sale=stored.sale,
+                sale=sale,
                 config=market.config,
                 utxos=ctx.chain.utxos_at(wallet.address),
                 change_address=wallet.address,
@@ -117,7 +140,8 @@ class PrimaryPurchaseHandler:
                 ttl=market.ttl_slot(),
             )
         )
-        return BuiltTx(order.balanced.cbor, [key])
+        mandate = custodial_mandate(SigningKind.CUSTODIAL_ORDER, user=PaymentKey(key))
+        return BuiltTx(order.balanced.cbor, mandate)
 
     def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
         details: dict[str, Any] = {
@@ -146,6 +170,65 @@ def _offered_sale(session: Session, token: Token | None) -> Sale:
     if stored is None or stored.sale.status is not SaleStatus.STARTED:
         raise NotFoundError(f"{NOT_ON_PRIMARY_MARKET}: its sale is not running")
     return stored.sale
+
+
+def _check_kyc(token: Token, user: User) -> None:
+    if token.kyc_required and not user.kyc_verified:
+        raise AccessDeniedError("KYC verification is required to purchase this token")
+
+
+def _check_supply(token: Token, sale: Sale, bundles: int) -> None:
+    if bundles > sale.available_bundle_quantity:
+        raise UnprocessableError(
+            "Insufficient token supply available: "
+            f"{format_amount(sale.available_bundle_quantity * sale.bundle_amount, token.decimals)}"
+            f" {token.symbol} left"
+        )
+
+
+def _terms_still_hold(session: Session, tx: V2Transaction, bundles: int, base_units: int) -> Sale:
+    """The request's checks again, at build time (an admin may have revoked the user's KYC,
+    moved the token off the primary market or changed its limits; the sale may have ended or
+    sold out meanwhile): the sale, or RefusedError naming what no longer holds."""
+    user = UserRepo(session).get(tx.user_id)
+    token = TokenRepo(session).get(tx.token_id)
+    try:
+        if user is None:
+            raise NotFoundError(f"User {tx.user_id} not found")
+        sale = _offered_sale(session, token)
+        assert token is not None  # _offered_sale refuses None
+        if sale.id != str(tx.payload["sale_id"]):
+            raise NotFoundError(f"{NOT_ON_PRIMARY_MARKET}: it is now offered by another sale")
+        _check_kyc(token, user)
+        _check_limits(token, base_units)
+        _check_supply(token, sale, bundles)
+    except (NotFoundError, AccessDeniedError, UnprocessableError) as exc:
+        raise RefusedError(f"the purchase no longer holds: {exc}") from None
+    return sale
+
+
+def _check_price(session: Session, tx: V2Transaction, amount: OrderAmount) -> None:
+    """RefusedError when the order now costs more currency than the request allowed."""
+    quoted = int(tx.payload["quoted_currency_amount"])
+    # Requests stored before the maximum existed allowed exactly their quote.
+    allowed = int(tx.payload.get("max_currency_amount", quoted))
+    if amount.currency_amount <= allowed:
+        return
+    token = TokenRepo(session).get_by_asset(amount.currency)
+
+    def shown(base_units: int) -> str:
+        if token is None:
+            return f"{base_units} {unit_of(amount.currency) or 'lovelace'}"
+        return f"{format_amount(base_units, token.decimals)} {token.symbol}"
+
+    limit = "" if allowed == quoted else f" (at most {shown(allowed)} with the slippage)"
+    raise PriceMovedError(
+        f"price moved: quoted {shown(quoted)}, now {shown(amount.currency_amount)}{limit}"
+    )
+
+
+def _fraction_text(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else str(value)
 
 
 def _check_limits(token: Token, base_units: int) -> None:

@@ -1,7 +1,7 @@
 """The worker's handler registry: how each type of custodial transaction is built and what its
 confirmation (or failure) does to the database.
 
-A handler builds the unsigned transaction and names the keys that sign it; the worker
+A handler builds the unsigned transaction and its signing mandate; the worker
 (`worker.processor`) signs, stores the signed bytes, submits, watches for confirmation and then
 calls `on_confirmed` or `on_failed` inside the same database transaction that records the final
 state, so their effects happen exactly once. Handlers register under a `V2TxType` value:
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ...domain.errors import MarketError
+from ..signing import Mandate
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -25,10 +26,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class BuiltTx:
-    """An unsigned transaction and the 32-byte Ed25519 seeds that must sign it."""
+    """An unsigned transaction and its mandate: the keys that sign it and what the signing gate
+    checks first (`app.signing`)."""
 
     cbor: bytes
-    signing_keys: list[bytes] = field(repr=False)
+    mandate: Mandate = field(repr=False)
 
 
 class TxHandler(Protocol):
@@ -44,6 +46,12 @@ class TxHandler(Protocol):
     def on_failed(self, ctx: V2Context, session: Session, tx: V2Transaction, reason: str) -> None:
         """Undo what the request reserved: `tx` will never be on chain."""
         ...
+
+
+class RefusedError(MarketError):
+    """A handler refuses to build: the request's terms no longer hold (the price moved beyond
+    the quote, KYC revoked, the sale ended...). The transaction fails with this message as its
+    `failure_reason`, word for word; nothing is signed."""
 
 
 class UnknownTxTypeError(MarketError):

@@ -14,6 +14,7 @@ from typing import Any
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.datums import OracleDatum
 from ...domain.errors import DatumError
+from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters
 from ...domain.values import ADA, AssetId, unit_of
 from ..base import ChainError, ExUnits, OraclePrice, RedeemerKey, Tip, TxStatus
@@ -119,6 +120,16 @@ class DevnetBackend:
 
     def reset(self) -> None:
         self.ledger.reset()
+
+    def publish_oracle_price(self, oracle_address: bytes, feed_asset: AssetId, price: int) -> Utxo:
+        """The price feed's operator publishes `price` (USD x 10^6 per whole currency token):
+        its UTxO is replaced by one with the same value and validity window and the new price."""
+        current = self.oracle_price(oracle_address, feed_asset)
+        datum = OracleDatum(price, current.valid_from_ms, current.valid_to_ms)
+        output = TxOutput(
+            current.utxo.address, current.utxo.value, inline_datum=datum.to_cbor()
+        ).with_min_ada(self.protocol_parameters())
+        return self.ledger.republish(current.utxo.out_ref, output)
 
 
 def _chain_transaction(record: TxRecord) -> ChainTransaction:

@@ -14,6 +14,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -71,16 +72,73 @@ def plutus_evaluator(
     *,
     enforce_budget: bool = True,
 ) -> dict[RedeemerKey, ExUnits]:
-    """The default evaluator: `devnet.plutus.evaluate_scripts` (uplc), imported on first use."""
-    try:
-        from .plutus import evaluate_scripts
+    """The default evaluator: `devnet.plutus.evaluate_scripts` (uplc), run in the deep-stack
+    child process (`_deep_stack`): uplc recurses once per term, and the serving process never
+    raises its recursion limit."""
+    from ..._deep_stack import DeepStackError, deep_call
 
-        return evaluate_scripts(tx, resolved, params, slot_config, enforce_budget=enforce_budget)
+    try:
+        outcome = deep_call(
+            _evaluate_in_child, bytes(tx), dict(resolved), params, slot_config, enforce_budget
+        )
+    except DeepStackError as exc:
+        raise EvaluationError(f"ScriptContextError: {exc}") from exc
+    if isinstance(outcome, _ChildFailure):
+        raise outcome.exception()
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildFailure:
+    """An evaluation error as data: its class name and fields (they cross a process boundary)."""
+
+    kind: str
+    message: str
+    trace: tuple[str, ...] = ()
+    rule: str | None = None
+    key: RedeemerKey | None = None
+
+    def exception(self) -> ChainError:
+        if self.kind == "PlutusUnavailableError":
+            return PlutusUnavailableError(self.message)
+        if self.kind == "EvaluationError":
+            return EvaluationError(self.message, self.trace)
+        from . import plutus
+
+        cls = getattr(plutus, self.kind, plutus.PlutusEvaluationError)
+        error: EvaluationError = cls(self.message, self.trace, rule=self.rule, key=self.key)
+        return error
+
+
+def _evaluate_in_child(
+    tx: bytes,
+    resolved: Mapping[OutRef, Utxo],
+    params: ProtocolParameters,
+    slot_config: SlotConfig,
+    enforce_budget: bool,
+) -> dict[RedeemerKey, ExUnits] | _ChildFailure:
+    try:
+        from .plutus import PlutusEvaluationError, evaluate_scripts
     except ImportError as exc:
-        raise PlutusUnavailableError(
+        return _ChildFailure(
+            "PlutusUnavailableError",
             "this transaction runs Plutus scripts, but the devnet's Plutus evaluator "
-            f"(cardano_market.chain.devnet.plutus, built on uplc) cannot run: {exc}"
-        ) from exc
+            f"(cardano_market.chain.devnet.plutus, built on uplc) cannot run: {exc}",
+        )
+    try:
+        return evaluate_scripts(tx, resolved, params, slot_config, enforce_budget=enforce_budget)
+    except PlutusEvaluationError as exc:
+        return _ChildFailure(
+            type(exc).__name__, str(exc), tuple(exc.trace), rule=exc.rule, key=exc.key
+        )
+    except EvaluationError as exc:
+        return _ChildFailure("EvaluationError", str(exc), tuple(exc.trace))
+    except RecursionError:
+        return _ChildFailure(
+            "ScriptContextError",
+            "a script or datum is nested too deeply to evaluate",
+            rule="MalformedScriptWitnesses",
+        )
 
 
 _REMEMBERED_SCRIPT_RUNS = 256
@@ -222,6 +280,19 @@ class Ledger:
                 seeded.update(zip(fresh, self._genesis_tx(encoded, slot), strict=True))
             self.store.add_block(slot)
         return [seeded[i] for i in range(len(items))]
+
+    def republish(self, ref: OutRef, output: TxOutput) -> Utxo:
+        """An operator's update of an output no transaction can spend (the oracle's price feed):
+        `ref` leaves the UTxO set and `output` arrives in a fresh genesis transaction, in one
+        block. ChainError when `ref` is not unspent."""
+        with self.store.write():
+            if self.store.utxo(ref) is None:
+                raise ChainError(f"republish: {ref[0].hex()}#{ref[1]} is not an unspent output")
+            slot = self.current_slot()
+            self.store.spend([ref])
+            (utxo,) = self._genesis_tx([output.to_cbor()], slot)
+            self.store.add_block(slot)
+        return utxo
 
     def _seed_utxo(self, utxo: Utxo, slot: int) -> Utxo:
         if self.store.utxo(utxo.out_ref) is not None:

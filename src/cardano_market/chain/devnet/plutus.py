@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -243,7 +242,6 @@ def run_script(
     from uplc.cost_model import Budget
     from uplc.machine import Machine
 
-    _raise_recursion_limit()
     program, unique = _program(script_cbor(script))
     term = program.term
     for arg in args:
@@ -342,11 +340,6 @@ def _machine_keeps_marked_programs() -> bool:
 
     machine.UniqueVariableTransformer = KeepMarkedPrograms
     return True
-
-
-def _raise_recursion_limit() -> None:
-    if sys.getrecursionlimit() < RECURSION_LIMIT:
-        sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 def evaluate_scripts(
