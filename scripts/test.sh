@@ -15,6 +15,7 @@ python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 # npm ci again whenever the lock file lists a package that is not installed yet.
 if [[ ! -d tests/interop/node_modules/@emurgo/cardano-serialization-lib-nodejs \
       || ! -d tests/interop/node_modules/@blockfrost/openapi \
+      || ! -d tests/interop/node_modules/@lucid-evolution/uplc \
       || tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]]; then
     (cd tests/interop && npm ci --no-audit --no-fund)
 fi
