@@ -744,8 +744,15 @@ class ExUnitsMemo:
         for (tag, index), units in tx.ex_units.items():
             if tag == "spend":
                 script = _script_of(tx.inputs[index])
+                self._units.pop((kind, layout, script), None)  # newest last
                 self._units[(kind, layout, script)] = units
                 self._latest[(kind, script)] = units
+        while len(self._units) > _REMEMBERED_LAYOUTS:  # a long-running batcher stays bounded
+            del self._units[next(iter(self._units))]
+
+
+_REMEMBERED_LAYOUTS = 1024
+"""Units the memo keeps (per kind, layout and script), the oldest dropped first."""
 
 
 _Layout = tuple[tuple[tuple[bytes, bytes | None, int], ...], ...]
