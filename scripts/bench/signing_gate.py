@@ -11,7 +11,6 @@ HTTP round trip per call (`utxos_by_ref` resolves every input in one batch per t
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import tempfile
 import time
@@ -43,7 +42,7 @@ def _transaction(chain: DevnetBackend, inputs: int) -> bytes:
     seller = chain.ledger.genesis([TxOutput(_address(SELLER), Value.of(10_000_000))] * inputs)
     [collateral] = chain.ledger.genesis([TxOutput(_address(COLLATERAL), Value.of(5_000_000))])
     fee = 300_000
-    total = math.ceil(fee * chain.protocol_parameters().collateral_percent / 100)
+    total = -(-fee * chain.protocol_parameters().collateral_percent // 100)
     outputs = [TxOutput(_address(SELLER), Value.of(10_000_000 * inputs - fee)).to_cbor()]
     extra = [
         (9, cbor2.dumps({POLICY: {b"\xca\x11\xab\x1e" + b"\x00" * 28: 1}})),

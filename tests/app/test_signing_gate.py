@@ -6,7 +6,6 @@ whoever wrote them)."""
 from __future__ import annotations
 
 import ast
-import math
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -368,7 +367,7 @@ def test_the_batcher_gets_back_what_it_put_in(world: World) -> None:
 def operator_collateral(world: World, fee: int) -> dict[str, object]:
     """The body fields of the operator's collateral, returned but the fee's share."""
     [collateral] = [u for u in world.at(COLLATERAL) if u.address == enterprise(COLLATERAL)]
-    total = math.ceil(fee * world.chain.protocol_parameters().collateral_percent / 100)
+    total = -(-fee * world.chain.protocol_parameters().collateral_percent // 100)
     return {
         "fee": fee,
         "collateral": [collateral],

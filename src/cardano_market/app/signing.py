@@ -14,7 +14,6 @@ ones not written yet. `tests/app/test_signing_gate.py` proves nothing else signs
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -218,7 +217,9 @@ class SigningGate:
             )
         if _payment_key(back.address) != mandate.collateral_key:
             raise SigningRefusedError(f"{kind}: the collateral return pays another key")
-        most = math.ceil(tx.fee * self._backend.protocol_parameters().collateral_percent / 100)
+        most = -(
+            -tx.fee * self._backend.protocol_parameters().collateral_percent // 100
+        )  # ceil, exact
         if total > most:
             raise SigningRefusedError(
                 f"{kind}: total collateral {total} exceeds {most} (the fee's collateral share)"
