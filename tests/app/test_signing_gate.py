@@ -393,6 +393,19 @@ def test_certificates_withdrawals_and_unknown_inputs_are_refused(world: World) -
         world.gate.sign(b"\x84\x00", mandate)
 
 
+def test_a_proposal_is_refused_whatever_its_deposit(world: World) -> None:
+    """Body key 20 is refused for what it is, not for the deposit it moves: a proposal with a
+    zero deposit (a network whose governance deposit is 0, like the devnet's) is still one."""
+    mine = world.at(SELLER)[0]
+    mandate = custodial_mandate(SigningKind.CUSTODIAL_ORDER, user=SELLER)
+    info_action = [0, b"\xe0" + SELLER.hash, [6], ["https://example.org", b"\x00" * 32]]
+    tx = transaction(
+        [mine], [TxOutput(mine.address, Value.of(ADA))], extra=[(20, cbor2.dumps([info_action]))]
+    )
+    with pytest.raises(SigningRefusedError, match="proposals"):
+        world.gate.sign(tx, mandate)
+
+
 def test_the_gate_costs_little_per_signature(world: World) -> None:
     """Measured, not asserted tightly: the note quotes this figure (a devnet read included)."""
     tx = start_transaction(world, world.at(SELLER)[:2])

@@ -348,7 +348,7 @@ def _check_no_extras(tx: ParsedTx, kind: SigningKind) -> None:
         (tx.certificates, "certificates"),
         (tx.withdrawals, "withdrawals"),
         (tx.has_votes, "votes"),
-        (tx.proposal_deposits, "proposals"),
+        (tx.has_proposals, "proposals"),
         (tx.donation, "a treasury donation"),
     ):
         if present:
