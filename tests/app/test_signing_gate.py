@@ -325,6 +325,24 @@ def test_a_custodial_user_never_signs_for_another_users_utxo(world: World) -> No
     assert {vkey for vkey, _sig in vkey_witnesses(world.gate.sign(alone, mandate))} == {SELLER.vkey}
 
 
+def test_an_escrow_lock_takes_no_collateral(world: World) -> None:
+    """A lock pays the seller's tokens to the escrow's key address: no script runs, so the
+    mandate lets nothing be put up as collateral (docs/security.md: collateral "none")."""
+    mine = [u for u in world.at(SELLER) if u.address == enterprise(SELLER)]
+    spent, backing = mine[0], mine[0]
+    total = 300_000
+    tx = transaction(
+        [spent],
+        [TxOutput(enterprise(ESCROW), Value.of(spent.value.coin - 200_000))],
+        collateral=[backing],
+        collateral_return=TxOutput(backing.address, Value.of(backing.value.coin - total)),
+        total_collateral=total,
+    )
+    mandate = custodial_mandate(SigningKind.ESCROW_LOCK, user=SELLER)
+    with pytest.raises(SigningRefusedError, match="takes no collateral"):
+        world.gate.sign(tx, mandate)
+
+
 def test_an_escrow_signs_only_the_deals_escrow_output_to_the_deals_parties(world: World) -> None:
     deal_escrow, other_escrow = world.at(ESCROW)[:2]
     buyer = world.at(OTHER_USER)[0]

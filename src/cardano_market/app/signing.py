@@ -298,7 +298,8 @@ def custodial_mandate(
     kind: SigningKind, *, user: PaymentKey, scripts: Iterable[bytes] = ()
 ) -> Mandate:
     """A custodial user's own transaction: only that user's UTxOs (and, for a cancel, the
-    queue's), the user's own collateral, nothing minted."""
+    queue's), the user's own collateral (none for an escrow lock: no script runs), nothing
+    minted."""
     if kind not in (
         SigningKind.CUSTODIAL_ORDER,
         SigningKind.CUSTODIAL_CANCEL,
@@ -310,7 +311,7 @@ def custodial_mandate(
         signers=(user,),
         spend_keys=frozenset({user.hash}),
         spend_scripts=frozenset(scripts),
-        collateral_key=user.hash,
+        collateral_key=None if kind is SigningKind.ESCROW_LOCK else user.hash,
     )
 
 
