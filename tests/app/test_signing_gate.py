@@ -324,6 +324,24 @@ def test_a_custodial_user_never_signs_for_another_users_utxo(world: World) -> No
     assert {vkey for vkey, _sig in vkey_witnesses(world.gate.sign(alone, mandate))} == {SELLER.vkey}
 
 
+def test_an_escrow_lock_takes_no_collateral(world: World) -> None:
+    """A lock pays the seller's tokens to the escrow's key address: no script runs, so the
+    mandate lets nothing be put up as collateral (docs/security.md: collateral "none")."""
+    mine = [u for u in world.at(SELLER) if u.address == enterprise(SELLER)]
+    spent, backing = mine[0], mine[0]
+    total = 300_000
+    tx = transaction(
+        [spent],
+        [TxOutput(enterprise(ESCROW), Value.of(spent.value.coin - 200_000))],
+        collateral=[backing],
+        collateral_return=TxOutput(backing.address, Value.of(backing.value.coin - total)),
+        total_collateral=total,
+    )
+    mandate = custodial_mandate(SigningKind.ESCROW_LOCK, user=SELLER)
+    with pytest.raises(SigningRefusedError, match="takes no collateral"):
+        world.gate.sign(tx, mandate)
+
+
 def test_an_escrow_signs_only_the_deals_escrow_output_to_the_deals_parties(world: World) -> None:
     deal_escrow, other_escrow = world.at(ESCROW)[:2]
     buyer = world.at(OTHER_USER)[0]
@@ -390,6 +408,19 @@ def test_certificates_withdrawals_and_unknown_inputs_are_refused(world: World) -
         world.gate.sign(transaction([ghost], [TxOutput(mine.address, Value.of(ADA))]), mandate)
     with pytest.raises(SigningRefusedError, match="not a transaction"):
         world.gate.sign(b"\x84\x00", mandate)
+
+
+def test_a_proposal_is_refused_whatever_its_deposit(world: World) -> None:
+    """Body key 20 is refused for what it is, not for the deposit it moves: a proposal with a
+    zero deposit (a network whose governance deposit is 0, like the devnet's) is still one."""
+    mine = world.at(SELLER)[0]
+    mandate = custodial_mandate(SigningKind.CUSTODIAL_ORDER, user=SELLER)
+    info_action = [0, b"\xe0" + SELLER.hash, [6], ["https://example.org", b"\x00" * 32]]
+    tx = transaction(
+        [mine], [TxOutput(mine.address, Value.of(ADA))], extra=[(20, cbor2.dumps([info_action]))]
+    )
+    with pytest.raises(SigningRefusedError, match="proposals"):
+        world.gate.sign(tx, mandate)
 
 
 def test_the_gate_costs_little_per_signature(world: World) -> None:

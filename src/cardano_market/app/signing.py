@@ -299,7 +299,8 @@ def custodial_mandate(
     kind: SigningKind, *, user: PaymentKey, scripts: Iterable[bytes] = ()
 ) -> Mandate:
     """A custodial user's own transaction: only that user's UTxOs (and, for a cancel, the
-    queue's), the user's own collateral, nothing minted."""
+    queue's), the user's own collateral (none for an escrow lock: no script runs), nothing
+    minted."""
     if kind not in (
         SigningKind.CUSTODIAL_ORDER,
         SigningKind.CUSTODIAL_CANCEL,
@@ -311,7 +312,7 @@ def custodial_mandate(
         signers=(user,),
         spend_keys=frozenset({user.hash}),
         spend_scripts=frozenset(scripts),
-        collateral_key=user.hash,
+        collateral_key=None if kind is SigningKind.ESCROW_LOCK else user.hash,
     )
 
 
@@ -349,7 +350,7 @@ def _check_no_extras(tx: ParsedTx, kind: SigningKind) -> None:
         (tx.certificates, "certificates"),
         (tx.withdrawals, "withdrawals"),
         (tx.has_votes, "votes"),
-        (tx.proposal_deposits, "proposals"),
+        (tx.has_proposals, "proposals"),
         (tx.donation, "a treasury donation"),
     ):
         if present:

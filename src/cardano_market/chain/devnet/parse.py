@@ -65,6 +65,7 @@ class ParsedTx:
     total_collateral: int | None = None
     reference_inputs: list[OutRef] = field(default_factory=list)
     has_votes: bool = False
+    has_proposals: bool = False  # body key 20 present (whatever the deposits)
     proposal_deposits: int = 0
     donation: int = 0
     # witness set
@@ -182,6 +183,7 @@ def _body_field(tx: ParsedTx, key: int, value: bytes) -> None:
             isinstance(p, list) and p and type(p[0]) is int for p in proposals
         ):
             raise CborError("proposal procedures must be [deposit, reward account, action, anchor]")
+        tx.has_proposals = True
         tx.proposal_deposits = sum(p[0] for p in proposals)
     elif key == 22:
         tx.donation = _uint(value, "treasury donation")
