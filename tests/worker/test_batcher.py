@@ -358,3 +358,7 @@ def test_a_configured_batcher_names_what_is_missing_or_wrong(world: World) -> No
     gone = f"{'00' * 32}#0"
     with pytest.raises(ChainError, match=r"sale reference-script UTxO .* is not on chain"):
         configured_batcher(batcher_settings(world, sale_script_ref=gone), world.backend)
+    assert world.seeded.batcher is not None
+    hot = world.seeded.batcher.payment_key.seed.hex()
+    with pytest.raises(ConfigError, match="BATCHER_KEY is the operator's hot key"):
+        configured_batcher(batcher_settings(world, operator_hot_key=hot), world.backend)

@@ -61,7 +61,7 @@ class TransactionSubmitter:
     def _submit(self, tx_id: str, tx: bytes, issued: IssuedTransaction | None) -> Submitted:
         market = self._market
         if issued is None:
-            market.backend.submit(tx)  # not ours: relayed as it is, never co-signed
+            market.backend.submit(tx)  # not ours (SUBMIT_RELAY=true): relayed, never co-signed
             return Submitted(tx_id, resubmitted=True)
         if issued.status in (TxStatus.SUBMITTED, TxStatus.CONFIRMED):
             return Submitted(tx_id, resubmitted=False)  # nothing signed or sent again

@@ -397,6 +397,14 @@ def configured_batcher(
     collateral_key = _key(
         settings.operator_collateral_key, "CARDANO_MARKET_OPERATOR_COLLATERAL_KEY"
     )
+    hot_key = _key(settings.operator_hot_key, "CARDANO_MARKET_OPERATOR_HOT_KEY")
+    if hot_key is not None and hot_key.hash == batcher_key.hash:
+        # The validators trust the hot key's signature alone in their fallback branches: a key
+        # that also signs every purchase and refund would put that trust on the batcher's path.
+        raise ConfigError(
+            "CARDANO_MARKET_BATCHER_KEY is the operator's hot key "
+            "(CARDANO_MARKET_OPERATOR_HOT_KEY): give the batcher a key of its own"
+        )
     enterprise = BatcherKeys.enterprise(batcher_key, collateral_key, chain.network_id)
     keys = BatcherKeys(
         batcher_key,
