@@ -36,7 +36,7 @@ class TransactionSubmitter:
 
     def submit_signed(self, cbor_hex: str) -> Submitted:
         """Submit a whole signed transaction (ours or not)."""
-        tx = _hex("cborHex", cbor_hex)
+        tx = hex_field("cborHex", cbor_hex)
         try:
             tx_id = transaction_id(tx).hex()
         except CborError as exc:
@@ -51,7 +51,7 @@ class TransactionSubmitter:
 
     def submit_witnesses(self, tx_id: str, witness_set_cbor_hex: str) -> Submitted:
         """Splice a CIP-30 `signTx` result into the transaction issued as `tx_id`, then submit."""
-        witnesses = _hex("witnessSetCborHex", witness_set_cbor_hex)
+        witnesses = hex_field("witnessSetCborHex", witness_set_cbor_hex)
         with self._market.database.session() as session:
             issued = IssuedTransactionRepo(session).get(tx_id)
         if issued is None:
@@ -95,7 +95,8 @@ class TransactionSubmitter:
         return self._mandates(issued)
 
 
-def _hex(field: str, text: str) -> bytes:
+def hex_field(field: str, text: str) -> bytes:
+    """The bytes of a hex request field; BadRequestError (400) naming it when not hex or empty."""
     try:
         data = bytes.fromhex(text)
     except ValueError:

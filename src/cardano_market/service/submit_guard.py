@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import cbor2
 
+from ..app.submit import hex_field
 from ..domain.cbor import split_array, split_map
 from ..domain.errors import CborError
 from ..store.repos import IssuedTransactionRepo
-from ..tx.witness import transaction_id
+from ..tx.witness import WITNESS_SET_KEY_NAMES, transaction_id
 from .errors import bad_request, not_found
-
-_KEY_NAMES = {
-    0: "vkey witnesses",
-    1: "native scripts",
-    2: "bootstrap witnesses",
-    3: "Plutus V1 scripts",
-    4: "Plutus data",
-    5: "redeemers",
-    6: "Plutus V2 scripts",
-    7: "Plutus V3 scripts",
-}
 
 
 def check_witness_set(text: str, field: str = "witnessSetCborHex") -> None:
     """400 unless the witness set `text` (hex) carries vkey witnesses only."""
-    raw = _bytes(text, field)
+    raw = hex_field(field, text)
     extra = _entries(raw, field).keys() - {0}
     if extra:
         raise bad_request(_only_vkeys(field, min(extra)))
@@ -39,7 +29,7 @@ def check_witness_set(text: str, field: str = "witnessSetCborHex") -> None:
 def check_signed(text: str, database: object, *, relay: bool) -> None:
     """A whole signed transaction: 404 when we did not issue it (unless `relay`); for one we
     issued, 400 when its witness set adds an entry other than vkey witnesses."""
-    raw = _bytes(text, "cborHex")
+    raw = hex_field("cborHex", text)
     try:
         tx_id = transaction_id(raw).hex()
     except CborError as exc:
@@ -61,18 +51,8 @@ def check_signed(text: str, database: object, *, relay: bool) -> None:
 
 
 def _only_vkeys(field: str, key: int) -> str:
-    name = _KEY_NAMES.get(key, "an unknown entry")
+    name = WITNESS_SET_KEY_NAMES.get(key, "an unknown entry")
     return f"{field}: key {key} ({name}) is not accepted: a wallet adds vkey witnesses (key 0) only"
-
-
-def _bytes(text: str, field: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise bad_request(f"{field} is not hexadecimal") from None
-    if not raw:
-        raise bad_request(f"{field} is empty")
-    return raw
 
 
 def _witness_set(tx: bytes, field: str) -> bytes:

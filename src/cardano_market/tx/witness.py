@@ -24,7 +24,7 @@ VKEY_WITNESS_SIZE = len(encode_head(4, 2) + encode_head(2, 32) + encode_head(2, 
 """Encoded size of one `[vkey(32), signature(64)]` witness: 101 bytes."""
 
 _EMPTY_MAP = encode_head(5, 0)
-_KEY_NAMES = {
+WITNESS_SET_KEY_NAMES = {
     0: "vkey witnesses",
     1: "native scripts",
     2: "bootstrap witnesses",
@@ -34,6 +34,7 @@ _KEY_NAMES = {
     6: "Plutus V2 scripts",
     7: "Plutus V3 scripts",
 }
+"""What each witness-set key holds (for messages)."""
 
 VkeyWitness = tuple[bytes, bytes]
 """(verification key, signature)."""
@@ -314,7 +315,7 @@ def _merge_entries(own: _WitnessSet, offered: _WitnessSet) -> list[tuple[bytes, 
         if key not in ours:
             extra.append((key_bytes, value))
         elif ours[key] != value:
-            name = _KEY_NAMES.get(key, "unknown entry")
+            name = WITNESS_SET_KEY_NAMES.get(key, "unknown entry")
             raise WitnessError(
                 f"witness set key {key} ({name}) differs between the transaction and the wallet"
                 " response: it must be kept byte-for-byte"
