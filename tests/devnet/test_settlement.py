@@ -789,30 +789,15 @@ def test_a_wrong_guess_costs_a_run_not_a_wrong_transaction(tmp_path: Path) -> No
 # -- an order carrying other assets ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "others",
-    [
-        3,
-        pytest.param(
-            5,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=FeeBoundError,
-                reason="our purchase needs 1,014,896 lovelace with five other assets in the order "
-                "(2,028 bytes, 6.18 M mem, 1.81 G steps, 18,852 reference-script bytes): about 14 "
-                "k lovelace per asset over the 945,500 of a plain order (docs/settlement.md)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("others", [3, 5])
 def test_an_order_carrying_other_assets_settles_within_mainnet_bounds(
     tmp_path: Path, others: int
 ) -> None:
     """An order's value may carry assets the sale never asks for (a wallet sends what it holds):
     the queue checks every asset of the order, so each costs ex-units and bytes. With `others`
     other assets in the order the purchase and the refund pay the ledger's minimum fee within
-    mainnet's 1 ADA bounds, and the owner gets them back untouched. Five do not fit yet (strict
-    xfail: it fails the suite once they do, so the mark comes off)."""
+    mainnet's 1 ADA bounds, and the owner gets them back untouched (five: 995,289 lovelace, see
+    docs/settlement.md)."""
     import json
 
     from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
