@@ -259,31 +259,19 @@ def lists(assets: List[TokenAmount], pid: bytes, tkn: bytes) -> bool:
 def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
     """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0).
 
-    One pass over `base` checks every asset it holds: a policy no delta names must be held
-    unchanged, checked with one data equality of its two token maps (both come from the ledger,
-    which orders a value's entries the same way in every value), and a policy some delta names
-    asset by asset; one pass over `deltas` checks each other asset they name (once). Ledger
-    values hold no zero entries, so counting `actual`'s entries against the non-zero expected
-    amounts rules out any other asset.
+    One pass over `base` checks every asset it holds, one over `deltas` each other asset they
+    name (once); ledger values hold no zero entries, so counting `actual`'s entries against the
+    non-zero expected amounts rules out any other asset.
     """
     expected_entries = 0
-    named = [d.pid for d in deltas]
     for pid, names in base.items():
         held = actual.get(pid, {b"": 0})
-        if pid in named:
-            for tkn, amount in names.items():
-                expected = amount + delta_of(deltas, pid, tkn)
-                if held.get(tkn, 0) != expected:
-                    return False
-                if expected != 0:
-                    expected_entries += 1
-        else:
-            # a policy no delta names: held unchanged, all its entries in one data equality
-            now: Anything = held
-            before: Anything = names
-            if not equals_data(now, before):
+        for tkn, amount in names.items():
+            expected = amount + delta_of(deltas, pid, tkn)
+            if held.get(tkn, 0) != expected:
                 return False
-            expected_entries += len(names)
+            if expected != 0:
+                expected_entries += 1
     added: List[TokenAmount] = []
     for d in deltas:
         pid = d.pid
