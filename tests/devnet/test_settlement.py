@@ -796,7 +796,7 @@ def test_an_order_carrying_other_assets_settles_within_mainnet_bounds(
     """An order's value may carry assets the sale never asks for (a wallet sends what it holds):
     the queue checks every asset of the order, so each costs ex-units and bytes. With `others`
     other assets in the order the purchase and the refund pay the ledger's minimum fee within
-    mainnet's 1 ADA bounds, and the owner gets them back untouched (five: 995,289 lovelace, see
+    mainnet's 1 ADA bounds, and the owner gets them back untouched (five: 832,945 lovelace, see
     docs/settlement.md)."""
     import json
 
