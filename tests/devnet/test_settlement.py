@@ -634,7 +634,7 @@ def test_a_fee_above_the_bound_is_refused_naming_what_it_needs(tmp_path: Path) -
     from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
 
     data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
-    data["marketplace"]["purchaseQueueBound"] = 800_000
+    data["marketplace"]["purchaseQueueBound"] = 700_000
     with Ledger(tmp_path / "low-bound.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
         seeded = apply_seed(ledger, parse_seed(data))
         sale_utxo = seeded.sales[0].utxo
@@ -642,7 +642,7 @@ def test_a_fee_above_the_bound_is_refused_naming_what_it_needs(tmp_path: Path) -
         order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
         with pytest.raises(FeeBoundError) as info:
             purchase(ledger, seeded, sale_utxo, order)
-    assert info.value.bound == 800_000 and info.value.fee > 800_000
+    assert info.value.bound == 700_000 and info.value.fee > 700_000
     assert "reference-script bytes" in str(info.value)
     FIGURES.append(f"low bound: {info.value}")
 
@@ -789,30 +789,15 @@ def test_a_wrong_guess_costs_a_run_not_a_wrong_transaction(tmp_path: Path) -> No
 # -- an order carrying other assets ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "others",
-    [
-        3,
-        pytest.param(
-            5,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=FeeBoundError,
-                reason="our purchase needs 1,014,896 lovelace with five other assets in the order "
-                "(2,028 bytes, 6.18 M mem, 1.81 G steps, 18,852 reference-script bytes): about 14 "
-                "k lovelace per asset over the 945,500 of a plain order (docs/settlement.md)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("others", [3, 5])
 def test_an_order_carrying_other_assets_settles_within_mainnet_bounds(
     tmp_path: Path, others: int
 ) -> None:
     """An order's value may carry assets the sale never asks for (a wallet sends what it holds):
     the queue checks every asset of the order, so each costs ex-units and bytes. With `others`
     other assets in the order the purchase and the refund pay the ledger's minimum fee within
-    mainnet's 1 ADA bounds, and the owner gets them back untouched. Five do not fit yet (strict
-    xfail: it fails the suite once they do, so the mark comes off)."""
+    mainnet's 1 ADA bounds, and the owner gets them back untouched (five: 832,945 lovelace, see
+    docs/settlement.md)."""
     import json
 
     from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed

@@ -202,12 +202,29 @@ def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
     return inputs[0]
 
 
-def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
+def the_queue_input(inputs: List[TxInInfo], address: Address) -> TxInInfo:
+    """The one input at the queue `address`; fails when there is none or more than one (one
+    loop where `inputs_at` and `first_input_at` would take two)."""
+    found = 0
+    one = inputs[0]
+    for i in inputs:
+        if i.resolved.address == address:
+            one = i
+            found += 1
+    assert found == 1, "exactly one queue input"
+    return one
+
+
+def the_sale_output(outputs: List[TxOut], address: Address) -> TxOut:
+    """The one output at this sale's `address`; fails when there is none or more than one."""
+    found = 0
+    one = outputs[0]
     for o in outputs:
         if o.address == address:
-            return o
-    assert False, "no output at the expected address"
-    return outputs[0]
+            one = o
+            found += 1
+    assert found == 1, "exactly one sale output"
+    return one
 
 
 def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
@@ -296,14 +313,12 @@ def purchase(tx: TxInfo, own: TxOut, datum: SaleDatum, reference: ReferenceDatum
     queue_address = script_address(contracts.queue, contracts.stake)
     inputs = tx.inputs
     outputs = tx.outputs
-    assert inputs_at(inputs, queue_address) == 1, "exactly one queue input"
-    order_input = first_input_at(inputs, queue_address)
+    order_input = the_queue_input(inputs, queue_address)
     order_redeemer = serialise_data(tx.redeemers[Spending(order_input.out_ref)])
     assert order_redeemer == b"\xd8\x79\x80", "the order must be spent with QueuePurchase"
     assert outputs_at(outputs, queue_address) == 1, "exactly one queue output"
     assert inputs_at(inputs, own_address) == 1, "exactly one sale input"
-    assert outputs_at(outputs, own_address) == 1, "exactly one sale output"
-    output = first_output_at(outputs, own_address)
+    output = the_sale_output(outputs, own_address)
     assert output.datum == SomeOutputDatum(datum), "the sale output must keep the datum"
     pointer = reference.pointer
     bundle = datum.bundle
