@@ -4,7 +4,6 @@ with Bearer tokens for the seed's users and a worker the test drives step by ste
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,9 +18,6 @@ from cardano_market.config import load_settings
 from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
 from cardano_market.worker.processor import TransactionProcessor
 from pg_support import postgres_schema
-
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-"""Applying the devnet's contract parameters decodes the scripts with uplc, which recurses."""
 
 JWT_SECRET = "v2-test-secret-0123456789abcdef0123456789"
 KEK_HEX = "11" * 32

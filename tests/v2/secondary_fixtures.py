@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from cardano_market.domain.values import ADA, AssetId
 from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
 from cardano_market.synthetic import wallet
 from cardano_market.worker.processor import TransactionProcessor
-
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # uplc's decoder (seeded scripts)
 
 SONG_ID = "65f1a0c0e4b0a1b2c3d4e5f7"
 NEWM_ID = "65f1a0c0e4b0a1b2c3d4e5f6"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +9,6 @@ import pytest
 
 from cardano_market.store.db import Database
 from pg_support import postgres_schema
-
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # uplc's decoder (seeded scripts)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
