@@ -8,7 +8,6 @@ from __future__ import annotations
 import cbor2
 import pytest
 
-from cardano_market.chain.base import SlotConfig
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import (
@@ -27,6 +26,7 @@ from cardano_market.domain.datums import (
     Wallet,
 )
 from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.tx.batch import (
     BatchDeployment,

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import cbor2
 
-from cardano_market.chain.base import ExUnits
 from cardano_market.chain.devnet.ledger import Ledger
 from cardano_market.chain.devnet.plutus import script_hash
 from cardano_market.contracts import load_script
@@ -32,6 +31,7 @@ from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.datums import QueueDatum, Token, Wallet
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
+from cardano_market.ledger.exunits import ExUnits
 from cardano_market.tx.body import encode_body, encode_transaction
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cardano_market.chain.base import ExUnits, RedeemerKey
 from cardano_market.chain.devnet import DevnetBackend, Ledger
 from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
 from cardano_market.domain.cip30 import Utxo
@@ -47,6 +46,7 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import Value
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.tx.balance import balance
 from cardano_market.tx.batch import BatchTransaction
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction

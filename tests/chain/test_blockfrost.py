@@ -30,7 +30,6 @@ from cardano_market.chain.base import (
     ChainBackend,
     ChainError,
     EvaluationError,
-    ExUnits,
     SubmitError,
     TxState,
 )
@@ -45,6 +44,7 @@ from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import OracleDatum
 from cardano_market.domain.fees import ref_script_fee
 from cardano_market.domain.values import asset_from_unit
+from cardano_market.ledger.exunits import ExUnits
 
 # -- harness --------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from pycardano import (
     TransactionOutput,
 )
 
-from cardano_market.chain.base import ExUnits, RedeemerKey, SubmitError
+from cardano_market.chain.base import SubmitError
 from cardano_market.chain.devnet import DevnetBackend
 from cardano_market.chain.pycardano_context import PycardanoContext, cost_model, redeemer_key
 from cardano_market.domain.address import Credential, make_address
@@ -32,6 +32,7 @@ from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
 from cardano_market.domain.values import Value, sum_values
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.synthetic import SyntheticWallet, wallet
 
 START_MS = 1_700_000_000_000

@@ -26,7 +26,6 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from cardano_market.chain.base import ExUnits, RedeemerKey, SlotConfig
 from cardano_market.chain.devnet.plutus import (
     RECURSION_LIMIT,
     ScriptFailure,
@@ -56,7 +55,9 @@ from cardano_market.domain.datums import (
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
+from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.tx.body import encode_body, encode_transaction
 from interop.csl import interop_required
 

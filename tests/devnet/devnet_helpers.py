@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
-from cardano_market.chain.base import ExUnits, RedeemerKey, SlotConfig
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.cbor import encode_head
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters
+from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.tx.body import encode_body
 
 if TYPE_CHECKING:

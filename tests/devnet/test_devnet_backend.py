@@ -26,7 +26,7 @@ from devnet_helpers import (
     script_address,
 )
 
-from cardano_market.chain.base import ChainBackend, ChainError, EvaluationError, ExUnits, TxState
+from cardano_market.chain.base import ChainBackend, ChainError, EvaluationError, TxState
 from cardano_market.chain.devnet import DevnetBackend, DevnetWallet, TxSignError
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import OracleDatum
@@ -35,6 +35,7 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import MAINNET_PARAMETERS_FILE
 from cardano_market.domain.values import ADA as LOVELACE
 from cardano_market.domain.values import Value
+from cardano_market.ledger.exunits import ExUnits
 from cardano_market.synthetic import wallet
 from cardano_market.tx.witness import splice_witnesses, vkey_witnesses
 

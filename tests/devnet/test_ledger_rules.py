@@ -40,14 +40,7 @@ from devnet_helpers import (
     sig_script,
 )
 
-from cardano_market.chain.base import (
-    EvaluationError,
-    ExUnits,
-    RedeemerKey,
-    SlotConfig,
-    SubmitError,
-    TxState,
-)
+from cardano_market.chain.base import EvaluationError, SubmitError, TxState
 from cardano_market.chain.devnet import DevnetBackend, DevnetWallet, Ledger
 from cardano_market.chain.devnet.ledger import Evaluator
 from cardano_market.chain.devnet.scripts import eval_native
@@ -58,7 +51,9 @@ from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters, default_parameters
 from cardano_market.domain.scriptdata import language_views
+from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import Value
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.scenario import load_scenario, run_order
 from cardano_market.tx.witness import splice_witnesses
 

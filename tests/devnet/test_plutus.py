@@ -17,7 +17,6 @@ from typing import Any
 import cbor2
 import pytest
 
-from cardano_market.chain.base import ExUnits, SlotConfig
 from cardano_market.chain.devnet.parse import parse_transaction
 from cardano_market.chain.devnet.plutus import (
     PLUTUS_V2,
@@ -36,6 +35,8 @@ from cardano_market.contracts.build import build
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.datums import QueueDatum, Token, Wallet
 from cardano_market.domain.params import ProtocolParameters, default_parameters
+from cardano_market.domain.slots import SlotConfig
+from cardano_market.ledger.exunits import ExUnits
 from cardano_market.tx.body import body_hash, encode_body, encode_transaction
 from interop.csl import interop_required
 

@@ -30,7 +30,7 @@ from devnet_helpers import (
 )
 from test_plutus import NEWM_QUEUE_HASH, NEWM_STAKE_SCRIPT, NEWM_TOKEN, newm_queue
 
-from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError, TxState
+from cardano_market.chain.base import EvaluationError, SubmitError, TxState
 from cardano_market.chain.devnet import Ledger
 from cardano_market.chain.devnet.ledger import plutus_evaluator
 from cardano_market.chain.devnet.parse import parse_transaction
@@ -45,6 +45,7 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters
 from cardano_market.domain.scriptdata import language_views, script_data_hash
 from cardano_market.domain.values import Value
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 

@@ -16,7 +16,7 @@ import cbor2
 import pytest
 from devnet_helpers import START_MS, Clock, traced_demo_seed
 
-from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError
+from cardano_market.chain.base import EvaluationError, SubmitError
 from cardano_market.chain.devnet import Ledger
 from cardano_market.chain.devnet.seed import SeedResult, apply_seed
 from cardano_market.domain.cip30 import OutRef, Utxo
@@ -24,6 +24,7 @@ from cardano_market.domain.errors import InsufficientFundsError
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pointer import pointer_asset_name
 from cardano_market.domain.values import Value
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.synthetic import SyntheticWallet
 from cardano_market.tx.sale import (
     BURN_POINTER,

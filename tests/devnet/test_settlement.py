@@ -19,7 +19,7 @@ import cbor2
 import pytest
 from devnet_helpers import START_MS, Clock, expected_min_fee, traced_demo_seed
 
-from cardano_market.chain.base import EvaluationError, ExUnits, RedeemerKey, SubmitError
+from cardano_market.chain.base import EvaluationError, SubmitError
 from cardano_market.chain.devnet import Ledger
 from cardano_market.chain.devnet.ledger import plutus_evaluator
 from cardano_market.chain.devnet.seed import SeedResult, apply_seed, load_seed
@@ -29,6 +29,7 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import OrderAmount, order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import AssetId, Value, sum_values
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.synthetic import SyntheticWallet
 from cardano_market.tx.batch import (
     QUEUE_CANCEL,

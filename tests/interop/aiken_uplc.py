@@ -17,9 +17,10 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from cardano_market.chain.base import ExUnits, RedeemerKey, SlotConfig
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.params import ProtocolParameters
+from cardano_market.domain.slots import SlotConfig
+from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 
 from .csl import REQUIRE_ENV, interop_required
 

@@ -22,7 +22,8 @@ from ..domain.cip30 import Utxo
 from ..domain.errors import MarketError
 from ..domain.outputs import TxOutput
 from ..domain.values import Value, asset_from_unit
-from .base import ChainError, EvaluationError, ExUnits, RedeemerKey, SubmitError
+from ..ledger.exunits import ExUnits, RedeemerKey
+from .base import ChainError, EvaluationError, SubmitError
 
 SCRIPT_HASH_SIZE = 28
 PLUTUS_LANGUAGES = {"plutusV1": 1, "plutusV2": 2, "plutusV3": 3}

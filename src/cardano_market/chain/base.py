@@ -16,6 +16,7 @@ from ..domain.cip30 import OutRef, Utxo
 from ..domain.errors import MarketError
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId
+from ..ledger.exunits import ExUnits, RedeemerKey
 
 
 class ChainError(MarketError):
@@ -43,26 +44,6 @@ class EvaluationError(ChainError):
 
 
 @dataclass(frozen=True, slots=True)
-class SlotConfig:
-    """Slots to POSIX time: `zero_slot` starts at `zero_time_ms`, each lasts `slot_length_ms`.
-
-    The same shape as Plutus' and Blockfrost's slot configuration; Plutus scripts see validity
-    intervals as POSIX milliseconds computed with it.
-    """
-
-    zero_time_ms: int
-    zero_slot: int = 0
-    slot_length_ms: int = 1000
-
-    def slot_to_posix_ms(self, slot: int) -> int:
-        return self.zero_time_ms + (slot - self.zero_slot) * self.slot_length_ms
-
-    def posix_ms_to_slot(self, time_ms: int) -> int:
-        """The slot containing `time_ms` (floor)."""
-        return self.zero_slot + (time_ms - self.zero_time_ms) // self.slot_length_ms
-
-
-@dataclass(frozen=True, slots=True)
 class Tip:
     slot: int
     time_ms: int  # POSIX milliseconds of the slot's start
@@ -82,16 +63,6 @@ class TxStatus:
     depth: int = 0  # confirmations, when confirmed
     slot: int | None = None
     block_height: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExUnits:
-    mem: int
-    steps: int
-
-
-RedeemerKey = tuple[str, int]
-"""(purpose tag: "spend" | "mint" | "cert" | "reward" | "vote" | "propose", index)."""
 
 
 @dataclass(frozen=True, slots=True)

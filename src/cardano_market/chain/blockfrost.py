@@ -24,7 +24,9 @@ from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import OracleDatum
 from ..domain.errors import MarketError
 from ..domain.params import ProtocolParameters
+from ..domain.slots import SlotConfig
 from ..domain.values import AssetId, unit_of
+from ..ledger.exunits import ExUnits, RedeemerKey
 from . import _blockfrost_json as bf
 from ._http import (
     RETRYABLE_STATUSES,
@@ -44,17 +46,7 @@ from ._http import (
     retry_after_seconds,
     status_reason,
 )
-from .base import (
-    ChainError,
-    ExUnits,
-    OraclePrice,
-    RedeemerKey,
-    SlotConfig,
-    SubmitError,
-    Tip,
-    TxState,
-    TxStatus,
-)
+from .base import ChainError, OraclePrice, SubmitError, Tip, TxState, TxStatus
 from .history import ChainTransaction, chain_transaction
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from typing import ParamSpec, Protocol, TypeVar
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId
-from .base import ChainBackend, ChainError, ExUnits, OraclePrice, RedeemerKey, Tip, TxStatus
+from ..ledger.exunits import ExUnits, RedeemerKey
+from .base import ChainBackend, ChainError, OraclePrice, Tip, TxStatus
 from .history import ChainHistory, ChainTransaction
 
 P = ParamSpec("P")

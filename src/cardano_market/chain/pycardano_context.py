@@ -23,7 +23,8 @@ from pycardano.address import Address
 from pycardano.backend.base import ALONZO_COINS_PER_UTXO_WORD
 
 from ..domain.params import ProtocolParameters
-from .base import ChainBackend, ChainError, RedeemerKey
+from ..ledger.exunits import RedeemerKey
+from .base import ChainBackend, ChainError
 
 MAX_REF_SCRIPTS_SIZE = 200 * 1024
 """The Conway ledger's limit on reference-script bytes per transaction."""

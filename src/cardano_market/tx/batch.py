@@ -30,7 +30,6 @@ from typing import Any
 
 import cbor2
 
-from ..chain.base import ExUnits, RedeemerKey, SlotConfig
 from ..domain.address import encode_address, parse_address, script_address
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import (
@@ -49,7 +48,9 @@ from ..domain.errors import InsufficientFundsError, MarketError
 from ..domain.fees import min_fee, reference_scripts_size
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
+from ..domain.slots import SlotConfig
 from ..domain.values import ADA, AssetId, Value, unit_of, value_of
+from ..ledger.exunits import ExUnits, RedeemerKey
 from .body import sort_inputs
 from .script import (
     Evaluate,

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import cbor2
 
-from ..chain.base import ExUnits, RedeemerKey
 from ..domain.address import payment_key_hash
 from ..domain.cbor import encode_head
 from ..domain.cip30 import OutRef, Utxo
@@ -38,6 +37,7 @@ from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.scriptdata import language_views, script_data_hash
 from ..domain.values import AssetId, Value, canonical_key, sum_values, unit_of
+from ..ledger.exunits import ExUnits, RedeemerKey
 from .balance import TransactionTooLargeError, _make_change, _Short
 from .body import SET_TAG, body_hash, encode_body, encode_inputs, encode_transaction
 from .select import Selection, start_selection

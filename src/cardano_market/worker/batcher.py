@@ -44,13 +44,14 @@ from ..app.signing import (
     SigningRefusedError,
     batch_mandate,
 )
-from ..chain.base import ChainBackend, ChainError, SlotConfig, Tip, TxState
+from ..chain.base import ChainBackend, ChainError, Tip, TxState
 from ..domain.address import Credential, encode_address, make_address
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import Contracts, QueueDatum, SaleDatum, Wallet
 from ..domain.errors import MarketError
 from ..domain.keys import PaymentKey
 from ..domain.params import ProtocolParameters
+from ..domain.slots import SlotConfig
 from ..domain.values import AssetId, unit_of
 from ..tx.batch import (
     BATCHER_PREFIX,

@@ -17,7 +17,8 @@ from ...domain.errors import DatumError
 from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters
 from ...domain.values import ADA, AssetId, unit_of
-from ..base import ChainError, ExUnits, OraclePrice, RedeemerKey, Tip, TxStatus
+from ...ledger.exunits import ExUnits, RedeemerKey
+from ..base import ChainError, OraclePrice, Tip, TxStatus
 from ..history import ChainTransaction, chain_transaction
 from .ledger import Ledger
 from .store import TxRecord

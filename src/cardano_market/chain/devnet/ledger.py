@@ -23,17 +23,9 @@ from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import CborError
 from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters, default_parameters
-from ..base import (
-    ChainError,
-    EvaluationError,
-    ExUnits,
-    RedeemerKey,
-    SlotConfig,
-    SubmitError,
-    Tip,
-    TxState,
-    TxStatus,
-)
+from ...domain.slots import SlotConfig
+from ...ledger.exunits import ExUnits, RedeemerKey
+from ..base import ChainError, EvaluationError, SubmitError, Tip, TxState, TxStatus
 from .parse import ParsedTx, parse_transaction
 from .rules import Resolved, RuleContext, check_phase_one, collateral_balance, resolve
 from .store import Store, TxRecord

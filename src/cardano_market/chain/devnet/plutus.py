@@ -25,7 +25,9 @@ from ...domain.cbor import item_end
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import CborError
 from ...domain.params import ProtocolParameters
-from ..base import EvaluationError, ExUnits, RedeemerKey, SlotConfig
+from ...domain.slots import SlotConfig
+from ...ledger.exunits import ExUnits, RedeemerKey
+from ..base import EvaluationError
 from . import scripts
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from ...domain.hashes import blake2b_256, datum_hash, key_hash
 from ...domain.params import ProtocolParameters
 from ...domain.scriptdata import CostModelError, language_views, script_data_hash
 from ...domain.values import AssetId, unit_of
-from ..base import RedeemerKey, SubmitError
+from ...ledger.exunits import RedeemerKey
+from ..base import SubmitError
 from .parse import ParsedTx
 from .scripts import Script, eval_native, native_signers, script_from_ref
 

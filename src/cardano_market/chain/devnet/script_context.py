@@ -22,7 +22,7 @@ from ...domain.cbor import split_map
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import AddressError, CborError, DatumError
 from ...domain.hashes import datum_hash
-from ..base import SlotConfig
+from ...domain.slots import SlotConfig
 from .parse import REDEEMER_TAGS, ParsedTx
 from .plutus import ScriptContextError, script_ref_hash
 from .plutus_data import (
