@@ -25,7 +25,7 @@ def create_service_app(
     `settle`, the chain monitor and (on the devnet) the batcher too."""
     from ..service.app import create_app
     from ..service.recaptcha import RecaptchaVerifier
-    from ..service.v1 import V1
+    from ..service.v1.routes import V1
 
     recaptcha = RecaptchaVerifier.from_settings(
         parts.settings, on_outcome=parts.metrics.recaptcha_outcome
