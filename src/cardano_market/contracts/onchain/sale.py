@@ -187,13 +187,6 @@ def within(window_start: int, window_end: int, validity: POSIXTimeRange) -> bool
     return False
 
 
-def entries(v: Value) -> int:
-    found = 0
-    for names in v.values():
-        found += len(names)
-    return found
-
-
 def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
     for i in inputs:
         if i.resolved.address == address:
@@ -202,45 +195,40 @@ def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
     return inputs[0]
 
 
-def the_queue_input(inputs: List[TxInInfo], address: Address) -> TxInInfo:
-    """The one input at the queue `address`; fails when there is none or more than one (one
-    loop where `inputs_at` and `first_input_at` would take two)."""
-    found = 0
+def the_queue_input(inputs: List[TxInInfo], queue: Address, own: Address) -> TxInInfo:
+    """The one input at the `queue` address, in one loop that also checks this sale's `own`
+    address has exactly one input (separate counting loops cost a walk over the inputs each)."""
+    orders = 0
+    sales = 0
     one = inputs[0]
     for i in inputs:
-        if i.resolved.address == address:
+        address = i.resolved.address
+        if address == queue:
             one = i
-            found += 1
-    assert found == 1, "exactly one queue input"
+            orders += 1
+        if address == own:
+            sales += 1
+    assert orders == 1, "exactly one queue input"
+    assert sales == 1, "exactly one sale input"
     return one
 
 
-def the_sale_output(outputs: List[TxOut], address: Address) -> TxOut:
-    """The one output at this sale's `address`; fails when there is none or more than one."""
-    found = 0
+def the_sale_output(outputs: List[TxOut], own: Address, queue: Address) -> TxOut:
+    """The one output at this sale's `own` address, in one loop that also checks there is
+    exactly one output at the `queue` address."""
+    sales = 0
+    orders = 0
     one = outputs[0]
     for o in outputs:
-        if o.address == address:
+        address = o.address
+        if address == own:
             one = o
-            found += 1
-    assert found == 1, "exactly one sale output"
+            sales += 1
+        if address == queue:
+            orders += 1
+    assert orders == 1, "exactly one queue output"
+    assert sales == 1, "exactly one sale output"
     return one
-
-
-def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
-    found = 0
-    for i in inputs:
-        if i.resolved.address == address:
-            found += 1
-    return found
-
-
-def outputs_at(outputs: List[TxOut], address: Address) -> int:
-    found = 0
-    for o in outputs:
-        if o.address == address:
-            found += 1
-    return found
 
 
 def unit_cost(tx: TxInfo, profit: ProfitData, cost: SaleToken) -> SaleToken:
@@ -282,28 +270,38 @@ def paid_exactly(
 ) -> bool:
     """`actual` holds exactly `base` + `total` of the cost asset - `sold` bundle tokens.
 
-    One pass over `base` checks every asset it holds; the cost asset is checked on its own;
-    ledger values hold no zero entries, so counting `actual`'s entries rules out any other asset.
+    One pass over `base` checks every asset it holds (one lookup of the policy in `actual`, one
+    of each name in it); the cost asset is checked on its own; ledger values hold no zero
+    entries, so counting `actual`'s entries rules out any other asset.
     """
-    ok = True
     nonzero = 0
     cost_held = False
     for pid, names in base.items():
+        held = actual.get(pid, {b"": 0})
+        is_cost = pid == cost_pid
+        is_bundle = pid == bundle_pid
         for tkn, amount in names.items():
             expected = amount
-            if pid == cost_pid and tkn == cost_tkn:
-                expected += total
-                cost_held = True
-            if pid == bundle_pid and tkn == bundle_tkn:
-                expected -= sold
+            if is_cost:  # noqa: SIM102 (nested ifs run cheaper than `and` in OpShin)
+                if tkn == cost_tkn:
+                    expected += total
+                    cost_held = True
+            if is_bundle:  # noqa: SIM102
+                if tkn == bundle_tkn:
+                    expected -= sold
+            if held.get(tkn, 0) != expected:
+                return False
             if expected != 0:
                 nonzero += 1
-            ok = ok and quantity(actual, pid, tkn) == expected
     if not cost_held:
-        ok = ok and quantity(actual, cost_pid, cost_tkn) == total
+        if quantity(actual, cost_pid, cost_tkn) != total:
+            return False
         if total != 0:
             nonzero += 1
-    return ok and entries(actual) == nonzero
+    held_entries = 0
+    for _pid, names in actual.items():
+        held_entries += len(names)
+    return held_entries == nonzero
 
 
 def purchase(tx: TxInfo, own: TxOut, datum: SaleDatum, reference: ReferenceDatum) -> None:
@@ -313,12 +311,10 @@ def purchase(tx: TxInfo, own: TxOut, datum: SaleDatum, reference: ReferenceDatum
     queue_address = script_address(contracts.queue, contracts.stake)
     inputs = tx.inputs
     outputs = tx.outputs
-    order_input = the_queue_input(inputs, queue_address)
+    order_input = the_queue_input(inputs, queue_address, own_address)
     order_redeemer = serialise_data(tx.redeemers[Spending(order_input.out_ref)])
     assert order_redeemer == b"\xd8\x79\x80", "the order must be spent with QueuePurchase"
-    assert outputs_at(outputs, queue_address) == 1, "exactly one queue output"
-    assert inputs_at(inputs, own_address) == 1, "exactly one sale input"
-    output = the_sale_output(outputs, own_address)
+    output = the_sale_output(outputs, own_address, queue_address)
     assert output.datum == SomeOutputDatum(datum), "the sale output must keep the datum"
     pointer = reference.pointer
     bundle = datum.bundle
@@ -352,7 +348,7 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
     reference = reference_datum(tx.reference_inputs, starter_pid, starter_tkn)
     own = own_spent_utxo(tx.inputs, purpose)
     if holds_sale_datum(own.datum):
-        datum: SaleDatum = own_datum_unsafe(context)
+        datum: SaleDatum = inline_datum(own)
         check_integrity(datum)
         redeemer: Union[Purchase, StartSale, TransformSale, RemoveSale] = context.redeemer
         if isinstance(redeemer, RemoveSale):
