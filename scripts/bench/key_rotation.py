@@ -1,5 +1,5 @@
 """How fast `cardano-market keys rotate` re-seals custodial wallet keys (its loop,
-`app.v2.custody.rotate_wallet_keys`), on a SQLite file and on PostgreSQL.
+`app.custody.rotate_wallet_keys`), on a SQLite file and on PostgreSQL.
 
     python scripts/bench/key_rotation.py [--wallets 2000] [--batch-size 100]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import make_url, text
 
-from cardano_market.app.v2.custody import rotate_wallet_keys
+from cardano_market.app.custody import rotate_wallet_keys
 from cardano_market.security.keystore import KeyStore
 from cardano_market.store.db import Database, create_engine
 from cardano_market.store.v2_repos import CustodialWalletRepo, UserRepo

@@ -548,7 +548,7 @@ def devnet_token(
     devnet's generated secret beside PATH, which `serve` uses too)."""
     import os
 
-    from .app.v2.seeding import DEVNET_ADMIN_ID
+    from .app.seeding import DEVNET_ADMIN_ID
     from .domain.errors import ConfigError
     from .security.jwt_auth import issue_token
     from .service.bootstrap import devnet_jwt_secret
@@ -651,7 +651,7 @@ def keys_rotate(
     (services keep running with both), run this, then remove the old key. Each batch commits
     on its own: interrupted, it loses nothing, and running it again finishes the job.
     """
-    from .app.v2.custody import RotationProgress, rotate_wallet_keys
+    from .app.custody import RotationProgress, rotate_wallet_keys
     from .domain.errors import MarketError
     from .store.v2_repos import CustodialWalletRepo
 

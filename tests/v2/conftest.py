@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cardano_market.app.v2.context import V2Context
-from cardano_market.app.v2.seeding import DEVNET_ADMIN_ID
+from cardano_market.app.context import Context
+from cardano_market.app.seeding import DEVNET_ADMIN_ID
 from cardano_market.config import load_settings
 from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
 from cardano_market.worker.processor import TransactionProcessor
@@ -37,7 +37,7 @@ class V2Service:
     parts: ServiceParts
 
     @property
-    def ctx(self) -> V2Context:
+    def ctx(self) -> Context:
         assert self.parts.v2 is not None
         return self.parts.v2
 
@@ -58,9 +58,9 @@ class V2Service:
     def processor(self, worker_id: str = "test-worker", **options: Any) -> TransactionProcessor:
         return TransactionProcessor(self.ctx, worker_id, **options)
 
-    def with_chain(self, backend: Any) -> V2Context:
+    def with_chain(self, backend: Any) -> Context:
         """The same context over another chain backend (a wrapper that fails on purpose)."""
-        return replace(self.ctx, market=replace(self.ctx.market, backend=backend))
+        return replace(self.ctx, backend=backend)
 
 
 @pytest.fixture

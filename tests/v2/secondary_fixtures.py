@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from cardano_market.app.v2.seeding import derived_id
+from cardano_market.app.seeding import derived_id
 from cardano_market.chain.devnet.seed import DEFAULT_SEED
 from cardano_market.config import load_settings
 from cardano_market.domain.values import ADA, AssetId
@@ -105,7 +105,7 @@ class SecondaryService:
         from cardano_market.store.v2_repos import CustodialWalletRepo
 
         with self.ctx.database.session() as session:
-            found = CustodialWalletRepo(session, self.ctx.keystore).get(user_id)
+            found = CustodialWalletRepo(session, self.ctx.wallet_keys).get(user_id)
         assert found is not None
         return bytes(found.address)
 

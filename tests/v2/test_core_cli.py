@@ -66,7 +66,7 @@ def test_worker_process_and_devnet_token(tmp_path: Path, clean_env: None) -> Non
             tx = V2TransactionRepo(session).get(tx_id)
         assert tx is not None and tx.status is V2TxStatus.COMPLETED
         assert tx.tx_hash is not None
-        assert v2.ctx.chain.tx_status(bytes.fromhex(tx.tx_hash)).state.value == "confirmed"
+        assert v2.ctx.backend.tx_status(bytes.fromhex(tx.tx_hash)).state.value == "confirmed"
         admin = _cli("devnet", "token", "--path", str(devnet), env=env).stdout.strip()
         users = client.get(f"/v2/admin/users/{ALICE}", headers={"Authorization": f"Bearer {admin}"})
         assert users.status_code == 200

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from cardano_market.app.v2 import processing
-from cardano_market.app.v2.custody import wallet_of, wallet_value
-from cardano_market.app.v2.processing import BuiltTx
+from cardano_market.app import transactions
+from cardano_market.app.custodial_tx import BuiltTx
+from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.store.v2_records import V2Transaction, V2TxStatus
 from cardano_market.store.v2_repos import V2TransactionRepo
@@ -68,7 +68,7 @@ def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
         owner = wallet_from_address(wallet_of(v2.ctx, session, user).address)
     return [
         datum
-        for u in v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
+        for u in v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
         if u.inline_datum is not None
         and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
     ]
@@ -77,7 +77,7 @@ def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
 def currency_held(v2: V2Service, user: str) -> int:
     with v2.ctx.database.session() as session:
         address = wallet_of(v2.ctx, session, user).address
-    return wallet_value(v2.ctx, address).quantity(v2.ctx.market.config.currency)
+    return wallet_value(v2.ctx, address).quantity(v2.ctx.config.currency)
 
 
 def after_lease(v2: V2Service) -> TransactionProcessor:
@@ -92,14 +92,14 @@ def test_a_killed_worker_is_finished_by_the_next_with_the_same_bytes(
 ) -> None:
     tx_id = buy(v2)
     held = currency_held(v2, ALICE)
-    dying = TransactionProcessor(v2.with_chain(CrashingChain(v2.ctx.chain, when=when)), "dying")
+    dying = TransactionProcessor(v2.with_chain(CrashingChain(v2.ctx.backend, when=when)), "dying")
     with pytest.raises(WorkerKilled):
         dying.run_once()
 
     crashed = row(v2, tx_id)
     assert crashed.status is V2TxStatus.PENDING and crashed.claimed_by == "dying"
     assert crashed.signed_cbor is not None and crashed.tx_hash is not None
-    on_chain = v2.ctx.chain.tx_status(bytes.fromhex(crashed.tx_hash)).state.value
+    on_chain = v2.ctx.backend.tx_status(bytes.fromhex(crashed.tx_hash)).state.value
     assert on_chain == ("unknown" if when == "before submit" else "confirmed")
     # Within the lease nobody else touches it.
     assert v2.processor("impatient").run_once() is None
@@ -123,7 +123,7 @@ def test_a_worker_killed_after_confirmation_completes_once(v2_sqlite: V2Service)
     with v2.ctx.database.session() as session:
         tx = V2TransactionRepo(session).claim_next("first", lease_seconds=60, now=v2.ctx.clock())
     assert tx is not None
-    handler = processing.handler_for(tx.type.value)
+    handler = transactions.handler_for(tx.type.value)
     tx = worker.build_and_sign(tx, handler)
     tx = worker.submit(tx, handler)
     tx = worker.watch(tx, handler)
@@ -162,9 +162,8 @@ def test_two_workers_never_process_the_same_transaction(
 ) -> None:
     """On SQLite and PostgreSQL: two workers drain six purchases of two users concurrently;
     each is built once, submitted once, completed, and the ledger holds exactly six orders."""
-    processing.load_handlers()
-    counting = CountingHandler(processing.HANDLERS["primary_purchase"])
-    monkeypatch.setitem(processing.HANDLERS, "primary_purchase", counting)
+    counting = CountingHandler(transactions.HANDLERS["primary_purchase"])
+    monkeypatch.setitem(transactions.HANDLERS, "primary_purchase", counting)
     tx_ids = [buy(v2, user, 1) for user in (ALICE, BOB) for _ in range(3)]
 
     errors: list[BaseException] = []
@@ -219,7 +218,7 @@ def test_signed_bytes_the_ledger_refuses_fail_the_transaction(v2_sqlite: V2Servi
     v2 = v2_sqlite
     tx_id = buy(v2, BOB, 1)
     dying = TransactionProcessor(
-        v2.with_chain(CrashingChain(v2.ctx.chain, when="before submit")), "dying"
+        v2.with_chain(CrashingChain(v2.ctx.backend, when="before submit")), "dying"
     )
     with pytest.raises(WorkerKilled):
         dying.run_once()
@@ -239,7 +238,7 @@ def _empty_wallet(v2: V2Service, address: bytes) -> None:
     from cardano_market.tx.balance import balance
     from cardano_market.tx.witness import sign_transaction, splice_witnesses
 
-    chain = v2.ctx.chain
+    chain = v2.ctx.backend
     sink = wallet("sink", v2.ctx.network_id).address
     bob = wallet("bob", v2.ctx.network_id)
     for _ in range(10):  # the balancer takes what it needs: repeat until nothing is left
@@ -251,7 +250,7 @@ def _empty_wallet(v2: V2Service, address: bytes) -> None:
             outputs=[],
             change_address=sink,
             params=chain.protocol_parameters(),
-            ttl=v2.ctx.market.ttl_slot(),
+            ttl=v2.ctx.ttl_slot(),
         )
         witnesses = sign_transaction(built.cbor, [bob.payment_key.seed])
         chain.submit(splice_witnesses(built.cbor, witnesses))

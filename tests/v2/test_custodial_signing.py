@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
+from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.chain.base import ChainBackend
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.worker.processor import TransactionProcessor
@@ -39,7 +39,7 @@ def test_a_custodial_purchase_never_signs_for_another_users_utxos(v2_sqlite: V2S
         alice = wallet_of(v2.ctx, session, ALICE).address
         bob = wallet_of(v2.ctx, session, BOB).address
     before = {"alice": wallet_value(v2.ctx, alice), "bob": wallet_value(v2.ctx, bob)}
-    bobs = v2.ctx.chain.utxos_at(bob)
+    bobs = v2.ctx.backend.utxos_at(bob)
     assert bobs
 
     response = v2.post(
@@ -49,7 +49,7 @@ def test_a_custodial_purchase_never_signs_for_another_users_utxos(v2_sqlite: V2S
     )
     assert response.status_code == 200, response.text
     tx_id = response.json()["transaction_id"]
-    lying = v2.with_chain(LyingIndex(v2.ctx.chain, alice, bobs))
+    lying = v2.with_chain(LyingIndex(v2.ctx.backend, alice, bobs))
     done = TransactionProcessor(lying, "lying-worker").run_once()
 
     assert done is not None and done.id == tx_id

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from cardano_market.app.v2.custody import create_wallet, rotate_wallet_keys
-from cardano_market.app.v2.seeding import derived_id
+from cardano_market.app.custody import create_wallet, rotate_wallet_keys
+from cardano_market.app.seeding import derived_id
 from cardano_market.domain.errors import ConfigError
 from cardano_market.security.keystore import KeyStore, KeystoreError, key_id
 from cardano_market.service.bootstrap import open_service

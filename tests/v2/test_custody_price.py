@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
-from cardano_market.app.v2.primary import max_amount
+from cardano_market.app.custody import wallet_of, wallet_value
+from cardano_market.app.primary import max_amount
 from cardano_market.chain.devnet.backend import DevnetBackend
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.errors import ConfigError
@@ -70,7 +70,7 @@ def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
         owner = wallet_from_address(wallet_of(v2.ctx, session, user).address)
     return [
         datum
-        for u in v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
+        for u in v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
         if u.inline_datum is not None
         and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
     ]
@@ -81,7 +81,7 @@ def move_price(v2: V2Service, factor: Fraction) -> int:
     cache is dropped (as its 5 s lifetime would). Returns the new price."""
     devnet = v2.parts.chain
     assert isinstance(devnet, DevnetBackend)
-    market = v2.ctx.market
+    market = v2.ctx
     old = devnet.oracle_price(market.addresses.oracle, market.addresses.oracle_feed).price
     new = int(old * factor)
     devnet.publish_oracle_price(market.addresses.oracle, market.addresses.oracle_feed, new)
@@ -111,7 +111,7 @@ def test_a_price_rise_after_the_quote_fails_and_pays_nothing(v2: V2Service) -> N
     assert body["status"] == "failed" and body["tx_hash"] is None
     reason = body["failure_reason"]
     assert reason.startswith("price moved: quoted "), reason
-    now = v2.ctx.market  # the amount the worker saw, priced again here
+    now = v2.ctx  # the amount the worker saw, priced again here
     with v2.ctx.database.session() as session:
         stored = SaleRepo(session).get(SALE_ID)
     assert stored is not None
@@ -128,7 +128,7 @@ def test_a_price_rise_after_the_quote_fails_and_pays_nothing(v2: V2Service) -> N
 
 def test_a_price_fall_pays_the_lower_current_amount(v2_sqlite: V2Service) -> None:
     v2 = v2_sqlite
-    currency = v2.ctx.market.config.currency
+    currency = v2.ctx.config.currency
     before = wallet(v2, ALICE)
     tx_id = buy(v2)
     move_price(v2, Fraction(11, 10))  # the currency is worth more: the order costs less
@@ -142,7 +142,7 @@ def test_a_price_fall_pays_the_lower_current_amount(v2_sqlite: V2Service) -> Non
 
 def test_within_the_slippage_it_still_pays(slippage_service: V2Service) -> None:
     v2 = slippage_service
-    currency = v2.ctx.market.config.currency
+    currency = v2.ctx.config.currency
     before = wallet(v2, ALICE)
     tx_id = buy(v2)
     move_price(v2, Fraction(9, 10))  # about 11% more currency: inside 15%
@@ -237,7 +237,7 @@ def test_devnet_oracle_update_keeps_the_window(v2_sqlite: V2Service) -> None:
     v2 = v2_sqlite
     devnet = v2.parts.chain
     assert isinstance(devnet, DevnetBackend)
-    market = v2.ctx.market
+    market = v2.ctx
     old = devnet.oracle_price(market.addresses.oracle, market.addresses.oracle_feed)
     new = move_price(v2, Fraction(1, 2))
     read = devnet.oracle_price(market.addresses.oracle, market.addresses.oracle_feed)

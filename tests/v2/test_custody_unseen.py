@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
-from cardano_market.app.v2.seeding import derived_id
+from cardano_market.app.custody import wallet_of, wallet_value
+from cardano_market.app.seeding import derived_id
 from cardano_market.chain.base import ChainError, SubmitError, TxState, TxStatus
 from cardano_market.chain.devnet.backend import DevnetBackend
 from cardano_market.chain.devnet.parse import parse_transaction
@@ -137,7 +137,7 @@ def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
     owner = wallet_from_address(address_of(v2, user))
     return [
         datum
-        for u in v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
+        for u in v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
         if u.inline_datum is not None
         and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
     ]
@@ -189,7 +189,7 @@ def test_a_purchase_the_backend_hides_is_never_failed_and_paid_once(
     )
     assert response.status_code == 200, response.text
     tx_id = response.json()["transaction_id"]
-    chain = UnseenChain(v2.ctx.chain, hide_polls=8, lose_answers=lose_answers)
+    chain = UnseenChain(v2.ctx.backend, hide_polls=8, lose_answers=lose_answers)
 
     steps = run_until_final(lagging_worker(v2, chain))
     assert [s.status for s in steps if s.status is V2TxStatus.FAILED] == []
@@ -202,7 +202,7 @@ def test_a_purchase_the_backend_hides_is_never_failed_and_paid_once(
     assert body["status"] == "completed" and body["failure_reason"] is None
     assert bytes.fromhex(body["tx_hash"]) == chain.landed[0]
     spent = before - wallet_value(v2.ctx, address)
-    currency = v2.ctx.market.config.currency
+    currency = v2.ctx.config.currency
     assert spent.quantity(currency) == steps[-1].payload["quoted_currency_amount"]  # once
     assert len(orders_of(v2, ALICE)) == 1
 
@@ -212,7 +212,7 @@ def test_a_listing_the_backend_hides_is_never_cancelled(v2_sqlite: V2Service) ->
     tokens would sit in escrow for a deal nobody can buy from); it turns active once seen."""
     v2 = v2_sqlite
     tx_id = sell(v2)
-    chain = UnseenChain(v2.ctx.chain, hide_polls=6)
+    chain = UnseenChain(v2.ctx.backend, hide_polls=6)
     worker = lagging_worker(v2, chain)
     deals_seen = []
     for _ in range(40):
@@ -227,8 +227,9 @@ def test_a_listing_the_backend_hides_is_never_cancelled(v2_sqlite: V2Service) ->
     assert final.status is V2TxStatus.COMPLETED
     escrow = v2.ctx.escrow
     assert escrow is not None
-    locked = [u for u in v2.ctx.chain.utxos_at(escrow.address) if u.tx_hash.hex() == final.tx_hash]
-    assert len(locked) == 1 and locked[0].value.quantity(v2.ctx.market.config.currency) == 10**7
+    held = v2.ctx.backend.utxos_at(escrow.address)
+    locked = [u for u in held if u.tx_hash.hex() == final.tx_hash]
+    assert len(locked) == 1 and locked[0].value.quantity(v2.ctx.config.currency) == 10**7
 
 
 def test_a_transaction_that_never_lands_fails_only_after_its_ttl(v2_sqlite: V2Service) -> None:
@@ -239,7 +240,7 @@ def test_a_transaction_that_never_lands_fails_only_after_its_ttl(v2_sqlite: V2Se
     address = address_of(v2, ALICE)
     before = wallet_value(v2.ctx, address)
     tx_id = sell(v2)
-    chain = UnseenChain(v2.ctx.chain, drop=True)
+    chain = UnseenChain(v2.ctx.backend, drop=True)
     worker = lagging_worker(v2, chain)
     for _ in range(5):
         step = worker.run_once()
@@ -275,7 +276,7 @@ def test_a_hidden_transaction_past_its_ttl_is_decided_by_the_chain(v2_sqlite: V2
     completes it; it is never failed although its TTL has passed (it landed in time)."""
     v2 = v2_sqlite
     tx_id = sell(v2)
-    chain = UnseenChain(v2.ctx.chain, hide_polls=12)
+    chain = UnseenChain(v2.ctx.backend, hide_polls=12)
     worker = lagging_worker(v2, chain)
     first = worker.run_once()
     assert first is not None and first.status is not V2TxStatus.FAILED
@@ -305,12 +306,12 @@ def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
     listed = v2.processor().run_once()
     assert listed is not None and listed.status is V2TxStatus.COMPLETED
     deal_id = row(v2, sell_tx).deal_id
-    chain = UnseenChain(v2.ctx.chain, hide_polls=3, refuse_landed=True)
+    chain = UnseenChain(v2.ctx.backend, hide_polls=3, refuse_landed=True)
     lagging = replace(v2.parts, v2=v2.with_chain(chain))
     buyer = address_of(v2, BOB)
-    newm = v2.ctx.market.config.currency
+    newm = v2.ctx.config.currency
     before = wallet_value(v2.ctx, buyer)
-    before_refs = {u.out_ref for u in v2.ctx.chain.utxos_at(buyer)}
+    before_refs = {u.out_ref for u in v2.ctx.backend.utxos_at(buyer)}
     path = f"/v2/users/purchases/users/{BOB}/tokens/{NEWM}/buy-on-secondary-market"
     headers = {**v2.auth(BOB), "Idempotency-Key": "bob-buys-2"}
     with TestClient(create_service_app(lagging)) as client:
@@ -324,8 +325,8 @@ def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
         assert retry.status_code == 409, retry.text
         # (read before the app stops: it closes the devnet)
         after = wallet_value(v2.ctx, buyer)
-        spent = before_refs - {u.out_ref for u in v2.ctx.chain.utxos_at(buyer)}
-        spenders = [v2.ctx.chain.spending_transaction(ref) for ref in spent]
+        spent = before_refs - {u.out_ref for u in v2.ctx.backend.utxos_at(buyer)}
+        spenders = [v2.ctx.backend.spending_transaction(ref) for ref in spent]
     assert after.quantity(newm) - before.quantity(newm) == 2 * 10**6  # delivered once
     assert spent and {s.tx_id for s in spenders if s is not None} == {chain.landed[0]}
     assert before.coin > after.coin  # the buyer paid, with one transaction

@@ -2,7 +2,7 @@
 back, signs, and pays the fee and the collateral from their own UTxOs.
 
 The v1 route builds the unsigned transaction for the owner's CIP-30 wallet (`OrderCancelDesk`);
-the v2 worker builds it from a custodial wallet (`app.v2.order_cancel`). Both read the order and
+the v2 worker builds it from a custodial wallet (`app.custodial_cancel`). Both read the order and
 the deployment from the chain as they are now: the reference data (found by its starter NFT) and
 the queue and vault validators' reference scripts, at their configured out-refs
 (`QUEUE_SCRIPT_REF`, `VAULT_SCRIPT_REF`; on the devnet the seed's) or else beside the sale
@@ -23,6 +23,7 @@ from ..store.records import TxKind
 from ..store.repos import IssuedTransactionRepo
 from ..tx.batch import BatchDeployment, BatchTransaction, build_cancel_transaction
 from ..tx.script import CollateralError, reference_datum_of, reference_script_hash
+from .context import Context
 from .errors import (
     BadRequestError,
     ChainUnavailableError,
@@ -31,7 +32,6 @@ from .errors import (
     UnprocessableError,
 )
 from .orders import check_utxo_networks, request_address
-from .runtime import Marketplace
 from .sale_lifecycle import DeploymentRefs
 from .signing import refuse_service_utxos
 
@@ -167,7 +167,7 @@ def find_queued_order(
 
 
 def build_order_cancel(
-    market: Marketplace,
+    market: Context,
     deployment: BatchDeployment,
     order: QueuedOrder,
     *,
@@ -210,7 +210,7 @@ class OrderCancelDesk:
     wallet, recorded as issued, so `submitTx` takes it whole (`cborHex`) or as the CIP-30
     `signTx` witness set (`txId`, `witnessSetCborHex`)."""
 
-    def __init__(self, market: Marketplace, refs: DeploymentRefs | None) -> None:
+    def __init__(self, market: Context, refs: DeploymentRefs | None) -> None:
         self._market = market
         self.refs = refs
 

@@ -36,8 +36,8 @@ from ..store.order_status import orders_of_owner
 from ..store.orders import Order, OrderRepo, OrderState
 from ..store.records import IssuedTransaction, PendingOrder, TxKind, TxStatus
 from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, SaleRepo
+from .context import Context
 from .errors import NotFoundError
-from .runtime import Marketplace
 
 
 class OrderStatusState(enum.StrEnum):
@@ -90,7 +90,7 @@ def order_not_found(order_id: object) -> NotFoundError:
 class OrderStatusDesk:
     """The v1 order status: one order by its id, or a page of a wallet's orders."""
 
-    def __init__(self, market: Marketplace) -> None:
+    def __init__(self, market: Context) -> None:
         self._market = market
 
     def get(self, order_id: str) -> OrderStatus:

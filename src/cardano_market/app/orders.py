@@ -11,8 +11,8 @@ from ..domain.pricing import FeesQuote, order_amount, order_fees
 from ..store.records import PendingOrder, TxKind
 from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, SaleRepo
 from ..tx.order import OrderTransaction, OrderTransactionRequest, build_order_transaction
+from .context import Context
 from .errors import BadRequestError, EmptyWalletError
-from .runtime import Marketplace
 from .sales import SaleCatalog, sale_not_found
 from .signing import refuse_service_utxos
 
@@ -23,7 +23,7 @@ _LAST_SHELLEY_TYPE = 7
 class OrderDesk:
     """The v1 order endpoints' work, one method each."""
 
-    def __init__(self, market: Marketplace, catalog: SaleCatalog) -> None:
+    def __init__(self, market: Context, catalog: SaleCatalog) -> None:
         self._market = market
         self._catalog = catalog
 

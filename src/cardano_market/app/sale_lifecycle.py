@@ -16,9 +16,9 @@ from ..domain.values import ADA, AssetId, check_asset_id
 from ..store.records import IssuedTransaction, PendingSale, SaleTerms, TxKind
 from ..store.repos import IssuedTransactionRepo, PendingSaleRepo
 from ..tx import sale as sale_tx
+from .context import Context
 from .errors import BadRequestError, EmptyWalletError, UnprocessableError
 from .operator import OperatorKeys
-from .runtime import Marketplace
 from .sales import SaleCatalog
 from .signing import (
     Mandate,
@@ -87,7 +87,7 @@ class SaleDesk:
 
     def __init__(
         self,
-        market: Marketplace,
+        market: Context,
         catalog: SaleCatalog,
         operator: OperatorKeys,
         refs: DeploymentRefs,

@@ -22,8 +22,8 @@ from ..domain.sale import Sale, SaleStatus
 from ..store.records import SaleFilter, StoredSale, TxKind
 from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
 from ..tx.body import transaction_inputs
+from .context import Context
 from .errors import NotFoundError
-from .runtime import Marketplace
 
 MAX_RECENT_SALES = 10_000
 """Sales `SaleCatalog.recent` keeps at most (a sale's record is a few hundred bytes)."""
@@ -56,7 +56,7 @@ class SaleCatalog:
 
     def __init__(
         self,
-        market: Marketplace,
+        market: Context,
         *,
         recent_seconds: float = RECENT_SALE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,

@@ -10,8 +10,8 @@ from ..domain.errors import CborError
 from ..store.records import IssuedTransaction, TxKind, TxStatus
 from ..store.repos import IssuedTransactionRepo
 from ..tx.witness import splice_witnesses, transaction_id
+from .context import Context
 from .errors import BadRequestError, ChainUnavailableError, NotFoundError, UnprocessableError
-from .runtime import Marketplace
 from .signing import Mandate
 
 MandateSource = Callable[[IssuedTransaction], Mandate]
@@ -30,7 +30,7 @@ class Submitted:
 
 
 class TransactionSubmitter:
-    def __init__(self, market: Marketplace, mandates: MandateSource | None = None) -> None:
+    def __init__(self, market: Context, mandates: MandateSource | None = None) -> None:
         self._market = market
         self._mandates = mandates
 

@@ -20,7 +20,7 @@ from .devnet import devnet_router
 from .errors import install_error_handlers
 
 if TYPE_CHECKING:
-    from ..app.v2.context import V2Context
+    from ..app.context import Context
     from ..store.db import Database
     from .edge import EdgeOptions
     from .observability import Metrics
@@ -44,7 +44,7 @@ def create_app(
     recaptcha: RecaptchaVerifier | None = None,
     database: Database | None = None,
     on_close: Callable[[], None] | None = None,
-    v2: V2Context | None = None,
+    v2: Context | None = None,
     v2_worker: bool = False,
     loops: Sequence[NamedLoop] = (),
     edge: EdgeOptions | None = None,
@@ -113,7 +113,7 @@ def create_app(
     return app
 
 
-def _v2_user(v2: V2Context) -> Callable[[str | None], str] | None:
+def _v2_user(v2: Context) -> Callable[[str | None], str] | None:
     verifier = v2.verifier
     if verifier is None:
         return None
@@ -124,13 +124,11 @@ def _v2_user(v2: V2Context) -> Callable[[str | None], str] | None:
     return user_of
 
 
-def _mount_v2(app: FastAPI, v2: V2Context) -> None:
-    from ..app.v2.processing import load_handlers
+def _mount_v2(app: FastAPI, v2: Context) -> None:
     from .v2.auth import authenticate
     from .v2.errors import install_v2_error_handlers
     from .v2.routes import devnet_token_router, v2_routers
 
-    load_handlers()
     app.state.v2 = v2
     for router in v2_routers():
         app.include_router(router)
@@ -139,7 +137,7 @@ def _mount_v2(app: FastAPI, v2: V2Context) -> None:
     install_v2_error_handlers(app, authenticate=authenticate)
 
 
-def _start_worker(v2: V2Context) -> Callable[[], None]:
+def _start_worker(v2: Context) -> Callable[[], None]:
     """A transaction worker in a daemon thread; returns what stops it (and waits for it)."""
     import threading
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from ..app.context import Context, ContractAddresses
 from ..app.operator import OperatorKeys, load_signing_key
 from ..app.prices import OraclePrices
-from ..app.runtime import ContractAddresses, Marketplace
 from ..app.sale_lifecycle import DeploymentRefs
 from ..app.signing import ServiceKeys
 from ..chain.base import ChainBackend
@@ -37,7 +37,7 @@ from .observability import Metrics
 from .recaptcha import RecaptchaVerifier
 
 if TYPE_CHECKING:
-    from ..app.v2.context import EscrowKey, SecondaryFees, V2Context
+    from ..app.context import Context, EscrowKey, SecondaryFees
     from ..security.jwt_auth import JwtVerifier
     from ..security.keystore import KeyStore
     from ..worker.batcher import Batcher
@@ -57,7 +57,7 @@ class ServiceParts:
     """Everything a service process holds for its lifetime."""
 
     settings: Settings
-    market: Marketplace
+    market: Context
     chain: ChainBackend
     """The backend itself (the market's is wrapped for metrics)."""
     database: Database
@@ -69,7 +69,7 @@ class ServiceParts:
     """On the devnet: the `SeedResult` of the applied seed."""
     wallets: dict[str, Any] = field(default_factory=dict)
     """On the devnet: name -> `DevnetWallet`, served under /devnet."""
-    v2: V2Context | None = None
+    v2: Context | None = None
     """The custodial API's context (JWT verifier, key store, fees, escrow)."""
 
     def close(self) -> None:
@@ -150,8 +150,8 @@ def _register_service_keys(parts: ServiceParts) -> None:
     if v2 is not None:
         if v2.escrow is not None:
             keys.register(v2.escrow.key.hash, "the escrow")
-        keys.register_address(v2.fees.platform_fee_address, "the platform fee address")
-        keys.register_address(v2.fees.node_fee_address, "the node fee address")
+        keys.register_address(v2.secondary_fees.platform_fee_address, "the platform fee address")
+        keys.register_address(v2.secondary_fees.node_fee_address, "the node fee address")
     # The devnet's CIP-30 wallets sign anything they are handed: never serve one for a key the
     # service holds, or /devnet/wallets/<name>/sign-tx would sign around the gate.
     parts.wallets = {
@@ -445,15 +445,14 @@ def _key_address(text: str | None, key_hash: bytes, setting: str) -> bytes | Non
     return address
 
 
-def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
+def _open_v2(settings: Settings, parts: ServiceParts) -> Context | None:
     """The custodial API's context; on the devnet, its users, tokens and wallets recorded.
 
     ConfigError when it cannot be configured, except for a devnet whose key store refuses to
     generate a key (a PostgreSQL devnet without `KEY_ENCRYPTION_KEY`): there the v2 API is
     left out with a warning and v1 serves on.
     """
-    from ..app.v2.context import V2Context
-    from ..app.v2.seeding import seed_v2
+    from ..app.seeding import seed_v2
     from ..security.keystore import KeyStore
 
     devnet = settings.network is Network.DEVNET
@@ -466,9 +465,8 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
         log.warning("the v2 custodial API is off: %s", exc)
         return None
     check_stored_keys(parts.database, keystore)
-    ctx = V2Context(
-        market=parts.market,
-        database=parts.database,
+    ctx = replace(
+        parts.market,
         keystore=keystore,
         fees=_secondary_fees(settings, parts.market.addresses.cash_register, network_id),
         verifier=_jwt_verifier(settings),
@@ -477,7 +475,6 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
         devnet=devnet,
         worker_poll_seconds=settings.worker_poll_ms / 1000,
         worker_lease_seconds=settings.worker_lease_seconds,
-        clock=parts.market.clock,
     )
     if devnet and parts.devnet is not None:
         seed_v2(ctx, parts.devnet)
@@ -545,7 +542,7 @@ def _read_secret(path: Path) -> bytes:
 
 
 def _secondary_fees(settings: Settings, cash_register: bytes, network_id: int) -> SecondaryFees:
-    from ..app.v2.context import SecondaryFees
+    from ..app.context import SecondaryFees
     from ..synthetic import wallet
 
     def address(configured: str | None, devnet_wallet: str) -> bytes:
@@ -564,7 +561,7 @@ def _secondary_fees(settings: Settings, cash_register: bytes, network_id: int) -
 
 
 def _escrow_key(settings: Settings, network_id: int) -> EscrowKey | None:
-    from ..app.v2.context import EscrowKey
+    from ..app.context import EscrowKey
     from ..domain.address import Credential, make_address
     from ..synthetic import wallet
 
@@ -585,9 +582,9 @@ def _marketplace(
     metrics: Metrics,
     addresses: ContractAddresses,
     config: MarketplaceConfig,
-) -> Marketplace:
+) -> Context:
     observed = InstrumentedBackend(chain, metrics)
-    return Marketplace(
+    return Context(
         network_id=chain.network_id,
         config=config,
         addresses=addresses,
@@ -689,7 +686,7 @@ def _key(secret: Any, setting: str) -> Any:
     return None if secret is None else load_signing_key(secret.get_secret_value(), setting)
 
 
-def _record_seeded_sales(market: Marketplace, seeded: Any) -> None:
+def _record_seeded_sales(market: Context, seeded: Any) -> None:
     """Put the seed's sales in the database (once; later starts find them there)."""
     policy = market.addresses.pointer_policy
     with market.database.session() as session:

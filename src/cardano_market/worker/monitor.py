@@ -40,7 +40,7 @@ from typing import Protocol
 import cbor2
 from sqlalchemy.orm import Session
 
-from ..app.runtime import utc_now
+from ..app.context import utc_now
 from ..chain.base import ChainBackend, ChainError, TxState, TxStatus
 from ..chain.history import ChainHistory, ChainTransaction, chain_transaction
 from ..domain.cip30 import OutRef, Utxo
@@ -84,7 +84,7 @@ _SALE_PAGE = 500
 
 
 class MonitoredAddresses(Protocol):
-    """The two contract addresses the monitor follows (`app.runtime.ContractAddresses` fits)."""
+    """The two contract addresses the monitor follows (`app.context.ContractAddresses` fits)."""
 
     @property
     def queue(self) -> bytes: ...

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ..app.context import Context
+from ..app.custodial_tx import RefusedError, TxHandler
 from ..app.signing import SigningRefusedError
-from ..app.v2.context import V2Context
-from ..app.v2.processing import RefusedError, TxHandler, handler_for
+from ..app.transactions import handler_for
 from ..chain.base import ChainError, SubmitError, TxState
 from ..chain.history import ChainHistory
 from ..domain.cip30 import OutRef
@@ -68,7 +69,7 @@ class TransactionProcessor:
 
     def __init__(
         self,
-        ctx: V2Context,
+        ctx: Context,
         worker_id: str | None = None,
         *,
         lease_seconds: int | None = None,
@@ -165,7 +166,7 @@ class TransactionProcessor:
             except MarketError as exc:
                 return self._fail_in(session, tx, handler, f"cannot build the transaction: {exc}")
             try:
-                signed = self.ctx.market.gate.sign(built.cbor, built.mandate)
+                signed = self.ctx.gate.sign(built.cbor, built.mandate)
             except SigningRefusedError as exc:
                 return self._fail_in(session, tx, handler, f"refused to sign: {exc}")
             stored = repo.store_signed(
@@ -182,7 +183,7 @@ class TransactionProcessor:
     def submit(self, tx: V2Transaction, handler: TxHandler) -> V2Transaction:
         """Send the stored signed bytes (unless the chain has them already) -> submitted."""
         assert tx.signed_cbor is not None and tx.tx_hash is not None
-        if self.ctx.chain.tx_status(bytes.fromhex(tx.tx_hash)).state is TxState.UNKNOWN:
+        if self.ctx.backend.tx_status(bytes.fromhex(tx.tx_hash)).state is TxState.UNKNOWN:
             outcome = self._send(tx, handler)
             if outcome is not None:
                 return outcome
@@ -197,7 +198,7 @@ class TransactionProcessor:
         """Confirmed on chain -> confirmed; not shown by the backend -> send the same bytes
         again and look again later, until it can no longer land (`_send`)."""
         assert tx.signed_cbor is not None and tx.tx_hash is not None
-        chain = self.ctx.chain
+        chain = self.ctx.backend
         status = chain.tx_status(bytes.fromhex(tx.tx_hash))
         if status.state is TxState.CONFIRMED and status.depth >= self.confirmations:
             with self.ctx.database.session() as session:
@@ -222,7 +223,7 @@ class TransactionProcessor:
         `failed` (a deal cancelled, a reservation given back) must never happen to a
         transaction that then lands. A `ChainError` (no answer) propagates: retried later."""
         assert tx.signed_cbor is not None and tx.tx_hash is not None
-        chain = self.ctx.chain
+        chain = self.ctx.backend
         expired = self._cannot_land(tx, check_inputs=False)
         if expired is not None:
             return self.fail(tx, handler, f"the transaction never reached the chain: {expired}")
@@ -256,7 +257,7 @@ class TransactionProcessor:
         from ..chain.devnet.parse import parse_transaction  # a pure reader of the bytes
 
         assert tx.signed_cbor is not None and tx.tx_hash is not None
-        chain = self.ctx.chain
+        chain = self.ctx.backend
         tx_id = bytes.fromhex(tx.tx_hash)
         parsed = parse_transaction(tx.signed_cbor)
         tip = chain.tip()
@@ -285,7 +286,7 @@ class TransactionProcessor:
     def _spent_elsewhere(self, inputs: list[OutRef], tx_id: bytes) -> str | None:
         """An input of transaction `tx_id` that another transaction spent, if the backend
         tells (a `ChainHistory`)."""
-        chain = self.ctx.chain
+        chain = self.ctx.backend
         if not isinstance(chain, ChainHistory):
             return None
         for ref in inputs:

@@ -23,12 +23,12 @@ from typing import Annotated, TypeVar
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
+from ...app.context import Context
 from ...app.errors import BadRequestError, ChainUnavailableError
 from ...app.operator import OperatorKeys
 from ...app.order_cancel import OrderCancelDesk
 from ...app.order_status import OrderStatus, OrderStatusDesk
 from ...app.orders import OrderDesk, check_network, check_utxo_networks
-from ...app.runtime import Marketplace
 from ...app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
 from ...app.sales import SaleCatalog, sale_view
 from ...app.submit import TransactionSubmitter
@@ -92,7 +92,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 class V1:
     """The use cases behind the v1 routes (kept on `app.state.v1`)."""
 
-    market: Marketplace
+    market: Context
     catalog: SaleCatalog
     orders: OrderDesk
     submitter: TransactionSubmitter
@@ -109,7 +109,7 @@ class V1:
     @classmethod
     def build(
         cls,
-        market: Marketplace,
+        market: Context,
         metrics: Metrics,
         *,
         operator: OperatorKeys | None = None,

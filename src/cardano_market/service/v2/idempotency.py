@@ -26,7 +26,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from ...app.v2.context import V2Context
+from ...app.context import Context
 from ...security.jwt_auth import Principal
 from ...store.v2_errors import IdempotencyInProgressError, IdempotencyKeyReusedError
 from ...store.v2_models import IDEMPOTENCY_KEY_CHARS
@@ -49,7 +49,7 @@ class Outcome:
 
 def run_idempotent(
     request: Request,
-    ctx: V2Context,
+    ctx: Context,
     principal: Principal,
     body: BaseModel | None,
     work: Callable[[Session], Outcome],
@@ -93,7 +93,7 @@ def run_idempotent(
 
 def _take_key(
     request: Request,
-    ctx: V2Context,
+    ctx: Context,
     session: Session,
     principal: Principal,
     body: BaseModel | None,
@@ -129,7 +129,7 @@ def _take_key(
 
 
 def _answer(
-    ctx: V2Context, session: Session, principal: Principal, key: str | None, outcome: Outcome
+    ctx: Context, session: Session, principal: Principal, key: str | None, outcome: Outcome
 ) -> Response:
     """The outcome as the response, stored under `key` in `session`'s transaction."""
     text = dumps_exact(outcome.body)
@@ -145,7 +145,7 @@ def _answer(
     return Response(text, status_code=outcome.status_code, media_type="application/json")
 
 
-def _ensure_user(ctx: V2Context, session: Session, principal: Principal) -> None:
+def _ensure_user(ctx: Context, session: Session, principal: Principal) -> None:
     """Keys belong to users: a caller without a user record is 404, administrators included
     (a token's claims never create a row: create the administrator first, without a key)."""
     if UserRepo(session).get(principal.user_id) is None:

@@ -3,7 +3,7 @@ user's balances and transactions, and the admin routes for users and tokens.
 
 Every route needs a Bearer JWT (`auth`); a user's routes answer 403 for another user's id;
 every POST honours `Idempotency-Key` (`idempotency`). Amounts are JSON numbers rendered
-exactly from base units and the token's decimals (`app.v2.money`). The secondary market's
+exactly from base units and the token's decimals (`domain.amounts`). The secondary market's
 routes live in `secondary`.
 """
 
@@ -18,18 +18,18 @@ from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from ...app.custodial_cancel import request_order_cancel
+from ...app.custody import balances, create_wallet, wallet_of
 from ...app.errors import BadRequestError, NotFoundError
-from ...app.v2.custody import balances, create_wallet, wallet_of
-from ...app.v2.money import (
+from ...app.primary import request_primary_purchase
+from ...domain.address import encode_address
+from ...domain.amounts import (
     AmountError,
     bounded_number,
     parse_amount,
     render_amount,
     render_quantity,
 )
-from ...app.v2.order_cancel import request_order_cancel
-from ...app.v2.primary import request_primary_purchase
-from ...domain.address import encode_address
 from ...domain.errors import DuplicateRecordError, StoreError
 from ...domain.values import ADA, unit_of
 from ...store.repos import SaleRepo

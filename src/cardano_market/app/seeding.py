@@ -11,11 +11,11 @@ import hashlib
 import logging
 from typing import Any
 
-from ...domain.errors import DuplicateRecordError
-from ...domain.values import ADA, AssetId
-from ...store.v2_records import TokenKind, UserRole
-from ...store.v2_repos import CustodialWalletRepo, TokenRepo, UserRepo
-from .context import V2Context
+from ..domain.errors import DuplicateRecordError
+from ..domain.values import ADA, AssetId
+from ..store.v2_records import TokenKind, UserRole
+from ..store.v2_repos import CustodialWalletRepo, TokenRepo, UserRepo
+from .context import Context
 from .custody import create_wallet
 
 log = logging.getLogger("cardano_market.v2.seeding")
@@ -31,11 +31,11 @@ def derived_id(label: str) -> str:
     return hashlib.blake2b(f"cardano-market devnet v2/{label}".encode(), digest_size=12).hexdigest()
 
 
-def seed_v2(ctx: V2Context, seeded: Any) -> None:
+def seed_v2(ctx: Context, seeded: Any) -> None:
     """Record `seeded` (a `chain.devnet.seed.SeedResult`) as v2 tokens, users and wallets;
     what exists already is left as it is (another process may be doing the same)."""
     seed = seeded.seed
-    currency = ctx.market.config.currency
+    currency = ctx.config.currency
     offered: dict[AssetId, str] = {}
     for entry in seeded.sales:
         if entry.utxo is not None:
@@ -57,7 +57,7 @@ def seed_v2(ctx: V2Context, seeded: Any) -> None:
 
 
 def _token(
-    ctx: V2Context,
+    ctx: Context,
     token_id: str,
     asset: AssetId,
     symbol: str,
@@ -84,7 +84,7 @@ def _token(
         log.debug("devnet token %s: %s", token_id, exc)
 
 
-def _user(ctx: V2Context, user_id: str, *, role: UserRole, kyc: bool, wallet: Any) -> None:
+def _user(ctx: Context, user_id: str, *, role: UserRole, kyc: bool, wallet: Any) -> None:
     try:
         with ctx.database.session() as session:
             if UserRepo(session).get(user_id) is None:
@@ -94,7 +94,7 @@ def _user(ctx: V2Context, user_id: str, *, role: UserRole, kyc: bool, wallet: An
         if wallet is None:
             return
         with ctx.database.session() as session:
-            if CustodialWalletRepo(session, ctx.keystore).get(user_id) is None:
+            if CustodialWalletRepo(session, ctx.wallet_keys).get(user_id) is None:
                 create_wallet(ctx, session, user_id, key=wallet.payment_key, address=wallet.address)
     except DuplicateRecordError as exc:  # a concurrent start recorded it first
         log.debug("devnet user %s: %s", user_id, exc)

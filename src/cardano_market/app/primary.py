@@ -18,34 +18,34 @@ transaction fails with that reason (`price moved: quoted X, now Y`) and nothing 
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ...domain.keys import PaymentKey
-from ...domain.pricing import OrderAmount, order_amount
-from ...domain.sale import Sale, SaleStatus
-from ...domain.values import unit_of
-from ...security.jwt_auth import AccessDeniedError
-from ...store.repos import SaleRepo
-from ...store.v2_records import AuditAction, Token, TokenKind, User, V2Transaction, V2TxType
-from ...store.v2_repos import AuditLogRepo, TokenRepo, UserRepo, V2TransactionRepo
-from ...tx.order import OrderTransactionRequest, build_order_transaction
-from ..errors import BadRequestError, NotFoundError, UnprocessableError
-from ..signing import SigningKind, custodial_mandate
-from .context import V2Context
+from ..domain.amounts import AmountError, format_amount, parse_amount
+from ..domain.keys import PaymentKey
+from ..domain.pricing import OrderAmount, order_amount
+from ..domain.sale import Sale, SaleStatus
+from ..domain.values import unit_of
+from ..security.jwt_auth import AccessDeniedError
+from ..store.repos import SaleRepo
+from ..store.v2_records import AuditAction, Token, TokenKind, User, V2Transaction, V2TxType
+from ..store.v2_repos import AuditLogRepo, TokenRepo, UserRepo, V2TransactionRepo
+from ..tx.order import OrderTransactionRequest, build_order_transaction
+from .context import Context
+from .custodial_tx import BuiltTx, RefusedError
 from .custody import signing_key, wallet_of, wallet_value
-from .money import AmountError, format_amount, parse_amount
-from .processing import BuiltTx, RefusedError, register
+from .errors import BadRequestError, NotFoundError, UnprocessableError
+from .payloads import PrimaryPurchasePayload
+from .signing import SigningKind, custodial_mandate
 
 NOT_ON_PRIMARY_MARKET = "Token not available for primary market purchase"
 
 
 def request_primary_purchase(
-    ctx: V2Context, session: Session, *, user_id: str, token_id: str, quantity: Decimal | int
+    ctx: Context, session: Session, *, user_id: str, token_id: str, quantity: Decimal | int
 ) -> V2Transaction:
     """Check a purchase of `quantity` whole tokens and queue it for the worker.
 
@@ -86,15 +86,15 @@ def request_primary_purchase(
         user_id=user.id,
         token_id=token.id,
         type=V2TxType.PRIMARY_PURCHASE,
-        payload={
-            "quantity": base_units,
-            "bundles": bundles,
-            "sale_id": sale.id,
-            "quoted_currency_amount": amount.currency_amount,
-            "max_currency_amount": max_amount(amount.currency_amount, slippage),
-            "slippage_percentage": _fraction_text(slippage),
-            "currency": unit_of(amount.currency),
-        },
+        payload=PrimaryPurchasePayload(
+            quantity=base_units,
+            bundles=bundles,
+            sale_id=sale.id,
+            quoted_currency_amount=amount.currency_amount,
+            max_currency_amount=max_amount(amount.currency_amount, slippage),
+            slippage_percentage=slippage,
+            currency=unit_of(amount.currency),
+        ).to_json(),
         now=ctx.clock(),
     )
 
@@ -115,58 +115,55 @@ class PriceMovedError(RefusedError):
 class PrimaryPurchaseHandler:
     """Builds the order transaction of a `primary_purchase` from the user's wallet."""
 
-    def build(self, ctx: V2Context, tx: V2Transaction) -> BuiltTx:
+    def build(self, ctx: Context, tx: V2Transaction) -> BuiltTx:
         """The order transaction, if the request's terms still hold: RefusedError (the
         transaction fails with its message, nothing is signed) otherwise."""
-        market = ctx.market
-        bundles = int(tx.payload["bundles"])
-        base_units = int(tx.payload["quantity"])
+        market = ctx
+        payload = PrimaryPurchasePayload.from_json(tx.payload)
         with ctx.database.session() as session:
-            sale = _terms_still_hold(session, tx, bundles, base_units)
+            sale = _terms_still_hold(session, tx, payload)
             wallet = wallet_of(ctx, session, tx.user_id)
-            amount = _price(ctx, sale, bundles)
-            _check_price(session, tx, amount)
+            amount = _price(ctx, sale, payload.bundles)
+            _check_price(session, payload, amount)
             key = signing_key(ctx, session, tx.user_id)
         order = build_order_transaction(
             OrderTransactionRequest(
                 amount=amount,
                 sale=sale,
                 config=market.config,
-                utxos=ctx.chain.utxos_at(wallet.address),
+                utxos=ctx.backend.utxos_at(wallet.address),
                 change_address=wallet.address,
                 queue_address=market.addresses.queue,
                 cash_register_address=market.addresses.cash_register,
-                params=ctx.chain.protocol_parameters(),
+                params=ctx.backend.protocol_parameters(),
                 ttl=market.ttl_slot(),
             )
         )
         mandate = custodial_mandate(SigningKind.CUSTODIAL_ORDER, user=PaymentKey(key))
         return BuiltTx(order.balanced.cbor, mandate)
 
-    def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
-        details: dict[str, Any] = {
-            "bundles": tx.payload.get("bundles"),
-            "sale_id": tx.payload.get("sale_id"),
-        }
+    def on_confirmed(self, ctx: Context, session: Session, tx: V2Transaction) -> None:
+        payload = PrimaryPurchasePayload.from_json(tx.payload)
+        details: dict[str, Any] = {"bundles": payload.bundles, "sale_id": payload.sale_id}
         AuditLogRepo(session).record(
             actor=tx.user_id,
             action=AuditAction.PRIMARY_PURCHASE,
             now=ctx.clock(),
             token_id=tx.token_id,
-            quantity=int(tx.payload["quantity"]),
+            quantity=payload.quantity,
             transaction_id=tx.id,
             tx_hash=tx.tx_hash,
             details=details,
         )
 
-    def on_failed(self, ctx: V2Context, session: Session, tx: V2Transaction, reason: str) -> None:
+    def on_failed(self, ctx: Context, session: Session, tx: V2Transaction, reason: str) -> None:
         """Nothing was reserved: the order never reached the queue."""
 
 
 def _offered_sale(session: Session, token: Token | None) -> Sale:
     if token is None or token.kind is not TokenKind.PRIMARY_OFFERING or token.sale_id is None:
         raise NotFoundError(NOT_ON_PRIMARY_MARKET)
-    stored = SaleRepo(session).get(uuid.UUID(token.sale_id))
+    stored = SaleRepo(session).get(token.sale_id)
     if stored is None or stored.sale.status is not SaleStatus.STARTED:
         raise NotFoundError(f"{NOT_ON_PRIMARY_MARKET}: its sale is not running")
     return stored.sale
@@ -186,7 +183,7 @@ def _check_supply(token: Token, sale: Sale, bundles: int) -> None:
         )
 
 
-def _terms_still_hold(session: Session, tx: V2Transaction, bundles: int, base_units: int) -> Sale:
+def _terms_still_hold(session: Session, tx: V2Transaction, payload: PrimaryPurchasePayload) -> Sale:
     """The request's checks again, at build time (an admin may have revoked the user's KYC,
     moved the token off the primary market or changed its limits; the sale may have ended or
     sold out meanwhile): the sale, or RefusedError naming what no longer holds."""
@@ -197,21 +194,20 @@ def _terms_still_hold(session: Session, tx: V2Transaction, bundles: int, base_un
             raise NotFoundError(f"User {tx.user_id} not found")
         sale = _offered_sale(session, token)
         assert token is not None  # _offered_sale refuses None
-        if sale.id != str(tx.payload["sale_id"]):
+        if sale.id != payload.sale_id:
             raise NotFoundError(f"{NOT_ON_PRIMARY_MARKET}: it is now offered by another sale")
         _check_kyc(token, user)
-        _check_limits(token, base_units)
-        _check_supply(token, sale, bundles)
+        _check_limits(token, payload.quantity)
+        _check_supply(token, sale, payload.bundles)
     except (NotFoundError, AccessDeniedError, UnprocessableError) as exc:
         raise RefusedError(f"the purchase no longer holds: {exc}") from None
     return sale
 
 
-def _check_price(session: Session, tx: V2Transaction, amount: OrderAmount) -> None:
+def _check_price(session: Session, payload: PrimaryPurchasePayload, amount: OrderAmount) -> None:
     """RefusedError when the order now costs more currency than the request allowed."""
-    quoted = int(tx.payload["quoted_currency_amount"])
-    # Requests stored before the maximum existed allowed exactly their quote.
-    allowed = int(tx.payload.get("max_currency_amount", quoted))
+    quoted = payload.quoted_currency_amount
+    allowed = payload.max_currency_amount
     if amount.currency_amount <= allowed:
         return
     token = TokenRepo(session).get_by_asset(amount.currency)
@@ -227,10 +223,6 @@ def _check_price(session: Session, tx: V2Transaction, amount: OrderAmount) -> No
     )
 
 
-def _fraction_text(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else str(value)
-
-
 def _check_limits(token: Token, base_units: int) -> None:
     if base_units < token.min_purchase_quantity:
         raise UnprocessableError(
@@ -244,10 +236,8 @@ def _check_limits(token: Token, base_units: int) -> None:
         )
 
 
-def _price(ctx: V2Context, sale: Sale, bundles: int) -> OrderAmount:
+def _price(ctx: Context, sale: Sale, bundles: int) -> OrderAmount:
     """The order's amount at the oracle's current price (PricingError: 422)."""
-    market = ctx.market
+    market = ctx
     return order_amount(sale, bundles, None, market.prices.current().price, market.config)
 
-
-register(V2TxType.PRIMARY_PURCHASE.value, PrimaryPurchaseHandler())

@@ -15,37 +15,35 @@ reads the deployment from the chain again when it builds.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
-from ...domain.address import decode_address, parse_address, payment_key_hash
-from ...domain.cip30 import OutRef
-from ...domain.keys import PaymentKey
-from ...domain.values import asset_from_unit, unit_of
-from ...security.jwt_auth import AccessDeniedError
-from ...store.repos import SaleRepo
-from ...store.v2_records import V2Transaction, V2TxType
-from ...store.v2_repos import TokenRepo, UserRepo, V2TransactionRepo
-from ..errors import NotFoundError, UnprocessableError
-from ..order_cancel import (
+from ..domain.address import parse_address, payment_key_hash
+from ..domain.keys import PaymentKey
+from ..domain.values import unit_of
+from ..security.jwt_auth import AccessDeniedError
+from ..store.repos import SaleRepo
+from ..store.v2_records import V2Transaction, V2TxType
+from ..store.v2_repos import TokenRepo, UserRepo, V2TransactionRepo
+from .context import Context
+from .custodial_tx import BuiltTx
+from .custody import signing_key, wallet_of
+from .errors import NotFoundError, UnprocessableError
+from .order_cancel import (
     build_order_cancel,
     find_queued_order,
     load_cancel_deployment,
     out_ref_text,
     parse_order_tx_id,
 )
-from ..sale_lifecycle import DeploymentRefs
-from ..signing import SigningKind, custodial_mandate
-from .context import V2Context
-from .custody import signing_key, wallet_of
-from .processing import BuiltTx, register
+from .payloads import OrderCancelPayload
+from .sale_lifecycle import DeploymentRefs
+from .signing import SigningKind, custodial_mandate
 
 NOT_OWNED = "Order belongs to another user"
 
 
 def request_order_cancel(
-    ctx: V2Context,
+    ctx: Context,
     session: Session,
     refs: DeploymentRefs | None,
     *,
@@ -65,8 +63,8 @@ def request_order_cancel(
     if user is None:
         raise NotFoundError(f"User {user_id} not found")
     wallet = wallet_of(ctx, session, user.id)
-    deployment = load_cancel_deployment(ctx.chain, refs)
-    order = find_queued_order(ctx.chain, ctx.market.addresses.queue, deployment, ref)
+    deployment = load_cancel_deployment(ctx.backend, refs)
+    order = find_queued_order(ctx.backend, ctx.addresses.queue, deployment, ref)
     if order.datum.owner.pkh != payment_key_hash(wallet.address):
         raise AccessDeniedError(NOT_OWNED)
     pointer = (deployment.reference_datum.pointer, order.datum.pointer_name)
@@ -82,14 +80,13 @@ def request_order_cancel(
         user_id=user.id,
         token_id=token.id,
         type=V2TxType.ORDER_CANCEL,
-        payload={
-            "order_tx_hash": ref[0].hex(),
-            "order_output_index": ref[1],
-            "sale_id": str(stored.sale.id),
-            "bundles": order.datum.number_of_bundles,
-            "quantity": order.datum.number_of_bundles * stored.sale.bundle_amount,
-            "deployment": _refs_payload(refs),
-        },
+        payload=OrderCancelPayload(
+            order=ref,
+            sale_id=stored.sale.id,
+            bundles=order.datum.number_of_bundles,
+            quantity=order.datum.number_of_bundles * stored.sale.bundle_amount,
+            deployment=refs,
+        ).to_json(),
         now=ctx.clock(),
     )
 
@@ -97,15 +94,15 @@ def request_order_cancel(
 class OrderCancelHandler:
     """Builds the QueueCancel transaction of an `order_cancel` from the user's wallet."""
 
-    def build(self, ctx: V2Context, tx: V2Transaction) -> BuiltTx:
-        payload = tx.payload
-        ref = (bytes.fromhex(str(payload["order_tx_hash"])), int(payload["order_output_index"]))
-        deployment = load_cancel_deployment(ctx.chain, _refs_from(payload["deployment"]))
+    def build(self, ctx: Context, tx: V2Transaction) -> BuiltTx:
+        payload = OrderCancelPayload.from_json(tx.payload)
+        ref = payload.order
+        deployment = load_cancel_deployment(ctx.backend, payload.deployment)
         with ctx.database.session() as session:
             wallet = wallet_of(ctx, session, tx.user_id)
             key = signing_key(ctx, session, tx.user_id)
         try:
-            order = find_queued_order(ctx.chain, ctx.market.addresses.queue, deployment, ref)
+            order = find_queued_order(ctx.backend, ctx.addresses.queue, deployment, ref)
         except NotFoundError:
             raise NotFoundError(
                 f"Order {out_ref_text(ref)} is no longer in the queue (filled, refunded or "
@@ -113,62 +110,24 @@ class OrderCancelHandler:
             ) from None
         if order.datum.owner.pkh != payment_key_hash(wallet.address):
             raise AccessDeniedError(NOT_OWNED)
-        utxos = ctx.chain.utxos_at(wallet.address)
+        utxos = ctx.backend.utxos_at(wallet.address)
         built = build_order_cancel(
-            ctx.market,
+            ctx,
             deployment,
             order,
             owner_utxos=utxos,
             collateral_utxos=[u for u in utxos if u.value.is_ada_only],
             change_address=wallet.address,
         )
-        queue_script = parse_address(ctx.market.addresses.queue).payment.hash
+        queue_script = parse_address(ctx.addresses.queue).payment.hash
         mandate = custodial_mandate(
             SigningKind.CUSTODIAL_CANCEL, user=PaymentKey(key), scripts=[queue_script]
         )
         return BuiltTx(built.cbor, mandate)
 
-    def on_confirmed(self, ctx: V2Context, session: Session, tx: V2Transaction) -> None:
+    def on_confirmed(self, ctx: Context, session: Session, tx: V2Transaction) -> None:
         """Nothing to apply: the order's value is back in the wallet, which is the chain's."""
 
-    def on_failed(self, ctx: V2Context, session: Session, tx: V2Transaction, reason: str) -> None:
+    def on_failed(self, ctx: Context, session: Session, tx: V2Transaction, reason: str) -> None:
         """Nothing was reserved: the order stays in the queue."""
 
-
-def _refs_payload(refs: DeploymentRefs) -> dict[str, Any]:
-    return {
-        "reference_address": refs.reference_address.hex(),
-        "starter_nft": unit_of(refs.starter_nft),
-        "pointer_script_ref": out_ref_text(refs.pointer_script_ref),
-        "sale_script_ref": out_ref_text(refs.sale_script_ref),
-        "sale_address": refs.sale_address.hex(),
-        "queue_script_ref": _optional_ref_text(refs.queue_script_ref),
-        "vault_script_ref": _optional_ref_text(refs.vault_script_ref),
-    }
-
-
-def _optional_ref_text(ref: OutRef | None) -> str | None:
-    return None if ref is None else out_ref_text(ref)
-
-
-def _refs_from(payload: dict[str, Any]) -> DeploymentRefs:
-    def out_ref(text: str) -> OutRef:
-        tx_hash, _, index = text.partition("#")
-        return bytes.fromhex(tx_hash), int(index)
-
-    def optional(key: str) -> OutRef | None:  # absent from payloads stored before these keys
-        text = payload.get(key)
-        return None if text is None else out_ref(str(text))
-
-    return DeploymentRefs(
-        reference_address=decode_address(str(payload["reference_address"])),
-        starter_nft=asset_from_unit(str(payload["starter_nft"])),
-        pointer_script_ref=out_ref(str(payload["pointer_script_ref"])),
-        sale_script_ref=out_ref(str(payload["sale_script_ref"])),
-        sale_address=decode_address(str(payload["sale_address"])),
-        queue_script_ref=optional("queue_script_ref"),
-        vault_script_ref=optional("vault_script_ref"),
-    )
-
-
-register(V2TxType.ORDER_CANCEL.value, OrderCancelHandler())

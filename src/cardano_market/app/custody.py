@@ -16,35 +16,34 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from ...domain.address import Credential, make_address
-from ...domain.keys import PaymentKey
-from ...domain.values import ADA, AssetId, Value, sum_values
-from ...store.v2_records import CustodialWallet, DealStatus, Token
-from ...store.v2_repos import CustodialWalletRepo, DealRepo, TokenRepo
-from ..errors import NotFoundError
-from ..runtime import utc_now
-from .context import V2Context
+from ..domain.address import Credential, make_address
+from ..domain.keys import PaymentKey
+from ..domain.values import ADA, AssetId, Value, sum_values
+from ..store.v2_records import CustodialWallet, DealStatus, Token
+from ..store.v2_repos import CustodialWalletRepo, DealRepo, TokenRepo
+from .context import Context, utc_now
+from .errors import NotFoundError
 
 if TYPE_CHECKING:
-    from ...security.keystore import KeyStore
-    from ...store.db import Database
+    from ..security.keystore import KeyStore
+    from ..store.db import Database
 
 
-def wallet_of(ctx: V2Context, session: Session, user_id: str) -> CustodialWallet:
+def wallet_of(ctx: Context, session: Session, user_id: str) -> CustodialWallet:
     """The user's wallet; NotFoundError when the user has none."""
-    wallet = CustodialWalletRepo(session, ctx.keystore).get(user_id)
+    wallet = CustodialWalletRepo(session, ctx.wallet_keys).get(user_id)
     if wallet is None:
         raise NotFoundError(f"user {user_id} has no custodial wallet")
     return wallet
 
 
-def signing_key(ctx: V2Context, session: Session, user_id: str) -> bytes:
+def signing_key(ctx: Context, session: Session, user_id: str) -> bytes:
     """The user's 32-byte Ed25519 seed, decrypted in memory for the signer: never log it."""
-    return CustodialWalletRepo(session, ctx.keystore).signing_key(user_id)
+    return CustodialWalletRepo(session, ctx.wallet_keys).signing_key(user_id)
 
 
 def create_wallet(
-    ctx: V2Context,
+    ctx: Context,
     session: Session,
     user_id: str,
     *,
@@ -56,14 +55,14 @@ def create_wallet(
     key = key if key is not None else PaymentKey(secrets.token_bytes(32))
     if address is None:
         address = make_address(Credential.key(key.hash), None, ctx.network_id)
-    return CustodialWalletRepo(session, ctx.keystore).create(
+    return CustodialWalletRepo(session, ctx.wallet_keys).create(
         user_id, address=address, signing_key=key.seed, now=ctx.clock()
     )
 
 
-def wallet_value(ctx: V2Context, address: bytes) -> Value:
+def wallet_value(ctx: Context, address: bytes) -> Value:
     """Everything the wallet holds on chain now."""
-    return sum_values(u.value for u in ctx.chain.utxos_at(address))
+    return sum_values(u.value for u in ctx.backend.utxos_at(address))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,7 @@ def quantity_of(value: Value, asset: AssetId) -> int:
 
 
 def balances(
-    ctx: V2Context, session: Session, user_id: str
+    ctx: Context, session: Session, user_id: str
 ) -> tuple[CustodialWallet, Value, list[TokenBalance]]:
     """The wallet, its whole value, and one balance per token record (zero ones included)."""
     wallet = wallet_of(ctx, session, user_id)
