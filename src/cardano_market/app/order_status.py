@@ -93,14 +93,10 @@ class OrderStatusDesk:
     def __init__(self, market: Context) -> None:
         self._market = market
 
-    def get(self, order_id: str) -> OrderStatus:
+    def get(self, order_id: uuid.UUID) -> OrderStatus:
         """NotFoundError (404) for an id this service never handed out (or long purged)."""
-        try:
-            key = str(uuid.UUID(order_id))
-        except ValueError:
-            raise order_not_found(order_id) from None
         with self._market.database.session() as session:
-            status = self._by_api_id(session, key)
+            status = self._by_api_id(session, str(order_id))
         if status is None:
             raise order_not_found(order_id)
         return status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from ..domain.address import MAINNET, decode_address
@@ -31,7 +32,7 @@ class OrderDesk:
         return order_fees(self._market.config)
 
     def quote(
-        self, sale_id: str, bundle_quantity: int, incentive_amount: int | None
+        self, sale_id: uuid.UUID, bundle_quantity: int, incentive_amount: int | None
     ) -> PendingOrder:
         """Price an order and keep it as a single-use pending order for the configured TTL.
 

@@ -3,6 +3,7 @@ transactions (pointer mint/burn, reference inputs, operator collateral, evaluate
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -166,7 +167,7 @@ class SaleDesk:
 
     # -- end --------------------------------------------------------------------------------------
 
-    def end_amount(self, sale_id: str) -> tuple[str, str]:
+    def end_amount(self, sale_id: uuid.UUID) -> tuple[str, str]:
         stored = self._catalog.get(sale_id)
         if stored.sale.status is SaleStatus.ENDED:
             raise UnprocessableError(f"Sale {sale_id} has already ended")
@@ -174,7 +175,7 @@ class SaleDesk:
         return stored.sale.id, amount.to_cbor_hex()
 
     def end_transaction(
-        self, sale_id: str, change_address: str, utxo_cbor_hex_list: Sequence[str]
+        self, sale_id: uuid.UUID, change_address: str, utxo_cbor_hex_list: Sequence[str]
     ) -> sale_tx.SaleTransaction:
         change, utxos = _wallet(change_address, utxo_cbor_hex_list, self._market.service_keys)
         stored = self._catalog.get(sale_id)
@@ -223,7 +224,8 @@ class SaleDesk:
                 policy = live_deployment(self._market.backend, self._refs).pointer_policy
                 return self._start_mandate(pending.terms.owner_address, policy)
         if issued.kind is TxKind.SALE_END and issued.reference_id is not None:
-            stored = self._catalog.get(issued.reference_id)
+            # the stored reference is the sale's id as the sale end recorded it
+            stored = self._catalog.get(uuid.UUID(issued.reference_id))
             return self._end_mandate(stored.sale.owner_address, stored.pointer_policy)
         raise SigningRefusedError(
             f"transaction {issued.tx_id} was issued as {issued.kind}: the operator co-signs only "

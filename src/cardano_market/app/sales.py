@@ -3,7 +3,6 @@ the monitor has not recorded yet), pages and counts, and the deployed server's J
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -39,9 +38,15 @@ needs the terms, which never change, and an availability at most this stale; the
 transaction re-reads the sale in its own database transaction."""
 
 
-def sale_not_found(sale_id: object) -> NotFoundError:
+class SaleNotFoundError(NotFoundError):
+    """No such sale (404)."""
+
+
+def sale_not_found(sale_id: object) -> SaleNotFoundError:
     """The deployed server's wording, so clients matching on it keep working."""
-    return NotFoundError(f"Entity MarketplaceSaleEntity, id={sale_id} not found in the database")
+    return SaleNotFoundError(
+        f"Entity MarketplaceSaleEntity, id={sale_id} not found in the database"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,44 +69,39 @@ class SaleCatalog:
         self._market = market
         self._recent_seconds = recent_seconds
         self._monotonic = monotonic
-        self._recent: dict[uuid.UUID, tuple[float, StoredSale]] = {}
+        self._recent: dict[str, tuple[float, StoredSale]] = {}
+        """By the sale's id as `Sale.id` spells it (a canonical UUID)."""
 
-    def recent(self, sale_id: str) -> StoredSale:
+    def recent(self, sale_id: uuid.UUID) -> StoredSale:
         """Like `get`, but a sale read at most `recent_seconds` ago may be answered from memory.
 
         For the amount route only: its availability may be that stale (never after `forget`).
         Thread-safe: each dict operation is atomic, and a race at worst re-reads the database.
         """
-        try:
-            key = uuid.UUID(sale_id)
-        except (ValueError, AttributeError, TypeError):
-            raise sale_not_found(sale_id) from None
+        key = str(sale_id)
         now = self._monotonic()
         cached = self._recent.get(key)
         if cached is not None and now - cached[0] < self._recent_seconds:
             return cached[1]
-        stored = self.get(str(key))
+        stored = self.get(sale_id)
         if len(self._recent) >= MAX_RECENT_SALES:
             self._recent.clear()  # a crude bound: hot sales are back after one read each
         self._recent[key] = (now, stored)
         return stored
 
-    def forget(self, sale_id: str) -> None:
-        """Drop a sale from `recent`'s memory (after an order transaction changed what it says)."""
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
-            self._recent.pop(uuid.UUID(sale_id), None)
+    def forget(self, sale_id: str | uuid.UUID) -> None:
+        """Drop a sale from `recent`'s memory (after an order transaction changed what it says);
+        `sale_id` as `Sale.id` spells it, or the UUID."""
+        self._recent.pop(str(sale_id), None)
 
-    def get(self, sale_id: str) -> StoredSale:
-        """The sale `sale_id`, from the database or, for one this service started, the chain."""
-        try:
-            key = uuid.UUID(sale_id)
-        except (ValueError, AttributeError, TypeError):
-            raise sale_not_found(sale_id) from None
+    def get(self, sale_id: uuid.UUID) -> StoredSale:
+        """The sale `sale_id`, from the database or, for one this service started, the chain
+        (SaleNotFoundError, 404, when neither has it)."""
         with self._market.database.session() as session:
-            stored = SaleRepo(session).get(key)
+            stored = SaleRepo(session).get(sale_id)
         if stored is not None:
             return stored
-        discovered = self._discover(key)
+        discovered = self._discover(sale_id)
         if discovered is None:
             raise sale_not_found(sale_id)
         return discovered

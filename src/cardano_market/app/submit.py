@@ -34,6 +34,12 @@ class TransactionSubmitter:
         self._market = market
         self._mandates = mandates
 
+    def issued_cbor(self, tx_id: str) -> bytes | None:
+        """The bytes of the transaction this service issued as `tx_id` (None: not ours)."""
+        with self._market.database.session() as session:
+            issued = IssuedTransactionRepo(session).get(tx_id)
+        return None if issued is None else bytes(issued.cbor)
+
     def submit_signed(self, cbor_hex: str) -> Submitted:
         """Submit a whole signed transaction (ours or not)."""
         tx = hex_field("cborHex", cbor_hex)
