@@ -1,10 +1,10 @@
 """What a custodial transaction's handler is: it builds the unsigned transaction and its signing
 mandate, and applies what the transaction's confirmation (or failure) does to the database.
 
-The worker (`worker.processor`) signs, stores the signed bytes, submits, watches for confirmation
-and then calls `on_confirmed` or `on_failed` inside the same database transaction that records the
-final state, so their effects happen exactly once. Which handler serves which transaction type is
-the table in `app.transactions`.
+The worker's steps (`app.custodial_processing`, looped by `worker.processor`) sign, store the
+signed bytes, submit, watch for confirmation and then call `on_confirmed` or `on_failed` inside
+the same database transaction that records the final state, so their effects happen exactly once.
+Which handler serves which transaction type is the table in `app.transactions`.
 """
 
 from __future__ import annotations
