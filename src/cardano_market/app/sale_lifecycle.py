@@ -174,10 +174,18 @@ class SaleDesk:
         amount = sale_tx.sale_end_amount(sale_lovelace=self._market.config.sale_lovelace)
         return stored.sale.id, amount.to_cbor_hex()
 
+    def end_wallet(
+        self, change_address: str, utxo_cbor_hex_list: Sequence[str]
+    ) -> tuple[bytes | None, list[Utxo]]:
+        """The owner's wallet of a sale end: its change address and UTxOs (400 for a malformed
+        one, 402 for no UTxOs, 422 for a service wallet's), checked before the sale is read."""
+        return _wallet(change_address, utxo_cbor_hex_list, self._market.service_keys)
+
     def end_transaction(
-        self, sale_id: uuid.UUID, change_address: str, utxo_cbor_hex_list: Sequence[str]
+        self, sale_id: uuid.UUID, wallet: tuple[bytes | None, list[Utxo]]
     ) -> sale_tx.SaleTransaction:
-        change, utxos = _wallet(change_address, utxo_cbor_hex_list, self._market.service_keys)
+        """The unsigned sale end of `sale_id`, paid from `wallet` (`end_wallet`)."""
+        change, utxos = wallet
         stored = self._catalog.get(sale_id)
         if stored.sale.status is SaleStatus.ENDED:
             raise UnprocessableError(f"Sale {sale_id} has already ended")

@@ -482,9 +482,8 @@ def generate_sale_end_transaction(
     desk = v1.sale_desk()
     _same_network(v1, "changeAddress", body.change_address, body.utxo_cbor_hex_list)
     with v1.metrics.build_timer("sale_end"):
-        built = desk.end_transaction(
-            sale_id_of(body.sale_id), body.change_address, body.utxo_cbor_hex_list
-        )
+        wallet = desk.end_wallet(body.change_address, body.utxo_cbor_hex_list)
+        built = desk.end_transaction(sale_id_of(body.sale_id), wallet)
     return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
 
 
