@@ -28,17 +28,10 @@ from cardano_market.domain.datums import (
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
-from cardano_market.tx.batch import (
-    BatchDeployment,
-    BatchError,
-    NotFillableError,
-    OracleWindowError,
-    PurchasePlan,
-    check_oracle_window,
-    order_can_be_filled,
-    order_pricing,
-    plan_purchase,
-)
+from cardano_market.tx.settle.deployment import BatchDeployment
+from cardano_market.tx.settle.errors import BatchError, NotFillableError, OracleWindowError
+from cardano_market.tx.settle.pricing import check_oracle_window, order_can_be_filled, order_pricing
+from cardano_market.tx.settle.purchase import PurchasePlan, plan_purchase
 
 H = {name: bytes([i + 1]) * 28 for i, name in enumerate(
     ["sale", "queue", "vault", "stake", "hot", "feed", "feed_pid", "pointer", "batcher", "ref",

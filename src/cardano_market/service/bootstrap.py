@@ -27,6 +27,7 @@ from ..chain.base import ChainBackend
 from ..chain.instrumented import InstrumentedBackend
 from ..config import Network, Settings
 from ..domain.address import decode_address, parse_address
+from ..domain.cip30 import OutRef
 from ..domain.errors import ConfigError, DuplicateRecordError
 from ..domain.pricing import MarketplaceConfig
 from ..domain.values import asset_from_unit
@@ -172,7 +173,7 @@ def expected_deployment(parts: ServiceParts) -> Any:
     from ..domain.profiles import profile_for
 
     settings, market = parts.settings, parts.market
-    refs: dict[str, tuple[bytes, int]] = {}
+    refs: dict[str, OutRef] = {}
     contracts = getattr(parts.devnet, "contracts", None)
     if contracts is not None:
         reference_address, starter = contracts.reference_utxo.address, contracts.starter_nft
@@ -333,6 +334,8 @@ def settlement_loops(
             confirmations=settings.monitor_confirmations,
             from_block=settings.monitor_from_block,
             on_event=parts.metrics.monitor_event,
+            # the batcher's allow-list: the profit token, which is the marketplace currency
+            incentives=[parts.market.config.currency],
         )
         loops.append(
             NamedLoop(
@@ -781,7 +784,7 @@ def _public_operator(
     return OperatorKeys.enterprise(hot, collateral, network_id), refs
 
 
-def _out_ref_or_none(text: str | None) -> tuple[bytes, int] | None:
+def _out_ref_or_none(text: str | None) -> OutRef | None:
     from ..config import parse_out_ref
 
     return None if text is None else parse_out_ref(text)

@@ -12,7 +12,7 @@ Each `poll_once` works from chain state, never from the database:
   they are on chain (evaluation resolves them as additional UTxOs), signs both with the batcher
   and collateral keys and submits them one after the other. Sold-out sales and short-paid orders
   get the refund only. Ex-units come from the backend's evaluation; the fees stay within the
-  reference datum's bounds (the builders in `tx.batch` refuse otherwise).
+  reference datum's bounds (the builders in `tx.settle` refuse otherwise).
 
 Why sequential: every purchase and refund spends the batcher-certificate UTxO and every purchase
 spends the vault, so all of a batcher's transactions form one chain of UTxOs; a thread per sale
@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..app.signing import (
@@ -51,21 +51,18 @@ from ..domain.datums import Contracts, QueueDatum, SaleDatum, Wallet
 from ..domain.errors import MarketError
 from ..domain.keys import PaymentKey
 from ..domain.params import ProtocolParameters
+from ..domain.protocol import batcher_certificate
+from ..domain.queue import UNSEEN_SLOT, MalformedOrderError, QueuedOrder, read_queued_order
 from ..domain.slots import SlotConfig
 from ..domain.values import AssetId, unit_of
-from ..tx.batch import (
-    BATCHER_PREFIX,
-    BatchDeployment,
-    BatchError,
-    BatchTransaction,
-    ExUnitsMemo,
-    NotFillableError,
-    OracleWindowError,
-    StillFillableError,
-    build_purchase_transaction,
-    build_refund_transaction,
-)
 from ..tx.script import reference_script_hash
+from ..tx.settle.deployment import BatchDeployment
+from ..tx.settle.errors import BatchError, NotFillableError, OracleWindowError, StillFillableError
+from ..tx.settle.fee import ExUnitsMemo
+from ..tx.settle.inputs import SettlementInputs
+from ..tx.settle.purchase import build_purchase_transaction
+from ..tx.settle.refund import build_refund_transaction
+from ..tx.settle.result import BatchTransaction
 
 if TYPE_CHECKING:
     from ..chain.devnet.seed import SeedResult
@@ -78,12 +75,6 @@ DEFAULT_MAX_ORDERS_PER_ROUND = 100
 """Orders served in one round; the rest wait for the next (keeps a round's validity honest)."""
 _REFRESH_SECONDS = 20.0
 """A round re-reads the tip (and the oracle) for the next order after this long."""
-_UNSEEN_SLOT = 2**63
-"""The sort position of an order whose transaction's slot the backend cannot tell (last)."""
-
-
-class MalformedOrderError(MarketError):
-    """A queue UTxO that is not an order a batcher may serve (the reason says why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,54 +107,6 @@ class BatcherKeys:
             collateral=self.collateral,
             scripts=[scripts.sale, scripts.queue, scripts.vault],
         )
-
-
-# -- orders and their order -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedOrder:
-    """A well-formed order at the queue, with what the serving order needs."""
-
-    utxo: Utxo
-    datum: QueueDatum
-    priority: int  # the incentive's position in the allow-list (0 first)
-    slot: int  # of the transaction that created it (`_UNSEEN_SLOT` when unknown)
-
-    @property
-    def sort_key(self) -> tuple[int, int, int, int, bytes]:
-        """(incentive priority, -incentive amount, block time, output index, tx id)."""
-        return (
-            self.priority,
-            -self.datum.incentive.amount,
-            self.slot,
-            self.utxo.index,
-            self.utxo.tx_hash,
-        )
-
-
-def read_order(utxo: Utxo, incentives: Sequence[AssetId]) -> QueueDatum:
-    """The UTxO's QueueDatum, checked as batchers check it; MalformedOrderError says what is
-    wrong (PROTOCOL section 6)."""
-    if utxo.inline_datum is None:
-        raise MalformedOrderError("no inline datum: an order carries its QueueDatum inline")
-    try:
-        datum = QueueDatum.from_cbor(utxo.inline_datum)
-    except MarketError as exc:
-        raise MalformedOrderError(f"the QueueDatum does not decode: {exc}") from None
-    if datum.number_of_bundles <= 0:
-        raise MalformedOrderError(
-            f"number_of_bundles is {datum.number_of_bundles}, must be at least 1"
-        )
-    if datum.incentive.asset not in incentives:
-        allowed = ", ".join(unit_of(a) or "lovelace" for a in incentives)
-        raise MalformedOrderError(
-            f"incentive {unit_of(datum.incentive.asset) or 'lovelace'} is not allow-listed "
-            f"({allowed})"
-        )
-    if datum.incentive.amount < 0:
-        raise MalformedOrderError(f"incentive amount {datum.incentive.amount} is negative")
-    return datum
 
 
 # -- what a round did -----------------------------------------------------------------------------
@@ -371,7 +314,9 @@ class Batcher:
         for name, ref in zip(("sale", "queue", "vault"), script_refs, strict=True):
             utxo = found.get(ref)
             if utxo is None:
-                raise ChainError(f"the {name} reference-script UTxO {_text(ref)} is not on chain")
+                raise ChainError(
+                    f"the {name} reference-script UTxO {OutRef.of(ref)} is not on chain"
+                )
             scripts.append(utxo)
         deployment = BatchDeployment(holders[0], *scripts)
         named = deployment.reference_datum.contracts
@@ -381,7 +326,7 @@ class Batcher:
             held = reference_script_hash(utxo)
             if held != expected:
                 raise ValueError(
-                    f"the {name} reference-script UTxO {_text(utxo.out_ref)} holds "
+                    f"the {name} reference-script UTxO {utxo.out_ref} holds "
                     f"{held.hex() if held else 'no script'}, but the ReferenceDatum names the "
                     f"{name} validator {expected.hex()}"
                 )
@@ -454,7 +399,7 @@ class Batcher:
         for name, ref in zip(("sale", "queue", "vault"), refs[1:], strict=True):
             if ref not in live:
                 raise ChainError(
-                    f"the {name} reference-script UTxO {_text(ref)} is no longer on chain: "
+                    f"the {name} reference-script UTxO {ref} is no longer on chain: "
                     "configure the new one"
                 )
         self.deployment = BatchDeployment(reference, live[refs[1]], live[refs[2]], live[refs[3]])
@@ -554,14 +499,11 @@ class Batcher:
         groups: dict[bytes, list[QueuedOrder]] = {}
         for utxo in rnd.queue.values():
             try:
-                datum = read_order(utxo, self.incentives)
+                order = read_queued_order(utxo, self.incentives, slot=self._slot_of(utxo))
             except MalformedOrderError as exc:
                 self._skip(rnd, utxo.out_ref, f"malformed order: {exc}")
                 continue
-            order = QueuedOrder(
-                utxo, datum, self.incentives.index(datum.incentive.asset), self._slot_of(utxo)
-            )
-            groups.setdefault(datum.pointer_name, []).append(order)
+            groups.setdefault(order.datum.pointer_name, []).append(order)
         alive, alive_txs = set(rnd.queue), {ref[0] for ref in rnd.queue}
         self._logged = {r: why for r, why in self._logged.items() if r in alive}
         self._unservable = {k: why for k, why in self._unservable.items() if k[0] in alive}
@@ -574,7 +516,7 @@ class Batcher:
         if utxo.tx_hash not in self._slots:
             status = self.backend.tx_status(utxo.tx_hash)
             if status.slot is None:
-                return _UNSEEN_SLOT
+                return UNSEEN_SLOT
             self._slots[utxo.tx_hash] = status.slot
         return self._slots[utxo.tx_hash]
 
@@ -582,7 +524,7 @@ class Batcher:
         rnd.report.skipped.append(SkippedOrder(ref, reason))
         if self._logged.get(ref) != reason:
             self._logged[ref] = reason
-            log.warning("queue UTxO %s skipped: %s", _text(ref), reason)
+            log.warning("queue UTxO %s skipped: %s", ref, reason)
 
     # -- serving one order ------------------------------------------------------------------------
 
@@ -596,7 +538,7 @@ class Batcher:
             self._skip(rnd, ref, str(exc))
             return
         except _SubmitFailed as first:
-            log.warning("order %s: submission failed (%s); re-reading the chain", _text(ref), first)
+            log.warning("order %s: submission failed (%s); re-reading the chain", ref, first)
             landed = self._retry(rnd, order, first)
         if landed:
             rnd.report.settled.append(Settlement(ref, order.datum.pointer_name, tuple(landed)))
@@ -623,7 +565,7 @@ class Batcher:
 
     def _release(self, rnd: _Round, ref: OutRef, reason: str) -> None:
         rnd.report.released.append(SkippedOrder(ref, reason))
-        log.warning("order %s released to the next round: %s", _text(ref), reason)
+        log.warning("order %s released to the next round: %s", ref, reason)
 
     def _settle(self, rnd: _Round, queue_utxo: Utxo, datum: QueueDatum) -> list[BatchTransaction]:
         """Build the purchase (when the order can be filled) and the refund chained on it,
@@ -646,7 +588,7 @@ class Batcher:
             purchase, refund = self._build(rnd, queue_utxo, sale_utxo, sale)
         except (BatchError, MarketError) as exc:
             remember = isinstance(exc, BatchError) and not isinstance(exc, OracleWindowError)
-            reason = f"cannot be served from sale {_text(sale_utxo.out_ref)}: {exc}"
+            reason = f"cannot be served from sale {sale_utxo.out_ref}: {exc}"
             if remember:
                 self._unservable[(queue_utxo.out_ref, sale_utxo.out_ref)] = reason
             raise _Unservable(reason) from None
@@ -675,44 +617,38 @@ class Batcher:
         it (None when the refund must wait: built again next round from the purchase's output)."""
         assert rnd.certificate is not None and rnd.validity is not None
         start, ttl = rnd.validity
-        common: dict[str, Any] = {
-            "deployment": rnd.deployment,
-            "oracle_utxo": rnd.oracle,
-            "collateral_utxos": rnd.collateral,
-            "params": rnd.params,
-            "evaluate": self.backend.evaluate,
-            "slot_config": _slot_config(self.backend, rnd.tip.slot),
-            "validity_start": start,
-            "ttl": ttl,
-            "units_memo": self._units,
-        }
+        inputs = SettlementInputs(
+            deployment=rnd.deployment,
+            sale_utxo=sale_utxo,
+            queue_utxo=queue_utxo,
+            certificate_utxo=rnd.certificate,
+            oracle_utxo=rnd.oracle,
+            collateral_utxos=rnd.collateral,
+            params=rnd.params,
+            evaluate=self.backend.evaluate,
+            slot_config=_slot_config(self.backend, rnd.tip.slot),
+            validity_start=start,
+            ttl=ttl,
+            units_memo=self._units,
+        )
         filled_already = queue_utxo.value.quantity(sale.bundle.asset) > 0
         purchase: BatchTransaction | None = None
         if not filled_already:
             try:
-                purchase = build_purchase_transaction(
-                    sale_utxo=sale_utxo,
-                    queue_utxo=queue_utxo,
-                    certificate_utxo=rnd.certificate,
-                    vault_utxo=rnd.vault,
-                    **common,
-                )
+                purchase = build_purchase_transaction(inputs, vault_utxo=rnd.vault)
             except NotFillableError:
                 purchase = None  # sold out or short-paid: refund only
-        order, sale_now, certificate, pending = queue_utxo, sale_utxo, rnd.certificate, []
         if purchase is not None:
             pending = purchase.output_utxos()
-            order = purchase.queue_utxo
-            sale_now = next(u for u in pending if u.address == sale_utxo.address)
-            certificate = self._certificate_of(pending, rnd)
-        try:
-            refund = build_refund_transaction(
-                queue_utxo=order,
-                sale_utxo=sale_now,
-                certificate_utxo=certificate,
+            inputs = replace(
+                inputs,
+                queue_utxo=purchase.queue_utxo,
+                sale_utxo=next(u for u in pending if u.address == sale_utxo.address),
+                certificate_utxo=self._certificate_of(pending, rnd),
                 pending_utxos=pending,
-                **common,
             )
+        try:
+            refund = build_refund_transaction(inputs)
         except StillFillableError as exc:
             if purchase is None:
                 raise BatchError(
@@ -780,24 +716,13 @@ def _slot_config(backend: ChainBackend, slot: int) -> SlotConfig:
 
 
 def _certificate(utxo: Utxo, batcher_pid: bytes) -> AssetId | None:
-    """The batcher-certificate token `utxo` holds (policy `batcher_pid`, the name prefix)."""
-    for policy, name in utxo.value.assets:
-        if policy == batcher_pid and name.startswith(BATCHER_PREFIX):
-            return policy, name
-    return None
-
-
-def _text(ref: OutRef) -> str:
-    return f"{ref[0].hex()}#{ref[1]}"
+    return batcher_certificate(utxo.value, batcher_pid)
 
 
 __all__ = [
     "BatchReport",
     "Batcher",
     "BatcherKeys",
-    "MalformedOrderError",
-    "QueuedOrder",
     "Settlement",
     "SkippedOrder",
-    "read_order",
 ]

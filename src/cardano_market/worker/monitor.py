@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -44,10 +44,11 @@ from ..app.runtime import utc_now
 from ..chain.base import ChainBackend, ChainError, TxState, TxStatus
 from ..chain.history import ChainHistory, ChainTransaction, chain_transaction
 from ..domain.cip30 import OutRef, Utxo
-from ..domain.datums import QueueDatum, SaleDatum, address_from_wallet
+from ..domain.datums import QueueDatum, QueueRedeemer, SaleDatum, address_from_wallet
 from ..domain.errors import MarketError
 from ..domain.pointer import pointer_asset_name
-from ..domain.sale import Sale, SaleStatus
+from ..domain.queue import queue_datum_of, read_queued_order
+from ..domain.sale import SaleStatus, sale_from_utxo
 from ..domain.values import AssetId, Value, sum_values
 from ..store.db import Database
 from ..store.orders import (
@@ -62,7 +63,6 @@ from ..store.records import (
     Criteria,
     IssuedTransaction,
     SaleFilter,
-    SaleTerms,
     StoredSale,
     TxKind,
 )
@@ -71,9 +71,6 @@ from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
 from ..tx.body import transaction_inputs
 
 log = logging.getLogger("cardano_market.monitor")
-
-QUEUE_PURCHASE, QUEUE_REFUND, QUEUE_CANCEL = 0, 1, 2
-"""The queue validator's redeemer constructors (PROTOCOL section 1)."""
 
 TIP_HEIGHT, TIP_SLOT = "tip_height", "tip_slot"
 """`monitor_state` keys: the tip of the last completed poll."""
@@ -148,6 +145,8 @@ class ChainMonitor:
 
     `pointer_policy` is the sale pointers' policy (None: sales are not followed, orders are not
     linked to sales). `on_event` hears every change after it is committed (metrics, logs).
+    `incentives` is the batchers' incentive allow-list: a queue UTxO paying its incentive in
+    another token is skipped, as the batcher skips it (None: any incentive token).
     """
 
     def __init__(
@@ -163,6 +162,7 @@ class ChainMonitor:
         on_event: Callable[[MonitorEvent], None] | None = None,
         issued_batch: int = 200,
         from_block: int | None = None,
+        incentives: Sequence[AssetId] | None = None,
     ) -> None:
         if not isinstance(backend, ChainHistory):
             raise TypeError(
@@ -185,6 +185,7 @@ class ChainMonitor:
         self.on_event = on_event
         self.issued_batch = issued_batch
         self.from_block = from_block or 0
+        self.incentives = None if incentives is None else list(incentives)
         """The deployment's first block: rollback re-checks never reach below it."""
         self._foreign_sale_utxos: set[OutRef] = set()
         """Sale UTxOs of pointers this service did not start (checked once per UTxO)."""
@@ -335,7 +336,7 @@ class ChainMonitor:
             pending = pending_repo.get(issued.reference_id)
             if pending is None:
                 continue
-            sale = _sale_from_start(pending.id, pending.terms, name, utxo)
+            sale = sale_from_utxo(pending.id, pending.terms, name, utxo)
             if sale is None:
                 continue
             stored = SaleRepo(session).add(
@@ -364,7 +365,7 @@ class ChainMonitor:
                 if known is None:
                     self._new_order(poll, orders, memory, sales, utxo, issued)
                 elif known.utxo != ref:  # a UTxO the order had left is back: a rollback
-                    self._reevaluate(poll, orders, known, why=f"{_text(ref)} is back")
+                    self._reevaluate(poll, orders, known, why=f"{ref} is back")
             memory.forget_skipped(ref for ref in skipped if ref not in utxos)
 
     def _new_order(
@@ -381,12 +382,12 @@ class ChainMonitor:
             poll.report.waiting += 1
             return
         try:
-            datum = _queue_datum(utxo)
+            datum = read_queued_order(utxo, self.incentives).datum
             owner = address_from_wallet(datum.owner, self.backend.network_id)
         except MarketError as exc:
             if memory.skip(utxo.out_ref, str(exc), now=self.clock()):
-                log.warning("queue UTxO %s skipped: %s", _text(utxo.out_ref), exc)
-                poll.event("order_skipped", _text(utxo.out_ref), str(exc))
+                log.warning("queue UTxO %s skipped: %s", utxo.out_ref, exc)
+                poll.event("order_skipped", str(utxo.out_ref), str(exc))
             return
         sale = None
         if self.pointer_policy is not None:
@@ -411,7 +412,7 @@ class ChainMonitor:
         poll.event(
             "order_queued",
             order.label,
-            f"{_text(utxo.out_ref)}: {datum.number_of_bundles} bundle(s) of pointer "
+            f"{utxo.out_ref}: {datum.number_of_bundles} bundle(s) of pointer "
             f"{datum.pointer_name.hex()}",
         )
 
@@ -438,7 +439,7 @@ class ChainMonitor:
         spender = self.backend.spending_transaction(order.utxo)
         if spender is None:
             if poll.status(order.utxo[0]).state is TxState.UNKNOWN:
-                self._reevaluate(poll, orders, order, why=f"{_text(order.utxo)} was rolled back")
+                self._reevaluate(poll, orders, order, why=f"{OutRef.of(order.utxo)} was rolled back")
             else:
                 poll.report.waiting += 1  # spent, but the spender is not visible yet
             return False
@@ -447,7 +448,7 @@ class ChainMonitor:
             return False
         at = ChainPoint(tx_id=spender.tx_id, block_height=spender.block_height, slot=spender.slot)
         kind = self._classify(order, spender)
-        if kind == QUEUE_PURCHASE:
+        if kind is QueueRedeemer.PURCHASE:
             bundles, continuing = self._filled(order, spender, sales)
             paid = _outflow(order.value, Value() if continuing is None else continuing.value)
             changed = orders.record_purchase(
@@ -462,7 +463,7 @@ class ChainMonitor:
             if changed:
                 poll.event("purchase", order.label, f"{bundles} bundle(s) by {at.tx_id.hex()}")
             return changed
-        close = CloseKind.REFUND if kind == QUEUE_REFUND else CloseKind.CANCEL
+        close = CloseKind.REFUND if kind is QueueRedeemer.REFUND else CloseKind.CANCEL
         # what the owner got back, bundle tokens left out: a refund's output to the owner, a
         # cancel's whole order (the owner's own change rides in the same transaction)
         back = (
@@ -476,17 +477,16 @@ class ChainMonitor:
             poll.event(close.value, order.label, f"by {at.tx_id.hex()}")
         return changed
 
-    def _classify(self, order: Order, tx: ChainTransaction) -> int:
+    def _classify(self, order: Order, tx: ChainTransaction) -> QueueRedeemer:
         assert order.utxo is not None
-        redeemer = tx.spend_redeemers.get(order.utxo)
-        if redeemer in (QUEUE_PURCHASE, QUEUE_REFUND, QUEUE_CANCEL):
-            assert redeemer is not None
+        redeemer = QueueRedeemer.of(tx.spend_redeemers.get(order.utxo))
+        if redeemer is not None:
             return redeemer
         # No readable queue redeemer (e.g. the hot-key path): judge by the transaction's shape.
         if self._sale_outputs(order, tx) and self._continuing(order, tx) is not None:
-            return QUEUE_PURCHASE
+            return QueueRedeemer.PURCHASE
         owner = QueueDatum.from_cbor(order.datum).owner.pkh
-        return QUEUE_CANCEL if owner in tx.required_signers else QUEUE_REFUND
+        return QueueRedeemer.CANCEL if owner in tx.required_signers else QueueRedeemer.REFUND
 
     def _sale_outputs(self, order: Order, tx: ChainTransaction) -> list[Utxo]:
         if self.pointer_policy is None:
@@ -499,7 +499,7 @@ class ChainMonitor:
         datum = QueueDatum.from_cbor(order.datum)
         for out in tx.outputs_at(self.queue_address):
             try:
-                if _queue_datum(out) == datum:
+                if queue_datum_of(out) == datum:
                     return out
             except MarketError:
                 continue
@@ -571,7 +571,7 @@ class ChainMonitor:
         found = self.backend.utxos_by_ref([utxo])
         value = found[0].value if found else order.value
         orders.rewind(order, keep=keep, utxo=utxo, value=value, now=self.clock())
-        poll.event("rollback", order.label, f"order reopened at {_text(utxo)}: {why}")
+        poll.event("rollback", order.label, f"order reopened at {OutRef.of(utxo)}: {why}")
 
     # -- issued transactions ----------------------------------------------------------------------
 
@@ -604,7 +604,7 @@ class ChainMonitor:
         an order even when a batcher filled and refunded it before any poll saw it at the queue;
         the next poll follows its spends."""
         orders = OrderRepo(session)
-        ref = (bytes.fromhex(tx.tx_id), 0)
+        ref = OutRef(bytes.fromhex(tx.tx_id), 0)
         if orders.by_utxo(ref) is not None:
             return
         try:
@@ -624,44 +624,6 @@ class ChainMonitor:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def _queue_datum(utxo: Utxo) -> QueueDatum:
-    """The UTxO's QueueDatum, checked as batchers check it (PROTOCOL section 6)."""
-    if utxo.inline_datum is None:
-        raise _Malformed("no inline datum")
-    datum = QueueDatum.from_cbor(utxo.inline_datum)
-    if datum.number_of_bundles < 1:
-        raise _Malformed(f"number_of_bundles is {datum.number_of_bundles}, must be at least 1")
-    if datum.incentive.amount < 0:
-        raise _Malformed(f"incentive amount is {datum.incentive.amount}, must not be negative")
-    return datum
-
-
-class _Malformed(MarketError):
-    """A queue UTxO that is not a well-formed order."""
-
-
-def _sale_from_start(sale_id: str, terms: SaleTerms, name: bytes, utxo: Utxo) -> Sale | None:
-    try:
-        datum = SaleDatum.from_cbor(utxo.inline_datum or b"")
-    except MarketError:
-        return None
-    held = utxo.value.quantity(terms.bundle)
-    available = min(held // terms.bundle_amount, terms.total_bundle_quantity)
-    return Sale(
-        id=sale_id,
-        status=SaleStatus.STARTED if available else SaleStatus.SOLD_OUT,
-        pointer_name=name,
-        owner_address=terms.owner_address,
-        bundle=terms.bundle,
-        bundle_amount=terms.bundle_amount,
-        cost=terms.cost,
-        cost_amount=terms.cost_amount,
-        total_bundle_quantity=terms.total_bundle_quantity,
-        available_bundle_quantity=available,
-        max_bundle_size=datum.max_bundle_size,
-    )
 
 
 def _ttl(tx: bytes) -> int | None:
@@ -700,7 +662,3 @@ def _restricted(value: Value, order: Order) -> Value:
     locked = order.locked_value
     kept = set(locked.assets) if locked is not None else {order.incentive}
     return Value(value.coin, {a: q for a, q in value.assets.items() if a in kept})
-
-
-def _text(ref: OutRef) -> str:
-    return f"{ref[0].hex()}#{ref[1]}"
