@@ -26,6 +26,7 @@ from cardano_market.domain.datums import (
     Wallet,
 )
 from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.protocol import BATCHER_PREFIX
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.tx.settle.deployment import BatchDeployment
@@ -41,7 +42,7 @@ NEWM: AssetId = (H["newm"], b"NEWM")
 SONG: AssetId = (H["song"], b"song")
 POINTER_NAME = bytes.fromhex("ca11ab1e00") + b"\x07" * 27
 POINTER: AssetId = (H["pointer"], POINTER_NAME)
-CERTIFICATE: AssetId = (H["batcher"], bytes.fromhex("affab1e0005e77ab1e") + b"x")
+CERTIFICATE: AssetId = (H["batcher"], BATCHER_PREFIX + b"x")
 PRICE = 2723
 MARGIN = 500_000_000_000
 SLOTS = SlotConfig(zero_time_ms=1_700_000_000_000)

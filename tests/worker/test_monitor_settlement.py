@@ -21,13 +21,14 @@ from monitor_world import (
     World,
 )
 
+from cardano_market.app.chain_sync.poll import MonitorEvent
 from cardano_market.domain.queue import MalformedOrderError, read_queued_order
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import ADA, AssetId
 from cardano_market.store.db import Database
 from cardano_market.store.orders import MonitorStateRepo, Order, OrderRepo, OrderState
 from cardano_market.store.repos import SaleRepo
-from cardano_market.worker.monitor import ChainMonitor, MonitorEvent
+from cardano_market.worker.monitor import ChainMonitor
 
 pytest.importorskip("uplc", reason="the devnet runs the scripts with uplc")
 

@@ -671,7 +671,14 @@ class OracleDatum(PlutusRecord):
 # -- redeemers (PROTOCOL section 1) --------------------------------------------------------------
 
 
-class QueueRedeemer(enum.IntEnum):
+class _Redeemer(enum.IntEnum):
+    """A redeemer without fields: `Constr index []`."""
+
+    def to_cbor(self) -> bytes:
+        return encode_plutus(constr(self.value, []))
+
+
+class QueueRedeemer(_Redeemer):
     """The queue validator's redeemers: what spent an order."""
 
     PURCHASE = 0
@@ -680,9 +687,6 @@ class QueueRedeemer(enum.IntEnum):
     """A batcher returns an order that can no longer be filled."""
     CANCEL = 2
     """The owner takes the order back."""
-
-    def to_cbor(self) -> bytes:
-        return encode_plutus(constr(self.value, []))
 
     @classmethod
     def of(cls, constructor: int | None) -> QueueRedeemer | None:
@@ -695,7 +699,7 @@ class QueueRedeemer(enum.IntEnum):
             return None
 
 
-class SaleRedeemer(enum.IntEnum):
+class SaleRedeemer(_Redeemer):
     """The sale validator's redeemers (constructor indexes)."""
 
     PURCHASE = 0
@@ -703,8 +707,12 @@ class SaleRedeemer(enum.IntEnum):
     TRANSFORM_SALE = 2
     REMOVE_SALE = 3
 
-    def to_cbor(self) -> bytes:
-        return encode_plutus(constr(self.value, []))
+
+class PointerRedeemer(_Redeemer):
+    """The pointer minting policy's redeemers."""
+
+    MINT = 0
+    BURN = 1
 
 
 def redeemer_constructor(data: Any) -> int | None:

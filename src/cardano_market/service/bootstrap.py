@@ -389,8 +389,9 @@ def configured_batcher(
     """The batcher a public network's settings describe: its key (certificate and vault), the
     operator's collateral key, and the deployment (reference data, sale, queue and vault
     reference scripts), read from the chain and checked against the ReferenceDatum."""
+    from ..app.settlement.deployment import BatcherKeys
     from ..config import parse_out_ref
-    from ..worker.batcher import Batcher, BatcherKeys
+    from ..worker.batcher import Batcher
 
     missing = [n for n in _BATCHER_SETTINGS if getattr(settings, n) is None]
     if missing:
