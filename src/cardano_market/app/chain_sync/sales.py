@@ -28,7 +28,8 @@ _SALE_PAGE = 500
 
 
 class SaleSync:
-    """Follows `addresses.queue` and `addresses.sale` on `backend`, writing to `database`.
+    """The monitor's options, which every part shares, its depth rules and its sales (the
+    queue and the poll build on it: `orders.OrderSync`, `sync.ChainSync`).
 
     `pointer_policy` is the sale pointers' policy (None: sales are not followed, orders are not
     linked to sales). `on_event` hears every change after it is committed (metrics, logs).
