@@ -18,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ..domain.address import parse_address, payment_key_hash
+from ..domain.cip30 import OutRef
 from ..domain.keys import PaymentKey
 from ..domain.values import unit_of
 from ..security.jwt_auth import AccessDeniedError
@@ -32,7 +33,6 @@ from .order_cancel import (
     build_order_cancel,
     find_queued_order,
     load_cancel_deployment,
-    out_ref_text,
     parse_order_tx_id,
 )
 from .payloads import OrderCancelPayload
@@ -58,7 +58,7 @@ def request_order_cancel(
     transaction id; UnprocessableError (422) for an order whose sale no token record sells;
     ChainUnavailableError (503) when cancelling is not configured.
     """
-    ref = (parse_order_tx_id(order_tx_id, "order_tx_id"), output_index)
+    ref = OutRef(parse_order_tx_id(order_tx_id, "order_tx_id"), output_index)
     user = UserRepo(session).get(user_id)
     if user is None:
         raise NotFoundError(f"User {user_id} not found")
@@ -105,8 +105,7 @@ class OrderCancelHandler:
             order = find_queued_order(ctx.backend, ctx.addresses.queue, deployment, ref)
         except NotFoundError:
             raise NotFoundError(
-                f"Order {out_ref_text(ref)} is no longer in the queue (filled, refunded or "
-                "cancelled already)"
+                f"Order {ref} is no longer in the queue (filled, refunded or cancelled already)"
             ) from None
         if order.datum.owner.pkh != payment_key_hash(wallet.address):
             raise AccessDeniedError(NOT_OWNED)

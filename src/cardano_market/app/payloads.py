@@ -16,7 +16,6 @@ from ..domain.address import decode_address
 from ..domain.cip30 import OutRef
 from ..domain.values import asset_from_unit, unit_of
 from ..store.v2_records import V2TxType
-from .order_cancel import out_ref_text
 from .sale_lifecycle import DeploymentRefs
 
 
@@ -115,7 +114,9 @@ class OrderCancelPayload:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
         return cls(
-            order=(bytes.fromhex(str(data["order_tx_hash"])), int(data["order_output_index"])),
+            order=OutRef(
+                bytes.fromhex(str(data["order_tx_hash"])), int(data["order_output_index"])
+            ),
             sale_id=str(data["sale_id"]),
             bundles=int(data["bundles"]),
             quantity=int(data["quantity"]),
@@ -138,20 +139,15 @@ def fraction_text(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else str(value)
 
 
-def _out_ref(text: str) -> OutRef:
-    tx_hash, _, index = text.partition("#")
-    return bytes.fromhex(tx_hash), int(index)
-
-
 def _refs_json(refs: DeploymentRefs) -> dict[str, Any]:
     def optional(ref: OutRef | None) -> str | None:
-        return None if ref is None else out_ref_text(ref)
+        return None if ref is None else str(OutRef.of(ref))
 
     return {
         "reference_address": refs.reference_address.hex(),
         "starter_nft": unit_of(refs.starter_nft),
-        "pointer_script_ref": out_ref_text(refs.pointer_script_ref),
-        "sale_script_ref": out_ref_text(refs.sale_script_ref),
+        "pointer_script_ref": str(OutRef.of(refs.pointer_script_ref)),
+        "sale_script_ref": str(OutRef.of(refs.sale_script_ref)),
         "sale_address": refs.sale_address.hex(),
         "queue_script_ref": optional(refs.queue_script_ref),
         "vault_script_ref": optional(refs.vault_script_ref),
@@ -161,13 +157,13 @@ def _refs_json(refs: DeploymentRefs) -> dict[str, Any]:
 def _refs_from(payload: dict[str, Any]) -> DeploymentRefs:
     def optional(key: str) -> OutRef | None:  # absent from payloads stored before these keys
         text = payload.get(key)
-        return None if text is None else _out_ref(str(text))
+        return None if text is None else OutRef.parse(str(text))
 
     return DeploymentRefs(
         reference_address=decode_address(str(payload["reference_address"])),
         starter_nft=asset_from_unit(str(payload["starter_nft"])),
-        pointer_script_ref=_out_ref(str(payload["pointer_script_ref"])),
-        sale_script_ref=_out_ref(str(payload["sale_script_ref"])),
+        pointer_script_ref=OutRef.parse(str(payload["pointer_script_ref"])),
+        sale_script_ref=OutRef.parse(str(payload["sale_script_ref"])),
         sale_address=decode_address(str(payload["sale_address"])),
         queue_script_ref=optional("queue_script_ref"),
         vault_script_ref=optional("vault_script_ref"),
