@@ -115,7 +115,7 @@ def test_an_order_cancel_stored_before_the_queue_and_vault_refs() -> None:
     assert payload.deployment.vault_script_ref is None
 
 
-def test_payload_of_and_quantity_of_read_a_stored_row() -> None:
+def test_payload_of_and_quantity_moved_read_a_stored_row() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     row = V2Transaction(
         id="6913872755654191dede37da",
@@ -138,7 +138,7 @@ def test_payload_of_and_quantity_of_read_a_stored_row() -> None:
         finished_at=None,
     )
     assert transactions.payload_of(row) == PrimaryPurchasePayload.from_json(PRIMARY_JSON)
-    assert transactions.quantity_of(row) == 2_000_000
+    assert transactions.quantity_moved(row) == 2_000_000
 
 
 def test_the_table_imports_its_handlers_and_never_the_reverse() -> None:

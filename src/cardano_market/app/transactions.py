@@ -43,7 +43,7 @@ def payload_of(tx: V2Transaction) -> Payload:
     return PAYLOAD_TYPES[tx.type].from_json(tx.payload)
 
 
-def quantity_of(tx: V2Transaction) -> int | None:
+def quantity_moved(tx: V2Transaction) -> int | None:
     """The base units `tx` moves, for its views; None when its payload names none."""
     quantity = tx.payload.get("quantity")
     return quantity if isinstance(quantity, int) else None

@@ -23,7 +23,7 @@ from ...app import users as users_app
 from ...app.custodial_cancel import request_order_cancel
 from ...app.primary import request_primary_purchase
 from ...app.transaction_reads import transaction_of_token, transactions_of_user
-from ...app.transactions import quantity_of
+from ...app.transactions import quantity_moved
 from ...app.users import balances_of_user
 from ...domain.address import encode_address
 from ...domain.amounts import (
@@ -409,7 +409,7 @@ def token_view(token: Token) -> dict[str, Any]:
 
 def transaction_view(tx: V2Transaction, token: Token | None) -> dict[str, Any]:
     """Status, type, hash, failure reason and timestamps (`quantity` in whole tokens)."""
-    quantity = quantity_of(tx)
+    quantity = quantity_moved(tx)
     rendered = None
     if quantity is not None and token is not None:
         rendered = render_quantity(quantity, token.decimals)
