@@ -30,6 +30,7 @@ from cardano_market.domain.pricing import OrderAmount, order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import AssetId, Value, sum_values
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet
 from cardano_market.tx.batch import (
     QUEUE_CANCEL,
@@ -49,7 +50,6 @@ from cardano_market.tx.batch import (
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from cardano_market.tx.sale import SaleDeployment, SaleTerms, build_sale_start_transaction
 from cardano_market.tx.script import ScriptInput, ScriptTransaction, Shape, build_script_transaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 

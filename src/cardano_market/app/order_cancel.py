@@ -19,10 +19,11 @@ from ..domain.address import encode_address, payment_key_hash
 from ..domain.cip30 import OutRef, Utxo, parse_utxos
 from ..domain.datums import QueueDatum
 from ..domain.errors import CborError, DatumError, InvalidValueError
+from ..ledger.references import reference_datum_of, reference_script_hash
 from ..store.records import TxKind
 from ..store.repos import IssuedTransactionRepo
 from ..tx.batch import BatchDeployment, BatchTransaction, build_cancel_transaction
-from ..tx.script import CollateralError, reference_datum_of, reference_script_hash
+from ..tx.script import CollateralError
 from .errors import (
     BadRequestError,
     ChainUnavailableError,

@@ -46,8 +46,16 @@ from ._http import (
     retry_after_seconds,
     status_reason,
 )
-from .base import ChainError, OraclePrice, SubmitError, Tip, TxState, TxStatus
-from .history import ChainTransaction, chain_transaction
+from .base import (
+    ChainError,
+    ChainTransaction,
+    OraclePrice,
+    SubmitError,
+    Tip,
+    TxState,
+    TxStatus,
+    chain_transaction,
+)
 
 log = logging.getLogger(__name__)
 

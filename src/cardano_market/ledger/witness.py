@@ -1,4 +1,5 @@
-"""Merge CIP-30 `signTx` witnesses into a transaction by splicing bytes, never re-encoding the body.
+"""Vkey witnesses: read them, make them (sign), and merge a CIP-30 `signTx` answer into a
+transaction by splicing bytes, never re-encoding the body; and the sizes signing will add.
 
 A transaction's id is blake2b-256 of its exact body bytes, and the script data hash covers the
 exact redeemer and datum bytes: so the body and every witness-set entry other than the vkey
@@ -16,6 +17,7 @@ import cbor2
 from ..domain.cbor import encode_head, item_end, split_array, split_map
 from ..domain.errors import CborError, WitnessError
 from ..domain.hashes import blake2b_256, key_hash
+from .parse import TxPieces, as_bytes, split_transaction, transaction_id
 
 SET_TAG = 258
 """Conway's optional set tag, `#6.258([...])`, on the vkey witness array."""
@@ -41,35 +43,15 @@ VkeyWitness = tuple[bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
-class _Tx:
-    """A transaction cut into its exact byte pieces."""
-
-    head: bytes  # the outer array header, exactly as written
-    body: bytes
-    witness_set: bytes
-    rest: bytes  # is_valid and auxiliary data (or aux only), plus the break of an indefinite array
-
-
-@dataclass(frozen=True, slots=True)
 class _WitnessSet:
     entries: list[tuple[int, bytes, bytes]]  # (key, key bytes, value bytes) in written order
     vkeys: list[VkeyWitness]
     tagged: bool  # key 0 was written as a tag-258 set
 
 
-def transaction_id(tx: bytes | str) -> bytes:
-    """The hash of the exact body bytes."""
-    return blake2b_256(body_bytes(tx))
-
-
-def body_bytes(tx: bytes | str) -> bytes:
-    """The body exactly as written in `tx`."""
-    return _parse_tx(_as_bytes(tx, "transaction"), "transaction").body
-
-
 def vkey_witnesses(tx: bytes | str) -> list[VkeyWitness]:
     """The transaction's vkey witnesses in written order."""
-    parsed = _parse_tx(_as_bytes(tx, "transaction"), "transaction")
+    parsed = split_transaction(as_bytes(tx, "transaction"), "transaction")
     return _parse_witness_set(parsed.witness_set, "transaction witness set").vkeys
 
 
@@ -98,10 +80,10 @@ def splice_witnesses(
     refused (the wallet signed with an account the transaction does not need, which would also
     make the transaction larger than the fee paid for); signers still missing are allowed.
     """
-    tx = _as_bytes(tx, "transaction")
-    parsed = _parse_tx(tx, "transaction")
+    tx = as_bytes(tx, "transaction")
+    parsed = split_transaction(tx, "transaction")
     tx_id = blake2b_256(parsed.body)
-    offered = _offered_witness_set(_as_bytes(wallet_response, "wallet response"), parsed, tx_id)
+    offered = _offered_witness_set(as_bytes(wallet_response, "wallet response"), parsed, tx_id)
     own = _parse_witness_set(parsed.witness_set, "transaction witness set")
     required = None if required_signers is None else _key_hashes(required_signers)
 
@@ -176,10 +158,10 @@ def signed_size(tx: bytes | str, n_new_vkeys: int) -> int:
     """
     if n_new_vkeys < 0:
         raise ValueError(f"a witness count cannot be negative, got {n_new_vkeys}")
-    data = _as_bytes(tx, "transaction")
+    data = as_bytes(tx, "transaction")
     if n_new_vkeys == 0:
         return len(data)
-    parsed = _parse_tx(data, "transaction")
+    parsed = split_transaction(data, "transaction")
     own = _parse_witness_set(parsed.witness_set, "transaction witness set")
     total = len(own.vkeys) + n_new_vkeys
     vkeys_size = (
@@ -197,30 +179,7 @@ def signed_size(tx: bytes | str, n_new_vkeys: int) -> int:
 # -- parsing -------------------------------------------------------------------------------------
 
 
-def _parse_tx(data: bytes, where: str) -> _Tx:
-    if not data:
-        raise CborError(f"{where} is empty")
-    if data[0] >> 5 != 4:
-        raise CborError(f"{where} must be a CBOR array [body, witness set, is_valid, aux]")
-    spans, end = split_array(data)
-    if end != len(data):
-        raise CborError(f"{where} has {len(data) - end} trailing bytes after the CBOR item")
-    if len(spans) not in (3, 4):
-        raise CborError(
-            f"{where} must have 4 items [body, witness set, is_valid, aux] (or 3 before Alonzo),"
-            f" got {len(spans)}"
-        )
-    (body_start, body_end), (ws_start, ws_end) = spans[0], spans[1]
-    if data[body_start] >> 5 != 5:
-        raise CborError(f"{where} body must be a CBOR map")
-    if data[ws_start] >> 5 != 5:
-        raise CborError(f"{where} witness set must be a CBOR map")
-    if len(spans) == 4 and data[spans[2][0] : spans[2][1]] not in (b"\xf4", b"\xf5"):
-        raise CborError(f"{where} is_valid must be true or false")
-    return _Tx(data[:body_start], data[body_start:body_end], data[ws_start:ws_end], data[ws_end:])
-
-
-def _offered_witness_set(response: bytes, ours: _Tx, tx_id: bytes) -> _WitnessSet:
+def _offered_witness_set(response: bytes, ours: TxPieces, tx_id: bytes) -> _WitnessSet:
     """The witness set in a wallet's answer: the answer itself, or that of a whole transaction."""
     if not response:
         raise CborError("wallet response is empty")
@@ -231,7 +190,7 @@ def _offered_witness_set(response: bytes, ours: _Tx, tx_id: bytes) -> _WitnessSe
             raise CborError(f"wallet response has {len(response) - end} trailing bytes")
         return _parse_witness_set(response, "wallet response witness set")
     if major == 4:
-        theirs = _parse_tx(response, "wallet response transaction")
+        theirs = split_transaction(response, "wallet response transaction")
         if theirs.body != ours.body:
             raise WitnessError(
                 f"witnesses are for another transaction {blake2b_256(theirs.body).hex()},"
@@ -381,17 +340,6 @@ def _key_hashes(hashes: Iterable[bytes]) -> set[bytes]:
             raise WitnessError(f"a required signer must be a 28-byte key hash, got {_describe(h)}")
         result.add(h)
     return result
-
-
-def _as_bytes(data: bytes | str, where: str) -> bytes:
-    if isinstance(data, str):
-        try:
-            return bytes.fromhex(data)
-        except ValueError:
-            raise CborError(f"{where} is not valid hex") from None
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    raise CborError(f"{where} must be bytes or a hex string, got {type(data).__name__}")
 
 
 def _decode(data: bytes, where: str) -> Any:

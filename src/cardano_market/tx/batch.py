@@ -51,16 +51,9 @@ from ..domain.params import ProtocolParameters
 from ..domain.slots import SlotConfig
 from ..domain.values import ADA, AssetId, Value, unit_of, value_of
 from ..ledger.exunits import ExUnits, RedeemerKey
+from ..ledger.references import reference_datum_of, reference_script_hash
 from .body import sort_inputs
-from .script import (
-    Evaluate,
-    ScriptInput,
-    ScriptTransaction,
-    Shape,
-    build_script_transaction,
-    reference_datum_of,
-    reference_script_hash,
-)
+from .script import Evaluate, ScriptInput, ScriptTransaction, Shape, build_script_transaction
 
 SALE_PURCHASE = encode_plutus(constr(0, []))
 QUEUE_PURCHASE = encode_plutus(constr(0, []))

@@ -53,6 +53,7 @@ from ..domain.keys import PaymentKey
 from ..domain.params import ProtocolParameters
 from ..domain.slots import SlotConfig
 from ..domain.values import AssetId, unit_of
+from ..ledger.references import reference_script_hash
 from ..tx.batch import (
     BATCHER_PREFIX,
     BatchDeployment,
@@ -65,7 +66,6 @@ from ..tx.batch import (
     build_purchase_transaction,
     build_refund_transaction,
 )
-from ..tx.script import reference_script_hash
 
 if TYPE_CHECKING:
     from ..chain.devnet.seed import SeedResult

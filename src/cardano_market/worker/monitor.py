@@ -41,8 +41,15 @@ import cbor2
 from sqlalchemy.orm import Session
 
 from ..app.runtime import utc_now
-from ..chain.base import ChainBackend, ChainError, TxState, TxStatus
-from ..chain.history import ChainHistory, ChainTransaction, chain_transaction
+from ..chain.base import (
+    ChainBackend,
+    ChainError,
+    ChainHistory,
+    ChainTransaction,
+    TxState,
+    TxStatus,
+    chain_transaction,
+)
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, SaleDatum, address_from_wallet
 from ..domain.errors import MarketError

@@ -25,8 +25,8 @@ from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters, default_parameters
 from ...domain.slots import SlotConfig
 from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.parse import ParsedTx, parse_transaction
 from ..base import ChainError, EvaluationError, SubmitError, Tip, TxState, TxStatus
-from .parse import ParsedTx, parse_transaction
 from .rules import Resolved, RuleContext, check_phase_one, collateral_balance, resolve
 from .store import Store, TxRecord
 

@@ -23,7 +23,8 @@ from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import AddressError, CborError, DatumError
 from ...domain.hashes import datum_hash
 from ...domain.slots import SlotConfig
-from .parse import REDEEMER_TAGS, ParsedTx
+from ...ledger.parse import ParsedTx
+from ...ledger.redeemers import REDEEMER_TAGS, Redeemer
 from .plutus import ScriptContextError, script_ref_hash
 from .plutus_data import (
     FALSE,
@@ -46,7 +47,7 @@ _TAG_INDEX = {tag: i for i, tag in enumerate(REDEEMER_TAGS)}
 
 @dataclass(frozen=True, slots=True)
 class RedeemerEntry:
-    """A witness-set redeemer with its data (the ledger parser keeps only tag, index, units)."""
+    """A witness-set redeemer with its data as the script sees it (PlutusData)."""
 
     tag: str
     index: int
@@ -59,47 +60,17 @@ class RedeemerEntry:
         return (self.tag, self.index)
 
 
-def parse_redeemers(raw: bytes | None) -> list[RedeemerEntry]:
-    """Witness key 5, either `{[tag, index]: [data, units]}` or `[[tag, index, data, units]]`."""
-    if raw is None:
-        return []
-    try:
-        obj = cbor2.loads(raw)
-    except Exception as exc:  # cbor2 raises several types for malformed input
-        raise CborError(f"redeemers are not well-formed CBOR: {exc}") from exc
-    items: list[tuple[Any, Any, Any, Any]] = []
-    if isinstance(obj, list):
-        for item in obj:
-            if not isinstance(item, list) or len(item) != 4:
-                raise CborError("a redeemer must be [tag, index, data, ex_units]")
-            items.append((item[0], item[1], item[2], item[3]))
-    elif isinstance(obj, Mapping):
-        for key, value in obj.items():
-            if not isinstance(key, (list, tuple)) or len(key) != 2:
-                raise CborError("a redeemer key must be [tag, index]")
-            if not isinstance(value, (list, tuple)) or len(value) != 2:
-                raise CborError("a redeemer value must be [data, ex_units]")
-            items.append((key[0], key[1], value[0], value[1]))
-    else:
-        raise CborError("redeemers must be an array or a map")
+def plutus_redeemers(redeemers: Sequence[Redeemer]) -> list[RedeemerEntry]:
+    """The transaction's redeemers (as `ledger.parse` read them) with their data as PlutusData."""
     entries: list[RedeemerEntry] = []
-    for tag, index, data, units in items:
-        if type(tag) is not int or not 0 <= tag < len(REDEEMER_TAGS):
-            raise CborError(f"unknown redeemer tag {tag!r}")
-        if type(index) is not int or index < 0:
-            raise CborError(f"redeemer index must be a uint, got {index!r}")
-        if (
-            not isinstance(units, (list, tuple))
-            or len(units) != 2
-            or not all(type(u) is int and u >= 0 for u in units)
-        ):
-            raise CborError("redeemer ex-units must be [mem, steps]")
-        name = REDEEMER_TAGS[tag]
+    for redeemer in redeemers:
         try:
-            value = data_from_object(data, f"redeemer {name} {index}")
+            value = data_from_object(redeemer.data, f"redeemer {redeemer.tag} {redeemer.index}")
         except DatumError as exc:
             raise CborError(str(exc)) from exc
-        entries.append(RedeemerEntry(name, index, value, units[0], units[1]))
+        entries.append(
+            RedeemerEntry(redeemer.tag, redeemer.index, value, redeemer.mem, redeemer.steps)
+        )
     return entries
 
 
