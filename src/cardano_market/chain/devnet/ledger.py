@@ -67,7 +67,7 @@ def plutus_evaluator(
     """The default evaluator: `devnet.plutus.evaluate_scripts` (uplc), run in the deep-stack
     child process (`_deep_stack`): uplc recurses once per term, and the serving process never
     raises its recursion limit."""
-    from ..._deep_stack import DeepStackError, deep_call
+    from ...contracts._deep_stack import DeepStackError, deep_call
 
     try:
         outcome = deep_call(

@@ -15,16 +15,16 @@ from typing import Any
 
 import cbor2
 
-from ..domain import hashes
-from ..domain.address import decode_address, encode_address
-from ..domain.cbor import encode_head, item_end
-from ..domain.cip30 import Utxo
-from ..domain.errors import MarketError
-from ..domain.outputs import TxOutput
-from ..domain.values import Value, asset_from_unit
-from ..ledger.exunits import ExUnits, RedeemerKey
-from ..ledger.parse import transaction_id as ledger_transaction_id
-from .base import ChainError, EvaluationError, SubmitError
+from ...domain import hashes
+from ...domain.address import decode_address, encode_address
+from ...domain.cbor import encode_head, item_end
+from ...domain.cip30 import Utxo
+from ...domain.errors import MarketError
+from ...domain.outputs import TxOutput
+from ...domain.values import Value, asset_from_unit
+from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.parse import transaction_id as ledger_transaction_id
+from ..base import ChainError, EvaluationError, SubmitError
 
 SCRIPT_HASH_SIZE = 28
 PLUTUS_LANGUAGES = {"plutusV1": 1, "plutusV2": 2, "plutusV3": 3}
