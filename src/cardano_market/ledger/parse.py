@@ -1,4 +1,8 @@
-"""A Conway transaction cut into the fields the ledger rules read, exact bytes kept where needed.
+"""The one transaction parser: a Conway transaction cut into pieces and fields, exact bytes kept.
+
+`split_transaction` cuts the outer array (head, body, witness set, rest) for witness splicing and
+the transaction id; `parse_transaction` reads every field the devnet's ledger rules, the signing
+gate and the chain history read.
 
 The body's bytes give the id; each output's bytes are what the UTxO set stores; each datum's and
 native script's bytes give its hash; the redeemer and datum sections' bytes feed the script data
@@ -20,7 +24,12 @@ from ..domain.hashes import blake2b_256
 from ..domain.values import AssetId
 from .redeemers import Redeemer, read_redeemers
 
+SET_TAG = 258
+"""Conway's optional set tag, `#6.258([...])` (inputs, vkey witnesses, required signers ...)."""
 SET_TAG_HEAD = b"\xd9\x01\x02"  # #6.258
+
+VkeyWitness = tuple[bytes, bytes]
+"""(verification key, signature)."""
 
 # Witness-set keys of the Plutus script lists, by language (1 = V1, 2 = V2, 3 = V3).
 PLUTUS_WITNESS_KEYS = {3: 1, 6: 2, 7: 3}
@@ -318,7 +327,7 @@ def _parse_witness_set(tx: ParsedTx, data: bytes) -> None:
             raise CborError(f"witness set key {key} appears twice")
         seen.add(key)
         if key == 0:
-            tx.vkey_witnesses = _vkeys(value)
+            tx.vkey_witnesses = read_vkey_witnesses(value, "vkey witnesses")[0]
         elif key == 1:
             tx.native_scripts = _raw_items(value)
         elif key == 2:
@@ -337,23 +346,53 @@ def _parse_witness_set(tx: ParsedTx, data: bytes) -> None:
             tx.plutus_scripts.extend((version, s) for s in scripts)
 
 
-def _vkeys(value: bytes) -> list[tuple[bytes, bytes]]:
-    items = _load(_untag_set(value), "vkey witnesses")
-    if not isinstance(items, list):
-        raise CborError("vkey witnesses must be an array")
-    out: list[tuple[bytes, bytes]] = []
-    for item in items:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not isinstance(item[0], bytes)
-            or len(item[0]) != 32
-            or not isinstance(item[1], bytes)
-            or len(item[1]) != 64
-        ):
-            raise CborError("a vkey witness must be [32-byte vkey, 64-byte signature]")
-        out.append((item[0], item[1]))
-    return out
+# -- vkey witnesses (read here for the ledger rules and for witness splicing) ---------------------
+
+
+def read_vkey_witnesses(value: bytes, where: str) -> tuple[list[VkeyWitness], bool]:
+    """Witness key 0: the `[vkey, signature]` pairs in written order, and whether the array was
+    written as a tag-258 set."""
+    pos, tagged = 0, False
+    if value[0] >> 5 == 6:
+        tag, pos = _tag_head(value, where)
+        if tag != SET_TAG:
+            raise CborError(f"{where} carries tag {tag}; only the set tag {SET_TAG} is allowed")
+        tagged = True
+    if value[pos] >> 5 != 4:
+        raise CborError(f"{where} must be an array of [vkey, signature]")
+    spans, _end = split_array(value, pos)
+    witnesses: list[VkeyWitness] = []
+    for i, (start, end) in enumerate(spans):
+        item = _load(value[start:end], f"{where} item {i}")
+        if not isinstance(item, list) or len(item) != 2:
+            raise CborError(f"{where} item {i} must be [vkey, signature]")
+        vkey, sig = item
+        check_vkey_witness(vkey, sig, f"{where} item {i}")
+        witnesses.append((vkey, sig))
+    return witnesses, tagged
+
+
+def _tag_head(data: bytes, where: str) -> tuple[int, int]:
+    """(tag number, position after the tag head) of the tag at the start of `data`."""
+    info = data[0] & 0x1F
+    if info < 24:
+        return info, 1
+    if info > 27:
+        raise CborError(f"{where} has an invalid tag head 0x{data[0]:02x}")
+    size = 1 << (info - 24)
+    return int.from_bytes(data[1 : 1 + size], "big"), 1 + size
+
+
+def check_vkey_witness(vkey: Any, sig: Any, where: str) -> None:
+    """CborError unless `vkey` is 32 bytes and `sig` 64."""
+    if not isinstance(vkey, bytes) or len(vkey) != 32:
+        raise CborError(f"{where}: vkey must be 32 bytes, got {_describe(vkey)}")
+    if not isinstance(sig, bytes) or len(sig) != 64:
+        raise CborError(f"{where}: signature must be 64 bytes, got {_describe(sig)}")
+
+
+def _describe(value: Any) -> str:
+    return f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
 
 
 # -- small helpers --------------------------------------------------------------------------------

@@ -14,13 +14,19 @@ from typing import Any
 
 import cbor2
 
-from ..domain.cbor import encode_head, item_end, split_array, split_map
+from ..domain.cbor import encode_head, item_end, split_map
 from ..domain.errors import CborError, WitnessError
 from ..domain.hashes import blake2b_256, key_hash
-from .parse import TxPieces, as_bytes, split_transaction, transaction_id
-
-SET_TAG = 258
-"""Conway's optional set tag, `#6.258([...])`, on the vkey witness array."""
+from .parse import (
+    SET_TAG,
+    TxPieces,
+    VkeyWitness,
+    as_bytes,
+    check_vkey_witness,
+    read_vkey_witnesses,
+    split_transaction,
+    transaction_id,
+)
 
 VKEY_WITNESS_SIZE = len(encode_head(4, 2) + encode_head(2, 32) + encode_head(2, 64)) + 32 + 64
 """Encoded size of one `[vkey(32), signature(64)]` witness: 101 bytes."""
@@ -37,9 +43,6 @@ WITNESS_SET_KEY_NAMES = {
     7: "Plutus V3 scripts",
 }
 """What each witness-set key holds (for messages)."""
-
-VkeyWitness = tuple[bytes, bytes]
-"""(verification key, signature)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,7 @@ def make_witness_set(witnesses: Iterable[VkeyWitness]) -> bytes:
     """Witness set `{0: [[vkey, sig], ...]}` as a wallet's `signTx` returns it (`{}` if none)."""
     items = list(witnesses)
     for i, (vkey, sig) in enumerate(items):
-        _check_witness(vkey, sig, f"witness {i}")
+        check_vkey_witness(vkey, sig, f"witness {i}")
     if not items:
         return _EMPTY_MAP
     return encode_head(5, 1) + encode_head(0, 0) + _encode_vkeys(items, tagged=True)
@@ -218,47 +221,8 @@ def _parse_witness_set(data: bytes, where: str) -> _WitnessSet:
         seen.add(key)
         entries.append((key, key_bytes, value))
         if key == 0:
-            vkeys, tagged = _parse_vkeys(value, f"{where} key 0 (vkey witnesses)")
+            vkeys, tagged = read_vkey_witnesses(value, f"{where} key 0 (vkey witnesses)")
     return _WitnessSet(entries, vkeys, tagged)
-
-
-def _parse_vkeys(value: bytes, where: str) -> tuple[list[VkeyWitness], bool]:
-    pos, tagged = 0, False
-    if value[0] >> 5 == 6:
-        tag, pos = _tag_head(value, where)
-        if tag != SET_TAG:
-            raise CborError(f"{where} carries tag {tag}; only the set tag {SET_TAG} is allowed")
-        tagged = True
-    if value[pos] >> 5 != 4:
-        raise CborError(f"{where} must be an array of [vkey, signature]")
-    spans, _end = split_array(value, pos)
-    witnesses: list[VkeyWitness] = []
-    for i, (start, end) in enumerate(spans):
-        item = _decode(value[start:end], f"{where} item {i}")
-        if not isinstance(item, list) or len(item) != 2:
-            raise CborError(f"{where} item {i} must be [vkey, signature]")
-        vkey, sig = item
-        _check_witness(vkey, sig, f"{where} item {i}")
-        witnesses.append((vkey, sig))
-    return witnesses, tagged
-
-
-def _tag_head(data: bytes, where: str) -> tuple[int, int]:
-    """(tag number, position after the tag head) of the tag at the start of `data`."""
-    info = data[0] & 0x1F
-    if info < 24:
-        return info, 1
-    if info > 27:
-        raise CborError(f"{where} has an invalid tag head 0x{data[0]:02x}")
-    size = 1 << (info - 24)
-    return int.from_bytes(data[1 : 1 + size], "big"), 1 + size
-
-
-def _check_witness(vkey: Any, sig: Any, where: str) -> None:
-    if not isinstance(vkey, bytes) or len(vkey) != 32:
-        raise CborError(f"{where}: vkey must be 32 bytes, got {_describe(vkey)}")
-    if not isinstance(sig, bytes) or len(sig) != 64:
-        raise CborError(f"{where}: signature must be 64 bytes, got {_describe(sig)}")
 
 
 # -- merging and writing -------------------------------------------------------------------------
