@@ -18,8 +18,6 @@ import cbor2
 import pytest
 
 from cardano_market.chain.devnet.plutus import (
-    PLUTUS_V2,
-    PLUTUS_V3,
     ScriptContextError,
     ScriptFailure,
     UnsupportedScriptError,
@@ -37,6 +35,7 @@ from cardano_market.domain.params import ProtocolParameters, default_parameters
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.ledger.exunits import ExUnits
 from cardano_market.ledger.parse import parse_transaction
+from cardano_market.ledger.scripts import PLUTUS_V2, PLUTUS_V3
 from cardano_market.tx.body import body_hash, encode_body, encode_transaction
 from interop.csl import interop_required
 

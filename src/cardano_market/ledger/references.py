@@ -5,23 +5,20 @@ The builders, the batcher, the cancel and the deployment check read deployments 
 
 from __future__ import annotations
 
-import cbor2
-
 from ..domain.cip30 import Utxo
 from ..domain.datums import ReferenceDatum
-from ..domain.errors import DatumError
-from ..domain.hashes import script_hash
+from ..domain.errors import CborError, DatumError
+from .scripts import script_from_ref
 
 
 def reference_script_hash(utxo: Utxo) -> bytes | None:
     """The hash of the script `utxo` carries as a reference script; None without one or when
-    it is not a readable `[language, bytes]` script reference."""
+    it is not a readable `[0, native script]` or `[1..3, bytes]` script reference."""
     if utxo.script_ref is None:
         return None
     try:
-        language, script = cbor2.loads(utxo.script_ref)
-        return script_hash(int(language), bytes(script))
-    except (ValueError, TypeError, cbor2.CBORDecodeError):
+        return script_from_ref(utxo.script_ref).hash
+    except CborError:
         return None
 
 

@@ -37,12 +37,12 @@ from ..domain.scriptdata import language_views, script_data_hash
 from ..domain.values import AssetId, Value, canonical_key, sum_values, unit_of
 from ..ledger.exunits import ExUnits, RedeemerKey
 from ..ledger.redeemers import encode_redeemers
+from ..ledger.scripts import PLUTUS_V3
 from ..ledger.witness import witness_set_size
 from .balance import TransactionTooLargeError, _make_change, _Short
 from .body import SET_TAG, body_hash, encode_body, encode_inputs, encode_transaction
 from .select import Selection, start_selection
 
-PLUTUS_V3 = 3
 _MAX_FEE_ROUNDS = 10
 _MAX_EVALUATIONS = 6
 

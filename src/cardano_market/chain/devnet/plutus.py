@@ -27,25 +27,20 @@ from ...domain.hashes import script_hash
 from ...domain.params import ProtocolParameters
 from ...domain.slots import SlotConfig
 from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.scripts import (
+    LANGUAGE_NAMES,
+    NATIVE,
+    PLUTUS_V3,
+    script_from_ref,
+)
 from ..base import EvaluationError
-from . import scripts
 
 if TYPE_CHECKING:
     from ...ledger.parse import ParsedTx
     from .script_context import RedeemerEntry
 
-NATIVE, PLUTUS_V1, PLUTUS_V2, PLUTUS_V3 = 0, 1, 2, 3
-"""Script language tags: the hash prefix byte and the script-reference type."""
-
 RECURSION_LIMIT = 100_000
 """uplc's flat decoder and AST passes recurse once per term nesting level."""
-
-_LANGUAGE_NAMES = {
-    NATIVE: "native",
-    PLUTUS_V1: "PlutusV1",
-    PLUTUS_V2: "PlutusV2",
-    PLUTUS_V3: "PlutusV3",
-}
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -112,7 +107,7 @@ def read_script_ref(script_ref: bytes) -> tuple[int, bytes]:
     A native script comes back as its exact CBOR; a Plutus script singly wrapped, as stored.
     """
     try:
-        script = scripts.script_from_ref(script_ref)
+        script = script_from_ref(script_ref)
     except CborError as exc:
         raise ScriptContextError(str(exc), rule="MalformedReferenceScripts") from exc
     if script.language == NATIVE:
@@ -403,7 +398,7 @@ def _evaluate_one(
             )
         if version != PLUTUS_V3:
             raise UnsupportedScriptError(
-                f"{where} runs {_LANGUAGE_NAMES[version]} script {wanted.hex()}: the devnet"
+                f"{where} runs {LANGUAGE_NAMES[version]} script {wanted.hex()}: the devnet"
                 " evaluates Plutus V3 scripts only"
             )
         datum = builder.spending_datum(key[1]) if key[0] == "spend" else None
@@ -427,7 +422,7 @@ def _available_scripts(
     for raw in tx.native_scripts:
         scripts[script_hash(NATIVE, raw)] = (NATIVE, raw)
     for version, raw in tx.plutus_scripts:
-        script = ledger_script(raw, f"a {_LANGUAGE_NAMES[version]} witness script")
+        script = ledger_script(raw, f"a {LANGUAGE_NAMES[version]} witness script")
         scripts[script_hash(version, script)] = (version, script)
     for ref in (*tx.inputs, *tx.reference_inputs):
         utxo = resolved.get(ref)

@@ -29,8 +29,9 @@ from ....domain.datums import (
 from ....domain.errors import SeedError
 from ....domain.outputs import TxOutput
 from ....domain.values import AssetId, Value
+from ....ledger.scripts import PLUTUS_V3
 from ....synthetic import SyntheticWallet, wallet
-from ..deployment import PLUTUS_V3, label_hash
+from ..deployment import label_hash
 from ..ledger import Ledger
 from .schema import Seed
 from .world import (
