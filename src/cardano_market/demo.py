@@ -23,7 +23,7 @@ from .domain.address import encode_address
 from .domain.datums import QueueDatum
 from .domain.values import Value, unit_of
 from .ledger.parse import transaction_id
-from .service.bootstrap import ServiceParts, create_service_app, open_service
+from .runtime import ServiceParts, create_service_app, open_service
 
 DEMO_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # the demo seed's USD-priced sale
 SETTLE_INTERVAL_SECONDS = 0.5
