@@ -28,6 +28,7 @@ from ....domain.datums import (
 )
 from ....domain.errors import SeedError
 from ....domain.outputs import TxOutput
+from ....domain.protocol import BATCHER_PREFIX
 from ....domain.values import AssetId, Value
 from ....ledger.scripts import PLUTUS_V3
 from ....synthetic import SyntheticWallet, wallet
@@ -38,7 +39,6 @@ from .world import (
     BAND_SCRIPT_HASH,
     BATCHER_CERTIFICATE,
     BATCHER_POLICY,
-    BATCHER_PREFIX,
     CERTIFICATE_LOVELACE,
     ORACLE_FEED_NAME,
     ORACLE_FEED_POLICY,

@@ -5,7 +5,7 @@ seed always yields the same chain. The oracle, the reference-data holder, the sc
 the band and stake hashes are stand-ins (no script exists behind them: nothing spends from them).
 The marketplace scripts are the project's (`deployment.project_deployment`) unless a seed's
 `contracts` section names others. The protocol constants the devnet world uses (the batcher
-certificate prefix) are read here and only here.
+certificate prefix) come from `domain.protocol`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 from ....domain.address import script_address
 from ....domain.datums import Fees
 from ....domain.pointer import pointer_asset_name
+from ....domain.protocol import BATCHER_PREFIX
 from ....domain.values import AssetId
 from ..deployment import (
     PROJECT_REFERENCE_DATA_HASH,
@@ -47,7 +48,6 @@ FEE_BOUND = 1_000_000
 """Each ReferenceDatum fee bound, in lovelace, unless the seed sets it (mainnet's)."""
 MAINNET_FEE_BOUNDS = Fees(FEE_BOUND, FEE_BOUND, FEE_BOUND)
 BATCHER_POLICY = label_hash("batcher certificate")
-BATCHER_PREFIX = bytes.fromhex("affab1e0005e77ab1e")
 BATCHER_CERTIFICATE: AssetId = (BATCHER_POLICY, BATCHER_PREFIX + b"devnet batcher")
 """The batcher's certificate token: the ReferenceDatum's batcher policy, the certificate prefix."""
 CERTIFICATE_LOVELACE = 5_000_000
