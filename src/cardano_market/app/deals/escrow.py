@@ -8,8 +8,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from ...chain.base import ChainError, SubmitError, TxState
-from ...chain.history import ChainHistory
+from ...chain.base import ChainError, ChainHistory, SubmitError, TxState
 from ...domain.address import payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
 from ...store.v2_records import (
@@ -192,7 +191,7 @@ def submit_settlement(ctx: Context, deal_tx: DealTransaction, mandate: Mandate) 
 def _spent_by_another(ctx: Context, deal_tx: DealTransaction) -> bytes | None:
     """The id of another transaction that spent one of `deal_tx`'s inputs, if the chain
     backend tells (None: unspent, spent by `deal_tx` itself, or not shown)."""
-    from ...chain.devnet.parse import parse_transaction  # a pure reader of the bytes
+    from ...ledger.parse import parse_transaction
 
     chain = ctx.backend
     if not isinstance(chain, ChainHistory):
