@@ -10,8 +10,7 @@ from cardano_market.domain.address import encode_address
 from cardano_market.domain.datums import QueueDatum, Token, wallet_from_address
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.values import Value
-from cardano_market.store.records import TxStatus
-from cardano_market.store.repos import IssuedTransactionRepo
+from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
 from cardano_market.tx.witness import splice_witnesses, transaction_id
 from conftest import Service
 

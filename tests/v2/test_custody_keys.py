@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from cardano_market.app.v2.custody import create_wallet, rotate_wallet_keys
+from cardano_market.app.v2.custody import create_wallet, rotate_wallet_keys, signing_key
 from cardano_market.app.v2.seeding import derived_id
 from cardano_market.domain.errors import ConfigError
 from cardano_market.security.keystore import KeyStore, KeystoreError, key_id
 from cardano_market.service.bootstrap import open_service
 from cardano_market.store.db import Database
-from cardano_market.store.v2_models import V2CustodialWalletRow
-from cardano_market.store.v2_records import DealStatus, V2TxStatus
-from cardano_market.store.v2_repos import CustodialWalletRepo, DealRepo, UserRepo
+from cardano_market.store.deals import DealRepo, DealStatus
+from cardano_market.store.transactions import V2TxStatus
+from cardano_market.store.users import CustodialWalletRepo, CustodialWalletRow, UserRepo
 from conftest import ALICE, BOB, KEK_HEX, NEWM, SONG, V2Service, v2_settings
 
 OLD = bytes.fromhex(KEK_HEX)
@@ -50,14 +50,19 @@ def add_users(v2: V2Service, n: int = EXTRA_USERS) -> list[str]:
 def sealed_keys(database: Database, keystore: KeyStore) -> dict[str, tuple[str, bytes]]:
     """user id -> (key id that sealed the wallet, the decrypted signing key)."""
     with database.session() as session:
-        rows = list(session.scalars(select(V2CustodialWalletRow)))
-        repo = CustodialWalletRepo(session, keystore)
-        return {row.user_id: (row.key_id, repo.signing_key(row.user_id)) for row in rows}
+        rows = list(session.scalars(select(CustodialWalletRow)))
+        return {
+            row.user_id: (
+                row.key_id,
+                keystore.decrypt_signing_key(row.user_id, bytes(row.encrypted_signing_key)),
+            )
+            for row in rows
+        }
 
 
 def key_id_counts(database: Database, keystore: KeyStore) -> dict[str, int]:
     with database.session() as session:
-        return CustodialWalletRepo(session, keystore).key_ids()
+        return CustodialWalletRepo(session).key_ids()
 
 
 class CrashingKeyStore(KeyStore):
@@ -199,7 +204,7 @@ def test_start_up_refuses_an_unconfigured_stored_key_id(
     try:
         assert parts.v2 is not None
         with parts.database.session() as session:
-            assert len(CustodialWalletRepo(session, parts.v2.keystore).signing_key(ALICE)) == 32
+            assert len(signing_key(parts.v2, session, ALICE)) == 32
     finally:
         parts.close()
 
@@ -231,12 +236,12 @@ def _tamper(v2: V2Service, user: str) -> bytes:
     """Flip the last byte of `user`'s sealed key (a damaged key store); returns the original."""
     with v2.ctx.database.session() as session:
         row = session.scalars(
-            select(V2CustodialWalletRow).where(V2CustodialWalletRow.user_id == user)
+            select(CustodialWalletRow).where(CustodialWalletRow.user_id == user)
         ).one()
         blob = bytes(row.encrypted_signing_key)
         session.execute(
-            update(V2CustodialWalletRow)
-            .where(V2CustodialWalletRow.user_id == user)
+            update(CustodialWalletRow)
+            .where(CustodialWalletRow.user_id == user)
             .values(encrypted_signing_key=blob[:-1] + bytes([blob[-1] ^ 1]))
         )
     return blob
@@ -245,8 +250,8 @@ def _tamper(v2: V2Service, user: str) -> bytes:
 def _restore(v2: V2Service, user: str, blob: bytes) -> None:
     with v2.ctx.database.session() as session:
         session.execute(
-            update(V2CustodialWalletRow)
-            .where(V2CustodialWalletRow.user_id == user)
+            update(CustodialWalletRow)
+            .where(CustodialWalletRow.user_id == user)
             .values(encrypted_signing_key=blob)
         )
 

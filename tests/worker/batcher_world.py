@@ -22,7 +22,7 @@ from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import Value, sum_values
 from cardano_market.store.db import Database
 from cardano_market.store.orders import OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.sales import SaleRepo
 from cardano_market.tx.batch import required_fee
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from cardano_market.tx.witness import sign_transaction, splice_witnesses

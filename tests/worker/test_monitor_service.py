@@ -18,8 +18,8 @@ from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value
 from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
 from cardano_market.store.orders import OrderRepo, OrderState
-from cardano_market.store.records import TxStatus
-from cardano_market.store.repos import IssuedTransactionRepo, SaleRepo
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
 from cardano_market.tx.witness import transaction_id
 from cardano_market.worker.monitor import ChainMonitor
 

@@ -22,8 +22,9 @@ from monitor_world import (
 
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.store.db import Database
-from cardano_market.store.orders import MonitorStateRepo, Order, OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.monitor import MonitorStateRepo
+from cardano_market.store.orders import Order, OrderRepo, OrderState
+from cardano_market.store.sales import SaleRepo
 from cardano_market.worker.monitor import ChainMonitor, MonitorEvent
 
 pytest.importorskip("uplc", reason="the devnet runs the scripts with uplc")

@@ -19,8 +19,7 @@ from ..domain.address import encode_address, payment_key_hash
 from ..domain.cip30 import OutRef, Utxo, parse_utxos
 from ..domain.datums import QueueDatum
 from ..domain.errors import CborError, DatumError, InvalidValueError
-from ..store.records import TxKind
-from ..store.repos import IssuedTransactionRepo
+from ..store.transactions import IssuedTransactionRepo, TxKind
 from ..tx.batch import BatchDeployment, BatchTransaction, build_cancel_transaction
 from ..tx.script import CollateralError, reference_datum_of, reference_script_hash
 from .errors import (

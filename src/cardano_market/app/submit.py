@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.errors import CborError
-from ..store.records import IssuedTransaction, TxKind, TxStatus
-from ..store.repos import IssuedTransactionRepo
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind, TxStatus
 from ..tx.witness import splice_witnesses, transaction_id
 from .errors import BadRequestError, ChainUnavailableError, NotFoundError, UnprocessableError
 from .runtime import Marketplace

@@ -31,7 +31,7 @@ from ..domain.errors import ConfigError, DuplicateRecordError
 from ..domain.pricing import MarketplaceConfig
 from ..domain.values import asset_from_unit
 from ..store.db import Database
-from ..store.repos import SaleRepo
+from ..store.sales import SaleRepo
 from ..worker.loops import NamedLoop
 from .observability import Metrics
 from .recaptcha import RecaptchaVerifier
@@ -487,10 +487,10 @@ def _open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
 def check_stored_keys(database: Database, keystore: KeyStore) -> None:
     """Refuse to start (ConfigError naming the key id) when a stored custodial wallet was
     sealed with a key that is not configured: its user could never sign."""
-    from ..store.v2_repos import CustodialWalletRepo
+    from ..store.users import CustodialWalletRepo
 
     with database.session() as session:
-        stored = CustodialWalletRepo(session, keystore).key_ids()
+        stored = CustodialWalletRepo(session).key_ids()
     keystore.check_stored_key_ids(stored)
 
 

@@ -31,8 +31,8 @@ from ..app.v2.deals import (
 )
 from ..app.v2.money import AmountError, bounded_number, render_amount, render_quantity
 from ..security.jwt_auth import Principal
-from ..store.v2_errors import IllegalTransitionError
-from ..store.v2_records import Token
+from ..store.errors import IllegalTransitionError
+from ..store.tokens import Token
 from .v2_auth import Context, CurrentPrincipal, authorize_owner
 from .v2_errors import V2Error, translate_errors
 from .v2_idempotency import Outcome, run_idempotent

@@ -50,24 +50,11 @@ from ..domain.pointer import pointer_asset_name
 from ..domain.sale import Sale, SaleStatus
 from ..domain.values import AssetId, Value, sum_values
 from ..store.db import Database
-from ..store.orders import (
-    ChainPoint,
-    CloseKind,
-    MonitorStateRepo,
-    NewOrder,
-    Order,
-    OrderRepo,
-)
-from ..store.records import (
-    Criteria,
-    IssuedTransaction,
-    SaleFilter,
-    SaleTerms,
-    StoredSale,
-    TxKind,
-)
-from ..store.records import TxStatus as IssuedStatus
-from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
+from ..store.monitor import MonitorStateRepo
+from ..store.orders import ChainPoint, CloseKind, NewOrder, Order, OrderRepo
+from ..store.sales import Criteria, PendingSaleRepo, SaleFilter, SaleRepo, SaleTerms, StoredSale
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind
+from ..store.transactions import TxStatus as IssuedStatus
 from ..tx.body import transaction_inputs
 
 log = logging.getLogger("cardano_market.monitor")

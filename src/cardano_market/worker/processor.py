@@ -43,9 +43,8 @@ from ..chain.history import ChainHistory
 from ..domain.cip30 import OutRef
 from ..domain.errors import MarketError
 from ..security.keystore import KeystoreError
-from ..store.v2_errors import IllegalTransitionError, LeaseLostError
-from ..store.v2_records import V2Transaction, V2TxStatus
-from ..store.v2_repos import V2TransactionRepo
+from ..store.errors import IllegalTransitionError, LeaseLostError
+from ..store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 from ..tx.witness import transaction_id
 
 if TYPE_CHECKING:
