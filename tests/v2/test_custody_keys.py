@@ -7,6 +7,7 @@ no key id ever reaches a user."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from sqlalchemy import select, update
 
 from cardano_market.app.v2.custody import create_wallet, rotate_wallet_keys, signing_key
 from cardano_market.app.v2.seeding import derived_id
-from cardano_market.domain.errors import ConfigError
+from cardano_market.domain.errors import ConfigError, UnknownRecordError
 from cardano_market.security.keystore import KeyStore, KeystoreError, key_id
 from cardano_market.service.bootstrap import open_service
 from cardano_market.store.db import Database
@@ -79,6 +80,24 @@ class CrashingKeyStore(KeyStore):
         if self.sealed == self.crash_at:
             raise RuntimeError("killed while re-sealing")
         return super().encrypt_signing_key(user_id, key_bytes)
+
+
+def test_a_wallet_key_is_sealed_at_rest_and_opens_only_with_a_configured_key(
+    v2_sqlite: V2Service,
+) -> None:
+    """The store keeps the sealed blob; the custody layer seals and opens it."""
+    (user_id,) = add_users(v2_sqlite, 1)
+    ctx = v2_sqlite.ctx
+    with ctx.database.session() as session:
+        seed = signing_key(ctx, session, user_id)
+        sealed = CustodialWalletRepo(session).sealed_key(user_id)
+        assert len(seed) == 32 and seed not in sealed.blob
+        assert sealed.key_id == ctx.keystore.current_key_id
+        stranger = dataclasses.replace(ctx, keystore=KeyStore(bytes(32)))
+        with pytest.raises(KeystoreError, match="not configured"):
+            signing_key(stranger, session, user_id)
+        with pytest.raises(UnknownRecordError):
+            signing_key(ctx, session, "00" * 12)
 
 
 def test_rotation_is_resumable_and_loses_nothing(v2: V2Service) -> None:
