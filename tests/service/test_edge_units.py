@@ -138,7 +138,7 @@ def test_a_content_length_of_thousands_of_digits_is_413_not_500() -> None:
 def test_a_long_utxo_list_is_refused_before_its_items() -> None:
     from pydantic import ValidationError
 
-    from cardano_market.service.v1_models import MAX_UTXOS, OrderTransactionRequest
+    from cardano_market.service.v1.models import MAX_UTXOS, OrderTransactionRequest
 
     items = ["zz"] * 700_000
     start = time.perf_counter()
@@ -157,7 +157,7 @@ def test_a_long_utxo_list_is_refused_before_its_items() -> None:
 
 def test_numbers_are_judged_by_their_text_before_any_conversion() -> None:
     from cardano_market.service.edge import json_number_problem
-    from cardano_market.service.v2_secondary import BuyBody
+    from cardano_market.service.v2.secondary import BuyBody
 
     assert json_number_problem(b'{"deal_id": 1e600000}') == (
         "body: a number's exponent is beyond +-60"

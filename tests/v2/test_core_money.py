@@ -17,7 +17,7 @@ from cardano_market.app.v2.money import (
     render_amount,
     render_quantity,
 )
-from cardano_market.service.v2_json import dumps_exact
+from cardano_market.service.v2.exact_json import dumps_exact
 
 
 def test_the_specs_fee_example_renders_exactly() -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .edge import EdgeOptions
     from .observability import Metrics
     from .recaptcha import RecaptchaVerifier
-    from .v1 import V1
+    from .v1.routes import V1
 
 DESCRIPTION = """
 Order amounts, unsigned order and sale transactions, and submission for a Cardano marketplace,
@@ -94,7 +94,7 @@ def create_app(
     if v1 is not None:
         if recaptcha is None:
             raise ValueError("the v1 routes need a reCAPTCHA verifier (a disabled one is fine)")
-        from .v1 import cardano, marketplace
+        from .v1.routes import cardano, marketplace
 
         app.state.v1 = v1
         app.state.recaptcha = recaptcha
@@ -126,9 +126,9 @@ def _v2_user(v2: V2Context) -> Callable[[str | None], str] | None:
 
 def _mount_v2(app: FastAPI, v2: V2Context) -> None:
     from ..app.v2.processing import load_handlers
-    from .v2 import devnet_token_router, v2_routers
-    from .v2_auth import authenticate
-    from .v2_errors import install_v2_error_handlers
+    from .v2.auth import authenticate
+    from .v2.errors import install_v2_error_handlers
+    from .v2.routes import devnet_token_router, v2_routers
 
     load_handlers()
     app.state.v2 = v2

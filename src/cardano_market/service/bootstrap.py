@@ -243,7 +243,7 @@ def create_service_app(
     devnet); with `worker`, a v2 transaction worker runs in-process while the app is up; with
     `settle`, the chain monitor and (on the devnet) the batcher too."""
     from .app import create_app
-    from .v1 import V1
+    from .v1.routes import V1
 
     recaptcha = RecaptchaVerifier.from_settings(
         parts.settings, on_outcome=parts.metrics.recaptcha_outcome

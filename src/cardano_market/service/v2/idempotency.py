@@ -26,13 +26,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from ..app.v2.context import V2Context
-from ..security.jwt_auth import Principal
-from ..store.errors import IdempotencyInProgressError, IdempotencyKeyReusedError
-from ..store.idempotency import IDEMPOTENCY_KEY_CHARS, IdempotencyRepo
-from ..store.users import UserRepo
-from .v2_errors import V2Error, translate_errors
-from .v2_json import dumps_exact
+from ...app.v2.context import V2Context
+from ...security.jwt_auth import Principal
+from ...store.errors import IdempotencyInProgressError, IdempotencyKeyReusedError
+from ...store.idempotency import IDEMPOTENCY_KEY_CHARS, IdempotencyRepo
+from ...store.users import UserRepo
+from .errors import V2Error, translate_errors
+from .exact_json import dumps_exact
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

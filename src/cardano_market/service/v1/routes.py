@@ -23,26 +23,26 @@ from typing import Annotated, TypeVar
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
-from ..app.errors import BadRequestError, ChainUnavailableError
-from ..app.operator import OperatorKeys
-from ..app.order_cancel import OrderCancelDesk
-from ..app.order_status import OrderStatus, OrderStatusDesk
-from ..app.orders import OrderDesk, check_network, check_utxo_networks
-from ..app.runtime import Marketplace
-from ..app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
-from ..app.sales import SaleCatalog, sale_view
-from ..app.submit import TransactionSubmitter
-from ..domain.address import decode_address, encode_address
-from ..domain.cip30 import parse_utxos
-from ..domain.errors import AddressError, CborError, InvalidValueError, WitnessError
-from ..domain.sale import SaleStatus
-from ..domain.values import Value, unit_of
-from ..store.sales import Criteria, SaleFilter, StoredSale
-from .errors import bad_request
-from .observability import Metrics
-from .recaptcha import Action, recaptcha_guard
-from .submit_guard import check_signed, check_witness_set
-from .v1_models import (
+from ...app.errors import BadRequestError, ChainUnavailableError
+from ...app.operator import OperatorKeys
+from ...app.order_cancel import OrderCancelDesk
+from ...app.order_status import OrderStatus, OrderStatusDesk
+from ...app.orders import OrderDesk, check_network, check_utxo_networks
+from ...app.runtime import Marketplace
+from ...app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
+from ...app.sales import SaleCatalog, sale_view
+from ...app.submit import TransactionSubmitter
+from ...domain.address import decode_address, encode_address
+from ...domain.cip30 import parse_utxos
+from ...domain.errors import AddressError, CborError, InvalidValueError, WitnessError
+from ...domain.sale import SaleStatus
+from ...domain.values import Value, unit_of
+from ...store.sales import Criteria, SaleFilter, StoredSale
+from ..errors import bad_request
+from ..observability import Metrics
+from ..recaptcha import Action, recaptcha_guard
+from ..submit_guard import check_signed, check_witness_set
+from .models import (
     CountResponse,
     OrderAmountRequest,
     OrderAmountResponse,

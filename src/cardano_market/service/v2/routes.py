@@ -1,16 +1,14 @@
 """The v2 custodial API's core routes: buying on the primary market, transaction status, a
 user's balances and transactions, and the admin routes for users and tokens.
 
-Every route needs a Bearer JWT (`v2_auth`); a user's routes answer 403 for another user's id;
-every POST honours `Idempotency-Key` (`v2_idempotency`). Amounts are JSON numbers rendered
+Every route needs a Bearer JWT (`auth`); a user's routes answer 403 for another user's id;
+every POST honours `Idempotency-Key` (`idempotency`). Amounts are JSON numbers rendered
 exactly from base units and the token's decimals (`app.v2.money`). The secondary market's
-routes (`service.v2_secondary`) are included when that module exists.
+routes live in `secondary`.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -20,29 +18,30 @@ from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from ..app.errors import BadRequestError, NotFoundError
-from ..app.v2.custody import balances, create_wallet, wallet_of
-from ..app.v2.money import (
+from ...app.errors import BadRequestError, NotFoundError
+from ...app.v2.custody import balances, create_wallet, wallet_of
+from ...app.v2.money import (
     AmountError,
     bounded_number,
     parse_amount,
     render_amount,
     render_quantity,
 )
-from ..app.v2.order_cancel import request_order_cancel
-from ..app.v2.primary import request_primary_purchase
-from ..domain.address import encode_address
-from ..domain.errors import DuplicateRecordError, StoreError
-from ..domain.values import ADA, unit_of
-from ..store.ids import parse_object_id
-from ..store.sales import SaleRepo
-from ..store.tokens import Token, TokenKind, TokenRepo
-from ..store.transactions import V2Transaction, V2TransactionRepo
-from ..store.users import CustodialWallet, User, UserRepo, UserRole
-from .v2_auth import Context, CurrentAdmin, CurrentPrincipal, authorize_owner, authorize_user
-from .v2_errors import V2Error, translate_errors
-from .v2_idempotency import Outcome, run_idempotent
-from .v2_json import V2JSONResponse
+from ...app.v2.order_cancel import request_order_cancel
+from ...app.v2.primary import request_primary_purchase
+from ...domain.address import encode_address
+from ...domain.errors import DuplicateRecordError, StoreError
+from ...domain.values import ADA, unit_of
+from ...store.ids import parse_object_id
+from ...store.sales import SaleRepo
+from ...store.tokens import Token, TokenKind, TokenRepo
+from ...store.transactions import V2Transaction, V2TransactionRepo
+from ...store.users import CustodialWallet, User, UserRepo, UserRole
+from .auth import Context, CurrentAdmin, CurrentPrincipal, authorize_owner, authorize_user
+from .errors import V2Error, translate_errors
+from .exact_json import V2JSONResponse
+from .idempotency import Outcome, run_idempotent
+from .secondary import router as secondary_router
 
 OBJECT_ID_PATTERN = r"^[0-9a-fA-F]{24}$"
 ERROR_EXAMPLES: dict[int | str, dict[str, Any]] = {
@@ -488,12 +487,8 @@ def _base_units(value: Decimal | None, decimals: int) -> int | None:
 
 
 def v2_routers() -> list[APIRouter]:
-    """The core routers, then the secondary market's when `service.v2_secondary` exists."""
-    routers = [users, admin]
-    name = f"{__package__}.v2_secondary"
-    if importlib.util.find_spec(name) is not None:
-        routers.append(importlib.import_module(name).router)
-    return routers
+    """The core routers, then the secondary market's."""
+    return [users, admin, secondary_router]
 
 
 def devnet_token_router() -> APIRouter:

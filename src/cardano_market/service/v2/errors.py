@@ -21,15 +21,15 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..app.errors import (
+from ...app.errors import (
     BadRequestError,
     ChainUnavailableError,
     EmptyWalletError,
     NotFoundError,
     UnprocessableError,
 )
-from ..chain.base import ChainError, SubmitError
-from ..domain.errors import (
+from ...chain.base import ChainError, SubmitError
+from ...domain.errors import (
     AddressError,
     CborError,
     InsufficientFundsError,
@@ -40,9 +40,9 @@ from ..domain.errors import (
     StoreError,
     UnknownRecordError,
 )
-from ..security.jwt_auth import AccessDeniedError, AuthenticationError
-from ..security.keystore import KeystoreError
-from .v2_json import V2JSONResponse
+from ...security.jwt_auth import AccessDeniedError, AuthenticationError
+from ...security.keystore import KeystoreError
+from .exact_json import V2JSONResponse
 
 log = logging.getLogger("cardano_market.v2")
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ..app.v2.deals import (
+from ...app.v2.deals import (
     DealClosedError,
     DealConflictError,
     SellingUnavailableError,
@@ -29,14 +29,14 @@ from ..app.v2.deals import (
     order_book,
     request_sell,
 )
-from ..app.v2.money import AmountError, bounded_number, render_amount, render_quantity
-from ..security.jwt_auth import Principal
-from ..store.errors import IllegalTransitionError
-from ..store.tokens import Token
-from .v2_auth import Context, CurrentPrincipal, authorize_owner
-from .v2_errors import V2Error, translate_errors
-from .v2_idempotency import Outcome, run_idempotent
-from .v2_json import V2JSONResponse, iso_utc
+from ...app.v2.money import AmountError, bounded_number, render_amount, render_quantity
+from ...security.jwt_auth import Principal
+from ...store.errors import IllegalTransitionError
+from ...store.tokens import Token
+from .auth import Context, CurrentPrincipal, authorize_owner
+from .errors import V2Error, translate_errors
+from .exact_json import V2JSONResponse, iso_utc
+from .idempotency import Outcome, run_idempotent
 
 router = APIRouter(tags=["v2 secondary market"])
 

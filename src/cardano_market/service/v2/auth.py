@@ -12,9 +12,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ..app.v2.context import V2Context
-from ..security.jwt_auth import AuthenticationError, Principal
-from .v2_errors import V2Error, authentication_required
+from ...app.v2.context import V2Context
+from ...security.jwt_auth import AuthenticationError, Principal
+from .errors import V2Error, authentication_required
 
 
 def v2_context(request: Request) -> V2Context:

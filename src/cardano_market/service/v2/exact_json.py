@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from ..domain.errors import MarketError
+from ...domain.errors import MarketError
 
 
 def dumps_exact(value: Any) -> str:

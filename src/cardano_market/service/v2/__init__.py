@@ -1,0 +1,1 @@
+"""The v2 custodial API: Bearer-authenticated users, asynchronous transactions, secondary market."""
