@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.pointer import pointer_asset_name
-from cardano_market.service.bootstrap import create_service_app, open_service
+from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.audit import AuditAction, AuditLogRepo
 from cardano_market.store.sales import SaleRepo
 from cardano_market.store.transactions import V2TransactionRepo

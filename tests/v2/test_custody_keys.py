@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 from cardano_market.app.v2.custody import create_wallet, rotate_wallet_keys, signing_key
 from cardano_market.app.v2.seeding import derived_id
 from cardano_market.domain.errors import ConfigError, UnknownRecordError
+from cardano_market.runtime import open_service
 from cardano_market.security.keystore import KeyStore, KeystoreError, key_id
-from cardano_market.service.bootstrap import open_service
 from cardano_market.store.db import Database
 from cardano_market.store.deals import DealRepo, DealStatus
 from cardano_market.store.transactions import V2TxStatus
