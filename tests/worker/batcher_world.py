@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cardano_market.app.settlement.report import BatchReport
 from cardano_market.chain.devnet import DevnetBackend, Ledger
 from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
 from cardano_market.domain.cip30 import Utxo
@@ -23,10 +24,10 @@ from cardano_market.domain.values import Value, sum_values
 from cardano_market.store.db import Database
 from cardano_market.store.orders import OrderRepo, OrderState
 from cardano_market.store.sales import SaleRepo
-from cardano_market.tx.batch import required_fee
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
+from cardano_market.tx.settle.fee import required_fee
 from cardano_market.tx.witness import sign_transaction, splice_witnesses
-from cardano_market.worker.batcher import Batcher, BatchReport
+from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
 
 START_MS = 1_700_000_000_000

@@ -103,7 +103,7 @@ class MonitorStateRepo:
                 )
             )
         ).first()
-        return None if row is None else (bytes.fromhex(row.tx_hash), row.output_index)
+        return None if row is None else OutRef(bytes.fromhex(row.tx_hash), row.output_index)
 
     def track_sale_utxo(self, pointer_name: bytes, ref: OutRef, *, now: datetime) -> None:
         """Remember `ref` as the sale UTxO holding `pointer_name` (replacing the one before)."""
@@ -156,7 +156,7 @@ class MonitorStateRepo:
             .where(MonitorUtxoRow.role == "skipped")
             .order_by(MonitorUtxoRow.seen_at)
         )
-        return {(bytes.fromhex(h), ix): reason or "" for h, ix, reason in rows}
+        return {OutRef(bytes.fromhex(h), ix): reason or "" for h, ix, reason in rows}
 
     def forget_skipped(self, refs: Iterable[OutRef]) -> None:
         for tx_hash, ix in refs:

@@ -428,11 +428,11 @@ def _order(row: OrderRow) -> Order:
     utxo = (
         None
         if row.utxo_tx_hash is None or row.utxo_output_index is None
-        else (bytes.fromhex(row.utxo_tx_hash), row.utxo_output_index)
+        else OutRef(bytes.fromhex(row.utxo_tx_hash), row.utxo_output_index)
     )
     return Order(
         id=str(row.id),
-        origin=(bytes.fromhex(row.origin_tx_hash), row.origin_output_index),
+        origin=OutRef(bytes.fromhex(row.origin_tx_hash), row.origin_output_index),
         utxo=utxo,
         sale_id=None if row.sale_id is None else str(row.sale_id),
         pointer_name=bytes.fromhex(row.pointer_asset_name),
@@ -463,7 +463,7 @@ def _purchase(row: PurchaseRow) -> Purchase:
     next_utxo = (
         None
         if row.next_tx_hash is None or row.next_output_index is None
-        else (bytes.fromhex(row.next_tx_hash), row.next_output_index)
+        else OutRef(bytes.fromhex(row.next_tx_hash), row.next_output_index)
     )
     return Purchase(
         tx_id=row.tx_id,
