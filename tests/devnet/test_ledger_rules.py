@@ -54,8 +54,8 @@ from cardano_market.domain.scriptdata import language_views
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.witness import splice_witnesses
 from cardano_market.scenario import load_scenario, run_order
-from cardano_market.tx.witness import splice_witnesses
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = PaymentKey.derive("alice")

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.errors import CborError
+from ..ledger.parse import transaction_id
+from ..ledger.witness import splice_witnesses
 from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind, TxStatus
-from ..tx.witness import splice_witnesses, transaction_id
 from .errors import BadRequestError, ChainUnavailableError, NotFoundError, UnprocessableError
 from .runtime import Marketplace
 from .signing import Mandate
