@@ -20,7 +20,7 @@ from cardano_market.app.payloads import (
     SellPayload,
 )
 from cardano_market.app.primary import PrimaryPurchaseHandler
-from cardano_market.store.v2_records import V2Transaction, V2TxStatus, V2TxType
+from cardano_market.store.transactions import V2Transaction, V2TxStatus, V2TxType
 
 SALE_ID = "0b9a6f0e-94f5-4d3b-8f55-1d8f8c1e2a61"
 PRIMARY_JSON: dict[str, Any] = {

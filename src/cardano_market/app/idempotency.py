@@ -10,10 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..domain.errors import MarketError
-from ..store.v2_errors import IdempotencyInProgressError, IdempotencyKeyReusedError
-from ..store.v2_models import IDEMPOTENCY_KEY_CHARS
-from ..store.v2_records import StoredResponse
-from ..store.v2_repos import IdempotencyRepo, UserRepo
+from ..store.errors import IdempotencyInProgressError, IdempotencyKeyReusedError
+from ..store.idempotency import IDEMPOTENCY_KEY_CHARS, IdempotencyRepo, StoredResponse
+from ..store.users import UserRepo
 from .context import Context
 from .errors import NotFoundError
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 from ..domain.address import decode_address
 from ..domain.cip30 import OutRef
 from ..domain.values import asset_from_unit, unit_of
-from ..store.v2_records import V2TxType
+from ..store.transactions import V2TxType
 from .sale_lifecycle import DeploymentRefs
 
 

@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 from ..domain.amounts import AmountError, parse_amount
 from ..domain.errors import DuplicateRecordError, StoreError
 from ..domain.values import AssetId, unit_of
-from ..store.repos import SaleRepo
-from ..store.v2_records import Token, TokenKind
-from ..store.v2_repos import TokenRepo
+from ..store.sales import SaleRepo
+from ..store.tokens import Token, TokenKind, TokenRepo
 from .context import Context
 from .errors import BadRequestError, ConflictError, NotFoundError
 

@@ -4,8 +4,10 @@ administrator), and a user's, newest first, with the tokens they move."""
 from __future__ import annotations
 
 from ..security.jwt_auth import AccessDeniedError
-from ..store.v2_records import Token, User, V2Transaction, parse_object_id
-from ..store.v2_repos import TokenRepo, V2TransactionRepo
+from ..store.ids import parse_object_id
+from ..store.tokens import Token, TokenRepo
+from ..store.transactions import V2Transaction, V2TransactionRepo
+from ..store.users import User
 from .context import Context
 from .errors import NotFoundError
 from .users import user_of

@@ -8,7 +8,7 @@ One literal table, imports in one direction (the handlers never import it): `pri
 from __future__ import annotations
 
 from ..domain.errors import MarketError
-from ..store.v2_records import V2Transaction, V2TxType
+from ..store.transactions import V2Transaction, V2TxType
 from .custodial_cancel import OrderCancelHandler
 from .custodial_tx import TxHandler
 from .deals.listing import SellHandler

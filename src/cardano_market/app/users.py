@@ -9,8 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ..domain.values import Value
-from ..store.v2_records import CustodialWallet, User, UserRole
-from ..store.v2_repos import UserRepo
+from ..store.users import CustodialWallet, User, UserRepo, UserRole
 from .context import Context
 from .custody import TokenBalance, balances, create_wallet, wallet_of
 from .errors import ConflictError, NotFoundError

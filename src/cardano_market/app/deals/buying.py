@@ -13,19 +13,11 @@ from sqlalchemy.orm import Session
 from ...domain.amounts import AmountError, format_amount, parse_amount
 from ...domain.errors import InsufficientFundsError
 from ...domain.keys import PaymentKey
-from ...store.v2_errors import (
-    DealUnavailableError,
-    InsufficientQuantityError,
-)
-from ...store.v2_records import (
-    AuditAction,
-    Deal,
-    DealStatus,
-    EscrowRef,
-    Token,
-    new_object_id,
-)
-from ...store.v2_repos import AuditLogRepo, DealRepo, TokenRepo
+from ...store.audit import AuditAction, AuditLogRepo
+from ...store.deals import Deal, DealRepo, DealStatus, EscrowRef
+from ...store.errors import DealUnavailableError, InsufficientQuantityError
+from ...store.ids import new_object_id
+from ...store.tokens import Token, TokenRepo
 from ...tx.deal import (
     DealPricing,
     DealPricingError,

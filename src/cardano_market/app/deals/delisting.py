@@ -10,16 +10,10 @@ from sqlalchemy.orm import Session
 
 from ...domain.keys import PaymentKey
 from ...security.jwt_auth import AccessDeniedError
-from ...store.v2_errors import (
-    IllegalTransitionError,
-)
-from ...store.v2_records import (
-    AuditAction,
-    Deal,
-    DealStatus,
-    Token,
-)
-from ...store.v2_repos import AuditLogRepo, DealRepo, TokenRepo
+from ...store.audit import AuditAction, AuditLogRepo
+from ...store.deals import Deal, DealRepo, DealStatus
+from ...store.errors import IllegalTransitionError
+from ...store.tokens import Token, TokenRepo
 from ...tx.deal import (
     build_escrow_release,
 )

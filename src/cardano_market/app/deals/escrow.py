@@ -11,13 +11,9 @@ from sqlalchemy.orm import Session
 from ...chain.base import ChainError, ChainHistory, SubmitError, TxState
 from ...domain.address import payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
-from ...store.v2_records import (
-    AuditAction,
-    Deal,
-    EscrowRef,
-    Token,
-)
-from ...store.v2_repos import AuditLogRepo, DealRepo, TokenRepo
+from ...store.audit import AuditAction, AuditLogRepo
+from ...store.deals import Deal, DealRepo, EscrowRef
+from ...store.tokens import Token, TokenRepo
 from ...tx.deal import (
     DealTransaction,
     find_escrow,

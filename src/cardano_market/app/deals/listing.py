@@ -16,17 +16,11 @@ from ...domain.amounts import AmountError, format_amount, parse_amount
 from ...domain.errors import MarketError
 from ...domain.keys import PaymentKey
 from ...domain.values import ADA
-from ...store.v2_records import (
-    AuditAction,
-    Deal,
-    DealStatus,
-    EscrowRef,
-    Token,
-    TokenKind,
-    V2Transaction,
-    V2TxType,
-)
-from ...store.v2_repos import AuditLogRepo, DealRepo, TokenRepo, UserRepo, V2TransactionRepo
+from ...store.audit import AuditAction, AuditLogRepo
+from ...store.deals import Deal, DealRepo, DealStatus, EscrowRef
+from ...store.tokens import Token, TokenKind, TokenRepo
+from ...store.transactions import V2Transaction, V2TransactionRepo, V2TxType
+from ...store.users import UserRepo
 from ...tx.deal import (
     build_escrow_lock,
 )

@@ -33,14 +33,9 @@ from ...domain.amounts import (
     render_quantity,
 )
 from ...domain.values import ADA, unit_of
-from ...store.v2_records import (
-    CustodialWallet,
-    Token,
-    TokenKind,
-    User,
-    UserRole,
-    V2Transaction,
-)
+from ...store.tokens import Token, TokenKind
+from ...store.transactions import V2Transaction
+from ...store.users import CustodialWallet, User, UserRole
 from .auth import Context, CurrentAdmin, CurrentPrincipal, authorize_owner, authorize_user
 from .errors import V2Error, translate_errors
 from .exact_json import V2JSONResponse
