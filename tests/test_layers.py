@@ -318,9 +318,11 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
     assert layers[f"{PACKAGE}._private"] == 9 and not unplaced
     found = violations(known, edges)
     assert len(found) == 3, found
-    assert "domain.c (layer 0) imports cardano_market.worker.w (layer 9, higher)" in found[0]
-    assert "worker.w imports its peer cardano_market.service.s" in found[1]
-    assert found[2].startswith(f"import cycle: {PACKAGE}.domain.a <-> {PACKAGE}.domain.b\n")
+    assert any(
+        "domain.c (layer 0) imports cardano_market.worker.w (layer 9, higher)" in v for v in found
+    )
+    assert any("worker.w imports its peer cardano_market.service.s" in v for v in found)
+    assert found[-1].startswith(f"import cycle: {PACKAGE}.domain.a <-> {PACKAGE}.domain.b\n")
     _, unplaced = layer_of({f"{PACKAGE}.newthing.x": tmp_path}, [])
     assert unplaced == ["newthing"]
 
