@@ -107,6 +107,11 @@ def check_transaction(
     }
 
 
+def expected_min_ada(output: bytes, params: ProtocolParameters) -> int:
+    """The min-ADA of an output from its own bytes: (160 + size) x coinsPerUTxOByte."""
+    return (160 + len(output)) * params.coins_per_utxo_byte
+
+
 def expected_min_fee(
     params: ProtocolParameters, size: int, mem: int = 0, steps: int = 0, ref_bytes: int = 0
 ) -> int:

@@ -81,10 +81,6 @@ def datum_hash(datum: bytes) -> bytes:
 # -- the fee, written out independently -----------------------------------------------------------
 
 
-def expected_min_ada(output: bytes) -> int:
-    return (160 + len(output)) * 4310
-
-
 # -- drafting --------------------------------------------------------------------------------------
 
 

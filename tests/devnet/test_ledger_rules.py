@@ -26,7 +26,6 @@ from devnet_helpers import (
     build,
     datum_hash,
     declared_units,
-    expected_min_ada,
     expected_script_data_hash,
     native_hash,
     plutus_v3_hash,
@@ -51,7 +50,7 @@ from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.scenario import load_scenario, run_order
 from cardano_market.tx.witness import splice_witnesses
 from keys import ALICE, BOB, CAROL, enterprise
-from txcheck import expected_min_fee
+from txcheck import expected_min_ada, expected_min_fee
 from worlds import NOW_SLOT, START_MS, Clock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,7 +283,7 @@ def test_fee_counts_declared_ex_units(ledger: Ledger, alice_utxos: list[Utxo]) -
 
 def test_output_too_small(ledger: Ledger, alice_utxos: list[Utxo]) -> None:
     probe = TxOutput(enterprise(BOB), Value(1_000_000)).to_cbor()
-    minimum = expected_min_ada(probe)
+    minimum = expected_min_ada(probe, ledger.params)
     assert len(TxOutput(enterprise(BOB), Value(minimum - 1)).to_cbor()) == len(probe)
 
     def paying(coin: int) -> Draft:

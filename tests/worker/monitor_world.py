@@ -42,8 +42,8 @@ from cardano_market.tx.script import (
     build_script_transaction,
 )
 from cardano_market.tx.witness import sign_transaction, splice_witnesses
+from worlds import START_MS
 
-START_MS = 1_700_000_000_000
 ALWAYS_SUCCEEDS = bytes.fromhex("450101002499")  # (program 1.1.0 (lam ctx (con unit ())))
 SCRIPT = script_hash(3, ALWAYS_SUCCEEDS)
 POINTER_POLICY = SCRIPT
