@@ -33,7 +33,7 @@ from cardano_market.domain.values import Value, sum_values
 from cardano_market.synthetic import wallet
 from worlds import START_MS, Clock
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NEWM_POLICY = hashlib.blake2b(b"cardano-market devnet token/NEWM", digest_size=28).digest()
 NEWM = (NEWM_POLICY, b"NEWM")
 

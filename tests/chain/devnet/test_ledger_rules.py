@@ -53,7 +53,7 @@ from keys import ALICE, BOB, CAROL, enterprise
 from txcheck import expected_min_ada, expected_min_fee
 from worlds import NOW_SLOT, START_MS, Clock
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ADA = 1_000_000
 
 
