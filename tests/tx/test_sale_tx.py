@@ -1,7 +1,8 @@
 """Sale start and end builders (tx/sale.py over tx/script.py), checked from the decoded CBOR.
 
 Scripts are evaluated by the devnet ledger's real evaluator (uplc) over the demo seed's deployed
-contracts; what the ledger then does with the transactions is in tests/chain/devnet/test_sale_lifecycle.
+contracts; what the ledger then does with the transactions is in
+tests/chain/devnet/test_sale_lifecycle.
 Here: amounts, balance (mint included), the fee for the signed size with every witness, min-ADA,
 collateral, redeemer indices, the script data hash, stable ids, and CSL's reading.
 """
