@@ -70,7 +70,7 @@ def service(database_url: str | None, directory: Path, buyers: int) -> Iterator[
     from fastapi.testclient import TestClient
 
     from cardano_market.config import load_settings
-    from cardano_market.service.bootstrap import create_service_app, open_service
+    from cardano_market.runtime import create_service_app, open_service
 
     for name in [n for n in os.environ if n.startswith("CARDANO_MARKET_")]:
         del os.environ[name]

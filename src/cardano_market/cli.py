@@ -146,7 +146,7 @@ def serve(
 
     from .config import load_settings
     from .domain.errors import MarketError
-    from .service.bootstrap import create_service_app, open_service
+    from .runtime import create_service_app, open_service
     from .service.observability import configure_logging
 
     overrides = _given(
@@ -159,7 +159,7 @@ def serve(
     )
     configure_logging(log_level.upper(), json=json_logs)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is enough
-    from .service.workers import check_port, export_for_workers, run_workers
+    from .runtime.serve import check_port, export_for_workers, run_workers
 
     try:
         settings = load_settings(env_file, **overrides)
@@ -259,7 +259,8 @@ def _run_settlement(
 
     from .config import load_settings
     from .domain.errors import MarketError
-    from .service.bootstrap import housekeeping_loop, open_service, settlement_loops
+    from .runtime import open_service
+    from .runtime.workers import housekeeping_loop, settlement_loops
     from .service.observability import configure_logging
 
     configure_logging(log_level.upper(), json=True)
@@ -328,7 +329,7 @@ def worker_command(
 
     from .config import load_settings
     from .domain.errors import MarketError
-    from .service.bootstrap import open_service
+    from .runtime import open_service
     from .service.observability import configure_logging
     from .worker.processor import TransactionProcessor
 
@@ -419,7 +420,8 @@ def check_command(
     from .app.deployment_check import check_deployment, failures
     from .config import load_settings
     from .domain.errors import MarketError
-    from .service.bootstrap import expected_deployment, open_service
+    from .runtime import open_service
+    from .runtime.deployment import expected_deployment
 
     logging.getLogger().setLevel(logging.ERROR)
     try:
@@ -550,8 +552,8 @@ def devnet_token(
 
     from .app.v2.seeding import DEVNET_ADMIN_ID
     from .domain.errors import ConfigError
+    from .runtime.keys import devnet_jwt_secret
     from .security.jwt_auth import issue_token
-    from .service.bootstrap import devnet_jwt_secret
 
     subject = user_id or DEVNET_ADMIN_ID
     configured = os.environ.get("CARDANO_MARKET_JWT_SECRET")
@@ -602,13 +604,13 @@ def _open_keys(env_file: Path | None, database_url: str | None) -> tuple[Any, An
     """The settings' key store and the migrated database (ConfigError as a clean exit)."""
     from .config import load_settings
     from .domain.errors import MarketError
-    from .security.keystore import KeyStore
-    from .store.db import Database
+    from .runtime.database import open_database
+    from .runtime.keys import keystore_from_settings
 
     try:
         settings = load_settings(env_file, **_given(database_url=database_url))
-        keystore = KeyStore.from_settings(settings)
-        database = Database.connect(settings.database_url)
+        keystore = keystore_from_settings(settings)
+        database = open_database(settings)
     except MarketError as exc:
         raise _fail(str(exc)) from exc
     return keystore, database

@@ -294,9 +294,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_build", "rate_limit_submit", "rate_limit_read")
     @classmethod
     def _rate(cls, value: str | None) -> str | None:
-        from .service.ratelimit import check_limit
-
-        return None if value is None else check_limit(value)
+        return None if value is None else check_rate_limit(value)
 
     @field_validator("recaptcha_assessment_url", "blockfrost_url")
     @classmethod
@@ -433,7 +431,10 @@ class Settings(BaseSettings):
                 problems.append(str(exc))
             if self.key_encryption_keys_retired is not None:
                 try:
-                    parse_retired_keys(self.key_encryption_keys_retired.get_secret_value())
+                    parse_retired_keys(
+                        self.key_encryption_keys_retired.get_secret_value(),
+                        source=env_name("key_encryption_keys_retired"),
+                    )
                 except ConfigError as exc:
                     problems.append(str(exc))
         elif self.key_encryption_keys_retired is not None:
@@ -484,17 +485,6 @@ class Settings(BaseSettings):
                 f"{self.network} needs {env_name('jwt_audience')} and {env_name('jwt_issuer')}:"
                 " a token minted for another service must not be accepted here"
             )
-
-    def rate_limits(self) -> Any:
-        """The `service.ratelimit.RateLimits` in force (network defaults, then settings)."""
-        from .service.ratelimit import RateLimits
-
-        base = RateLimits.defaults(devnet=not self.network.is_real)
-        return RateLimits(
-            self.rate_limit_build or base.build,
-            self.rate_limit_submit or base.submit,
-            self.rate_limit_read or base.read,
-        )
 
     def jwt_public_key_pem(self) -> str | None:
         """The RS256 public key's PEM (from the variable or the file), None for HS256."""
@@ -573,6 +563,17 @@ def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Setti
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_describe_errors(exc)) from None
+
+
+def check_rate_limit(text: str) -> str:
+    """`text` if `limits` reads it as one rate (`100/minute`, `10 per second`); ValueError."""
+    from limits import parse
+
+    try:
+        parse(text)
+    except ValueError as exc:
+        raise ValueError(f"not a rate limit like '100/minute': {text!r} ({exc})") from None
+    return text
 
 
 def parse_out_ref(text: str) -> tuple[bytes, int]:

@@ -22,7 +22,7 @@ from .config import load_settings
 from .domain.address import encode_address
 from .domain.datums import QueueDatum
 from .domain.values import Value, unit_of
-from .service.bootstrap import ServiceParts, create_service_app, open_service
+from .runtime import ServiceParts, create_service_app, open_service
 from .tx.witness import transaction_id
 
 DEMO_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # the demo seed's USD-priced sale

@@ -22,7 +22,8 @@ from cardano_market.config import Settings, load_settings
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.values import Value
-from cardano_market.service.bootstrap import create_service_app, open_service, settlement_loops
+from cardano_market.runtime import create_service_app, open_service
+from cardano_market.runtime.workers import settlement_loops
 from cardano_market.store.repos import SaleRepo
 from cardano_market.synthetic import wallet, wallet_utxos
 from cardano_market.tx.witness import sign_transaction

@@ -17,7 +17,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cardano_market.config import load_settings
 from cardano_market.domain.errors import ConfigError
 from cardano_market.security.jwt_auth import (
     AUTHENTICATION_REQUIRED,
@@ -240,20 +239,3 @@ def test_principal_may_act_only_for_itself() -> None:
     admin.require_admin()
     with pytest.raises(AccessDeniedError):  # admins use the admin routes for other users
         admin.require_user(ALICE)
-
-
-def test_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, public_pem: bytes) -> None:
-    monkeypatch.chdir(tmp_path)
-    hs = JwtVerifier.from_settings(load_settings(jwt_secret=SECRET.decode()))
-    assert hs.algorithm == "HS256"
-    assert hs.verify(f"Bearer {hs.issue_token(ALICE)}").user_id == ALICE
-    with pytest.raises(ConfigError, match="CARDANO_MARKET_JWT_SECRET must be at least 32"):
-        JwtVerifier.from_settings(load_settings(jwt_secret="jwt-sekrit"))
-    with pytest.raises(ConfigError, match="needs CARDANO_MARKET_JWT_SECRET"):
-        JwtVerifier.from_settings(load_settings())
-    key_file = tmp_path / "issuer.pem"
-    key_file.write_bytes(public_pem)
-    rs = JwtVerifier.from_settings(
-        load_settings(jwt_public_key_file=key_file, jwt_audience="market", jwt_issuer="newm")
-    )
-    assert (rs.algorithm, rs.audience, rs.issuer) == ("RS256", "market", "newm")

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from cardano_market.config import load_settings
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.security.keystore import (
@@ -22,7 +18,6 @@ from cardano_market.security.keystore import (
     HEADER_BYTES,
     KeyStore,
     KeystoreError,
-    devnet_key_file,
     parse_key_encryption_key,
 )
 from cardano_market.store.db import Database
@@ -133,43 +128,6 @@ def test_key_encryption_keys_of_other_lengths_are_refused(text: str, cause: str)
         assert text.strip() not in str(caught.value)
     with pytest.raises(ConfigError):
         KeyStore(bytes(16))
-
-
-def test_configured_key_comes_from_settings() -> None:
-    settings = load_settings(key_encryption_key=base64.b64encode(KEK).decode())
-    assert KeyStore.from_settings(settings).current_key_id == KeyStore(KEK).current_key_id
-
-
-def test_devnet_without_a_key_generates_one_beside_its_sqlite_file(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'market.db'}"
-    settings = load_settings(database_url=url)
-    key_file = devnet_key_file(url)
-    assert key_file == tmp_path / "market.db.kek"
-    assert not key_file.exists()
-
-    barrier = threading.Barrier(6)
-
-    def racing(_: int) -> bytes:
-        barrier.wait(10)
-        return KeyStore.from_settings(settings).current_key_id
-
-    with ThreadPoolExecutor(6) as pool:  # processes sharing the database agree on one key
-        ids = set(pool.map(racing, range(6)))
-    assert len(ids) == 1
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    blob = KeyStore.from_settings(settings).encrypt_signing_key(ALICE, SEED)
-    assert KeyStore.from_settings(settings).decrypt_signing_key(ALICE, blob) == SEED  # restart
-
-
-def test_devnet_key_elsewhere() -> None:
-    memory = load_settings(database_url="sqlite://")
-    assert devnet_key_file("sqlite://") is None
-    assert (
-        KeyStore.from_settings(memory).current_key_id
-        != KeyStore.from_settings(memory).current_key_id
-    )  # the data dies with the process, so does its key
-    with pytest.raises(ConfigError, match="set CARDANO_MARKET_KEY_ENCRYPTION_KEY"):
-        KeyStore.from_settings(load_settings(database_url="postgresql+psycopg://u@h/db"))
 
 
 def test_the_database_file_holds_no_plaintext_signing_key(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
 from cardano_market.devtools.recaptcha_server import RecaptchaAssessmentServer
-from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
+from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from pg_support import postgres_schema
 
 API_KEY = "test-api-key"

@@ -21,7 +21,7 @@ import jwt
 import pytest
 from serve_process import Served, start_serve
 
-from cardano_market.service.bootstrap import devnet_jwt_secret
+from cardano_market.runtime.keys import devnet_jwt_secret
 
 ANSWER_SECONDS = 0.100
 MAX_RSS_GROWTH = 50 * 1024 * 1024

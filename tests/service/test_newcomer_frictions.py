@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from cardano_market.config import load_settings
 from cardano_market.domain.errors import ConfigError, MarketError
 from cardano_market.domain.values import Value
-from cardano_market.service.bootstrap import create_service_app, open_service, settlement_loops
+from cardano_market.runtime import create_service_app, open_service
+from cardano_market.runtime.workers import settlement_loops
 from conftest import Service
 
 ROOT = Path(__file__).resolve().parents[2]

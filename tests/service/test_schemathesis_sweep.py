@@ -36,7 +36,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
 from cardano_market.config import load_settings
-from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
+from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.service.recaptcha import Action
 from conftest import API_KEY, SITE_KEY
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
 from cardano_market.domain.values import Value
-from cardano_market.service.bootstrap import create_service_app, open_service
+from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.order_models import OrderState
 from cardano_market.store.orders import OrderRepo
 from cardano_market.tx.witness import transaction_id

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
 from cardano_market.domain.values import Value, asset_from_unit, unit_of
-from cardano_market.service.bootstrap import create_service_app, open_service, settlement_loops
+from cardano_market.runtime import create_service_app, open_service
+from cardano_market.runtime.workers import settlement_loops
 from conftest import Service
 
 ROOT = Path(__file__).resolve().parents[2]

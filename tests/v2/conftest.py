@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from cardano_market.app.v2.context import V2Context
 from cardano_market.app.v2.seeding import DEVNET_ADMIN_ID
 from cardano_market.config import load_settings
-from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
+from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.worker.processor import TransactionProcessor
 from keys import JWT_SECRET, KEK_HEX
 from pg_support import postgres_schema

@@ -19,7 +19,7 @@ from cardano_market.app.v2.seeding import derived_id
 from cardano_market.chain.devnet.seed import DEFAULT_SEED
 from cardano_market.config import load_settings
 from cardano_market.domain.values import ADA, AssetId
-from cardano_market.service.bootstrap import ServiceParts, create_service_app, open_service
+from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.synthetic import wallet
 from cardano_market.worker.processor import TransactionProcessor
 from keys import KEK_HEX
@@ -155,7 +155,10 @@ def newm_asset() -> AssetId:
 
 
 def fee_addresses(network_id: int = 0) -> tuple[bytes, bytes]:
-    from cardano_market.service.bootstrap import DEVNET_NODE_FEE_WALLET, DEVNET_PLATFORM_FEE_WALLET
+    from cardano_market.runtime.marketplace import (
+        DEVNET_NODE_FEE_WALLET,
+        DEVNET_PLATFORM_FEE_WALLET,
+    )
 
     return (
         wallet(DEVNET_PLATFORM_FEE_WALLET, network_id).address,

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
-from cardano_market.service.bootstrap import create_service_app, open_service
+from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.v2_records import V2TxStatus
 from cardano_market.store.v2_repos import V2TransactionRepo
 from conftest import ALICE, KEK_HEX, SONG, V2Service

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.pointer import pointer_asset_name
-from cardano_market.service.bootstrap import create_service_app, open_service
+from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.repos import SaleRepo
 from cardano_market.store.v2_records import AuditAction
 from cardano_market.store.v2_repos import AuditLogRepo, V2TransactionRepo

@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 from cardano_market.app.v2.custody import create_wallet, rotate_wallet_keys
 from cardano_market.app.v2.seeding import derived_id
 from cardano_market.domain.errors import ConfigError
+from cardano_market.runtime import open_service
 from cardano_market.security.keystore import KeyStore, KeystoreError, key_id
-from cardano_market.service.bootstrap import open_service
 from cardano_market.store.db import Database
 from cardano_market.store.v2_models import V2CustodialWalletRow
 from cardano_market.store.v2_records import DealStatus, V2TxStatus

@@ -23,7 +23,7 @@ from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value
-from cardano_market.service.bootstrap import create_service_app, open_service
+from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.repos import SaleRepo
 from cardano_market.store.v2_models import V2TokenRow
 from cardano_market.store.v2_records import V2TxStatus

@@ -25,7 +25,7 @@ from cardano_market.chain.devnet.parse import parse_transaction
 from cardano_market.chain.history import ChainHistory, ChainTransaction
 from cardano_market.domain.cip30 import OutRef
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
-from cardano_market.service.bootstrap import create_service_app
+from cardano_market.runtime import create_service_app
 from cardano_market.store.v2_records import DealStatus, V2Transaction, V2TxStatus
 from cardano_market.store.v2_repos import DealRepo, V2TransactionRepo
 from cardano_market.tx.witness import transaction_id

@@ -233,7 +233,7 @@ def holdings(ledger: Ledger, address: bytes, asset: Any) -> int:
 def _escrow_address() -> bytes:
     """The devnet's escrow address: the derived escrow wallet's key, no stake part."""
     from cardano_market.domain.address import Credential, make_address
-    from cardano_market.service.bootstrap import DEVNET_ESCROW_WALLET
+    from cardano_market.runtime.keys import DEVNET_ESCROW_WALLET
     from cardano_market.synthetic import wallet
 
     key = wallet(DEVNET_ESCROW_WALLET).payment_key

@@ -37,7 +37,7 @@ from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, Token, Wallet, constr, encode_plutus
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.values import AssetId, Value, unit_of
-from cardano_market.service.bootstrap import configured_batcher
+from cardano_market.runtime.workers import configured_batcher
 from cardano_market.store.db import Database
 from cardano_market.synthetic import tx_hash, utxo
 from cardano_market.worker.batcher import (

@@ -49,7 +49,7 @@ class SigningKind(enum.StrEnum):
 class ServiceKeys:
     """Every payment key hash the service holds or is paid at, and whose it is (for messages).
 
-    Filled once at start-up (`service.bootstrap`): the operator's hot and collateral keys, the
+    Filled once at start-up (`runtime.keys`): the operator's hot and collateral keys, the
     cash register, the batcher, the escrow and the fee addresses. An input at one of these keys
     is spent only under a mandate that names the key in `service_spend`, whatever the address's
     stake part."""

@@ -21,8 +21,6 @@ from ..domain.errors import ConfigError, MarketError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-    from ..config import Settings
-
 __all__ = [
     "AUTHENTICATION_REQUIRED",
     "AccessDeniedError",
@@ -120,40 +118,6 @@ class JwtVerifier:
         self.issuer = issuer
         self.leeway_seconds = leeway_seconds
         self.max_lifetime_seconds = max_lifetime_seconds
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> JwtVerifier:
-        """HS256 with `CARDANO_MARKET_JWT_SECRET`, or RS256 with `..._JWT_PUBLIC_KEY(_FILE)`.
-
-        ConfigError naming the variable when neither is set or the key is unusable.
-        """
-        from ..config import env_name
-
-        public_pem = settings.jwt_public_key_pem()
-        if public_pem is not None:
-            key: bytes | RSAPublicKey = load_rsa_public_key(public_pem)
-            algorithm: Algorithm = "RS256"
-        elif settings.jwt_secret is not None:
-            key = settings.jwt_secret.get_secret_value().encode()
-            algorithm = "HS256"
-            if len(key) < MIN_HMAC_SECRET_BYTES:
-                raise ConfigError(
-                    f"{env_name('jwt_secret')} must be at least {MIN_HMAC_SECRET_BYTES} bytes "
-                    "(RFC 7518 section 3.2)"
-                )
-        else:
-            raise ConfigError(
-                f"the v2 API needs {env_name('jwt_secret')} (HS256) or "
-                f"{env_name('jwt_public_key')} / {env_name('jwt_public_key_file')} (RS256)"
-            )
-        return cls(
-            algorithm=algorithm,
-            key=key,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            leeway_seconds=settings.jwt_leeway_seconds,
-            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
-        )
 
     def verify(self, authorization_header: str | None) -> Principal:
         """The principal an `Authorization` header's Bearer token names; AuthenticationError for

@@ -7,7 +7,7 @@ or with its header edited, fails authentication instead of decrypting. The key i
 the key-encryption key, not the key) says which key sealed a blob: a `KeyStore` can hold the
 current key and retired ones, decrypt with whichever matches, and `rotate` re-seals old blobs.
 
-Where the key-encryption key comes from (`KeyStore.from_settings`):
+Where the key-encryption key comes from (`runtime.keys.keystore_from_settings`):
 - `CARDANO_MARKET_KEY_ENCRYPTION_KEY`, 32 bytes as base64 or hex. Required off the devnet (the
   settings refuse to start without it).
 - On the devnet without it, and only with a SQLite file database: a random key generated once and
@@ -31,18 +31,15 @@ import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..domain.errors import ConfigError, MarketError
-
-if TYPE_CHECKING:
-    from ..config import Settings
 
 __all__ = [
     "BLOB_VERSION",
     "KeyStore",
     "KeystoreError",
     "devnet_key_file",
+    "generated_key",
     "parse_key_encryption_key",
     "parse_retired_keys",
 ]
@@ -101,14 +98,13 @@ def weak_key_reason(key: bytes) -> str | None:
     return None
 
 
-def parse_retired_keys(text: str) -> list[bytes]:
-    """`KEY_ENCRYPTION_KEYS_RETIRED`: comma-separated keys, each as `parse_key_encryption_key`
-    reads them (ConfigError naming the position, never the value)."""
-    from ..config import env_name
-
+def parse_retired_keys(text: str, *, source: str = "the retired keys") -> list[bytes]:
+    """Retired keys (`KEY_ENCRYPTION_KEYS_RETIRED`): comma-separated, each as
+    `parse_key_encryption_key` reads them (ConfigError naming `source` and the position, never the
+    value)."""
     parts = [part.strip() for part in text.split(",")]
     return [
-        parse_key_encryption_key(part, source=f"{env_name('key_encryption_keys_retired')}[{i}]")
+        parse_key_encryption_key(part, source=f"{source}[{i}]")
         for i, part in enumerate(parts)
         if part
     ]
@@ -134,28 +130,6 @@ class KeyStore:
     def __repr__(self) -> str:  # never print a key
         return f"KeyStore(current={self._current_id.hex()}, keys={len(self._keys)})"
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KeyStore:
-        """The configured key, or on the devnet the database's generated one (module docstring).
-
-        ConfigError when there is no key to use.
-        """
-        from ..config import env_name
-
-        if settings.key_encryption_key is not None:
-            text = settings.key_encryption_key.get_secret_value()
-            retired = settings.key_encryption_keys_retired
-            return cls(
-                parse_key_encryption_key(text, source=env_name("key_encryption_key")),
-                retired=parse_retired_keys(retired.get_secret_value()) if retired else (),
-            )
-        if settings.network.is_real:
-            raise ConfigError(f"{settings.network} needs {env_name('key_encryption_key')}")
-        path = devnet_key_file(settings.database_url)
-        if path is None:
-            return cls(secrets.token_bytes(KEY_BYTES))  # in-memory database: dies with it
-        return cls(_load_or_create_key_file(path))
-
     @property
     def current_key_id(self) -> bytes:
         return self._current_id
@@ -165,18 +139,22 @@ class KeyStore:
         """The ids of every key that opens blobs here: the current one and the retired ones."""
         return frozenset(self._keys)
 
-    def check_stored_key_ids(self, stored: Iterable[str]) -> None:
-        """ConfigError naming each stored key id (hex) that no configured key has: wallets
-        sealed with it could not be opened, so a service must not start (a start-up check)."""
-        from ..config import env_name
-
+    def check_stored_key_ids(
+        self,
+        stored: Iterable[str],
+        *,
+        current_setting: str = "the key-encryption key",
+        retired_setting: str = "the retired keys",
+    ) -> None:
+        """ConfigError naming each stored key id (hex) that no configured key has, and the
+        settings that would hold it: wallets sealed with it could not be opened, so a service
+        must not start (a start-up check)."""
         missing = sorted({k for k in stored if bytes.fromhex(k) not in self._keys})
         if missing:
             raise ConfigError(
                 f"custodial wallets are sealed with key id(s) {', '.join(missing)}, which no "
                 f"configured key has (configured: {', '.join(sorted(k.hex() for k in self._keys))}"
-                f"): set {env_name('key_encryption_key')} to that key, or add it to "
-                f"{env_name('key_encryption_keys_retired')}"
+                f"): set {current_setting} to that key, or add it to {retired_setting}"
             )
 
     def encrypt_signing_key(self, user_id: str, key_bytes: bytes) -> bytes:
@@ -234,23 +212,29 @@ class KeyStore:
         return blob[:HEADER_BYTES], blob[HEADER_BYTES:]
 
 
-def devnet_key_file(database_url: str) -> Path | None:
+def devnet_key_file(database_url: str, *, setting: str = "a key-encryption key") -> Path | None:
     """Where a devnet keeps its generated key: beside its SQLite file; None for an in-memory
-    database; ConfigError for any other database."""
+    database; ConfigError for any other database (saying to set `setting` instead)."""
     from sqlalchemy import make_url
-
-    from ..config import env_name
 
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         raise ConfigError(
             f"a devnet on {url.get_backend_name()} has no file to keep a generated key beside: "
-            f"set {env_name('key_encryption_key')}"
+            f"set {setting}"
         )
     database = url.database
     if not database or database == ":memory:" or url.query.get("mode") == "memory":
         return None
     return Path(database).with_name(Path(database).name + KEK_FILE_SUFFIX)
+
+
+def generated_key(path: Path | None) -> bytes:
+    """A devnet's generated key: kept in the file at `path` (created once, exclusively, mode
+    0600), or for an in-memory database (`path` None) a fresh one that dies with it."""
+    if path is None:
+        return secrets.token_bytes(KEY_BYTES)
+    return _load_or_create_key_file(path)
 
 
 def _load_or_create_key_file(path: Path) -> bytes:

@@ -1,13 +1,13 @@
 """The service's app factory: one FastAPI app with the v1 error body, the v1 routes, health,
 metrics, and on the devnet its wallet routes.
 
-`create_app` takes opened parts (tests pass what they need); `bootstrap.create_service_app`
+`create_app` takes opened parts (tests pass what they need); `runtime.web.create_service_app`
 builds them from settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,6 @@ from fastapi import FastAPI
 
 from ..chain.base import ChainBackend
 from ..chain.devnet import DevnetBackend, DevnetWallet
-from ..worker.loops import NamedLoop, RunningLoops
 from .devnet import devnet_router
 from .errors import install_error_handlers
 
@@ -45,8 +44,7 @@ def create_app(
     database: Database | None = None,
     on_close: Callable[[], None] | None = None,
     v2: V2Context | None = None,
-    v2_worker: bool = False,
-    loops: Sequence[NamedLoop] = (),
+    background: Callable[[], Callable[[], None]] | None = None,
     edge: EdgeOptions | None = None,
 ) -> FastAPI:
     """The HTTP app over `backend`.
@@ -56,24 +54,21 @@ def create_app(
     would never be served. With `v1` (and its reCAPTCHA verifier) the v1 routes are mounted; with
     `metrics`, `/metrics` and the request-id middleware; with `database` and `backend`, `/health`.
     `on_close` runs when the app shuts down, after the reCAPTCHA client is closed. With `v2`
-    the custodial API is mounted (and on the devnet `POST /devnet/token`); with `v2_worker`
-    a transaction worker runs in a background thread while the app is up; so do `loops`
-    (the chain monitor and the batcher on the devnet). `edge` puts the body limit, JSON depth
-    check, rate limits, Bearer check before the body on /v2, and CORS in front of every route
-    (`service.edge`).
+    the custodial API is mounted (and on the devnet `POST /devnet/token`). `background` starts
+    what runs while the app is up (the v2 transaction worker, the chain monitor, the batcher,
+    housekeeping: `runtime.workers`) and returns what stops it. `edge` puts the body limit, JSON
+    depth check, rate limits, Bearer check before the body on /v2, and CORS in front of every
+    route (`service.edge`).
     """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        stop_worker = _start_worker(v2) if v2 is not None and v2_worker else None
-        running = RunningLoops(loops) if loops else None
+        stop_background = background() if background is not None else None
         try:
             yield
         finally:
-            if running is not None:
-                running.stop()
-            if stop_worker is not None:
-                stop_worker()
+            if stop_background is not None:
+                stop_background()
             if recaptcha is not None:
                 await recaptcha.aclose()
             if on_close is not None:
@@ -137,21 +132,3 @@ def _mount_v2(app: FastAPI, v2: V2Context) -> None:
     if v2.devnet:
         app.include_router(devnet_token_router())
     install_v2_error_handlers(app, authenticate=authenticate)
-
-
-def _start_worker(v2: V2Context) -> Callable[[], None]:
-    """A transaction worker in a daemon thread; returns what stops it (and waits for it)."""
-    import threading
-
-    from ..worker.processor import TransactionProcessor
-
-    stop = threading.Event()
-    processor = TransactionProcessor(v2)
-    thread = threading.Thread(target=processor.run, args=(stop,), name="v2-worker", daemon=True)
-    thread.start()
-
-    def stop_worker() -> None:
-        stop.set()
-        thread.join(timeout=30)
-
-    return stop_worker

@@ -72,15 +72,6 @@ class RateLimits:
         return cls(table[RouteClass.BUILD], table[RouteClass.SUBMIT], table[RouteClass.READ])
 
 
-def check_limit(text: str) -> str:
-    """`text` if `limits` reads it as one rate (`100/minute`, `10 per second`); ValueError."""
-    try:
-        parse(text)
-    except ValueError as exc:
-        raise ValueError(f"not a rate limit like '100/minute': {text!r} ({exc})") from None
-    return text
-
-
 class RateLimiter:
     """`hit_ip` / `hit_user`: None when the request may go on, else the seconds to wait."""
 

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..domain.errors import ConfigError
@@ -25,7 +24,7 @@ from ..domain.errors import ConfigError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .bootstrap import ServiceParts
+    from .parts import ServiceParts
 
 log = logging.getLogger("cardano_market.service")
 
@@ -72,8 +71,9 @@ def worker_app() -> FastAPI:
     """One HTTP worker process's app (a uvicorn factory): the service from the environment,
     without background loops (the parent runs them)."""
     from ..config import load_settings
-    from .bootstrap import create_service_app, open_service
-    from .observability import configure_logging
+    from ..service.observability import configure_logging
+    from .parts import open_service
+    from .web import create_service_app
 
     logging_options = json.loads(os.environ.get(LOG_VAR) or "{}")
     configure_logging(
@@ -84,24 +84,6 @@ def worker_app() -> FastAPI:
     # the parent checked the deployment and ran the migrations already
     parts = open_service(settings, verify=False)
     return create_service_app(parts)
-
-
-def background_loops(parts: ServiceParts, *, worker: bool, settle: bool) -> Callable[[], None]:
-    """Start the loops a multi-process serve runs once, here; returns what stops them."""
-    from ..worker.loops import NamedLoop, RunningLoops
-    from .bootstrap import settlement_loops
-
-    loops: list[NamedLoop] = []
-    if settle:
-        loops += settlement_loops(parts, optional_batcher=True)
-    if worker and parts.v2 is not None:
-        from ..worker.processor import TransactionProcessor
-
-        processor = TransactionProcessor(parts.v2)
-        loops.append(NamedLoop("v2-worker", processor.run, lambda: None))
-    running = RunningLoops(loops)
-    log.info("background loops running once, in the parent: %s", [loop.name for loop in loops])
-    return running.stop
 
 
 def run_workers(
@@ -115,11 +97,13 @@ def run_workers(
     """Serve with `workers` processes until interrupted; the loops run here meanwhile."""
     import uvicorn
 
+    from .workers import background_loops
+
     settings = parts.settings
     stop = background_loops(parts, worker=worker, settle=settle)
     try:
         uvicorn.run(
-            "cardano_market.service.workers:worker_app",
+            "cardano_market.runtime.serve:worker_app",
             factory=True,
             host=settings.host,
             port=settings.port,
