@@ -5,9 +5,11 @@ Three rules, each failing with the full list of offending imports:
 - a module imports only from its own layer or lower ones (every import counts: module-level, inside
   functions, under `if TYPE_CHECKING:`, and `importlib.import_module` of a literal name);
 - the peers `worker` and `service` never import each other;
-- no cycle between modules. Here only module-level imports count (those under `if TYPE_CHECKING:`
-  too, since they are written at module level): an import inside a function runs when the function
-  is called, not when the module is imported, and is the way to break an import-time cycle.
+- no cycle between modules. Here only module-level imports count: an import inside a function
+  runs when the function is called, not when the module is imported, and is the way to break an
+  import-time cycle. Imports under `if TYPE_CHECKING:` do count (two modules that name each other's
+  types know each other); the report marks them, since moving the shared type down a layer or
+  into its own module is the fix, not a function-local import.
 
 Every top-level package or module must be placed in `LAYERS`, so a new package cannot slip in
 unplaced. A `_`-prefixed root module (a private helper) belongs where its importers are: its layer
@@ -54,6 +56,7 @@ class Import:
     imported: str  # dotted module name (a module, or the package whose name was imported from)
     line: int
     module_level: bool
+    type_only: bool = False  # under `if TYPE_CHECKING:`
 
     def where(self) -> str:
         path = SRC.parent / (self.importer.replace(".", "/"))
@@ -78,20 +81,30 @@ def top_level(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def _walk(nodes: list[ast.stmt], module_level: bool) -> Iterator[tuple[ast.AST, bool]]:
+def _walk(nodes: list[ast.stmt]) -> Iterator[tuple[ast.AST, bool, bool]]:
     """Every node under `nodes`, with whether it runs when the module is imported (not inside a
-    function body)."""
+    function body) and whether it sits under `if TYPE_CHECKING:`."""
     for node in nodes:
-        yield from _walk_node(node, module_level)
+        yield from _walk_node(node, True, False)
 
 
-def _walk_node(node: ast.AST, module_level: bool) -> Iterator[tuple[ast.AST, bool]]:
-    yield node, module_level
+def _walk_node(
+    node: ast.AST, module_level: bool, type_only: bool
+) -> Iterator[tuple[ast.AST, bool, bool]]:
+    yield node, module_level, type_only
     inner = module_level and not isinstance(
         node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
     )
+    guarded = node.body if isinstance(node, ast.If) and _is_type_checking(node.test) else []
     for child in ast.iter_child_nodes(node):
-        yield from _walk_node(child, inner)
+        in_body = any(child is statement for statement in guarded)
+        yield from _walk_node(child, inner, type_only or in_body)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _dynamic_import(node: ast.Call, package: str) -> str | None:
@@ -128,14 +141,14 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> list[Import]:
     package = module if is_package else module.rpartition(".")[0]
     found: list[Import] = []
 
-    def target(name: str, line: int, level: bool) -> None:
+    def target(name: str, line: int, level: bool, type_only: bool) -> None:
         if name == PACKAGE or name.startswith(PACKAGE + "."):
-            found.append(Import(module, name, line, level))
+            found.append(Import(module, name, line, level, type_only))
 
-    for node, level in _walk(tree.body, True):
+    for node, level, type_only in _walk(tree.body):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                target(alias.name, node.lineno, level)
+                target(alias.name, node.lineno, level, type_only)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -146,11 +159,11 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> list[Import]:
                 origin = node.module or ""
             for alias in node.names:
                 submodule = f"{origin}.{alias.name}"
-                target(submodule if submodule in known else origin, node.lineno, level)
+                target(submodule if submodule in known else origin, node.lineno, level, type_only)
         elif isinstance(node, ast.Call):
             name = _dynamic_import(node, package)
             if name is not None:
-                target(name, node.lineno, level)
+                target(name, node.lineno, level, type_only)
     return found
 
 
@@ -168,7 +181,11 @@ def import_graph() -> tuple[dict[str, Path], list[Import]]:
         for found in imports_of(module, path, known):
             edges.append(
                 Import(
-                    found.importer, resolve(found.imported, known), found.line, found.module_level
+                    found.importer,
+                    resolve(found.imported, known),
+                    found.line,
+                    found.module_level,
+                    found.type_only,
                 )
             )
     unique = {edge for edge in edges if edge.imported != edge.importer}
@@ -272,6 +289,7 @@ def violations(known: dict[str, Path], edges: list[Import]) -> list[str]:
         members = set(component)
         arrows = sorted(
             f"{edge.where()} -> {edge.imported}"
+            + (" (under TYPE_CHECKING)" if edge.type_only else "")
             for edge in edges
             if edge.module_level and edge.importer in members and edge.imported in members
         )
@@ -345,10 +363,10 @@ def test_relative_and_local_imports_are_resolved(tmp_path: Path) -> None:
         f"{PACKAGE}.store": source,
     }
     found = imports_of(f"{PACKAGE}.app.mod", source, known)
-    assert [(i.imported, i.module_level) for i in found] == [
-        (f"{PACKAGE}.app.sibling", True),
-        (f"{PACKAGE}.domain.values", True),
-        (f"{PACKAGE}.config", True),
-        (f"{PACKAGE}.store", False),
-        (f"{PACKAGE}.app.deals", False),
+    assert [(i.imported, i.module_level, i.type_only) for i in found] == [
+        (f"{PACKAGE}.app.sibling", True, False),
+        (f"{PACKAGE}.domain.values", True, False),
+        (f"{PACKAGE}.config", True, True),
+        (f"{PACKAGE}.store", False, False),
+        (f"{PACKAGE}.app.deals", False, False),
     ]
