@@ -9,8 +9,8 @@ devnet and its wallet), re-exported lazily (PEP 562) so that importing `cardano_
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers read True)
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it; read on first use by `__getattr__`. The
@@ -124,7 +124,7 @@ if TYPE_CHECKING:
     from cardano_market.tx.witness import sign_transaction, splice_witnesses, transaction_id
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
