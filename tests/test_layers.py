@@ -302,7 +302,8 @@ def test_the_graph_is_read() -> None:
     known, edges = import_graph()
     assert len(known) > 100
     pairs = {(edge.importer, edge.imported) for edge in edges}
-    assert ("cardano_market.cli", "cardano_market.config") in pairs
+    assert any(importer == "cardano_market.cli" for importer, _ in pairs)
+    assert ("cardano_market.tx.order", "cardano_market.domain.values") in pairs
     assert any(importer.startswith("cardano_market.tx.") for importer, _ in pairs)
     assert any(not edge.module_level for edge in edges)  # function-local imports are read
 
