@@ -29,11 +29,11 @@ class Clock:
 
 @contextmanager
 def seeded_ledger(
-    path: Path | str, seed: Seed | None = None
+    path: Path | str, seed: Seed | None = None, clock: Clock | None = None
 ) -> Iterator[tuple[Ledger, SeedResult]]:
-    """A devnet ledger at `path` (":memory:" too) on a fresh `Clock`, seeded from `seed` (default:
-    the demo seed)."""
+    """A devnet ledger at `path` (":memory:" too) on `clock` (default a fresh `Clock`), seeded
+    from `seed` (default: the demo seed)."""
     from cardano_market.chain.devnet.seed import apply_seed, load_seed
 
-    with Ledger(path, system_start_ms=START_MS, clock=Clock()) as ledger:
+    with Ledger(path, system_start_ms=START_MS, clock=clock or Clock()) as ledger:
         yield ledger, apply_seed(ledger, seed if seed is not None else load_seed())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cardano_market.chain.devnet import DevnetBackend, Ledger
-from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
+from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, parse_seed
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import order_amount
@@ -28,7 +28,7 @@ from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from cardano_market.worker.batcher import Batcher, BatchReport
 from cardano_market.worker.monitor import ChainMonitor
 from txcheck import ledger_ref_script_size, script_min_fee
-from worlds import START_MS, Clock
+from worlds import Clock, seeded_ledger
 
 TTL_SLOTS = 300
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
@@ -167,8 +167,8 @@ def open_world(
     """A devnet at `path` seeded from `data` (default the demo seed); `base_dir` is where the
     seed's relative paths start (its `contracts.validators`)."""
     clock = Clock()
-    with Ledger(path, system_start_ms=START_MS, clock=clock) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data or demo_seed_data(), base_dir=base_dir))
+    seed = parse_seed(data or demo_seed_data(), base_dir=base_dir)
+    with seeded_ledger(path, seed, clock) as (ledger, seeded):
         yield World(ledger, DevnetBackend(ledger), seeded, clock)
 
 
