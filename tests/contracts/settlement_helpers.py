@@ -55,6 +55,7 @@ from cardano_market.domain.datums import (
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
+from cardano_market.domain.protocol import BATCHER_PREFIX
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
@@ -72,7 +73,7 @@ REFERENCE_SCRIPT = bytes.fromhex("7c7487bca5af9814f10b9e8239b9efa46f20f87edd075f
 STAKE_SCRIPT = bytes.fromhex("db7245ff4fe23633e2c10ef62374ca6b64efd80d31fc3f7c431386e0")
 NEWM: AssetId = (bytes.fromhex("682fe60c9918842b3323c43b5144bc3d52a23bd2fb81345560d73f63"), b"NEWM")
 BATCHER_POLICY = bytes.fromhex("1cfcfe58e3462df9a3ab474a66536ef48f5acc2c1e7ad2abb294446a")
-CERTIFICATE: AssetId = (BATCHER_POLICY, bytes.fromhex("affab1e0005e77ab1e") + b"\x01" * 23)
+CERTIFICATE: AssetId = (BATCHER_POLICY, BATCHER_PREFIX + b"\x01" * 23)
 FEED_SCRIPT = bytes.fromhex("5d2d13d2b1f0e1d61d9ee43e85a3b5d40d5b0c3c45ce21e9b5c1f6aa")
 FEED_NFT: AssetId = (
     bytes.fromhex("f155a26044efe91b3c44f87a7536d2d631c847717930ff547ae9d05c"),

@@ -26,19 +26,13 @@ from cardano_market.domain.datums import (
     Wallet,
 )
 from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.protocol import BATCHER_PREFIX
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
-from cardano_market.tx.batch import (
-    BatchDeployment,
-    BatchError,
-    NotFillableError,
-    OracleWindowError,
-    PurchasePlan,
-    check_oracle_window,
-    order_can_be_filled,
-    order_pricing,
-    plan_purchase,
-)
+from cardano_market.tx.settle.deployment import BatchDeployment
+from cardano_market.tx.settle.errors import BatchError, NotFillableError, OracleWindowError
+from cardano_market.tx.settle.pricing import check_oracle_window, order_can_be_filled, order_pricing
+from cardano_market.tx.settle.purchase import PurchasePlan, plan_purchase
 
 H = {name: bytes([i + 1]) * 28 for i, name in enumerate(
     ["sale", "queue", "vault", "stake", "hot", "feed", "feed_pid", "pointer", "batcher", "ref",
@@ -48,7 +42,7 @@ NEWM: AssetId = (H["newm"], b"NEWM")
 SONG: AssetId = (H["song"], b"song")
 POINTER_NAME = bytes.fromhex("ca11ab1e00") + b"\x07" * 27
 POINTER: AssetId = (H["pointer"], POINTER_NAME)
-CERTIFICATE: AssetId = (H["batcher"], bytes.fromhex("affab1e0005e77ab1e") + b"x")
+CERTIFICATE: AssetId = (H["batcher"], BATCHER_PREFIX + b"x")
 PRICE = 2723
 MARGIN = 500_000_000_000
 SLOTS = SlotConfig(zero_time_ms=1_700_000_000_000)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cardano_market.app.settlement.report import BatchReport
 from cardano_market.chain.devnet import DevnetBackend, Ledger
 from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, parse_seed
 from cardano_market.domain.cip30 import OutRef, Utxo
@@ -25,7 +26,7 @@ from cardano_market.store.orders import OrderRepo, OrderState
 from cardano_market.store.repos import SaleRepo
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from cardano_market.tx.witness import sign_transaction, splice_witnesses
-from cardano_market.worker.batcher import Batcher, BatchReport
+from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
 from txcheck import ledger_ref_script_size, script_min_fee
 from worlds import Clock, seeded_ledger

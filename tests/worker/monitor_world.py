@@ -170,12 +170,13 @@ class World:
         (utxo,) = [u for u in self.ledger.utxos_at(SALE_ADDRESS) if u.value.quantity(POINTER)]
         return utxo
 
-    def place_order(self, bundles: int, lovelace: int) -> Utxo:
-        """The buyer pays the queue: `lovelace` plus two incentive units, with a QueueDatum."""
+    def place_order(self, bundles: int, lovelace: int, incentive: AssetId = CURRENCY) -> Utxo:
+        """The buyer pays the queue: `lovelace` plus two incentive units (of CURRENCY), with a
+        QueueDatum naming `incentive` as the incentive token."""
         datum = QueueDatum(
             wallet_from_address(self.buyer.address),
             bundles,
-            Token.of(CURRENCY, INCENTIVE),
+            Token.of(incentive, INCENTIVE),
             POINTER_NAME,
         )
         out = TxOutput(

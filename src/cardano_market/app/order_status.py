@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 import cbor2
 from sqlalchemy.orm import Session
 
-from ..domain.cip30 import Utxo
+from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, address_from_wallet
 from ..domain.errors import MarketError
 from ..domain.values import Value, sum_values
@@ -133,7 +133,7 @@ class OrderStatusDesk:
         issued = IssuedTransactionRepo(session).by_reference(order_id, TxKind.ORDER)
         queued = orders.by_api_order_id(order_id)
         if queued is None and issued is not None:
-            queued = orders.by_origin((bytes.fromhex(issued.tx_id), 0))
+            queued = orders.by_origin(OutRef(bytes.fromhex(issued.tx_id), 0))
         if queued is not None:
             return self._queued(session, queued, order_id, pending)
         if issued is not None:

@@ -58,7 +58,7 @@ def live_deployment(backend: ChainBackend, refs: DeploymentRefs) -> sale_tx.Sale
     }
     missing = [r for r in (refs.pointer_script_ref, refs.sale_script_ref) if r not in found]
     if missing:
-        where = ", ".join(f"{h.hex()}#{i}" for h, i in missing)
+        where = ", ".join(str(OutRef.of(ref)) for ref in missing)
         raise UnprocessableError(f"the marketplace reference script UTxO(s) {where} are spent")
     return sale_tx.SaleDeployment(
         reference_utxo=holders[0],

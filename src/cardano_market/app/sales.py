@@ -14,11 +14,10 @@ from fractions import Fraction
 from typing import Any
 
 from ..chain.base import ChainError
-from ..domain.datums import USD, SaleDatum
-from ..domain.errors import DatumError
+from ..domain.datums import USD
 from ..domain.pointer import pointer_asset_name
 from ..domain.pricing import USD_SCALE, exact_decimal
-from ..domain.sale import Sale, SaleStatus
+from ..domain.sale import Sale, sale_from_utxo
 from ..store.records import SaleFilter, StoredSale, TxKind
 from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
 from ..tx.body import transaction_inputs
@@ -143,27 +142,9 @@ class SaleCatalog:
         holders = market.backend.utxos_with_asset(market.addresses.sale, (policy, pointer))
         if not holders or holders[0].inline_datum is None:
             return None
-        utxo = holders[0]
-        try:
-            datum = SaleDatum.from_cbor(utxo.inline_datum)  # type: ignore[arg-type]
-        except DatumError:
+        sale = sale_from_utxo(str(sale_id), pending.terms, pointer, holders[0])
+        if sale is None:
             return None
-        terms = pending.terms
-        held = utxo.value.quantity(terms.bundle)
-        available = min(held // terms.bundle_amount, terms.total_bundle_quantity)
-        sale = Sale(
-            id=str(sale_id),
-            status=SaleStatus.STARTED if available else SaleStatus.SOLD_OUT,
-            pointer_name=pointer,
-            owner_address=terms.owner_address,
-            bundle=terms.bundle,
-            bundle_amount=terms.bundle_amount,
-            cost=terms.cost,
-            cost_amount=terms.cost_amount,
-            total_bundle_quantity=terms.total_bundle_quantity,
-            available_bundle_quantity=available,
-            max_bundle_size=datum.max_bundle_size,
-        )
         with market.database.session() as session:
             return SaleRepo(session).add(sale, pointer_policy=policy, now=market.clock())
 

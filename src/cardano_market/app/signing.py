@@ -440,4 +440,4 @@ def _value_at(key: bytes, utxos: Iterable[Utxo]) -> Value:
 
 
 def _ref(ref: OutRef) -> str:
-    return f"{ref[0].hex()}#{ref[1]}"
+    return str(OutRef.of(ref))

@@ -10,6 +10,7 @@ big-integer tags, and checks field counts, types and sizes, raising DatumError n
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -31,6 +32,13 @@ DEFAULT_MAX_BUNDLE_SIZE = 2**63 - 1
 _CHUNK = 64
 _MAX_UINT64 = 2**64 - 1
 
+CONSTR_TAG_0 = 121
+"""Constructors 0..6 are CBOR tags 121..127."""
+CONSTR_TAG_7 = 1280
+"""Constructors 7..127 are CBOR tags 1280..1400."""
+CONSTR_TAG_GENERAL = 102
+"""Any constructor: tag 102 over `[index, fields]`."""
+
 
 # -- Plutus data encoding -------------------------------------------------------------------------
 
@@ -40,10 +48,10 @@ def constr(index: int, fields: Sequence[Any]) -> cbor2.CBORTag:
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise DatumError(f"constructor index must be a non-negative int, got {index!r}")
     if index <= 6:
-        return cbor2.CBORTag(121 + index, list(fields))
+        return cbor2.CBORTag(CONSTR_TAG_0 + index, list(fields))
     if index <= 127:
-        return cbor2.CBORTag(1280 + index - 7, list(fields))
-    return cbor2.CBORTag(102, [index, list(fields)])
+        return cbor2.CBORTag(CONSTR_TAG_7 + index - 7, list(fields))
+    return cbor2.CBORTag(CONSTR_TAG_GENERAL, [index, list(fields)])
 
 
 def encode_plutus(data: Any) -> bytes:
@@ -131,7 +139,7 @@ def constr_of(obj: Any, where: str) -> tuple[int, list[Any]]:
     if not isinstance(obj, cbor2.CBORTag):
         raise DatumError(f"{where} must be a Plutus constructor, got {_kind(obj)}")
     index = _constructor_index(obj, where)
-    fields = obj.value[1] if obj.tag == 102 else obj.value
+    fields = obj.value[1] if obj.tag == CONSTR_TAG_GENERAL else obj.value
     if not isinstance(fields, (list, tuple)):
         raise DatumError(f"{where} constructor fields must be an array, got {_kind(fields)}")
     return index, list(fields)
@@ -139,11 +147,11 @@ def constr_of(obj: Any, where: str) -> tuple[int, list[Any]]:
 
 def _constructor_index(tag: Any, where: str) -> int:
     number = tag.tag
-    if 121 <= number <= 127:
-        return int(number - 121)
-    if 1280 <= number <= 1400:
-        return int(number - 1280 + 7)
-    if number == 102:
+    if CONSTR_TAG_0 <= number <= CONSTR_TAG_0 + 6:
+        return int(number - CONSTR_TAG_0)
+    if CONSTR_TAG_7 <= number <= CONSTR_TAG_7 + 120:
+        return int(number - CONSTR_TAG_7 + 7)
+    if number == CONSTR_TAG_GENERAL:
         value = tag.value
         if (
             not isinstance(value, (list, tuple))
@@ -658,6 +666,67 @@ class OracleDatum(PlutusRecord):
             _int(price_map[1], f"{where}.start_ms"),
             _int(price_map[2], f"{where}.end_ms"),
         )
+
+
+# -- redeemers (PROTOCOL section 1) --------------------------------------------------------------
+
+
+class _Redeemer(enum.IntEnum):
+    """A redeemer without fields: `Constr index []`."""
+
+    def to_cbor(self) -> bytes:
+        return encode_plutus(constr(self.value, []))
+
+
+class QueueRedeemer(_Redeemer):
+    """The queue validator's redeemers: what spent an order."""
+
+    PURCHASE = 0
+    """A batcher fills the order from one sale."""
+    REFUND = 1
+    """A batcher returns an order that can no longer be filled."""
+    CANCEL = 2
+    """The owner takes the order back."""
+
+    @classmethod
+    def of(cls, constructor: int | None) -> QueueRedeemer | None:
+        """The queue redeemer a decoded constructor index stands for (None: not a queue one)."""
+        if constructor is None:
+            return None
+        try:
+            return cls(constructor)
+        except ValueError:
+            return None
+
+
+class SaleRedeemer(_Redeemer):
+    """The sale validator's redeemers (constructor indexes)."""
+
+    PURCHASE = 0
+    START_SALE = 1
+    TRANSFORM_SALE = 2
+    REMOVE_SALE = 3
+
+
+class PointerRedeemer(_Redeemer):
+    """The pointer minting policy's redeemers."""
+
+    MINT = 0
+    BURN = 1
+
+
+def redeemer_constructor(data: Any) -> int | None:
+    """The constructor index of a decoded redeemer (any tag form), None when it is not a
+    constructor: how a spend is told apart (e.g. `QueueRedeemer.of`)."""
+    try:
+        return constr_of(data, "redeemer")[0]
+    except DatumError:
+        return None
+
+
+def add_to_vault(tokens: Sequence[Token]) -> bytes:
+    """The vault's AddToVault [tokens] redeemer (constructor 0)."""
+    return encode_plutus(constr(0, [[t.to_plutus() for t in tokens]]))
 
 
 # -- owner addresses ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..app.operator import OperatorKeys, load_signing_key
 from ..app.sale_lifecycle import DeploymentRefs
 from ..config import Network, Settings, env_name, parse_out_ref
 from ..domain.address import decode_address, parse_address
+from ..domain.cip30 import OutRef
 from ..domain.errors import ConfigError
 from ..domain.values import asset_from_unit
 
@@ -119,7 +120,7 @@ def public_operator(
     return OperatorKeys.enterprise(hot, collateral, network_id), refs
 
 
-def _out_ref_or_none(text: str | None) -> tuple[bytes, int] | None:
+def _out_ref_or_none(text: str | None) -> OutRef | None:
     return None if text is None else parse_out_ref(text)
 
 

@@ -70,6 +70,8 @@ def settlement_loops(
             confirmations=settings.monitor_confirmations,
             from_block=settings.monitor_from_block,
             on_event=parts.metrics.monitor_event,
+            # the batcher's allow-list: the profit token, which is the marketplace currency
+            incentives=[parts.market.config.currency],
         )
         loops.append(
             NamedLoop(
@@ -123,7 +125,8 @@ def configured_batcher(
     """The batcher a public network's settings describe: its key (certificate and vault), the
     operator's collateral key, and the deployment (reference data, sale, queue and vault
     reference scripts), read from the chain and checked against the ReferenceDatum."""
-    from ..worker.batcher import Batcher, BatcherKeys
+    from ..app.settlement.deployment import BatcherKeys
+    from ..worker.batcher import Batcher
 
     missing = [n for n in _BATCHER_SETTINGS if getattr(settings, n) is None]
     if missing:

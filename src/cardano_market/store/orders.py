@@ -457,7 +457,7 @@ class MonitorStateRepo:
                 )
             )
         ).first()
-        return None if row is None else (bytes.fromhex(row.tx_hash), row.output_index)
+        return None if row is None else OutRef(bytes.fromhex(row.tx_hash), row.output_index)
 
     def track_sale_utxo(self, pointer_name: bytes, ref: OutRef, *, now: datetime) -> None:
         """Remember `ref` as the sale UTxO holding `pointer_name` (replacing the one before)."""
@@ -510,7 +510,7 @@ class MonitorStateRepo:
             .where(MonitorUtxoRow.role == "skipped")
             .order_by(MonitorUtxoRow.seen_at)
         )
-        return {(bytes.fromhex(h), ix): reason or "" for h, ix, reason in rows}
+        return {OutRef(bytes.fromhex(h), ix): reason or "" for h, ix, reason in rows}
 
     def forget_skipped(self, refs: Iterable[OutRef]) -> None:
         for tx_hash, ix in refs:
@@ -567,11 +567,11 @@ def _order(row: OrderRow) -> Order:
     utxo = (
         None
         if row.utxo_tx_hash is None or row.utxo_output_index is None
-        else (bytes.fromhex(row.utxo_tx_hash), row.utxo_output_index)
+        else OutRef(bytes.fromhex(row.utxo_tx_hash), row.utxo_output_index)
     )
     return Order(
         id=str(row.id),
-        origin=(bytes.fromhex(row.origin_tx_hash), row.origin_output_index),
+        origin=OutRef(bytes.fromhex(row.origin_tx_hash), row.origin_output_index),
         utxo=utxo,
         sale_id=None if row.sale_id is None else str(row.sale_id),
         pointer_name=bytes.fromhex(row.pointer_asset_name),
@@ -602,7 +602,7 @@ def _purchase(row: PurchaseRow) -> Purchase:
     next_utxo = (
         None
         if row.next_tx_hash is None or row.next_output_index is None
-        else (bytes.fromhex(row.next_tx_hash), row.next_output_index)
+        else OutRef(bytes.fromhex(row.next_tx_hash), row.next_output_index)
     )
     return Purchase(
         tx_id=row.tx_id,

@@ -84,7 +84,7 @@ def balance(
         )
         if isinstance(result, BalancedTransaction):
             for utxo in result.inputs:
-                utxo.check_no_duplicate_keys(f"input {utxo.tx_hash.hex()}#{utxo.index}")
+                utxo.check_no_duplicate_keys(f"input {utxo.out_ref}")
             return result
         if not selection.top_up(result.lovelace):
             _raise_short(selection, target, {"lovelace": result.lovelace})

@@ -294,10 +294,7 @@ class TransactionProcessor:
             except ChainError:
                 return None  # cannot tell now
             if spender is not None and spender.tx_id != tx_id:
-                return (
-                    f"its input {ref[0].hex()}#{ref[1]} was spent by transaction "
-                    f"{spender.tx_id.hex()}"
-                )
+                return f"its input {OutRef.of(ref)} was spent by transaction {spender.tx_id.hex()}"
         return None
 
     def complete(self, tx: V2Transaction, handler: TxHandler) -> V2Transaction:

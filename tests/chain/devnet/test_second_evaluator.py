@@ -30,7 +30,7 @@ from cardano_market.chain.devnet import Ledger
 from cardano_market.chain.devnet.plutus import evaluate_scripts
 from cardano_market.chain.devnet.seed import apply_seed, load_seed
 from cardano_market.domain.cip30 import OutRef, Utxo
-from cardano_market.tx.batch import BatchTransaction
+from cardano_market.tx.settle.result import BatchTransaction
 from interop.aiken_uplc import Evaluation, aiken_evaluate, canonical_datums, require_aiken
 from worlds import START_MS, Clock
 

@@ -31,23 +31,22 @@ from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import AssetId, Value, sum_values
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.synthetic import SyntheticWallet
-from cardano_market.tx.batch import (
-    QUEUE_CANCEL,
-    BatchDeployment,
-    BatchTransaction,
-    ExUnitsMemo,
+from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
+from cardano_market.tx.sale import SaleDeployment, SaleTerms, build_sale_start_transaction
+from cardano_market.tx.script import ScriptInput, ScriptTransaction, Shape, build_script_transaction
+from cardano_market.tx.settle.cancel import QUEUE_CANCEL, build_cancel_transaction
+from cardano_market.tx.settle.deployment import BatchDeployment
+from cardano_market.tx.settle.errors import (
     FeeBoundError,
     NotFillableError,
     OracleWindowError,
     StillFillableError,
-    build_cancel_transaction,
-    build_purchase_transaction,
-    build_refund_transaction,
-    plan_purchase,
 )
-from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-from cardano_market.tx.sale import SaleDeployment, SaleTerms, build_sale_start_transaction
-from cardano_market.tx.script import ScriptInput, ScriptTransaction, Shape, build_script_transaction
+from cardano_market.tx.settle.fee import ExUnitsMemo
+from cardano_market.tx.settle.inputs import SettlementInputs
+from cardano_market.tx.settle.purchase import build_purchase_transaction, plan_purchase
+from cardano_market.tx.settle.refund import build_refund_transaction
+from cardano_market.tx.settle.result import BatchTransaction
 from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from txcheck import ledger_ref_script_size, script_min_fee
 from worlds import START_MS, Clock, seeded_ledger
@@ -176,19 +175,21 @@ def purchase(
     assert c is not None and seeded.oracle is not None
     now = ledger.current_slot()
     return build_purchase_transaction(
-        deployment=deployment(seeded),
-        sale_utxo=sale,
-        queue_utxo=order,
-        certificate_utxo=certificate or current_certificate(ledger, seeded),
-        oracle_utxo=seeded.oracle.utxo,
+        SettlementInputs(
+            deployment=deployment(seeded),
+            sale_utxo=sale,
+            queue_utxo=order,
+            certificate_utxo=certificate or current_certificate(ledger, seeded),
+            oracle_utxo=seeded.oracle.utxo,
+            collateral_utxos=ledger.utxos_at(collateral(seeded).address),
+            params=ledger.params,
+            evaluate=ledger.evaluate,
+            slot_config=ledger.slot_config,
+            validity_start=now,
+            ttl=now + TTL_SLOTS,
+            units_memo=units_memo,
+        ),
         vault_utxo=vault or current_vault(ledger, seeded),
-        collateral_utxos=ledger.utxos_at(collateral(seeded).address),
-        params=ledger.params,
-        evaluate=ledger.evaluate,
-        slot_config=ledger.slot_config,
-        validity_start=now,
-        ttl=now + TTL_SLOTS,
-        units_memo=units_memo,
     )
 
 
@@ -205,19 +206,21 @@ def refund(
     assert seeded.oracle is not None
     now = ledger.current_slot()
     return build_refund_transaction(
-        deployment=deployment(seeded),
-        queue_utxo=order,
-        sale_utxo=sale,
-        certificate_utxo=certificate or current_certificate(ledger, seeded),
-        oracle_utxo=seeded.oracle.utxo,
-        collateral_utxos=ledger.utxos_at(collateral(seeded).address),
-        params=ledger.params,
-        evaluate=ledger.evaluate,
-        slot_config=ledger.slot_config,
-        validity_start=now,
-        ttl=now + TTL_SLOTS,
-        pending_utxos=pending,
-        units_memo=units_memo,
+        SettlementInputs(
+            deployment=deployment(seeded),
+            queue_utxo=order,
+            sale_utxo=sale,
+            certificate_utxo=certificate or current_certificate(ledger, seeded),
+            oracle_utxo=seeded.oracle.utxo,
+            collateral_utxos=ledger.utxos_at(collateral(seeded).address),
+            params=ledger.params,
+            evaluate=ledger.evaluate,
+            slot_config=ledger.slot_config,
+            validity_start=now,
+            ttl=now + TTL_SLOTS,
+            pending_utxos=pending,
+            units_memo=units_memo,
+        )
     )
 
 
@@ -520,21 +523,21 @@ def test_purchase_outside_the_oracle_window(world: tuple[Ledger, SeedResult]) ->
     order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
     end_slot = ledger.slot_config.posix_ms_to_slot(seeded.oracle.datum.end_ms)
     now = ledger.current_slot()
-    common = dict(
+    late_inputs = SettlementInputs(
         deployment=deployment(seeded),
         sale_utxo=sale_utxo,
         queue_utxo=order,
         certificate_utxo=current_certificate(ledger, seeded),
         oracle_utxo=seeded.oracle.utxo,
-        vault_utxo=current_vault(ledger, seeded),
         collateral_utxos=ledger.utxos_at(collateral(seeded).address),
         params=ledger.params,
+        evaluate=ledger.evaluate,
         slot_config=ledger.slot_config,
         validity_start=now,
         ttl=end_slot + 1,
     )
     with pytest.raises(OracleWindowError, match="not inside the oracle window"):
-        build_purchase_transaction(evaluate=ledger.evaluate, **common)  # type: ignore[arg-type]
+        build_purchase_transaction(late_inputs, vault_utxo=current_vault(ledger, seeded))
 
     # the same purchase built without the builder's check: the scripts refuse it on the ledger
     plan = plan_purchase(
@@ -546,8 +549,8 @@ def test_purchase_outside_the_oracle_window(world: tuple[Ledger, SeedResult]) ->
         vault_utxo=current_vault(ledger, seeded),
     )
     vault = current_vault(ledger, seeded)
-    from cardano_market.domain.datums import Token, Wallet
-    from cardano_market.tx.batch import QUEUE_PURCHASE, SALE_PURCHASE, add_to_vault
+    from cardano_market.domain.datums import Token, Wallet, add_to_vault
+    from cardano_market.tx.settle.purchase import QUEUE_PURCHASE, SALE_PURCHASE
 
     c = seeded.contracts
     assert c is not None

@@ -585,7 +585,7 @@ def _current_escrow(
     is audited as recovered)."""
     expected = deal.remaining + reserved
     if deal.escrow is not None:
-        ref = (bytes.fromhex(deal.escrow.tx_hash), deal.escrow.index)
+        ref = OutRef(bytes.fromhex(deal.escrow.tx_hash), deal.escrow.index)
         recorded = next(iter(ctx.chain.utxos_by_ref([ref])), None)
         if recorded is not None:
             held = recorded.value.quantity(token.asset)

@@ -32,7 +32,6 @@ from ..order_cancel import (
     build_order_cancel,
     find_queued_order,
     load_cancel_deployment,
-    out_ref_text,
     parse_order_tx_id,
 )
 from ..sale_lifecycle import DeploymentRefs
@@ -60,7 +59,7 @@ def request_order_cancel(
     transaction id; UnprocessableError (422) for an order whose sale no token record sells;
     ChainUnavailableError (503) when cancelling is not configured.
     """
-    ref = (parse_order_tx_id(order_tx_id, "order_tx_id"), output_index)
+    ref = OutRef(parse_order_tx_id(order_tx_id, "order_tx_id"), output_index)
     user = UserRepo(session).get(user_id)
     if user is None:
         raise NotFoundError(f"User {user_id} not found")
@@ -99,7 +98,8 @@ class OrderCancelHandler:
 
     def build(self, ctx: V2Context, tx: V2Transaction) -> BuiltTx:
         payload = tx.payload
-        ref = (bytes.fromhex(str(payload["order_tx_hash"])), int(payload["order_output_index"]))
+        tx_hash, index = str(payload["order_tx_hash"]), int(payload["order_output_index"])
+        ref = OutRef(bytes.fromhex(tx_hash), index)
         deployment = load_cancel_deployment(ctx.chain, _refs_from(payload["deployment"]))
         with ctx.database.session() as session:
             wallet = wallet_of(ctx, session, tx.user_id)
@@ -108,8 +108,7 @@ class OrderCancelHandler:
             order = find_queued_order(ctx.chain, ctx.market.addresses.queue, deployment, ref)
         except NotFoundError:
             raise NotFoundError(
-                f"Order {out_ref_text(ref)} is no longer in the queue (filled, refunded or "
-                "cancelled already)"
+                f"Order {ref} is no longer in the queue (filled, refunded or cancelled already)"
             ) from None
         if order.datum.owner.pkh != payment_key_hash(wallet.address):
             raise AccessDeniedError(NOT_OWNED)
@@ -139,8 +138,8 @@ def _refs_payload(refs: DeploymentRefs) -> dict[str, Any]:
     return {
         "reference_address": refs.reference_address.hex(),
         "starter_nft": unit_of(refs.starter_nft),
-        "pointer_script_ref": out_ref_text(refs.pointer_script_ref),
-        "sale_script_ref": out_ref_text(refs.sale_script_ref),
+        "pointer_script_ref": str(OutRef.of(refs.pointer_script_ref)),
+        "sale_script_ref": str(OutRef.of(refs.sale_script_ref)),
         "sale_address": refs.sale_address.hex(),
         "queue_script_ref": _optional_ref_text(refs.queue_script_ref),
         "vault_script_ref": _optional_ref_text(refs.vault_script_ref),
@@ -148,23 +147,19 @@ def _refs_payload(refs: DeploymentRefs) -> dict[str, Any]:
 
 
 def _optional_ref_text(ref: OutRef | None) -> str | None:
-    return None if ref is None else out_ref_text(ref)
+    return None if ref is None else str(OutRef.of(ref))
 
 
 def _refs_from(payload: dict[str, Any]) -> DeploymentRefs:
-    def out_ref(text: str) -> OutRef:
-        tx_hash, _, index = text.partition("#")
-        return bytes.fromhex(tx_hash), int(index)
-
     def optional(key: str) -> OutRef | None:  # absent from payloads stored before these keys
         text = payload.get(key)
-        return None if text is None else out_ref(str(text))
+        return None if text is None else OutRef.parse(str(text))
 
     return DeploymentRefs(
         reference_address=decode_address(str(payload["reference_address"])),
         starter_nft=asset_from_unit(str(payload["starter_nft"])),
-        pointer_script_ref=out_ref(str(payload["pointer_script_ref"])),
-        sale_script_ref=out_ref(str(payload["sale_script_ref"])),
+        pointer_script_ref=OutRef.parse(str(payload["pointer_script_ref"])),
+        sale_script_ref=OutRef.parse(str(payload["sale_script_ref"])),
         sale_address=decode_address(str(payload["sale_address"])),
         queue_script_ref=optional("queue_script_ref"),
         vault_script_ref=optional("vault_script_ref"),

@@ -215,7 +215,7 @@ def _inputs(value: bytes, what: str) -> list[OutRef]:
             or not 0 <= item[1] < 2**16
         ):
             raise CborError(f"{what} must hold [32-byte tx id, output index] pairs")
-        refs.append((item[0], item[1]))
+        refs.append(OutRef(item[0], item[1]))
     if len(set(refs)) != len(refs):
         raise CborError(f"{what} hold the same input twice")
     return sorted(refs)

@@ -55,6 +55,7 @@ from ...domain.errors import ConfigError, SeedError
 from ...domain.outputs import TxOutput
 from ...domain.pointer import pointer_asset_name
 from ...domain.pricing import MarketplaceConfig
+from ...domain.protocol import BATCHER_PREFIX
 from ...domain.sale import Sale, SaleStatus
 from ...domain.values import ADA, MAX_ASSET_NAME_SIZE, POLICY_ID_SIZE, AssetId, Value, unit_of
 from ...synthetic import SyntheticWallet, wallet
@@ -116,7 +117,6 @@ FEE_BOUND = 1_000_000
 """Each ReferenceDatum fee bound, in lovelace, unless the seed sets it (mainnet's)."""
 MAINNET_FEE_BOUNDS = Fees(FEE_BOUND, FEE_BOUND, FEE_BOUND)
 BATCHER_POLICY = _hash28("batcher certificate")
-BATCHER_PREFIX = bytes.fromhex("affab1e0005e77ab1e")
 BATCHER_CERTIFICATE: AssetId = (BATCHER_POLICY, BATCHER_PREFIX + b"devnet batcher")
 """The batcher's certificate token: the ReferenceDatum's batcher policy, the certificate prefix."""
 CERTIFICATE_LOVELACE = 5_000_000
