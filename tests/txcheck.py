@@ -20,7 +20,7 @@ from cardano_market.domain.cbor import item_end, split_array, split_map
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.params import ProtocolParameters
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 
 
 def _amount(raw: Any) -> Counter[str]:

@@ -48,10 +48,10 @@ from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.tx.balance import balance
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from cardano_market.tx.settle.result import BatchTransaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from cardano_market.worker.batcher import Batcher
 
 TTL_SLOTS = 600

@@ -44,9 +44,9 @@ _EXPORTS: dict[str, str] = {
     "OrderTransaction": "cardano_market.tx.order",
     "build_order_transaction": "cardano_market.tx.order",
     # witnesses and the transaction id
-    "sign_transaction": "cardano_market.tx.witness",
-    "splice_witnesses": "cardano_market.tx.witness",
-    "transaction_id": "cardano_market.tx.witness",
+    "sign_transaction": "cardano_market.ledger.witness",
+    "splice_witnesses": "cardano_market.ledger.witness",
+    "transaction_id": "cardano_market.ledger.parse",
     # chain backends, the devnet and its wallet
     "ChainBackend": "cardano_market.chain.base",
     "ChainError": "cardano_market.chain.base",
@@ -115,13 +115,14 @@ if TYPE_CHECKING:
     )
     from cardano_market.domain.sale import Sale, SaleStatus
     from cardano_market.domain.values import AssetId, Value, asset_from_unit, unit_of
+    from cardano_market.ledger.parse import transaction_id
+    from cardano_market.ledger.witness import sign_transaction, splice_witnesses
     from cardano_market.synthetic import SyntheticWallet, wallet, wallet_utxos
     from cardano_market.tx.order import (
         OrderTransaction,
         OrderTransactionRequest,
         build_order_transaction,
     )
-    from cardano_market.tx.witness import sign_transaction, splice_witnesses, transaction_id
 
 
 def __getattr__(name: str) -> object:

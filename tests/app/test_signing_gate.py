@@ -35,8 +35,8 @@ from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import vkey_witnesses
 from cardano_market.tx.body import encode_body
-from cardano_market.tx.witness import vkey_witnesses
 from keys import enterprise
 
 ADA = 1_000_000
@@ -438,7 +438,7 @@ def test_the_gate_costs_little_per_signature(world: World) -> None:
 SRC = Path(__file__).resolve().parents[2] / "src" / "cardano_market"
 ALLOWED_SIGNERS = {
     "app/signing.py",  # the gate
-    "tx/witness.py",  # sign_transaction itself
+    "ledger/witness.py",  # sign_transaction itself
     "domain/keys.py",  # PaymentKey.sign itself
     "chain/devnet/wallet.py",  # the devnet's CIP-30 user wallets (never a service key's)
 }

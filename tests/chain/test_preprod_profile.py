@@ -22,11 +22,11 @@ from cardano_market.config import Settings, load_settings
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import sign_transaction
 from cardano_market.runtime import create_service_app, open_service
 from cardano_market.runtime.workers import settlement_loops
 from cardano_market.store.repos import SaleRepo
 from cardano_market.synthetic import wallet, wallet_utxos
-from cardano_market.tx.witness import sign_transaction
 
 CASH_REGISTER = wallet("preprod cash register").bech32
 KEK = "3f9c2a71d85e0b46c17fa9e3528d0b6e94a1c7f35e28b0d69c4a1f7e3b5d8a02"  # random-looking

@@ -30,7 +30,6 @@ from cardano_market.chain.devnet.plutus import (
     RECURSION_LIMIT,
     ScriptFailure,
     evaluate_scripts,
-    script_hash,
 )
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.domain.address import Credential, make_address
@@ -52,6 +51,7 @@ from cardano_market.domain.datums import (
     constr,
     encode_plutus,
 )
+from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
@@ -119,7 +119,9 @@ def key_address(pkh: bytes, stake: bytes | None = None) -> bytes:
 
 
 def contract_address(script: bytes) -> bytes:
-    return make_address(Credential.script(script_hash(script)), Credential.script(STAKE_SCRIPT), 0)
+    return make_address(
+        Credential.script(script_hash(3, script)), Credential.script(STAKE_SCRIPT), 0
+    )
 
 
 # -- the scripts -----------------------------------------------------------------------------------
@@ -152,10 +154,10 @@ class Market:
             keepers=Keepers((HOT.hash,), 1),
             staking=Staking(b"\x11" * 28, Wallet(HOT.hash)),
             contracts=Contracts(
-                sale=script_hash(self.sale),
-                queue=script_hash(self.queue),
+                sale=script_hash(3, self.sale),
+                queue=script_hash(3, self.queue),
                 band=b"\x22" * 28,
-                vault=script_hash(self.vault),
+                vault=script_hash(3, self.vault),
                 stake=STAKE_SCRIPT,
             ),
             fees=Fees(BOUND, BOUND, BOUND),

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cardano_market.domain.errors import CborError
-from cardano_market.domain.hashes import datum_hash, key_hash, script_hash, transaction_id
+from cardano_market.domain.hashes import datum_hash, key_hash, script_hash
+from cardano_market.ledger.parse import transaction_id
 
 
 @settings(deadline=None)  # the first example pays pycardano's import

@@ -18,21 +18,20 @@ from nacl.signing import SigningKey, VerifyKey
 
 from cardano_market.domain.cbor import split_array, split_map
 from cardano_market.domain.errors import CborError, WitnessError
-from cardano_market.tx.body import encode_body, encode_transaction
-from cardano_market.tx.witness import (
+from cardano_market.ledger.parse import body_bytes, transaction_id
+from cardano_market.ledger.witness import (
     SET_TAG,
     VKEY_WITNESS_SIZE,
-    body_bytes,
     make_witness_set,
     missing_signers,
     sign_transaction,
     signed_size,
     splice_witnesses,
-    transaction_id,
     vkey_hash,
     vkey_witnesses,
     witness_set_size,
 )
+from cardano_market.tx.body import encode_body, encode_transaction
 from interop.csl import CslInspect
 
 TXID = bytes.fromhex("8d8f3f51f3a4a1b0f3c0d3d3c59b2a4fb1b5a5e0a1f48e1f4bb2d3e5d7c9a001")

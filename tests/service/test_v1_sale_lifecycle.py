@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from cardano_market.domain.datums import SaleDatum, wallet_from_address
 from cardano_market.domain.values import Value
-from cardano_market.tx.witness import transaction_id
+from cardano_market.ledger.parse import transaction_id
 from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"

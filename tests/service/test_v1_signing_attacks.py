@@ -14,11 +14,11 @@ from cardano_market.app.signing import SigningGate
 from cardano_market.chain.devnet import DevnetWallet
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.values import AssetId, Value
+from cardano_market.ledger.parse import transaction_id
 from cardano_market.store.records import SaleTerms as StoredTerms
 from cardano_market.store.records import TxKind
 from cardano_market.store.repos import IssuedTransactionRepo, PendingSaleRepo
 from cardano_market.tx import sale as sale_tx
-from cardano_market.tx.witness import transaction_id
 from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"

@@ -18,6 +18,7 @@ from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
 from cardano_market.domain.values import ADA, AssetId, Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import wallet
 from cardano_market.tx.deal import (
     DealPricing,
@@ -32,7 +33,6 @@ from cardano_market.tx.deal import (
     find_escrow,
     price_purchase,
 )
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from txcheck import check_transaction, expected_min_ada, expected_min_fee, outputs_of
 
 PARAMS = default_parameters()

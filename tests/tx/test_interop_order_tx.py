@@ -18,10 +18,10 @@ from cardano_market.domain.datums import QueueDatum
 from cardano_market.domain.errors import InsufficientFundsError
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.scenario import Scenario, load_scenario
 from cardano_market.synthetic import tx_hash, utxo, wallet
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from interop.csl import CslInspect
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "orders"

@@ -27,6 +27,7 @@ from cardano_market.domain.datums import USD, SaleDatum, Token, Wallet
 from cardano_market.domain.errors import InsufficientFundsError, PointerError
 from cardano_market.domain.pointer import pointer_asset_name
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet
 from cardano_market.tx.sale import (
     BURN_POINTER,
@@ -41,7 +42,6 @@ from cardano_market.tx.sale import (
     sale_start_amount,
 )
 from cardano_market.tx.script import CollateralError, choose_collateral
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from interop.csl import CslInspect
 from worlds import seeded_ledger
 

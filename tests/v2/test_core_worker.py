@@ -235,9 +235,9 @@ def test_signed_bytes_the_ledger_refuses_fail_the_transaction(v2_sqlite: V2Servi
 
 def _empty_wallet(v2: V2Service, address: bytes) -> None:
     """Send everything at `address` elsewhere with the wallet's own devnet CIP-30 signer."""
+    from cardano_market.ledger.witness import sign_transaction, splice_witnesses
     from cardano_market.synthetic import wallet
     from cardano_market.tx.balance import balance
-    from cardano_market.tx.witness import sign_transaction, splice_witnesses
 
     chain = v2.ctx.chain
     sink = wallet("sink", v2.ctx.network_id).address

@@ -19,16 +19,21 @@ from fastapi.testclient import TestClient
 
 from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.app.v2.seeding import derived_id
-from cardano_market.chain.base import ChainError, SubmitError, TxState, TxStatus
+from cardano_market.chain.base import (
+    ChainError,
+    ChainHistory,
+    ChainTransaction,
+    SubmitError,
+    TxState,
+    TxStatus,
+)
 from cardano_market.chain.devnet.backend import DevnetBackend
-from cardano_market.chain.devnet.parse import parse_transaction
-from cardano_market.chain.history import ChainHistory, ChainTransaction
 from cardano_market.domain.cip30 import OutRef
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
+from cardano_market.ledger.parse import parse_transaction, transaction_id
 from cardano_market.runtime import create_service_app
 from cardano_market.store.v2_records import DealStatus, V2Transaction, V2TxStatus
 from cardano_market.store.v2_repos import DealRepo, V2TransactionRepo
-from cardano_market.tx.witness import transaction_id
 from cardano_market.worker.processor import TransactionProcessor
 from conftest import ALICE, BOB, NEWM, SONG, V2Service
 

@@ -28,6 +28,7 @@ from cardano_market.app.v2.deals import buy_from_deal
 from cardano_market.chain.base import ChainError
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.store.v2_records import AuditAction, DealStatus
 from cardano_market.store.v2_repos import AuditLogRepo, DealRepo, V2TransactionRepo
 from cardano_market.tx.deal import (
@@ -37,7 +38,6 @@ from cardano_market.tx.deal import (
     find_escrow,
     price_purchase,
 )
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from pg_support import postgres_schema
 
 SONG = song_asset()

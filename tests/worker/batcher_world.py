@@ -21,11 +21,11 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import Value, sum_values
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.store.db import Database
 from cardano_market.store.orders import OrderRepo, OrderState
 from cardano_market.store.repos import SaleRepo
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
 from txcheck import ledger_ref_script_size, script_min_fee

@@ -32,6 +32,7 @@ from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.sale import Sale, SaleStatus
 from cardano_market.domain.values import ADA, AssetId, Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet, wallet
 from cardano_market.tx.balance import balance
 from cardano_market.tx.script import (
@@ -41,7 +42,6 @@ from cardano_market.tx.script import (
     Shape,
     build_script_transaction,
 )
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from worlds import START_MS
 
 ALWAYS_SUCCEEDS = bytes.fromhex("450101002499")  # (program 1.1.0 (lam ctx (con unit ())))

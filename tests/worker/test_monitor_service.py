@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from cardano_market.config import load_settings
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value
+from cardano_market.ledger.parse import transaction_id
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.store.orders import OrderRepo, OrderState
 from cardano_market.store.records import TxStatus
 from cardano_market.store.repos import IssuedTransactionRepo, SaleRepo
-from cardano_market.tx.witness import transaction_id
 from cardano_market.worker.monitor import ChainMonitor
 
 pytest.importorskip("uplc", reason="sale start and end run the sale scripts with uplc")

@@ -11,7 +11,8 @@ from batcher_world import USD_SALE, World
 from typer.testing import CliRunner
 
 from cardano_market.chain.devnet import DevnetBackend, Ledger
-from cardano_market.chain.devnet.seed import apply_seed, load_seed, queue_address
+from cardano_market.chain.devnet.seed import apply_seed, load_seed
+from cardano_market.chain.devnet.seed.world import queue_address
 from cardano_market.cli import app
 from worlds import Clock
 

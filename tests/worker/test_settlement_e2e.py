@@ -26,10 +26,10 @@ from cardano_market.config import load_settings
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value, sum_values
+from cardano_market.ledger.parse import transaction_id
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.store.orders import Order, OrderRepo, OrderState
 from cardano_market.store.repos import SaleRepo
-from cardano_market.tx.witness import transaction_id
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
 

@@ -21,7 +21,7 @@ from ..domain.datums import OracleDatum, ReferenceDatum
 from ..domain.errors import MarketError
 from ..domain.profiles import NetworkProfile
 from ..domain.values import AssetId, unit_of
-from ..tx.script import reference_datum_of, reference_script_hash
+from ..ledger.references import reference_datum_of, reference_script_hash
 
 CONTRACTS = ("sale", "queue", "vault")
 

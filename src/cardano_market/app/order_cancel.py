@@ -23,9 +23,10 @@ from ..domain.queue import (
     UndecodableQueueDatumError,
     queue_datum_of,
 )
+from ..ledger.references import reference_datum_of, reference_script_hash
 from ..store.records import TxKind
 from ..store.repos import IssuedTransactionRepo
-from ..tx.script import CollateralError, reference_datum_of, reference_script_hash
+from ..tx.script import CollateralError
 from ..tx.settle.cancel import build_cancel_transaction
 from ..tx.settle.deployment import BatchDeployment
 from ..tx.settle.result import BatchTransaction

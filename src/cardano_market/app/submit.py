@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.errors import CborError
+from ..ledger.parse import transaction_id
+from ..ledger.witness import splice_witnesses
 from ..store.records import IssuedTransaction, TxKind, TxStatus
 from ..store.repos import IssuedTransactionRepo
-from ..tx.witness import splice_witnesses, transaction_id
 from .errors import BadRequestError, ChainUnavailableError, NotFoundError, UnprocessableError
 from .runtime import Marketplace
 from .signing import Mandate

@@ -13,8 +13,9 @@ import cbor2
 from ..app.submit import hex_field
 from ..domain.cbor import split_array, split_map
 from ..domain.errors import CborError
+from ..ledger.parse import transaction_id
+from ..ledger.witness import WITNESS_SET_KEY_NAMES
 from ..store.repos import IssuedTransactionRepo
-from ..tx.witness import WITNESS_SET_KEY_NAMES, transaction_id
 from .errors import bad_request, not_found
 
 

@@ -19,9 +19,9 @@ from ..domain.fees import min_fee
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId, Value, sum_values, unit_of
+from ..ledger.witness import witness_set_size
 from .body import body_hash, encode_body, encode_transaction, sort_inputs
 from .select import Selection, start_selection
-from .witness import witness_set_size
 
 _MAX_FEE_ROUNDS = 10
 _WORST_COIN = 2**64 - 1  # sizes change chunks as if their coin took the full 9 bytes

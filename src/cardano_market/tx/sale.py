@@ -34,15 +34,8 @@ from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.pointer import pointer_asset_name
 from ..domain.values import ADA, AssetId, Value, unit_of
-from .script import (
-    Evaluate,
-    Mint,
-    ScriptInput,
-    ScriptTransaction,
-    Shape,
-    build_script_transaction,
-    reference_datum_of,
-)
+from ..ledger.references import reference_datum_of
+from .script import Evaluate, Mint, ScriptInput, ScriptTransaction, Shape, build_script_transaction
 
 SALE_AMOUNT_MARGIN = 2_000_000
 """Lovelace above `saleLovelace` the wallet is asked for, to pay the fee and change (deployed)."""

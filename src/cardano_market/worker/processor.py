@@ -38,15 +38,14 @@ from sqlalchemy.orm import Session
 from ..app.signing import SigningRefusedError
 from ..app.v2.context import V2Context
 from ..app.v2.processing import RefusedError, TxHandler, handler_for
-from ..chain.base import ChainError, SubmitError, TxState
-from ..chain.history import ChainHistory
+from ..chain.base import ChainError, ChainHistory, SubmitError, TxState
 from ..domain.cip30 import OutRef
 from ..domain.errors import MarketError
+from ..ledger.parse import transaction_id
 from ..security.keystore import KeystoreError
 from ..store.v2_errors import IllegalTransitionError, LeaseLostError
 from ..store.v2_records import V2Transaction, V2TxStatus
 from ..store.v2_repos import V2TransactionRepo
-from ..tx.witness import transaction_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -253,7 +252,7 @@ class TransactionProcessor:
         Proofs: one of its inputs spent by another transaction (looked up after a refusal, or
         once the TTL has passed); the TTL passed on chain while an input is still unspent (a
         backend that tells no history: the TTL alone)."""
-        from ..chain.devnet.parse import parse_transaction  # a pure reader of the bytes
+        from ..ledger.parse import parse_transaction
 
         assert tx.signed_cbor is not None and tx.tx_hash is not None
         chain = self.ctx.chain

@@ -1,5 +1,5 @@
-"""The deep-stack child (`cardano_market._deep_stack`): uplc's recursion happens there, under
-its own limit; a child that dies is an error for that call only."""
+"""The deep-stack child (`cardano_market.contracts._deep_stack`): uplc's recursion happens there,
+under its own limit; a child that dies is an error for that call only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cardano_market._deep_stack import CHILD_RECURSION_LIMIT, DeepStackError, deep_call
+from cardano_market.contracts._deep_stack import CHILD_RECURSION_LIMIT, DeepStackError, deep_call
 
 
 def test_the_child_has_the_deep_limit_and_this_process_keeps_its_own() -> None:
@@ -40,7 +40,7 @@ def _running(pid: int) -> bool:
 
 def test_the_child_ends_when_its_parent_is_killed() -> None:
     script = (
-        "import os; from cardano_market._deep_stack import deep_call;"
+        "import os; from cardano_market.contracts._deep_stack import deep_call;"
         " print(deep_call(os.getpid), flush=True); os.kill(os.getpid(), 9)"
     )
     done = subprocess.run(

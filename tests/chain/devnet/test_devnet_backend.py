@@ -32,8 +32,8 @@ from cardano_market.domain.params import MAINNET_PARAMETERS_FILE
 from cardano_market.domain.values import ADA as LOVELACE
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits
+from cardano_market.ledger.witness import splice_witnesses, vkey_witnesses
 from cardano_market.synthetic import wallet
-from cardano_market.tx.witness import splice_witnesses, vkey_witnesses
 from keys import enterprise
 from worlds import NOW_SLOT, START_MS, Clock
 
@@ -276,7 +276,7 @@ from cardano_market.chain.devnet import DevnetBackend, DevnetWallet
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
 from cardano_market.tx.body import encode_body, encode_transaction
-from cardano_market.tx.witness import splice_witnesses
+from cardano_market.ledger.witness import splice_witnesses
 chain = DevnetBackend.open({str(tmp_path / "light.sqlite")!r})
 alice = DevnetWallet(chain, "alice")
 [u] = chain.ledger.genesis([TxOutput(alice.address, Value(10_000_000))])

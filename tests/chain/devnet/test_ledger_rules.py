@@ -47,8 +47,8 @@ from cardano_market.domain.scriptdata import language_views
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.witness import splice_witnesses
 from cardano_market.scenario import load_scenario, run_order
-from cardano_market.tx.witness import splice_witnesses
 from keys import ALICE, BOB, CAROL, enterprise
 from txcheck import expected_min_ada, expected_min_fee
 from worlds import NOW_SLOT, START_MS, Clock

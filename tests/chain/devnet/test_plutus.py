@@ -17,26 +17,25 @@ from typing import Any
 import cbor2
 import pytest
 
-from cardano_market.chain.devnet.parse import parse_transaction
 from cardano_market.chain.devnet.plutus import (
-    PLUTUS_V2,
-    PLUTUS_V3,
     ScriptContextError,
     ScriptFailure,
     UnsupportedScriptError,
     evaluate_scripts,
     flat_bytes,
     script_cbor,
-    script_hash,
 )
-from cardano_market.chain.devnet.script_context import ContextBuilder, parse_redeemers
+from cardano_market.chain.devnet.script_context import ContextBuilder, plutus_redeemers
 from cardano_market.contracts import load_script
 from cardano_market.contracts.build import build
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.datums import QueueDatum, Token, Wallet
+from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.params import ProtocolParameters, default_parameters
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.ledger.exunits import ExUnits
+from cardano_market.ledger.parse import parse_transaction
+from cardano_market.ledger.scripts import PLUTUS_V2, PLUTUS_V3
 from cardano_market.tx.body import body_hash, encode_body, encode_transaction
 from interop.csl import interop_required
 
@@ -86,8 +85,8 @@ def utxo(out_ref: OutRef, out: bytes) -> Utxo:
 def script_address(script: bytes, stake_script: bytes | None = None) -> bytes:
     """Mainnet-style script address: 0x71 enterprise, 0x31 with a script stake part."""
     if stake_script is None:
-        return b"\x71" + script_hash(script)
-    return b"\x31" + script_hash(script) + stake_script
+        return b"\x71" + script_hash(PLUTUS_V3, script)
+    return b"\x31" + script_hash(PLUTUS_V3, script) + stake_script
 
 
 def transaction(
@@ -171,7 +170,7 @@ def test_datum_echo_artifact_is_up_to_date(contract_cache: Path | None) -> None:
 def test_datum_echo_hash_matches_pycardano() -> None:
     from pycardano import PlutusV3Script, plutus_script_hash
 
-    assert script_hash(ECHO) == bytes(plutus_script_hash(PlutusV3Script(ECHO)))
+    assert script_hash(PLUTUS_V3, ECHO) == bytes(plutus_script_hash(PlutusV3Script(ECHO)))
 
 
 def test_matching_redeemer_spends() -> None:
@@ -266,7 +265,7 @@ def test_reference_script_is_found_and_a_missing_script_is_named() -> None:
     with pytest.raises(ScriptContextError) as missing:
         evaluate_scripts(no_script, resolved, params(), SLOTS)
     assert missing.value.rule == "MissingScriptWitnessesUTXOW"
-    assert script_hash(ECHO).hex() in str(missing.value)
+    assert script_hash(PLUTUS_V3, ECHO).hex() in str(missing.value)
 
 
 def test_redeemer_index_follows_ledger_input_order() -> None:
@@ -295,7 +294,7 @@ def test_unresolved_input_is_a_bad_input() -> None:
 def test_plutus_v2_is_refused_clearly() -> None:
     v2 = cbor2.dumps(bytes.fromhex("0100003233"))
     locked = ref(0x44, 0)
-    address = b"\x71" + script_hash(v2, PLUTUS_V2)
+    address = b"\x71" + script_hash(PLUTUS_V2, v2)
     resolved = {locked: utxo(locked, output(address, 3_000_000, inline=cbor2.dumps(1)))}
     tx = transaction(
         [locked],
@@ -317,7 +316,7 @@ def test_no_redeemers_runs_nothing() -> None:
 @pytest.mark.parametrize("purpose", ["mint", "reward"])
 def test_mint_and_reward_redeemers_run_their_script(purpose: str) -> None:
     """datum_echo rejects every purpose but spending: its trace proves the script was reached."""
-    echo = script_hash(ECHO)
+    echo = script_hash(PLUTUS_V3, ECHO)
     other = b"\x01" * 28  # sorts before the echo policy, so the echo policy is index 1
     wallet = ref(0x11, 0)
     resolved = {wallet: utxo(wallet, output(FEE_PAYER, 9_000_000))}
@@ -361,7 +360,7 @@ def test_cached_fast_path_matches_a_plain_uplc_run() -> None:
     locked, locked_utxo = echo_lock()
     tx = echo_spend(42)
     builder = _builder(tx, {locked: locked_utxo})
-    redeemer = parse_redeemers(parse_transaction(tx).redeemers_raw)[0]
+    redeemer = plutus_redeemers(parse_transaction(tx).redeemers)[0]
     context = builder.context(redeemer, builder.spending_datum(0))
     fast = run_script(ECHO, [context], ExUnits(*BIG_BUDGET), params())
     cek, builtins = _machine_models(None)
@@ -388,7 +387,7 @@ def test_raw_cost_model_maps_to_uplcs_parameter_names() -> None:
 
 def _builder(tx: bytes, resolved: dict[OutRef, Utxo], slots: SlotConfig = SLOTS) -> ContextBuilder:
     parsed = parse_transaction(tx)
-    return ContextBuilder(parsed, resolved, slots, parse_redeemers(parsed.redeemers_raw))
+    return ContextBuilder(parsed, resolved, slots, plutus_redeemers(parsed.redeemers))
 
 
 def test_tx_info_decodes_with_opshins_v3_types() -> None:
@@ -505,7 +504,7 @@ def test_spending_script_info_carries_the_datum() -> None:
     locked, locked_utxo = echo_lock()
     tx = echo_spend(42)
     builder = _builder(tx, {locked: locked_utxo})
-    redeemer = parse_redeemers(parse_transaction(tx).redeemers_raw)[0]
+    redeemer = plutus_redeemers(parse_transaction(tx).redeemers)[0]
     context = plain(builder.context(redeemer, builder.spending_datum(0)))
     assert context[1] == 0 and context[2][1] == 42
     assert context[2][2] == ("C", 1, [("C", 0, [locked[0], 1]), ("C", 0, [42])])
@@ -520,8 +519,10 @@ def test_script_forms_share_one_hash() -> None:
     single = script_cbor(flat)
     assert single == ECHO == script_cbor(cbor2.dumps(ECHO))
     expected = hashlib.blake2b(b"\x03" + ECHO, digest_size=28).digest()
-    assert {script_hash(flat), script_hash(ECHO), script_hash(cbor2.dumps(ECHO))} == {expected}
-    assert script_hash(ECHO, PLUTUS_V2) != script_hash(ECHO, PLUTUS_V3)
+    assert {script_hash(PLUTUS_V3, script_cbor(s)) for s in (flat, ECHO, cbor2.dumps(ECHO))} == {
+        expected
+    }
+    assert script_hash(PLUTUS_V2, ECHO) != script_hash(PLUTUS_V3, ECHO)
 
 
 # -- NEWM's deployed mainnet queue script ---------------------------------------------------------
@@ -570,7 +571,7 @@ def _queue_cancel(
 
 
 def test_newm_queue_hash_matches_protocol(newm_queue: bytes) -> None:
-    assert script_hash(newm_queue).hex() == NEWM_QUEUE_HASH
+    assert script_hash(PLUTUS_V3, newm_queue).hex() == NEWM_QUEUE_HASH
 
 
 def test_newm_queue_cancel_by_owner_succeeds(newm_queue: bytes) -> None:

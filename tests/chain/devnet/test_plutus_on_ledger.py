@@ -22,19 +22,19 @@ from test_plutus import NEWM_QUEUE_HASH, NEWM_STAKE_SCRIPT, NEWM_TOKEN, newm_que
 from cardano_market.chain.base import EvaluationError, SubmitError, TxState
 from cardano_market.chain.devnet import Ledger
 from cardano_market.chain.devnet.ledger import plutus_evaluator
-from cardano_market.chain.devnet.parse import parse_transaction
-from cardano_market.chain.devnet.plutus import script_hash
 from cardano_market.contracts import load_script
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, Token, Wallet
 from cardano_market.domain.fees import min_fee
+from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters
 from cardano_market.domain.scriptdata import language_views, script_data_hash
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.parse import parse_transaction
 from keys import ALICE, BOB, CAROL, enterprise
 from txcheck import expected_min_fee
 from worlds import START_MS, Clock
@@ -46,7 +46,7 @@ __all__ = ["newm_queue"]  # the fixture (skip or fail without ../shared) comes f
 
 ADA = 1_000_000
 ECHO = load_script("datum_echo", traced=True)  # the failing case reads its message
-ECHO_ADDRESS = make_address(Credential.script(script_hash(ECHO)), None, 0)
+ECHO_ADDRESS = make_address(Credential.script(script_hash(3, ECHO)), None, 0)
 TAGS = ("spend", "mint", "cert", "reward", "vote", "propose")
 GENEROUS = (10_000_000, 5_000_000_000)  # declared units for transactions that must fail
 
@@ -176,7 +176,7 @@ def spend_echo(
 def test_datum_echo_locked_and_spent_on_the_devnet(ledger: Ledger) -> None:
     funds, collateral = ledger.genesis([TxOutput(enterprise(ALICE), Value(100 * ADA))] * 2)
     locked, ref_holder, change = lock_echo(ledger, funds)
-    assert ref_holder.script_ref is not None and script_hash(ECHO) == ECHO_ADDRESS[1:]
+    assert ref_holder.script_ref is not None and script_hash(3, ECHO) == ECHO_ADDRESS[1:]
     draft = spend_echo(locked, change, ref_holder, collateral, DATUM)
     built = evaluated(ledger, draft, ref_size=len(ECHO))
     [units] = cbor2.loads(built.cbor)[1][5].values()
@@ -245,7 +245,7 @@ QUEUE_CANCEL = cbor2.dumps(cbor2.CBORTag(123, []))  # the queue redeemer's const
 def queue_setup(ledger: Ledger, queue: bytes) -> dict[str, Utxo]:
     """The queued order (genesis, NEWM tokens), the reference script (submitted), wallets."""
     address = make_address(
-        Credential.script(script_hash(queue)), Credential.script(NEWM_STAKE_SCRIPT), 0
+        Credential.script(script_hash(3, queue)), Credential.script(NEWM_STAKE_SCRIPT), 0
     )
     datum = QueueDatum(
         Wallet(OWNER.hash, OWNER_STAKE),
@@ -308,7 +308,7 @@ def queue_cancel(
 
 
 def test_newm_queue_cancel_by_its_owner_on_the_devnet(ledger: Ledger, newm_queue: bytes) -> None:
-    assert script_hash(newm_queue).hex() == NEWM_QUEUE_HASH
+    assert script_hash(3, newm_queue).hex() == NEWM_QUEUE_HASH
     utxos = queue_setup(ledger, newm_queue)
     queued = utxos["queued"]
     ref_size = len(newm_queue)

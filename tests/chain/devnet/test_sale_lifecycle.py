@@ -25,6 +25,7 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pointer import pointer_asset_name
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet
 from cardano_market.tx.sale import (
     BURN_POINTER,
@@ -42,7 +43,6 @@ from cardano_market.tx.script import (
     Shape,
     build_script_transaction,
 )
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from worlds import seeded_ledger
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")

@@ -13,17 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cardano_market.chain.devnet import DevnetBackend, Ledger
-from cardano_market.chain.devnet import seed as seed_module
-from cardano_market.chain.devnet.seed import (
-    DEFAULT_SEED,
-    HOUR_MS,
-    STAKE_SCRIPT_HASH,
-    STARTER_POLICY,
-    YEAR_MS,
-    apply_seed,
-    load_seed,
-    parse_seed,
-)
+from cardano_market.chain.devnet.seed import DEFAULT_SEED, apply_seed, load_seed, parse_seed
+from cardano_market.chain.devnet.seed import world as seed_module
+from cardano_market.chain.devnet.seed.schema import HOUR_MS, YEAR_MS
+from cardano_market.chain.devnet.seed.world import STAKE_SCRIPT_HASH, STARTER_POLICY
 from cardano_market.cli import app
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.domain.datums import USD, Fees, ReferenceDatum, SaleDatum, Token, Wallet

@@ -30,6 +30,7 @@ from cardano_market.domain.pricing import OrderAmount, order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import AssetId, Value, sum_values
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from cardano_market.tx.sale import SaleDeployment, SaleTerms, build_sale_start_transaction
@@ -47,7 +48,6 @@ from cardano_market.tx.settle.inputs import SettlementInputs
 from cardano_market.tx.settle.purchase import build_purchase_transaction, plan_purchase
 from cardano_market.tx.settle.refund import build_refund_transaction
 from cardano_market.tx.settle.result import BatchTransaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from txcheck import ledger_ref_script_size, script_min_fee
 from worlds import START_MS, Clock, seeded_ledger
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from ...chain.base import TxState
-from ...chain.history import ChainTransaction
+from ...chain.base import ChainTransaction, TxState
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.datums import QueueDatum, QueueRedeemer, SaleDatum, address_from_wallet
 from ...domain.errors import MarketError

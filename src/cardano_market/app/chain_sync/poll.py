@@ -7,8 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ...chain.base import ChainBackend, TxStatus
-from ...chain.history import ChainHistory
+from ...chain.base import ChainBackend, ChainHistory, TxStatus
 
 log = logging.getLogger("cardano_market.monitor")
 

@@ -10,8 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ...chain.base import TxState
-from ...chain.history import ChainHistory, ChainTransaction
+from ...chain.base import ChainHistory, ChainTransaction, TxState
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.pointer import pointer_asset_name
 from ...domain.sale import SaleStatus, sale_from_utxo

@@ -7,8 +7,7 @@ from __future__ import annotations
 import cbor2
 from sqlalchemy.orm import Session
 
-from ...chain.base import TxState
-from ...chain.history import chain_transaction
+from ...chain.base import TxState, chain_transaction
 from ...domain.cip30 import OutRef
 from ...domain.errors import MarketError
 from ...store.orders import MonitorStateRepo, OrderRepo

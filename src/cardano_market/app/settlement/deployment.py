@@ -13,7 +13,7 @@ from ...domain.cip30 import OutRef, Utxo
 from ...domain.datums import Contracts
 from ...domain.keys import PaymentKey
 from ...domain.values import AssetId, unit_of
-from ...tx.script import reference_script_hash
+from ...ledger.references import reference_script_hash
 from ...tx.settle.deployment import BatchDeployment
 from ..signing import Mandate, SigningKind, batch_mandate
 

@@ -32,8 +32,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from ...chain.base import ChainError, SubmitError, TxState
-from ...chain.history import ChainHistory
+from ...chain.base import ChainError, ChainHistory, SubmitError, TxState
 from ...domain.address import payment_key_hash
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import InsufficientFundsError, MarketError
@@ -708,7 +707,7 @@ def _submit(ctx: V2Context, deal_tx: DealTransaction, mandate: Mandate) -> bool:
 def _spent_by_another(ctx: V2Context, deal_tx: DealTransaction) -> bytes | None:
     """The id of another transaction that spent one of `deal_tx`'s inputs, if the chain
     backend tells (None: unspent, spent by `deal_tx` itself, or not shown)."""
-    from ...chain.devnet.parse import parse_transaction  # a pure reader of the bytes
+    from ...ledger.parse import parse_transaction
 
     chain = ctx.chain
     if not isinstance(chain, ChainHistory):

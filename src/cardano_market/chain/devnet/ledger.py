@@ -25,8 +25,8 @@ from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters, default_parameters
 from ...domain.slots import SlotConfig
 from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.parse import ParsedTx, parse_transaction
 from ..base import ChainError, EvaluationError, SubmitError, Tip, TxState, TxStatus
-from .parse import ParsedTx, parse_transaction
 from .rules import Resolved, RuleContext, check_phase_one, collateral_balance, resolve
 from .store import Store, TxRecord
 
@@ -67,7 +67,7 @@ def plutus_evaluator(
     """The default evaluator: `devnet.plutus.evaluate_scripts` (uplc), run in the deep-stack
     child process (`_deep_stack`): uplc recurses once per term, and the serving process never
     raises its recursion limit."""
-    from ..._deep_stack import DeepStackError, deep_call
+    from ...contracts._deep_stack import DeepStackError, deep_call
 
     try:
         outcome = deep_call(

@@ -20,32 +20,27 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
-from ...domain import hashes
 from ...domain.cbor import item_end
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import CborError
+from ...domain.hashes import script_hash
 from ...domain.params import ProtocolParameters
 from ...domain.slots import SlotConfig
 from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.scripts import (
+    LANGUAGE_NAMES,
+    NATIVE,
+    PLUTUS_V3,
+    script_from_ref,
+)
 from ..base import EvaluationError
-from . import scripts
 
 if TYPE_CHECKING:
-    from .parse import ParsedTx
+    from ...ledger.parse import ParsedTx
     from .script_context import RedeemerEntry
-
-NATIVE, PLUTUS_V1, PLUTUS_V2, PLUTUS_V3 = 0, 1, 2, 3
-"""Script language tags: the hash prefix byte and the script-reference type."""
 
 RECURSION_LIMIT = 100_000
 """uplc's flat decoder and AST passes recurse once per term nesting level."""
-
-_LANGUAGE_NAMES = {
-    NATIVE: "native",
-    PLUTUS_V1: "PlutusV1",
-    PLUTUS_V2: "PlutusV2",
-    PLUTUS_V3: "PlutusV3",
-}
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -106,25 +101,13 @@ def flat_bytes(script: bytes) -> bytes:
     return inner
 
 
-def script_hash(script: bytes, version: int = PLUTUS_V3) -> bytes:
-    """blake2b-224 of the language byte and the singly wrapped script (native: its exact CBOR).
-
-    A Plutus script may be given in any form `script_cbor` accepts.
-    """
-    if version == NATIVE:
-        return hashes.script_hash(NATIVE, script)
-    if version not in (PLUTUS_V1, PLUTUS_V2, PLUTUS_V3):
-        raise ValueError(f"unknown script language {version}")
-    return hashes.script_hash(version, script_cbor(script))
-
-
 def read_script_ref(script_ref: bytes) -> tuple[int, bytes]:
     """(language, script) of a script reference's CBOR `[type, script]` (inside tag 24).
 
     A native script comes back as its exact CBOR; a Plutus script singly wrapped, as stored.
     """
     try:
-        script = scripts.script_from_ref(script_ref)
+        script = script_from_ref(script_ref)
     except CborError as exc:
         raise ScriptContextError(str(exc), rule="MalformedReferenceScripts") from exc
     if script.language == NATIVE:
@@ -149,7 +132,7 @@ def ledger_script(script: bytes, where: str = "script") -> bytes:
 def script_ref_hash(script_ref: bytes) -> bytes:
     """The hash of the script in a script reference."""
     kind, script = read_script_ref(script_ref)
-    return script_hash(script, kind)
+    return script_hash(kind, script)
 
 
 def _is_bytestring(data: bytes) -> bool:
@@ -293,8 +276,9 @@ def _flat_program(script: bytes) -> tuple[Any, bool]:
     try:
         program = unflatten(script)
     except Exception as exc:  # the flat decoder raises several types on bad input
+        digest = script_hash(PLUTUS_V3, script_cbor(script)).hex()
         raise ScriptContextError(
-            f"script {script_hash(script).hex()} does not decode as a flat program: {exc}",
+            f"script {digest} does not decode as a flat program: {exc}",
             rule="MalformedScriptWitnesses",
         ) from exc
     try:
@@ -360,11 +344,11 @@ def evaluate_scripts(
     `ScriptFailure` (with the trace) when a script fails or runs over, `ScriptContextError` when
     the transaction cannot be translated, `UnsupportedScriptError` for Plutus V1/V2.
     """
-    from .parse import ParsedTx, parse_transaction
-    from .script_context import ContextBuilder, parse_redeemers
+    from ...ledger.parse import ParsedTx, parse_transaction
+    from .script_context import ContextBuilder, plutus_redeemers
 
     parsed = tx if isinstance(tx, ParsedTx) else parse_transaction(tx)
-    redeemers = parse_redeemers(parsed.redeemers_raw)
+    redeemers = plutus_redeemers(parsed.redeemers)
     if not redeemers:
         return {}
     scripts = _available_scripts(parsed, resolved)
@@ -414,7 +398,7 @@ def _evaluate_one(
             )
         if version != PLUTUS_V3:
             raise UnsupportedScriptError(
-                f"{where} runs {_LANGUAGE_NAMES[version]} script {wanted.hex()}: the devnet"
+                f"{where} runs {LANGUAGE_NAMES[version]} script {wanted.hex()}: the devnet"
                 " evaluates Plutus V3 scripts only"
             )
         datum = builder.spending_datum(key[1]) if key[0] == "spend" else None
@@ -436,15 +420,15 @@ def _available_scripts(
     """Script hash -> (language, script) for witness-set scripts and reference scripts."""
     scripts: dict[bytes, tuple[int, bytes]] = {}
     for raw in tx.native_scripts:
-        scripts[script_hash(raw, NATIVE)] = (NATIVE, raw)
+        scripts[script_hash(NATIVE, raw)] = (NATIVE, raw)
     for version, raw in tx.plutus_scripts:
-        script = ledger_script(raw, f"a {_LANGUAGE_NAMES[version]} witness script")
-        scripts[script_hash(script, version)] = (version, script)
+        script = ledger_script(raw, f"a {LANGUAGE_NAMES[version]} witness script")
+        scripts[script_hash(version, script)] = (version, script)
     for ref in (*tx.inputs, *tx.reference_inputs):
         utxo = resolved.get(ref)
         if utxo is not None and utxo.script_ref is not None:
             kind, script = read_script_ref(utxo.script_ref)
-            scripts.setdefault(script_hash(script, kind), (kind, script))
+            scripts.setdefault(script_hash(kind, script), (kind, script))
     return scripts
 
 

@@ -12,7 +12,7 @@ from ...domain.datums import OracleDatum, QueueDatum, ReferenceDatum, SaleDatum
 from ...domain.protocol import batcher_certificate
 from ...domain.queue import UndecodableQueueDatumError, queue_datum_of
 from ...domain.values import unit_of
-from ..script import reference_datum_of
+from ...ledger.references import reference_datum_of
 from .errors import BatchError
 
 KEY_HASH_SIZE = 28

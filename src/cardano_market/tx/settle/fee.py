@@ -18,8 +18,9 @@ from ...domain.fees import min_fee, reference_scripts_size
 from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters
 from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.references import reference_script_hash
 from ..body import sort_inputs
-from ..script import Evaluate, ScriptInput, ScriptTransaction, reference_script_hash
+from ..script import Evaluate, ScriptInput, ScriptTransaction
 from .errors import BatchError, FeeBoundError
 
 _MAX_FEE_ROUNDS = 6

@@ -1,4 +1,8 @@
-"""A Conway transaction cut into the fields the ledger rules read, exact bytes kept where needed.
+"""The one transaction parser: a Conway transaction cut into pieces and fields, exact bytes kept.
+
+`split_transaction` cuts the outer array (head, body, witness set, rest) for witness splicing and
+the transaction id; `parse_transaction` reads every field the devnet's ledger rules, the signing
+gate and the chain history read.
 
 The body's bytes give the id; each output's bytes are what the UTxO set stores; each datum's and
 native script's bytes give its hash; the redeemer and datum sections' bytes feed the script data
@@ -13,33 +17,25 @@ from typing import Any
 
 import cbor2
 
-from ...domain.cbor import encode_head, split_array, split_map
-from ...domain.cip30 import OutRef, Utxo
-from ...domain.errors import CborError
-from ...domain.hashes import blake2b_256
-from ...domain.values import AssetId
+from ..domain.cbor import encode_head, split_array, split_map
+from ..domain.cip30 import OutRef, Utxo
+from ..domain.errors import CborError
+from ..domain.hashes import blake2b_256
+from ..domain.values import AssetId
+from .redeemers import Redeemer, read_redeemers
 
+SET_TAG = 258
+"""Conway's optional set tag, `#6.258([...])` (inputs, vkey witnesses, required signers ...)."""
 SET_TAG_HEAD = b"\xd9\x01\x02"  # #6.258
 
-REDEEMER_TAGS = ("spend", "mint", "cert", "reward", "vote", "propose")
+VkeyWitness = tuple[bytes, bytes]
+"""(verification key, signature)."""
 
 # Witness-set keys of the Plutus script lists, by language (1 = V1, 2 = V2, 3 = V3).
 PLUTUS_WITNESS_KEYS = {3: 1, 6: 2, 7: 3}
 
 _BODY_KEYS = frozenset({0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22})
 _WITNESS_KEYS = frozenset(range(8))
-
-
-@dataclass(frozen=True, slots=True)
-class Redeemer:
-    tag: str  # one of REDEEMER_TAGS
-    index: int
-    mem: int
-    steps: int
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.tag, self.index)
 
 
 @dataclass(slots=True)
@@ -85,26 +81,90 @@ class ParsedTx:
         return len(self.raw)
 
 
-def parse_transaction(raw: bytes) -> ParsedTx:
-    """Split a Conway transaction `[body, witness set, is_valid, aux | null]`."""
-    if not raw or raw[0] >> 5 != 4:
-        raise CborError("a transaction must be a CBOR array [body, witness set, is_valid, aux]")
-    spans, end = split_array(raw)
-    if end != len(raw):
-        raise CborError(f"the transaction has {len(raw) - end} bytes after its CBOR item")
-    if len(spans) != 4:
-        raise CborError(f"a Conway transaction has 4 items, this one has {len(spans)}")
-    body = raw[spans[0][0] : spans[0][1]]
-    tx_id = blake2b_256(body)
-    validity = raw[spans[2][0] : spans[2][1]]
+@dataclass(frozen=True, slots=True)
+class TxPieces:
+    """A transaction cut into its exact byte pieces (nothing decoded or re-encoded)."""
+
+    head: bytes  # the outer array header, exactly as written
+    body: bytes
+    witness_set: bytes
+    rest: bytes  # is_valid and auxiliary data (or aux only), plus the break of an indefinite array
+    items: int  # 4, or 3 before Alonzo
+    is_valid: bool  # the third item of a 4-item transaction (True before Alonzo)
+    auxiliary_data: bytes | None  # the last item's bytes; None when it is null
+
+
+def split_transaction(data: bytes, where: str = "transaction") -> TxPieces:
+    """Cut `[body, witness set, is_valid, aux]` (or the 3-item pre-Alonzo form) into its pieces.
+
+    Checks the outer shape only: an array of 3 or 4 items, a map body and witness set, a boolean
+    is_valid; CborError (naming `where`) otherwise.
+    """
+    if not data:
+        raise CborError(f"{where} is empty")
+    if data[0] >> 5 != 4:
+        raise CborError(f"{where} must be a CBOR array [body, witness set, is_valid, aux]")
+    spans, end = split_array(data)
+    if end != len(data):
+        raise CborError(f"{where} has {len(data) - end} trailing bytes after the CBOR item")
+    if len(spans) not in (3, 4):
+        raise CborError(
+            f"{where} must have 4 items [body, witness set, is_valid, aux] (or 3 before Alonzo),"
+            f" got {len(spans)}"
+        )
+    (body_start, body_end), (ws_start, ws_end) = spans[0], spans[1]
+    if data[body_start] >> 5 != 5:
+        raise CborError(f"{where} body must be a CBOR map")
+    if data[ws_start] >> 5 != 5:
+        raise CborError(f"{where} witness set must be a CBOR map")
+    validity = data[spans[2][0] : spans[2][1]] if len(spans) == 4 else b"\xf5"
     if validity not in (b"\xf4", b"\xf5"):
-        raise CborError("the transaction's third item (is_valid) must be true or false")
-    aux = raw[spans[3][0] : spans[3][1]]
-    tx = ParsedTx(raw=raw, body=body, tx_id=tx_id, inputs=[], outputs=[], fee=0)
-    tx.is_valid = validity == b"\xf5"
-    tx.auxiliary_data = None if aux == b"\xf6" else aux
-    _parse_body(tx, body)
-    _parse_witness_set(tx, raw[spans[1][0] : spans[1][1]])
+        raise CborError(f"{where} is_valid must be true or false")
+    aux = data[spans[-1][0] : spans[-1][1]]
+    return TxPieces(
+        head=data[:body_start],
+        body=data[body_start:body_end],
+        witness_set=data[ws_start:ws_end],
+        rest=data[ws_end:],
+        items=len(spans),
+        is_valid=validity == b"\xf5",
+        auxiliary_data=None if aux == b"\xf6" else aux,
+    )
+
+
+def as_bytes(data: bytes | str, where: str) -> bytes:
+    """`data` itself, or the bytes of a hex string; CborError for anything else."""
+    if isinstance(data, str):
+        try:
+            return bytes.fromhex(data)
+        except ValueError:
+            raise CborError(f"{where} is not valid hex") from None
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    raise CborError(f"{where} must be bytes or a hex string, got {type(data).__name__}")
+
+
+def body_bytes(tx: bytes | str) -> bytes:
+    """The body exactly as written in `tx` (bytes or hex)."""
+    return split_transaction(as_bytes(tx, "transaction")).body
+
+
+def transaction_id(tx: bytes | str) -> bytes:
+    """The transaction's id: the hash of its exact body bytes (never of a re-encoding)."""
+    return blake2b_256(body_bytes(tx))
+
+
+def parse_transaction(raw: bytes) -> ParsedTx:
+    """Read a Conway transaction `[body, witness set, is_valid, aux | null]` field by field."""
+    pieces = split_transaction(raw)
+    if pieces.items != 4:
+        raise CborError(f"a Conway transaction has 4 items, this one has {pieces.items}")
+    body = pieces.body
+    tx = ParsedTx(raw=raw, body=body, tx_id=blake2b_256(body), inputs=[], outputs=[], fee=0)
+    tx.is_valid = pieces.is_valid
+    tx.auxiliary_data = pieces.auxiliary_data
+    _parse_body(tx, pieces.body)
+    _parse_witness_set(tx, pieces.witness_set)
     return tx
 
 
@@ -112,8 +172,6 @@ def parse_transaction(raw: bytes) -> ParsedTx:
 
 
 def _parse_body(tx: ParsedTx, body: bytes) -> None:
-    if body[0] >> 5 != 5:
-        raise CborError("the transaction body must be a CBOR map")
     seen: set[int] = set()
     pairs, _ = split_map(body)
     for key_bytes, value in pairs:
@@ -260,8 +318,6 @@ def _mint(value: bytes) -> dict[AssetId, int]:
 
 
 def _parse_witness_set(tx: ParsedTx, data: bytes) -> None:
-    if data[0] >> 5 != 5:
-        raise CborError("the witness set must be a CBOR map")
     seen: set[int] = set()
     for key_bytes, value in split_map(data)[0]:
         key = _load(key_bytes, "witness set key")
@@ -271,7 +327,7 @@ def _parse_witness_set(tx: ParsedTx, data: bytes) -> None:
             raise CborError(f"witness set key {key} appears twice")
         seen.add(key)
         if key == 0:
-            tx.vkey_witnesses = _vkeys(value)
+            tx.vkey_witnesses = read_vkey_witnesses(value, "vkey witnesses")[0]
         elif key == 1:
             tx.native_scripts = _raw_items(value)
         elif key == 2:
@@ -281,7 +337,7 @@ def _parse_witness_set(tx: ParsedTx, data: bytes) -> None:
             tx.datums = _raw_items(value)
         elif key == 5:
             tx.redeemers_raw = value
-            tx.redeemers = _redeemers(value)
+            tx.redeemers = read_redeemers(value)
         else:
             version = PLUTUS_WITNESS_KEYS[key]
             scripts = _load(_untag_set(value), f"Plutus V{version} scripts")
@@ -290,61 +346,53 @@ def _parse_witness_set(tx: ParsedTx, data: bytes) -> None:
             tx.plutus_scripts.extend((version, s) for s in scripts)
 
 
-def _vkeys(value: bytes) -> list[tuple[bytes, bytes]]:
-    items = _load(_untag_set(value), "vkey witnesses")
-    if not isinstance(items, list):
-        raise CborError("vkey witnesses must be an array")
-    out: list[tuple[bytes, bytes]] = []
-    for item in items:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not isinstance(item[0], bytes)
-            or len(item[0]) != 32
-            or not isinstance(item[1], bytes)
-            or len(item[1]) != 64
-        ):
-            raise CborError("a vkey witness must be [32-byte vkey, 64-byte signature]")
-        out.append((item[0], item[1]))
-    return out
+# -- vkey witnesses (read here for the ledger rules and for witness splicing) ---------------------
 
 
-def _redeemers(value: bytes) -> list[Redeemer]:
-    raw = _load(value, "redeemers")
-    entries: list[tuple[Any, Any, Any]] = []
-    if isinstance(raw, list):  # [+ [tag, index, data, ex_units]]
-        for item in raw:
-            if not isinstance(item, list) or len(item) != 4:
-                raise CborError("a redeemer must be [tag, index, data, ex_units]")
-            entries.append((item[0], item[1], item[3]))
-    elif isinstance(raw, dict):  # {+ [tag, index] => [data, ex_units]}
-        for key, item in raw.items():
-            if not isinstance(key, (list, tuple)) or len(key) != 2:
-                raise CborError("a redeemer key must be [tag, index]")
-            if not isinstance(item, list) or len(item) != 2:
-                raise CborError("a redeemer value must be [data, ex_units]")
-            entries.append((key[0], key[1], item[1]))
-    else:
-        raise CborError("redeemers must be an array or a map")
-    out: list[Redeemer] = []
-    seen: set[tuple[str, int]] = set()
-    for tag, index, units in entries:
-        if type(tag) is not int or not 0 <= tag < len(REDEEMER_TAGS):
-            raise CborError(f"unknown redeemer tag {tag!r}")
-        if type(index) is not int or index < 0:
-            raise CborError("a redeemer index must be a uint")
-        if (
-            not isinstance(units, list)
-            or len(units) != 2
-            or not all(type(u) is int and u >= 0 for u in units)
-        ):
-            raise CborError("redeemer ex-units must be [mem, steps]")
-        redeemer = Redeemer(REDEEMER_TAGS[tag], index, units[0], units[1])
-        if redeemer.key in seen:
-            raise CborError(f"two redeemers for {redeemer.tag} {redeemer.index}")
-        seen.add(redeemer.key)
-        out.append(redeemer)
-    return out
+def read_vkey_witnesses(value: bytes, where: str) -> tuple[list[VkeyWitness], bool]:
+    """Witness key 0: the `[vkey, signature]` pairs in written order, and whether the array was
+    written as a tag-258 set."""
+    pos, tagged = 0, False
+    if value[0] >> 5 == 6:
+        tag, pos = _tag_head(value, where)
+        if tag != SET_TAG:
+            raise CborError(f"{where} carries tag {tag}; only the set tag {SET_TAG} is allowed")
+        tagged = True
+    if value[pos] >> 5 != 4:
+        raise CborError(f"{where} must be an array of [vkey, signature]")
+    spans, _end = split_array(value, pos)
+    witnesses: list[VkeyWitness] = []
+    for i, (start, end) in enumerate(spans):
+        item = _load(value[start:end], f"{where} item {i}")
+        if not isinstance(item, list) or len(item) != 2:
+            raise CborError(f"{where} item {i} must be [vkey, signature]")
+        vkey, sig = item
+        check_vkey_witness(vkey, sig, f"{where} item {i}")
+        witnesses.append((vkey, sig))
+    return witnesses, tagged
+
+
+def _tag_head(data: bytes, where: str) -> tuple[int, int]:
+    """(tag number, position after the tag head) of the tag at the start of `data`."""
+    info = data[0] & 0x1F
+    if info < 24:
+        return info, 1
+    if info > 27:
+        raise CborError(f"{where} has an invalid tag head 0x{data[0]:02x}")
+    size = 1 << (info - 24)
+    return int.from_bytes(data[1 : 1 + size], "big"), 1 + size
+
+
+def check_vkey_witness(vkey: Any, sig: Any, where: str) -> None:
+    """CborError unless `vkey` is 32 bytes and `sig` 64."""
+    if not isinstance(vkey, bytes) or len(vkey) != 32:
+        raise CborError(f"{where}: vkey must be 32 bytes, got {_describe(vkey)}")
+    if not isinstance(sig, bytes) or len(sig) != 64:
+        raise CborError(f"{where}: signature must be 64 bytes, got {_describe(sig)}")
+
+
+def _describe(value: Any) -> str:
+    return f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
 
 
 # -- small helpers --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Built on httpx (blockfrost-python has no session, timeout, retry or 429 handling). Requests go
 through a token bucket (10/s, burst 500) and bounded jittered retries (`_http`); answers become the
-domain's types (`_blockfrost_json`). Protocol parameters are cached per epoch, the tip for a few
+domain's types (`_json`). Protocol parameters are cached per epoch, the tip for a few
 seconds, scripts by hash for good. Submission is never blindly retried: after an ambiguous failure
 the transaction is looked up first, so the same transaction is not sent twice.
 """
@@ -18,16 +18,26 @@ from typing import Any, Literal, Self
 
 import httpx
 
-from ..domain import hashes
-from ..domain.address import encode_address
-from ..domain.cip30 import OutRef, Utxo
-from ..domain.datums import OracleDatum
-from ..domain.errors import MarketError
-from ..domain.params import ProtocolParameters
-from ..domain.slots import SlotConfig
-from ..domain.values import AssetId, unit_of
-from ..ledger.exunits import ExUnits, RedeemerKey
-from . import _blockfrost_json as bf
+from ...domain import hashes
+from ...domain.address import encode_address
+from ...domain.cip30 import OutRef, Utxo
+from ...domain.datums import OracleDatum
+from ...domain.errors import MarketError
+from ...domain.params import ProtocolParameters
+from ...domain.slots import SlotConfig
+from ...domain.values import AssetId, unit_of
+from ...ledger.exunits import ExUnits, RedeemerKey
+from ..base import (
+    ChainError,
+    ChainTransaction,
+    OraclePrice,
+    SubmitError,
+    Tip,
+    TxState,
+    TxStatus,
+    chain_transaction,
+)
+from . import _json as bf
 from ._http import (
     RETRYABLE_STATUSES,
     TIMEOUT,
@@ -46,8 +56,6 @@ from ._http import (
     retry_after_seconds,
     status_reason,
 )
-from .base import ChainError, OraclePrice, SubmitError, Tip, TxState, TxStatus
-from .history import ChainTransaction, chain_transaction
 
 log = logging.getLogger(__name__)
 

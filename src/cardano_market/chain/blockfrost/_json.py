@@ -15,15 +15,16 @@ from typing import Any
 
 import cbor2
 
-from ..domain import hashes
-from ..domain.address import decode_address, encode_address
-from ..domain.cbor import encode_head, item_end
-from ..domain.cip30 import Utxo
-from ..domain.errors import MarketError
-from ..domain.outputs import TxOutput
-from ..domain.values import Value, asset_from_unit
-from ..ledger.exunits import ExUnits, RedeemerKey
-from .base import ChainError, EvaluationError, SubmitError
+from ...domain import hashes
+from ...domain.address import decode_address, encode_address
+from ...domain.cbor import encode_head, item_end
+from ...domain.cip30 import Utxo
+from ...domain.errors import MarketError
+from ...domain.outputs import TxOutput
+from ...domain.values import Value, asset_from_unit
+from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.parse import transaction_id as ledger_transaction_id
+from ..base import ChainError, EvaluationError, SubmitError
 
 SCRIPT_HASH_SIZE = 28
 PLUTUS_LANGUAGES = {"plutusV1": 1, "plutusV2": 2, "plutusV3": 3}
@@ -338,7 +339,7 @@ def transaction_id(tx: bytes) -> bytes:
     if not tx or tx[0] not in (0x83, 0x84):
         raise SubmitError("transaction bytes must be a CBOR array [body, witness set, ...]")
     try:
-        return hashes.transaction_id(tx)
+        return ledger_transaction_id(tx)
     except MarketError as exc:
         raise SubmitError(f"transaction bytes are not well-formed CBOR: {exc}") from exc
 

@@ -1,4 +1,5 @@
-"""Merge CIP-30 `signTx` witnesses into a transaction by splicing bytes, never re-encoding the body.
+"""Vkey witnesses: read them, make them (sign), and merge a CIP-30 `signTx` answer into a
+transaction by splicing bytes, never re-encoding the body; and the sizes signing will add.
 
 A transaction's id is blake2b-256 of its exact body bytes, and the script data hash covers the
 exact redeemer and datum bytes: so the body and every witness-set entry other than the vkey
@@ -13,12 +14,19 @@ from typing import Any
 
 import cbor2
 
-from ..domain.cbor import encode_head, item_end, split_array, split_map
+from ..domain.cbor import encode_head, item_end, split_map
 from ..domain.errors import CborError, WitnessError
 from ..domain.hashes import blake2b_256, key_hash
-
-SET_TAG = 258
-"""Conway's optional set tag, `#6.258([...])`, on the vkey witness array."""
+from .parse import (
+    SET_TAG,
+    TxPieces,
+    VkeyWitness,
+    as_bytes,
+    check_vkey_witness,
+    read_vkey_witnesses,
+    split_transaction,
+    transaction_id,
+)
 
 VKEY_WITNESS_SIZE = len(encode_head(4, 2) + encode_head(2, 32) + encode_head(2, 64)) + 32 + 64
 """Encoded size of one `[vkey(32), signature(64)]` witness: 101 bytes."""
@@ -36,19 +44,6 @@ WITNESS_SET_KEY_NAMES = {
 }
 """What each witness-set key holds (for messages)."""
 
-VkeyWitness = tuple[bytes, bytes]
-"""(verification key, signature)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Tx:
-    """A transaction cut into its exact byte pieces."""
-
-    head: bytes  # the outer array header, exactly as written
-    body: bytes
-    witness_set: bytes
-    rest: bytes  # is_valid and auxiliary data (or aux only), plus the break of an indefinite array
-
 
 @dataclass(frozen=True, slots=True)
 class _WitnessSet:
@@ -57,19 +52,9 @@ class _WitnessSet:
     tagged: bool  # key 0 was written as a tag-258 set
 
 
-def transaction_id(tx: bytes | str) -> bytes:
-    """The hash of the exact body bytes."""
-    return blake2b_256(body_bytes(tx))
-
-
-def body_bytes(tx: bytes | str) -> bytes:
-    """The body exactly as written in `tx`."""
-    return _parse_tx(_as_bytes(tx, "transaction"), "transaction").body
-
-
 def vkey_witnesses(tx: bytes | str) -> list[VkeyWitness]:
     """The transaction's vkey witnesses in written order."""
-    parsed = _parse_tx(_as_bytes(tx, "transaction"), "transaction")
+    parsed = split_transaction(as_bytes(tx, "transaction"), "transaction")
     return _parse_witness_set(parsed.witness_set, "transaction witness set").vkeys
 
 
@@ -98,10 +83,10 @@ def splice_witnesses(
     refused (the wallet signed with an account the transaction does not need, which would also
     make the transaction larger than the fee paid for); signers still missing are allowed.
     """
-    tx = _as_bytes(tx, "transaction")
-    parsed = _parse_tx(tx, "transaction")
+    tx = as_bytes(tx, "transaction")
+    parsed = split_transaction(tx, "transaction")
     tx_id = blake2b_256(parsed.body)
-    offered = _offered_witness_set(_as_bytes(wallet_response, "wallet response"), parsed, tx_id)
+    offered = _offered_witness_set(as_bytes(wallet_response, "wallet response"), parsed, tx_id)
     own = _parse_witness_set(parsed.witness_set, "transaction witness set")
     required = None if required_signers is None else _key_hashes(required_signers)
 
@@ -132,7 +117,7 @@ def make_witness_set(witnesses: Iterable[VkeyWitness]) -> bytes:
     """Witness set `{0: [[vkey, sig], ...]}` as a wallet's `signTx` returns it (`{}` if none)."""
     items = list(witnesses)
     for i, (vkey, sig) in enumerate(items):
-        _check_witness(vkey, sig, f"witness {i}")
+        check_vkey_witness(vkey, sig, f"witness {i}")
     if not items:
         return _EMPTY_MAP
     return encode_head(5, 1) + encode_head(0, 0) + _encode_vkeys(items, tagged=True)
@@ -176,10 +161,10 @@ def signed_size(tx: bytes | str, n_new_vkeys: int) -> int:
     """
     if n_new_vkeys < 0:
         raise ValueError(f"a witness count cannot be negative, got {n_new_vkeys}")
-    data = _as_bytes(tx, "transaction")
+    data = as_bytes(tx, "transaction")
     if n_new_vkeys == 0:
         return len(data)
-    parsed = _parse_tx(data, "transaction")
+    parsed = split_transaction(data, "transaction")
     own = _parse_witness_set(parsed.witness_set, "transaction witness set")
     total = len(own.vkeys) + n_new_vkeys
     vkeys_size = (
@@ -197,30 +182,7 @@ def signed_size(tx: bytes | str, n_new_vkeys: int) -> int:
 # -- parsing -------------------------------------------------------------------------------------
 
 
-def _parse_tx(data: bytes, where: str) -> _Tx:
-    if not data:
-        raise CborError(f"{where} is empty")
-    if data[0] >> 5 != 4:
-        raise CborError(f"{where} must be a CBOR array [body, witness set, is_valid, aux]")
-    spans, end = split_array(data)
-    if end != len(data):
-        raise CborError(f"{where} has {len(data) - end} trailing bytes after the CBOR item")
-    if len(spans) not in (3, 4):
-        raise CborError(
-            f"{where} must have 4 items [body, witness set, is_valid, aux] (or 3 before Alonzo),"
-            f" got {len(spans)}"
-        )
-    (body_start, body_end), (ws_start, ws_end) = spans[0], spans[1]
-    if data[body_start] >> 5 != 5:
-        raise CborError(f"{where} body must be a CBOR map")
-    if data[ws_start] >> 5 != 5:
-        raise CborError(f"{where} witness set must be a CBOR map")
-    if len(spans) == 4 and data[spans[2][0] : spans[2][1]] not in (b"\xf4", b"\xf5"):
-        raise CborError(f"{where} is_valid must be true or false")
-    return _Tx(data[:body_start], data[body_start:body_end], data[ws_start:ws_end], data[ws_end:])
-
-
-def _offered_witness_set(response: bytes, ours: _Tx, tx_id: bytes) -> _WitnessSet:
+def _offered_witness_set(response: bytes, ours: TxPieces, tx_id: bytes) -> _WitnessSet:
     """The witness set in a wallet's answer: the answer itself, or that of a whole transaction."""
     if not response:
         raise CborError("wallet response is empty")
@@ -231,7 +193,7 @@ def _offered_witness_set(response: bytes, ours: _Tx, tx_id: bytes) -> _WitnessSe
             raise CborError(f"wallet response has {len(response) - end} trailing bytes")
         return _parse_witness_set(response, "wallet response witness set")
     if major == 4:
-        theirs = _parse_tx(response, "wallet response transaction")
+        theirs = split_transaction(response, "wallet response transaction")
         if theirs.body != ours.body:
             raise WitnessError(
                 f"witnesses are for another transaction {blake2b_256(theirs.body).hex()},"
@@ -259,47 +221,8 @@ def _parse_witness_set(data: bytes, where: str) -> _WitnessSet:
         seen.add(key)
         entries.append((key, key_bytes, value))
         if key == 0:
-            vkeys, tagged = _parse_vkeys(value, f"{where} key 0 (vkey witnesses)")
+            vkeys, tagged = read_vkey_witnesses(value, f"{where} key 0 (vkey witnesses)")
     return _WitnessSet(entries, vkeys, tagged)
-
-
-def _parse_vkeys(value: bytes, where: str) -> tuple[list[VkeyWitness], bool]:
-    pos, tagged = 0, False
-    if value[0] >> 5 == 6:
-        tag, pos = _tag_head(value, where)
-        if tag != SET_TAG:
-            raise CborError(f"{where} carries tag {tag}; only the set tag {SET_TAG} is allowed")
-        tagged = True
-    if value[pos] >> 5 != 4:
-        raise CborError(f"{where} must be an array of [vkey, signature]")
-    spans, _end = split_array(value, pos)
-    witnesses: list[VkeyWitness] = []
-    for i, (start, end) in enumerate(spans):
-        item = _decode(value[start:end], f"{where} item {i}")
-        if not isinstance(item, list) or len(item) != 2:
-            raise CborError(f"{where} item {i} must be [vkey, signature]")
-        vkey, sig = item
-        _check_witness(vkey, sig, f"{where} item {i}")
-        witnesses.append((vkey, sig))
-    return witnesses, tagged
-
-
-def _tag_head(data: bytes, where: str) -> tuple[int, int]:
-    """(tag number, position after the tag head) of the tag at the start of `data`."""
-    info = data[0] & 0x1F
-    if info < 24:
-        return info, 1
-    if info > 27:
-        raise CborError(f"{where} has an invalid tag head 0x{data[0]:02x}")
-    size = 1 << (info - 24)
-    return int.from_bytes(data[1 : 1 + size], "big"), 1 + size
-
-
-def _check_witness(vkey: Any, sig: Any, where: str) -> None:
-    if not isinstance(vkey, bytes) or len(vkey) != 32:
-        raise CborError(f"{where}: vkey must be 32 bytes, got {_describe(vkey)}")
-    if not isinstance(sig, bytes) or len(sig) != 64:
-        raise CborError(f"{where}: signature must be 64 bytes, got {_describe(sig)}")
 
 
 # -- merging and writing -------------------------------------------------------------------------
@@ -381,17 +304,6 @@ def _key_hashes(hashes: Iterable[bytes]) -> set[bytes]:
             raise WitnessError(f"a required signer must be a 28-byte key hash, got {_describe(h)}")
         result.add(h)
     return result
-
-
-def _as_bytes(data: bytes | str, where: str) -> bytes:
-    if isinstance(data, str):
-        try:
-            return bytes.fromhex(data)
-        except ValueError:
-            raise CborError(f"{where} is not valid hex") from None
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    raise CborError(f"{where} must be bytes or a hex string, got {type(data).__name__}")
 
 
 def _decode(data: bytes, where: str) -> Any:

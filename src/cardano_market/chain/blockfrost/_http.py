@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from .base import ChainError
+from ..base import ChainError
 
 log = logging.getLogger(__name__)
 
