@@ -619,12 +619,12 @@ def _open_keys(env_file: Path | None, database_url: str | None) -> tuple[Any, An
 @keys_app.command("status")
 def keys_status(env_file: _EnvFile = None, database_url: _KeysDatabase = None) -> None:
     """How many wallets each key id sealed, and whether that key is configured."""
-    from .store.v2_repos import CustodialWalletRepo
+    from .store.users import CustodialWalletRepo
 
     keystore, database = _open_keys(env_file, database_url)
     try:
         with database.session() as session:
-            counts = CustodialWalletRepo(session, keystore).key_ids()
+            counts = CustodialWalletRepo(session).key_ids()
     finally:
         database.dispose()
     current = keystore.current_key_id.hex()
@@ -655,7 +655,7 @@ def keys_rotate(
     """
     from .app.v2.custody import RotationProgress, rotate_wallet_keys
     from .domain.errors import MarketError
-    from .store.v2_repos import CustodialWalletRepo
+    from .store.users import CustodialWalletRepo
 
     keystore, database = _open_keys(env_file, database_url)
     current = keystore.current_key_id.hex()
@@ -674,7 +674,7 @@ def keys_rotate(
         with database.session() as session:
             left = {
                 k: n
-                for k, n in CustodialWalletRepo(session, keystore).key_ids().items()
+                for k, n in CustodialWalletRepo(session).key_ids().items()
                 if k != current
             }
     except MarketError as exc:

@@ -25,7 +25,7 @@ from cardano_market.domain.values import Value
 from cardano_market.ledger.witness import sign_transaction
 from cardano_market.runtime import create_service_app, open_service
 from cardano_market.runtime.workers import settlement_loops
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.sales import SaleRepo
 from cardano_market.synthetic import wallet, wallet_utxos
 
 CASH_REGISTER = wallet("preprod cash register").bech32

@@ -21,7 +21,7 @@ from cardano_market.security.keystore import (
     parse_key_encryption_key,
 )
 from cardano_market.store.db import Database
-from cardano_market.store.v2_repos import CustodialWalletRepo, UserRepo
+from cardano_market.store.users import CustodialWalletRepo, UserRepo
 
 KEK = bytes.fromhex("8f" * 16 + "1e" * 16)
 ALICE = "680c02896d91ca0145cfeb81"
@@ -142,8 +142,12 @@ def test_the_database_file_holds_no_plaintext_signing_key(tmp_path: Path) -> Non
         with database.session() as session:
             for key in seeds:
                 owner = UserRepo(session).create(now=now)
-                CustodialWalletRepo(session, store).create(
-                    owner.id, address=b"\x60" + key.hash, signing_key=key.seed, now=now
+                CustodialWalletRepo(session).create(
+                    owner.id,
+                    address=b"\x60" + key.hash,
+                    sealed_key=store.encrypt_signing_key(owner.id, key.seed),
+                    key_id=store.current_key_id,
+                    now=now,
                 )
         before_checkpoint = _disk_bytes(path)
         with database.engine.connect() as connection:

@@ -12,8 +12,7 @@ from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.values import Value
 from cardano_market.ledger.parse import transaction_id
 from cardano_market.ledger.witness import splice_witnesses
-from cardano_market.store.records import TxStatus
-from cardano_market.store.repos import IssuedTransactionRepo
+from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
 from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50

@@ -15,9 +15,9 @@ from cardano_market.chain.devnet import DevnetWallet
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.ledger.parse import transaction_id
-from cardano_market.store.records import SaleTerms as StoredTerms
-from cardano_market.store.records import TxKind
-from cardano_market.store.repos import IssuedTransactionRepo, PendingSaleRepo
+from cardano_market.store.sales import PendingSaleRepo
+from cardano_market.store.sales import SaleTerms as StoredTerms
+from cardano_market.store.transactions import IssuedTransactionRepo, TxKind
 from cardano_market.tx import sale as sale_tx
 from conftest import Service
 

@@ -102,10 +102,10 @@ class SecondaryService:
         return TransactionProcessor(self.ctx, "secondary-test-worker").drain()
 
     def address(self, user_id: str) -> bytes:
-        from cardano_market.store.v2_repos import CustodialWalletRepo
+        from cardano_market.store.users import CustodialWalletRepo
 
         with self.ctx.database.session() as session:
-            found = CustodialWalletRepo(session, self.ctx.keystore).get(user_id)
+            found = CustodialWalletRepo(session).get(user_id)
         assert found is not None
         return bytes(found.address)
 

@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
 from cardano_market.runtime import create_service_app, open_service
-from cardano_market.store.v2_records import V2TxStatus
-from cardano_market.store.v2_repos import V2TransactionRepo
+from cardano_market.store.transactions import V2TransactionRepo, V2TxStatus
 from conftest import ALICE, KEK_HEX, SONG, V2Service
 
 

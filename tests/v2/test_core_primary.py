@@ -17,9 +17,9 @@ from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.pointer import pointer_asset_name
 from cardano_market.runtime import create_service_app, open_service
-from cardano_market.store.repos import SaleRepo
-from cardano_market.store.v2_records import AuditAction
-from cardano_market.store.v2_repos import AuditLogRepo, V2TransactionRepo
+from cardano_market.store.audit import AuditAction, AuditLogRepo
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.transactions import V2TransactionRepo
 from conftest import ADMIN, ALICE, BOB, NEWM, SONG, V2Service, v2_settings
 
 SALE_ID = "0b7346aa-137a-5041-9b23-7afaa88573d5"

@@ -17,8 +17,7 @@ from cardano_market.app.v2 import processing
 from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.app.v2.processing import BuiltTx
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
-from cardano_market.store.v2_records import V2Transaction, V2TxStatus
-from cardano_market.store.v2_repos import V2TransactionRepo
+from cardano_market.store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
 from conftest import ALICE, BOB, SONG, V2Service
 
@@ -130,7 +129,7 @@ def test_a_worker_killed_after_confirmation_completes_once(v2_sqlite: V2Service)
     assert tx.status is V2TxStatus.CONFIRMED  # ... and here the worker dies
     finished = after_lease(v2).run_once()
     assert finished is not None and finished.status is V2TxStatus.COMPLETED
-    from cardano_market.store.v2_repos import AuditLogRepo
+    from cardano_market.store.audit import AuditLogRepo
 
     with v2.ctx.database.session() as session:
         assert [e.transaction_id for e in AuditLogRepo(session).list(actor=ALICE)] == [tx_id]

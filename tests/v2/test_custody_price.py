@@ -24,9 +24,9 @@ from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value
 from cardano_market.runtime import create_service_app, open_service
-from cardano_market.store.repos import SaleRepo
-from cardano_market.store.v2_models import V2TokenRow
-from cardano_market.store.v2_records import V2TxStatus
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.tokens import TokenRow
+from cardano_market.store.transactions import V2TxStatus
 from conftest import ADMIN, ALICE, BOB, SONG, V2Service, v2_settings
 
 SALE_ID = "0b7346aa-137a-5041-9b23-7afaa88573d5"
@@ -177,7 +177,7 @@ def test_max_amount_rounds_down() -> None:
 def _set_token(v2: V2Service, **values: Any) -> None:
     """An administrator's change to the token record (no route edits tokens yet)."""
     with v2.ctx.database.session() as session:
-        session.execute(update(V2TokenRow).where(V2TokenRow.id == SONG).values(**values))
+        session.execute(update(TokenRow).where(TokenRow.id == SONG).values(**values))
 
 
 @pytest.mark.parametrize("change", ["kyc", "limit", "sale ended", "sold out"])

@@ -32,8 +32,8 @@ from cardano_market.domain.cip30 import OutRef
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.ledger.parse import parse_transaction, transaction_id
 from cardano_market.runtime import create_service_app
-from cardano_market.store.v2_records import DealStatus, V2Transaction, V2TxStatus
-from cardano_market.store.v2_repos import DealRepo, V2TransactionRepo
+from cardano_market.store.deals import DealRepo, DealStatus
+from cardano_market.store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
 from conftest import ALICE, BOB, NEWM, SONG, V2Service
 

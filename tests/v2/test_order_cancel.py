@@ -12,8 +12,7 @@ from cardano_market.app.v2.custody import wallet_of, wallet_value
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.values import Value
-from cardano_market.store.v2_records import V2TxStatus
-from cardano_market.store.v2_repos import V2TransactionRepo
+from cardano_market.store.transactions import V2TransactionRepo, V2TxStatus
 from conftest import ALICE, BOB, SONG, V2Service
 
 

@@ -29,8 +29,9 @@ from cardano_market.chain.base import ChainError
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
 from cardano_market.ledger.witness import sign_transaction, splice_witnesses
-from cardano_market.store.v2_records import AuditAction, DealStatus
-from cardano_market.store.v2_repos import AuditLogRepo, DealRepo, V2TransactionRepo
+from cardano_market.store.audit import AuditAction, AuditLogRepo
+from cardano_market.store.deals import DealRepo, DealStatus
+from cardano_market.store.transactions import V2TransactionRepo
 from cardano_market.tx.deal import (
     build_deal_purchase,
     escrow_datum,

@@ -24,7 +24,7 @@ from cardano_market.domain.values import Value, sum_values
 from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.store.db import Database
 from cardano_market.store.orders import OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.sales import SaleRepo
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor

@@ -19,8 +19,8 @@ from cardano_market.domain.values import Value
 from cardano_market.ledger.parse import transaction_id
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.store.orders import OrderRepo, OrderState
-from cardano_market.store.records import TxStatus
-from cardano_market.store.repos import IssuedTransactionRepo, SaleRepo
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
 from cardano_market.worker.monitor import ChainMonitor
 
 pytest.importorskip("uplc", reason="sale start and end run the sale scripts with uplc")

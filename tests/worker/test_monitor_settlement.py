@@ -26,8 +26,9 @@ from cardano_market.domain.queue import MalformedOrderError, read_queued_order
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import ADA, AssetId
 from cardano_market.store.db import Database
-from cardano_market.store.orders import MonitorStateRepo, Order, OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.monitor import MonitorStateRepo
+from cardano_market.store.orders import Order, OrderRepo, OrderState
+from cardano_market.store.sales import SaleRepo
 from cardano_market.worker.monitor import ChainMonitor
 
 pytest.importorskip("uplc", reason="the devnet runs the scripts with uplc")

@@ -29,7 +29,7 @@ from cardano_market.domain.values import Value, sum_values
 from cardano_market.ledger.parse import transaction_id
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.store.orders import Order, OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.sales import SaleRepo
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
 

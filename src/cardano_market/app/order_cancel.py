@@ -24,8 +24,7 @@ from ..domain.queue import (
     queue_datum_of,
 )
 from ..ledger.references import reference_datum_of, reference_script_hash
-from ..store.records import TxKind
-from ..store.repos import IssuedTransactionRepo
+from ..store.transactions import IssuedTransactionRepo, TxKind
 from ..tx.script import CollateralError
 from ..tx.settle.cancel import build_cancel_transaction
 from ..tx.settle.deployment import BatchDeployment

@@ -32,10 +32,10 @@ from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, address_from_wallet
 from ..domain.errors import MarketError
 from ..domain.values import Value, sum_values
-from ..store.order_status import orders_of_owner
-from ..store.orders import Order, OrderRepo, OrderState
-from ..store.records import IssuedTransaction, PendingOrder, TxKind, TxStatus
-from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, SaleRepo
+from ..store.orders import Order, OrderRepo, OrderState, orders_of_owner
+from ..store.quotes import PendingOrder, PendingOrderRepo
+from ..store.sales import SaleRepo
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind, TxStatus
 from .errors import NotFoundError
 from .runtime import Marketplace
 

@@ -8,8 +8,9 @@ from ..domain.address import MAINNET, decode_address
 from ..domain.cip30 import Utxo, parse_utxos
 from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.pricing import FeesQuote, order_amount, order_fees
-from ..store.records import PendingOrder, TxKind
-from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, SaleRepo
+from ..store.quotes import PendingOrder, PendingOrderRepo
+from ..store.sales import SaleRepo
+from ..store.transactions import IssuedTransactionRepo, TxKind
 from ..tx.order import OrderTransaction, OrderTransactionRequest, build_order_transaction
 from .errors import BadRequestError, EmptyWalletError
 from .runtime import Marketplace

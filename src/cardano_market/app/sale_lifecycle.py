@@ -13,8 +13,8 @@ from ..domain.datums import USD, wallet_from_address
 from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.sale import SaleStatus
 from ..domain.values import ADA, AssetId, check_asset_id
-from ..store.records import IssuedTransaction, PendingSale, SaleTerms, TxKind
-from ..store.repos import IssuedTransactionRepo, PendingSaleRepo
+from ..store.sales import PendingSale, PendingSaleRepo, SaleTerms
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind
 from ..tx import sale as sale_tx
 from .errors import BadRequestError, EmptyWalletError, UnprocessableError
 from .operator import OperatorKeys

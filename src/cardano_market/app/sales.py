@@ -18,8 +18,8 @@ from ..domain.datums import USD
 from ..domain.pointer import pointer_asset_name
 from ..domain.pricing import USD_SCALE, exact_decimal
 from ..domain.sale import Sale, sale_from_utxo
-from ..store.records import SaleFilter, StoredSale, TxKind
-from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
+from ..store.sales import PendingSaleRepo, SaleFilter, SaleRepo, StoredSale
+from ..store.transactions import IssuedTransactionRepo, TxKind
 from ..tx.body import transaction_inputs
 from .errors import NotFoundError
 from .runtime import Marketplace

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from ..domain.errors import CborError
 from ..ledger.parse import transaction_id
 from ..ledger.witness import splice_witnesses
-from ..store.records import IssuedTransaction, TxKind, TxStatus
-from ..store.repos import IssuedTransactionRepo
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind, TxStatus
 from .errors import BadRequestError, ChainUnavailableError, NotFoundError, UnprocessableError
 from .runtime import Marketplace
 from .signing import Mandate

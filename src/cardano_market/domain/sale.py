@@ -87,7 +87,7 @@ class Sale:
 
 
 class SaleTermsOf(Protocol):
-    """The terms a seller locked in a sale (`store.records.SaleTerms` fits)."""
+    """The terms a seller locked in a sale (`store.sales.SaleTerms` fits)."""
 
     @property
     def owner_address(self) -> bytes: ...

@@ -15,7 +15,7 @@ from ..domain.cbor import split_array, split_map
 from ..domain.errors import CborError
 from ..ledger.parse import transaction_id
 from ..ledger.witness import WITNESS_SET_KEY_NAMES
-from ..store.repos import IssuedTransactionRepo
+from ..store.transactions import IssuedTransactionRepo
 from .errors import bad_request, not_found
 
 

@@ -43,9 +43,8 @@ from ..domain.cip30 import OutRef
 from ..domain.errors import MarketError
 from ..ledger.parse import transaction_id
 from ..security.keystore import KeystoreError
-from ..store.v2_errors import IllegalTransitionError, LeaseLostError
-from ..store.v2_records import V2Transaction, V2TxStatus
-from ..store.v2_repos import V2TransactionRepo
+from ..store.errors import IllegalTransitionError, LeaseLostError
+from ..store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,10 +13,11 @@ from ...domain.datums import QueueDatum, QueueRedeemer, SaleDatum, address_from_
 from ...domain.errors import MarketError
 from ...domain.queue import queue_datum_of, read_queued_order
 from ...domain.values import AssetId, Value, sum_values
-from ...store.orders import ChainPoint, CloseKind, MonitorStateRepo, NewOrder, Order, OrderRepo
-from ...store.records import TxKind
-from ...store.records import TxStatus as IssuedStatus
-from ...store.repos import IssuedTransactionRepo, SaleRepo
+from ...store.monitor import MonitorStateRepo
+from ...store.orders import ChainPoint, CloseKind, NewOrder, Order, OrderRepo
+from ...store.sales import SaleRepo
+from ...store.transactions import IssuedTransactionRepo, TxKind
+from ...store.transactions import TxStatus as IssuedStatus
 from .poll import Poll
 from .sales import SaleSync
 

@@ -16,9 +16,10 @@ from ...domain.pointer import pointer_asset_name
 from ...domain.sale import SaleStatus, sale_from_utxo
 from ...domain.values import AssetId
 from ...store.db import Database
-from ...store.orders import ChainPoint, MonitorStateRepo, OrderRepo
-from ...store.records import Criteria, SaleFilter, StoredSale, TxKind
-from ...store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
+from ...store.monitor import MonitorStateRepo
+from ...store.orders import ChainPoint, OrderRepo
+from ...store.sales import Criteria, PendingSaleRepo, SaleFilter, SaleRepo, StoredSale
+from ...store.transactions import IssuedTransactionRepo, TxKind
 from ...tx.body import transaction_inputs
 from ..runtime import utc_now
 from .poll import MonitoredAddresses, MonitoredChain, MonitorEvent, Poll

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 from ...chain.base import TxState, chain_transaction
 from ...domain.cip30 import OutRef
 from ...domain.errors import MarketError
-from ...store.orders import MonitorStateRepo, OrderRepo
-from ...store.records import IssuedTransaction, TxKind
-from ...store.records import TxStatus as IssuedStatus
-from ...store.repos import IssuedTransactionRepo, SaleRepo
+from ...store.monitor import MonitorStateRepo
+from ...store.orders import OrderRepo
+from ...store.sales import SaleRepo
+from ...store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind
+from ...store.transactions import TxStatus as IssuedStatus
 from .orders import OrderSync
 from .poll import Poll, PollReport
 

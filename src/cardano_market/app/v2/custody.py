@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from ...domain.address import Credential, make_address
 from ...domain.keys import PaymentKey
 from ...domain.values import ADA, AssetId, Value, sum_values
-from ...store.v2_records import CustodialWallet, DealStatus, Token
-from ...store.v2_repos import CustodialWalletRepo, DealRepo, TokenRepo
+from ...store.deals import DealRepo, DealStatus
+from ...store.ids import require_object_id
+from ...store.tokens import Token, TokenRepo
+from ...store.users import CustodialWallet, CustodialWalletRepo, SealedKey
 from ..errors import NotFoundError
 from ..runtime import utc_now
 from .context import V2Context
@@ -32,15 +34,18 @@ if TYPE_CHECKING:
 
 def wallet_of(ctx: V2Context, session: Session, user_id: str) -> CustodialWallet:
     """The user's wallet; NotFoundError when the user has none."""
-    wallet = CustodialWalletRepo(session, ctx.keystore).get(user_id)
+    wallet = CustodialWalletRepo(session).get(user_id)
     if wallet is None:
         raise NotFoundError(f"user {user_id} has no custodial wallet")
     return wallet
 
 
 def signing_key(ctx: V2Context, session: Session, user_id: str) -> bytes:
-    """The user's 32-byte Ed25519 seed, decrypted in memory for the signer: never log it."""
-    return CustodialWalletRepo(session, ctx.keystore).signing_key(user_id)
+    """The user's 32-byte Ed25519 seed, decrypted in memory for the signer: never log it.
+
+    UnknownRecordError when the user has no wallet; KeystoreError when it cannot be opened."""
+    sealed = CustodialWalletRepo(session).sealed_key(user_id)
+    return ctx.keystore.decrypt_signing_key(sealed.user_id, sealed.blob)
 
 
 def create_wallet(
@@ -56,8 +61,13 @@ def create_wallet(
     key = key if key is not None else PaymentKey(secrets.token_bytes(32))
     if address is None:
         address = make_address(Credential.key(key.hash), None, ctx.network_id)
-    return CustodialWalletRepo(session, ctx.keystore).create(
-        user_id, address=address, signing_key=key.seed, now=ctx.clock()
+    owner = require_object_id("user", user_id)  # the stored id the key is sealed for
+    return CustodialWalletRepo(session).create(
+        owner,
+        address=address,
+        sealed_key=ctx.keystore.encrypt_signing_key(owner, key.seed),
+        key_id=ctx.keystore.current_key_id,
+        now=ctx.clock(),
     )
 
 
@@ -131,7 +141,7 @@ def rotate_wallet_keys(
     total = 0
     while True:
         with database.session() as session:
-            done = CustodialWalletRepo(session, keystore).rotate(now=clock(), limit=batch_size)
+            done = _reseal_batch(CustodialWalletRepo(session), keystore, clock(), batch_size)
         if done == 0:
             return total
         total += done
@@ -139,3 +149,26 @@ def rotate_wallet_keys(
             on_batch(RotationProgress(done, total))
         if pause_seconds > 0:
             time.sleep(pause_seconds)
+
+
+def _reseal_batch(
+    wallets: CustodialWalletRepo, keystore: KeyStore, now: datetime, limit: int
+) -> int:
+    """Re-seal up to `limit` keys sealed by a retired key under the current one; how many.
+
+    Each wallet's blob and key id change together, and only after the new blob was opened
+    again and gave back the same key; the batch is the caller's unit of work, so a crash loses
+    nothing: a wallet is sealed either way, both keys open it. KeystoreError when a blob cannot
+    be opened (nothing of the batch is written)."""
+    from ...security.keystore import KeystoreError
+
+    batch = wallets.lock_sealed_elsewhere(keystore.current_key_id, limit=limit)
+    for sealed in batch:
+        plain = keystore.decrypt_signing_key(sealed.user_id, sealed.blob)
+        blob = keystore.encrypt_signing_key(sealed.user_id, plain)
+        if keystore.decrypt_signing_key(sealed.user_id, blob) != plain:
+            raise KeystoreError(f"re-sealing the key of user {sealed.user_id} did not round-trip")
+        wallets.reseal(
+            SealedKey(user_id=sealed.user_id, blob=blob, key_id=keystore.current_key_id), now=now
+        )
+    return len(batch)

@@ -39,23 +39,13 @@ from ...domain.errors import InsufficientFundsError, MarketError
 from ...domain.keys import PaymentKey
 from ...domain.values import ADA
 from ...security.jwt_auth import AccessDeniedError
-from ...store.v2_errors import (
-    DealUnavailableError,
-    IllegalTransitionError,
-    InsufficientQuantityError,
-)
-from ...store.v2_records import (
-    AuditAction,
-    Deal,
-    DealStatus,
-    EscrowRef,
-    Token,
-    TokenKind,
-    V2Transaction,
-    V2TxType,
-    new_object_id,
-)
-from ...store.v2_repos import AuditLogRepo, DealRepo, TokenRepo, UserRepo, V2TransactionRepo
+from ...store.audit import AuditAction, AuditLogRepo
+from ...store.deals import Deal, DealRepo, DealStatus, EscrowRef
+from ...store.errors import DealUnavailableError, IllegalTransitionError, InsufficientQuantityError
+from ...store.ids import new_object_id
+from ...store.tokens import Token, TokenKind, TokenRepo
+from ...store.transactions import V2Transaction, V2TransactionRepo, V2TxType
+from ...store.users import UserRepo
 from ...tx.deal import (
     DealPricing,
     DealPricingError,

@@ -24,9 +24,10 @@ from ...domain.cip30 import OutRef
 from ...domain.keys import PaymentKey
 from ...domain.values import asset_from_unit, unit_of
 from ...security.jwt_auth import AccessDeniedError
-from ...store.repos import SaleRepo
-from ...store.v2_records import V2Transaction, V2TxType
-from ...store.v2_repos import TokenRepo, UserRepo, V2TransactionRepo
+from ...store.sales import SaleRepo
+from ...store.tokens import TokenRepo
+from ...store.transactions import V2Transaction, V2TransactionRepo, V2TxType
+from ...store.users import UserRepo
 from ..errors import NotFoundError, UnprocessableError
 from ..order_cancel import (
     build_order_cancel,

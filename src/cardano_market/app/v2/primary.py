@@ -30,9 +30,11 @@ from ...domain.pricing import OrderAmount, order_amount
 from ...domain.sale import Sale, SaleStatus
 from ...domain.values import unit_of
 from ...security.jwt_auth import AccessDeniedError
-from ...store.repos import SaleRepo
-from ...store.v2_records import AuditAction, Token, TokenKind, User, V2Transaction, V2TxType
-from ...store.v2_repos import AuditLogRepo, TokenRepo, UserRepo, V2TransactionRepo
+from ...store.audit import AuditAction, AuditLogRepo
+from ...store.sales import SaleRepo
+from ...store.tokens import Token, TokenKind, TokenRepo
+from ...store.transactions import V2Transaction, V2TransactionRepo, V2TxType
+from ...store.users import User, UserRepo
 from ...tx.order import OrderTransactionRequest, build_order_transaction
 from ..errors import BadRequestError, NotFoundError, UnprocessableError
 from ..signing import SigningKind, custodial_mandate

@@ -20,7 +20,7 @@ from ..signing import Mandate
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from ...store.v2_records import V2Transaction
+    from ...store.transactions import V2Transaction
     from .context import V2Context
 
 

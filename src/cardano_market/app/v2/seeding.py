@@ -13,8 +13,8 @@ from typing import Any
 
 from ...domain.errors import DuplicateRecordError
 from ...domain.values import ADA, AssetId
-from ...store.v2_records import TokenKind, UserRole
-from ...store.v2_repos import CustodialWalletRepo, TokenRepo, UserRepo
+from ...store.tokens import TokenKind, TokenRepo
+from ...store.users import CustodialWalletRepo, UserRepo, UserRole
 from .context import V2Context
 from .custody import create_wallet
 
@@ -94,7 +94,7 @@ def _user(ctx: V2Context, user_id: str, *, role: UserRole, kyc: bool, wallet: An
         if wallet is None:
             return
         with ctx.database.session() as session:
-            if CustodialWalletRepo(session, ctx.keystore).get(user_id) is None:
+            if CustodialWalletRepo(session).get(user_id) is None:
                 create_wallet(ctx, session, user_id, key=wallet.payment_key, address=wallet.address)
     except DuplicateRecordError as exc:  # a concurrent start recorded it first
         log.debug("devnet user %s: %s", user_id, exc)

@@ -37,7 +37,7 @@ from ...domain.cip30 import parse_utxos
 from ...domain.errors import AddressError, CborError, InvalidValueError, WitnessError
 from ...domain.sale import SaleStatus
 from ...domain.values import Value, unit_of
-from ...store.records import Criteria, SaleFilter, StoredSale
+from ...store.sales import Criteria, SaleFilter, StoredSale
 from ..errors import bad_request
 from ..observability import Metrics
 from ..recaptcha import Action, recaptcha_guard

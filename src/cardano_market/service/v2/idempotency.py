@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from ...app.v2.context import V2Context
 from ...security.jwt_auth import Principal
-from ...store.v2_errors import IdempotencyInProgressError, IdempotencyKeyReusedError
-from ...store.v2_models import IDEMPOTENCY_KEY_CHARS
-from ...store.v2_repos import IdempotencyRepo, UserRepo
+from ...store.errors import IdempotencyInProgressError, IdempotencyKeyReusedError
+from ...store.idempotency import IDEMPOTENCY_KEY_CHARS, IdempotencyRepo
+from ...store.users import UserRepo
 from .errors import V2Error, translate_errors
 from .exact_json import dumps_exact
 

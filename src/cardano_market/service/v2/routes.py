@@ -32,17 +32,11 @@ from ...app.v2.primary import request_primary_purchase
 from ...domain.address import encode_address
 from ...domain.errors import DuplicateRecordError, StoreError
 from ...domain.values import ADA, unit_of
-from ...store.repos import SaleRepo
-from ...store.v2_records import (
-    CustodialWallet,
-    Token,
-    TokenKind,
-    User,
-    UserRole,
-    V2Transaction,
-    parse_object_id,
-)
-from ...store.v2_repos import TokenRepo, UserRepo, V2TransactionRepo
+from ...store.ids import parse_object_id
+from ...store.sales import SaleRepo
+from ...store.tokens import Token, TokenKind, TokenRepo
+from ...store.transactions import V2Transaction, V2TransactionRepo
+from ...store.users import CustodialWallet, User, UserRepo, UserRole
 from .auth import Context, CurrentAdmin, CurrentPrincipal, authorize_owner, authorize_user
 from .errors import V2Error, translate_errors
 from .exact_json import V2JSONResponse

@@ -31,8 +31,8 @@ from ...app.v2.deals import (
 )
 from ...app.v2.money import AmountError, bounded_number, render_amount, render_quantity
 from ...security.jwt_auth import Principal
-from ...store.v2_errors import IllegalTransitionError
-from ...store.v2_records import Token
+from ...store.errors import IllegalTransitionError
+from ...store.tokens import Token
 from .auth import Context, CurrentPrincipal, authorize_owner
 from .errors import V2Error, translate_errors
 from .exact_json import V2JSONResponse, iso_utc

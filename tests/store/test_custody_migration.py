@@ -1,4 +1,5 @@
-"""Revision 0002 (the v2 tables) on SQLite and PostgreSQL: up from 0001 with data, down to 0001
+"""Revision 0002 (the custody tables: users, tokens, wallets, deals, custodial transactions,
+audit, idempotency) on SQLite and PostgreSQL: up from 0001 with data, down to 0001
 and up again, and the schema it builds is exactly the models'."""
 
 from __future__ import annotations
@@ -6,9 +7,9 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from custody_samples import active_deal
 from sqlalchemy import inspect
 from store_samples import POINTER_POLICY, T0, make_sale
-from v2_samples import active_deal
 
 from cardano_market.store.db import (
     Database,
@@ -18,9 +19,9 @@ from cardano_market.store.db import (
     downgrade_database,
     upgrade_database,
 )
-from cardano_market.store.models import Base
-from cardano_market.store.repos import SaleRepo
-from cardano_market.store.v2_repos import DealRepo
+from cardano_market.store.deals import DealRepo
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.schema import Base
 
 V2_TABLES = {
     "v2_users",

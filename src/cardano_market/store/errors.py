@@ -1,4 +1,5 @@
-"""Errors of the v2 repositories: each is a `StoreError` a route or the worker maps to an answer."""
+"""Errors the repositories raise beyond `domain.errors` (deals, leases, state machines,
+idempotency keys): each is a `StoreError` a route or the worker maps to an answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""v2 races on real databases, each contender in its own thread and session: deal reservations
+"""Custody races on real databases, each contender in its own thread and session: deal reservations
 never oversell, workers never share a transaction, an Idempotency-Key starts one transaction."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from custody_samples import active_deal, user
 from store_samples import later
-from v2_samples import active_deal, user
 
 from cardano_market.store.db import Database
-from cardano_market.store.v2_errors import InsufficientQuantityError
-from cardano_market.store.v2_records import V2TxType
-from cardano_market.store.v2_repos import DealRepo, IdempotencyRepo, V2TransactionRepo
+from cardano_market.store.deals import DealRepo
+from cardano_market.store.errors import InsufficientQuantityError
+from cardano_market.store.idempotency import IdempotencyRepo
+from cardano_market.store.transactions import V2TransactionRepo, V2TxType
 
 WAIT = 30.0
 THREADS = 8

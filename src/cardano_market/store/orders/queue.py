@@ -1,42 +1,30 @@
-"""Orders and purchases as the chain monitor sees them, plus the monitor's own bookkeeping.
+"""Queue orders as the chain monitor sees them, and their purchases: records and repository.
 
 An order is a queue UTxO with a well-formed QueueDatum; it keeps its identity (the first UTxO,
 `origin`) while a purchase moves it to the continuing queue output (`utxo`), and closes (`utxo`
 NULL) when a refund or cancel spends it. A purchase is one fill of one order by one transaction.
-The monitor's tables remember what it cannot read back from the chain cheaply: the last sale
-UTxO seen per pointer (to find the transaction that ended it), queue UTxOs it skipped and why,
-issued transactions it confirmed recently (to re-check after a rollback), and a few counters.
-
 Every write is idempotent: inserts ignore a row that is already there, state changes are
 conditional on the UTxO the caller saw, so replaying a poll (a restart, a second monitor) changes
-nothing. The tables are in `order_models.py`.
+nothing.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..domain.cip30 import OutRef
-from ..domain.errors import StoreError
-from ..domain.values import AssetId, Value
-from .columns import check_aware, check_exact_int
-from .order_models import (
-    CloseKind,
-    MonitorConfirmationRow,
-    MonitorStateRow,
-    MonitorUtxoRow,
-    OrderRow,
-    OrderState,
-    PurchaseRow,
-)
-from .repos import _fresh, _insert, _parse_uuid
+from ...domain.cip30 import OutRef
+from ...domain.errors import StoreError
+from ...domain.values import AssetId, Value
+from .._sql import dialect_insert, fresh, optional_uuid, optional_value, parse_uuid, require_uuid
+from ..columns import check_aware, check_exact_int
+from .tables import CloseKind, OrderRow, OrderState, PurchaseRow
 
 # -- records ------------------------------------------------------------------------------------
 
@@ -145,7 +133,7 @@ class OrderRepo:
             "origin_output_index": new.origin[1],
             "utxo_tx_hash": new.origin[0].hex(),
             "utxo_output_index": new.origin[1],
-            "sale_id": _optional_uuid(new.sale_id),
+            "sale_id": optional_uuid(new.sale_id),
             "pointer_asset_name": new.pointer_name.hex(),
             "owner_address": new.owner_address.hex(),
             "bundles_requested": check_exact_int("bundles requested", new.bundles_requested),
@@ -160,10 +148,10 @@ class OrderRepo:
             "slot": new.slot,
             "created_at": now,
             "updated_at": now,
-            "api_order_id": _optional_uuid(new.api_order_id),
+            "api_order_id": optional_uuid(new.api_order_id),
             "locked_value_cbor": new.value.to_cbor().hex(),
         }
-        stmt = _insert(self._session, OrderRow).values(**values).on_conflict_do_nothing()
+        stmt = dialect_insert(self._session, OrderRow).values(**values).on_conflict_do_nothing()
         self._session.execute(stmt)
         stored = self.by_origin(new.origin)
         if stored is None:
@@ -171,14 +159,14 @@ class OrderRepo:
         return stored
 
     def get(self, order_id: str | uuid.UUID) -> Order | None:
-        key = _parse_uuid(order_id)
+        key = parse_uuid(order_id)
         if key is None:
             return None
         return self._one(select(OrderRow).where(OrderRow.id == key))
 
     def by_api_order_id(self, order_id: str | uuid.UUID) -> Order | None:
         """The order the v1 API issued as `order_id` (None until the monitor saw it queued)."""
-        key = _parse_uuid(order_id)
+        key = parse_uuid(order_id)
         if key is None:
             return None
         return self._one(select(OrderRow).where(OrderRow.api_order_id == key))
@@ -222,7 +210,7 @@ class OrderRepo:
             raise StoreError(f"offset ({offset}) and limit ({limit}) must not be negative")
         stmt = select(OrderRow)
         if sale_id is not None:
-            stmt = stmt.where(OrderRow.sale_id == _optional_uuid(sale_id))
+            stmt = stmt.where(OrderRow.sale_id == optional_uuid(sale_id))
         if owner_address is not None:
             stmt = stmt.where(OrderRow.owner_address == owner_address.hex())
         if states is not None:
@@ -239,7 +227,7 @@ class OrderRepo:
 
     def link_sale(self, pointer_name: bytes, sale_id: str) -> int:
         """Attach orders (and purchases) naming `pointer_name` to a sale recorded later."""
-        key = _optional_uuid(sale_id)
+        key = optional_uuid(sale_id)
         name = pointer_name.hex()
         orders = self._session.execute(
             update(OrderRow)
@@ -289,11 +277,11 @@ class OrderRepo:
         if not self._move(order, values):
             return False
         self._session.execute(
-            _insert(self._session, PurchaseRow)
+            dialect_insert(self._session, PurchaseRow)
             .values(
                 tx_id=at.tx_id.hex(),
-                order_id=uuid.UUID(order.id),
-                sale_id=_optional_uuid(order.sale_id),
+                order_id=require_uuid("order id", order.id),
+                sale_id=optional_uuid(order.sale_id),
                 pointer_asset_name=order.pointer_name.hex(),
                 bundles=bundles,
                 next_tx_hash=None if next_utxo is None else next_utxo[0].hex(),
@@ -345,18 +333,18 @@ class OrderRepo:
     def purchases(self, order_id: str) -> list[Purchase]:
         stmt = (
             select(PurchaseRow)
-            .where(PurchaseRow.order_id == uuid.UUID(order_id))
+            .where(PurchaseRow.order_id == require_uuid("order id", order_id))
             .order_by(PurchaseRow.block_height, PurchaseRow.created_at, PurchaseRow.tx_id)
         )
-        return [_purchase(row) for row in self._session.scalars(_fresh(stmt))]
+        return [_purchase(row) for row in self._session.scalars(fresh(stmt))]
 
     def purchases_of_sale(self, sale_id: str) -> list[Purchase]:
         stmt = (
             select(PurchaseRow)
-            .where(PurchaseRow.sale_id == _optional_uuid(sale_id))
+            .where(PurchaseRow.sale_id == optional_uuid(sale_id))
             .order_by(PurchaseRow.block_height, PurchaseRow.created_at, PurchaseRow.tx_id)
         )
-        return [_purchase(row) for row in self._session.scalars(_fresh(stmt))]
+        return [_purchase(row) for row in self._session.scalars(fresh(stmt))]
 
     def rewind(
         self, order: Order, *, keep: Sequence[Purchase], utxo: OutRef, value: Value, now: datetime
@@ -368,7 +356,7 @@ class OrderRepo:
         self._session.execute(
             delete(PurchaseRow)
             .where(
-                PurchaseRow.order_id == uuid.UUID(order.id),
+                PurchaseRow.order_id == require_uuid("order id", order.id),
                 PurchaseRow.tx_id.not_in(kept) if kept else PurchaseRow.tx_id.is_not(None),
             )
             .execution_options(synchronize_session=False)
@@ -376,7 +364,7 @@ class OrderRepo:
         filled = sum(p.bundles for p in keep)
         self._session.execute(
             update(OrderRow)
-            .where(OrderRow.id == uuid.UUID(order.id))
+            .where(OrderRow.id == require_uuid("order id", order.id))
             .values(
                 bundles_filled=filled,
                 state=_fill_state(filled, order.bundles_requested).value,
@@ -399,7 +387,7 @@ class OrderRepo:
 
     def remove(self, order: Order) -> None:
         """Forget an order whose own transaction a rollback took back."""
-        key = uuid.UUID(order.id)
+        key = require_uuid("order id", order.id)
         self._session.execute(delete(PurchaseRow).where(PurchaseRow.order_id == key))
         self._session.execute(delete(OrderRow).where(OrderRow.id == key))
 
@@ -408,7 +396,7 @@ class OrderRepo:
         stmt = (
             update(OrderRow)
             .where(
-                OrderRow.id == uuid.UUID(order.id),
+                OrderRow.id == require_uuid("order id", order.id),
                 OrderRow.utxo_tx_hash == order.utxo[0].hex(),
                 OrderRow.utxo_output_index == order.utxo[1],
             )
@@ -419,139 +407,12 @@ class OrderRepo:
         return self._session.execute(stmt).first() is not None
 
     def _one(self, stmt: Any) -> Order | None:
-        row = self._session.scalars(_fresh(stmt)).first()
+        row = self._session.scalars(fresh(stmt)).first()
         return None if row is None else _order(row)
 
     def _many(self, stmt: Any) -> list[Order]:
         stmt = stmt.order_by(OrderRow.created_at, OrderRow.id)
-        return [_order(row) for row in self._session.scalars(_fresh(stmt))]
-
-
-class MonitorStateRepo:
-    """The monitor's checkpoint and memory (`monitor_state`, `monitor_utxos`,
-    `monitor_confirmations`)."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def get(self, key: str) -> int | None:
-        row = self._session.get(MonitorStateRow, key, populate_existing=True)
-        return None if row is None else row.value
-
-    def set(self, key: str, value: int, *, now: datetime) -> None:
-        now = check_aware("now", now)
-        stmt = _insert(self._session, MonitorStateRow).values(key=key, value=value, updated_at=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key"], set_={"value": value, "updated_at": now}
-        )
-        self._session.execute(stmt)
-
-    # sale UTxOs
-
-    def sale_utxo(self, pointer_name: bytes) -> OutRef | None:
-        row = self._session.scalars(
-            _fresh(
-                select(MonitorUtxoRow).where(
-                    MonitorUtxoRow.role == "sale",
-                    MonitorUtxoRow.pointer_asset_name == pointer_name.hex(),
-                )
-            )
-        ).first()
-        return None if row is None else OutRef(bytes.fromhex(row.tx_hash), row.output_index)
-
-    def track_sale_utxo(self, pointer_name: bytes, ref: OutRef, *, now: datetime) -> None:
-        """Remember `ref` as the sale UTxO holding `pointer_name` (replacing the one before)."""
-        if self.sale_utxo(pointer_name) == ref:
-            return
-        self.forget_sale_utxo(pointer_name)
-        self._session.execute(
-            _insert(self._session, MonitorUtxoRow)
-            .values(
-                tx_hash=ref[0].hex(),
-                output_index=ref[1],
-                role="sale",
-                pointer_asset_name=pointer_name.hex(),
-                reason=None,
-                seen_at=check_aware("now", now),
-            )
-            .on_conflict_do_nothing()
-        )
-
-    def forget_sale_utxo(self, pointer_name: bytes) -> None:
-        self._session.execute(
-            delete(MonitorUtxoRow).where(
-                MonitorUtxoRow.role == "sale",
-                MonitorUtxoRow.pointer_asset_name == pointer_name.hex(),
-            )
-        )
-
-    # skipped queue UTxOs
-
-    def skip(self, ref: OutRef, reason: str, *, now: datetime) -> bool:
-        """Remember a queue UTxO that is not a well-formed order; True the first time."""
-        stmt = (
-            _insert(self._session, MonitorUtxoRow)
-            .values(
-                tx_hash=ref[0].hex(),
-                output_index=ref[1],
-                role="skipped",
-                pointer_asset_name=None,
-                reason=reason,
-                seen_at=check_aware("now", now),
-            )
-            .on_conflict_do_nothing()
-            .returning(MonitorUtxoRow.tx_hash)
-        )
-        return self._session.execute(stmt).first() is not None
-
-    def skipped(self) -> dict[OutRef, str]:
-        rows = self._session.execute(
-            select(MonitorUtxoRow.tx_hash, MonitorUtxoRow.output_index, MonitorUtxoRow.reason)
-            .where(MonitorUtxoRow.role == "skipped")
-            .order_by(MonitorUtxoRow.seen_at)
-        )
-        return {OutRef(bytes.fromhex(h), ix): reason or "" for h, ix, reason in rows}
-
-    def forget_skipped(self, refs: Iterable[OutRef]) -> None:
-        for tx_hash, ix in refs:
-            self._session.execute(
-                delete(MonitorUtxoRow).where(
-                    and_(
-                        MonitorUtxoRow.role == "skipped",
-                        MonitorUtxoRow.tx_hash == tx_hash.hex(),
-                        MonitorUtxoRow.output_index == ix,
-                    )
-                )
-            )
-
-    # issued transactions confirmed recently
-
-    def add_confirmation(self, tx_id: str, block_height: int, *, now: datetime) -> None:
-        self._session.execute(
-            _insert(self._session, MonitorConfirmationRow)
-            .values(tx_id=tx_id, block_height=block_height, confirmed_at=check_aware("now", now))
-            .on_conflict_do_nothing()
-        )
-
-    def confirmations(self) -> list[tuple[str, int]]:
-        rows = self._session.execute(
-            select(MonitorConfirmationRow.tx_id, MonitorConfirmationRow.block_height).order_by(
-                MonitorConfirmationRow.block_height
-            )
-        )
-        return [(tx_id, height) for tx_id, height in rows]
-
-    def drop_confirmation(self, tx_id: str) -> None:
-        self._session.execute(
-            delete(MonitorConfirmationRow).where(MonitorConfirmationRow.tx_id == tx_id)
-        )
-
-    def prune_confirmations(self, below_height: int) -> int:
-        """Forget confirmations deeper than a rollback can reach."""
-        result = self._session.execute(
-            delete(MonitorConfirmationRow).where(MonitorConfirmationRow.block_height < below_height)
-        )
-        return int(getattr(result, "rowcount", 0))
+        return [_order(row) for row in self._session.scalars(fresh(stmt))]
 
 
 # -- row <-> record -----------------------------------------------------------------------------
@@ -593,8 +454,8 @@ def _order(row: OrderRow) -> Order:
         created_at=row.created_at,
         updated_at=row.updated_at,
         api_order_id=None if row.api_order_id is None else str(row.api_order_id),
-        locked_value=_optional_value(row.locked_value_cbor),
-        refunded_value=_optional_value(row.refunded_value_cbor),
+        locked_value=optional_value(row.locked_value_cbor),
+        refunded_value=optional_value(row.refunded_value_cbor),
     )
 
 
@@ -614,34 +475,9 @@ def _purchase(row: PurchaseRow) -> Purchase:
         block_height=row.block_height,
         slot=row.slot,
         created_at=row.created_at,
-        paid=_optional_value(row.paid_value_cbor),
+        paid=optional_value(row.paid_value_cbor),
     )
-
-
-def _optional_value(cbor_hex: str | None) -> Value | None:
-    return None if cbor_hex is None else Value.from_cbor(bytes.fromhex(cbor_hex))
-
-
-def _optional_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
-    if value is None:
-        return None
-    key = _parse_uuid(value)
-    if key is None:
-        raise StoreError(f"sale id {value!r} is not a UUID")
-    return key
 
 
 def _ref_text(ref: OutRef) -> str:
     return f"{ref[0].hex()}#{ref[1]}"
-
-
-__all__: Sequence[str] = (
-    "ChainPoint",
-    "CloseKind",
-    "MonitorStateRepo",
-    "NewOrder",
-    "Order",
-    "OrderRepo",
-    "OrderState",
-    "Purchase",
-)

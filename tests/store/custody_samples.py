@@ -1,19 +1,23 @@
-"""Sample v2 rows for the store tests: users, tokens, an active deal."""
+"""Sample custody rows for the store tests: users, tokens, an active deal, pending transactions."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy.orm import Session
-from store_samples import T0
+from store_samples import T0, later
 
-from cardano_market.store.v2_records import Deal, EscrowRef, Token, TokenKind, User
-from cardano_market.store.v2_repos import DealRepo, TokenRepo, UserRepo
+from cardano_market.store.db import Database
+from cardano_market.store.deals import Deal, DealRepo, EscrowRef
+from cardano_market.store.tokens import Token, TokenKind, TokenRepo
+from cardano_market.store.transactions import V2TransactionRepo, V2TxType
+from cardano_market.store.users import User, UserRepo
 
 SONG = (bytes.fromhex("aa" * 28), b"song-token")
 USDT = (bytes.fromhex("bb" * 28), b"USDT")
 ESCROW = EscrowRef(tx_hash="cd" * 32, index=0)
 KEK = bytes(range(32))
+HUGE = 2**64 - 1  # a token quantity beyond BigInteger's range
 
 
 def user(session: Session, **overrides: Any) -> User:
@@ -41,3 +45,22 @@ def active_deal(session: Session, *, quantity: int = 50, unit_price: int = 12_50
         now=T0,
     )
     return repo.activate(deal.id, escrow=ESCROW, now=T0)
+
+
+def pending_transactions(db: Database, count: int = 1) -> list[str]:
+    """`count` pending secondary purchases of one active deal, by one buyer, oldest first."""
+    with db.session() as session:
+        buyer = user(session)
+        deal = active_deal(session)
+        repo = V2TransactionRepo(session)
+        return [
+            repo.create(
+                user_id=buyer.id,
+                token_id=deal.token_id,
+                type=V2TxType.SECONDARY_PURCHASE,
+                payload={"quantity": 10, "deal_id": deal.id, "big": HUGE},
+                deal_id=deal.id,
+                now=later(n),
+            ).id
+            for n in range(count)
+        ]

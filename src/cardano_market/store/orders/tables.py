@@ -1,16 +1,10 @@
-"""The chain monitor's tables, on the same metadata as `models.py` (revision 0003 mirrors them).
-
-Orders (queue UTxOs with a well-formed QueueDatum, followed through purchases to their refund or
-cancel), purchases, and the monitor's own memory: the last sale UTxO per pointer, skipped queue
-UTxOs, issued transactions confirmed recently, and its checkpoint. Conventions as in `models.py`;
-`orders.py` is the only code that reads or writes these classes.
-"""
+"""The order tables (`marketplace_orders`, `marketplace_purchases`) and the states an order
+goes through; `queue.py` is the only code that writes them."""
 
 from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import (
@@ -26,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .columns import ExactInt, UtcDateTime
-from .models import ADDRESS_HEX, ENUM_TEXT, NAME_HEX, POLICY_HEX, TX_ID_HEX, Base
+from ..columns import ExactInt, UtcDateTime
+from ..schema import ADDRESS_HEX, ENUM_TEXT, NAME_HEX, POLICY_HEX, TX_ID_HEX, Base, one_of
 
 
 class OrderState(enum.StrEnum):
@@ -45,13 +39,6 @@ class OrderState(enum.StrEnum):
 class CloseKind(enum.StrEnum):
     REFUND = "refund"
     CANCEL = "cancel"
-
-
-def _one_of(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-# -- tables -------------------------------------------------------------------------------------
 
 
 class OrderRow(Base):
@@ -100,7 +87,7 @@ class OrderRow(Base):
         Index(None, "owner_address"),
         Index(None, "state"),
         Index(None, "api_order_id"),
-        CheckConstraint(_one_of("state", (s.value for s in OrderState)), name="state"),
+        CheckConstraint(one_of("state", (s.value for s in OrderState)), name="state"),
     )
 
 
@@ -131,46 +118,3 @@ class PurchaseRow(Base):
         Index(None, "sale_id"),
         Index(None, "next_tx_hash", "next_output_index"),
     )
-
-
-MONITOR_UTXO_ROLES = ("sale", "skipped")
-
-
-class MonitorUtxoRow(Base):
-    """A UTxO the monitor remembers: the last sale UTxO per pointer, or a skipped queue UTxO."""
-
-    __tablename__ = "monitor_utxos"
-
-    tx_hash: Mapped[str] = mapped_column(String(TX_ID_HEX), primary_key=True)
-    output_index: Mapped[int] = mapped_column(Integer, primary_key=True)
-    role: Mapped[str] = mapped_column(String(ENUM_TEXT))
-    pointer_asset_name: Mapped[str | None] = mapped_column(String(NAME_HEX))
-    reason: Mapped[str | None] = mapped_column(Text)
-    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-    __table_args__ = (
-        Index(None, "role", "pointer_asset_name"),
-        CheckConstraint(_one_of("role", MONITOR_UTXO_ROLES), name="role"),
-    )
-
-
-class MonitorConfirmationRow(Base):
-    """An issued transaction the monitor confirmed, kept while a rollback could still undo it."""
-
-    __tablename__ = "monitor_confirmations"
-
-    tx_id: Mapped[str] = mapped_column(String(TX_ID_HEX), primary_key=True)
-    block_height: Mapped[int] = mapped_column(BigInteger)
-    confirmed_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-    __table_args__ = (Index(None, "block_height"),)
-
-
-class MonitorStateRow(Base):
-    """Named integers: the checkpoint (tip height and slot of the last completed poll)."""
-
-    __tablename__ = "monitor_state"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

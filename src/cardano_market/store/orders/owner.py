@@ -1,7 +1,7 @@
 """A wallet's orders for the v1 order status: the orders this service built a transaction for
-(used pending orders, by the wallet they were built for) together with the queue orders the
-monitor recorded for that owner that are not among them (placed elsewhere, or whose pending
-order was purged), in one page."""
+(used quotes, by the wallet they were built for) together with the queue orders the monitor
+recorded for that owner that are not among them (placed elsewhere, or whose quote was purged),
+in one page."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import Uuid, exists, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from .models import PendingOrderRow
-from .order_models import OrderRow
+from ..quotes import PendingOrderRow
+from .tables import OrderRow
 
 
 @dataclass(frozen=True, slots=True)
