@@ -26,11 +26,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from cardano_market.chain.devnet.plutus import (
-    RECURSION_LIMIT,
-    ScriptFailure,
-    evaluate_scripts,
-)
+from cardano_market.chain.devnet.plutus import RECURSION_LIMIT, evaluate_scripts
+from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.cbor import encode_head

@@ -17,11 +17,11 @@ from typing import Any
 import cbor2
 import pytest
 
-from cardano_market.chain.devnet.plutus import (
+from cardano_market.chain.devnet.plutus import evaluate_scripts
+from cardano_market.chain.devnet.plutus_scripts import (
     ScriptContextError,
     ScriptFailure,
     UnsupportedScriptError,
-    evaluate_scripts,
     flat_bytes,
     script_cbor,
 )
