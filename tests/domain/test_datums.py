@@ -26,7 +26,6 @@ from cardano_market.domain.datums import (
     Fees,
     Keepers,
     OracleDatum,
-    PlutusRecord,
     ProfitData,
     QueueDatum,
     ReferenceDatum,
@@ -36,13 +35,16 @@ from cardano_market.domain.datums import (
     VaultDatum,
     Wallet,
     address_from_wallet,
+    wallet_from_address,
+)
+from cardano_market.domain.errors import AddressError, DatumError
+from cardano_market.domain.plutus_data import (
+    PlutusRecord,
     constr,
     constr_of,
     encode_plutus,
     load_plutus,
-    wallet_from_address,
 )
-from cardano_market.domain.errors import AddressError, DatumError
 from cardano_market.domain.values import ADA
 
 VECTORS = Path(__file__).resolve().parents[2] / "fixtures" / "vectors" / "datums.json"

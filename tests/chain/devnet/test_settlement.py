@@ -549,7 +549,8 @@ def test_purchase_outside_the_oracle_window(world: tuple[Ledger, SeedResult]) ->
         vault_utxo=current_vault(ledger, seeded),
     )
     vault = current_vault(ledger, seeded)
-    from cardano_market.domain.datums import Token, Wallet, add_to_vault
+    from cardano_market.domain.datums import Token, Wallet
+    from cardano_market.domain.redeemers import add_to_vault
     from cardano_market.tx.settle.purchase import QUEUE_PURCHASE, SALE_PURCHASE
 
     c = seeded.contracts
