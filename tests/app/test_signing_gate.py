@@ -37,6 +37,7 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
 from cardano_market.ledger.witness import vkey_witnesses
 from cardano_market.tx.body import encode_body
+from keys import enterprise
 
 ADA = 1_000_000
 HOT = PaymentKey.derive("gate/hot")
@@ -55,10 +56,6 @@ SERVICE = {
     BATCHER.hash: "the batcher",
     ESCROW.hash: "the escrow",
 }
-
-
-def enterprise(key: PaymentKey) -> bytes:
-    return make_address(Credential.key(key.hash), None, NETWORK)
 
 
 def base(key: PaymentKey, stake: bytes) -> bytes:

@@ -26,11 +26,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from cardano_market.chain.devnet.plutus import (
-    RECURSION_LIMIT,
-    ScriptFailure,
-    evaluate_scripts,
-)
+from cardano_market.chain.devnet.plutus import RECURSION_LIMIT, evaluate_scripts
+from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.cbor import encode_head
@@ -48,13 +45,12 @@ from cardano_market.domain.datums import (
     Staking,
     Token,
     Wallet,
-    constr,
-    encode_plutus,
 )
 from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
+from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.protocol import BATCHER_PREFIX
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value

@@ -48,7 +48,7 @@ from settlement_helpers import (
     vault_utxo,
 )
 
-from cardano_market.chain.devnet.plutus import ScriptFailure
+from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.domain.datums import SaleDatum, Token, Wallet
 from cardano_market.domain.outputs import TxOutput

@@ -25,9 +25,9 @@ from cardano_market.service.devnet import devnet_wallets
 from cardano_market.synthetic import wallet
 from cardano_market.tx.balance import balance
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
+from worlds import START_MS
 
 ADA = 1_000_000
-START_MS = 1_700_000_000_000
 NOW_SLOT = 5_000
 USD_SALE = Path(__file__).resolve().parents[2] / "fixtures" / "orders" / "usd-sale.json"
 

@@ -17,10 +17,9 @@ from cardano_market.app.seeding import DEVNET_ADMIN_ID
 from cardano_market.config import load_settings
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.worker.processor import TransactionProcessor
+from keys import JWT_SECRET, KEK_HEX
 from pg_support import postgres_schema
 
-JWT_SECRET = "v2-test-secret-0123456789abcdef0123456789"
-KEK_HEX = "11" * 32
 ALICE = "65f1a0c0e4b0a1b2c3d4e501"
 """Seed user with KYC, wallet alice (100,000 NEWM, ADA)."""
 BOB = "65f1a0c0e4b0a1b2c3d4e502"

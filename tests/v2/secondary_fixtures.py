@@ -22,6 +22,7 @@ from cardano_market.domain.values import ADA, AssetId
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.synthetic import wallet
 from cardano_market.worker.processor import TransactionProcessor
+from keys import KEK_HEX
 
 SONG_ID = "65f1a0c0e4b0a1b2c3d4e5f7"
 NEWM_ID = "65f1a0c0e4b0a1b2c3d4e5f6"
@@ -30,7 +31,6 @@ SELLER_ID = "5e11e0000000000000000001"
 SELLER_WALLET = "secondary-seller"
 POOR_ID = "5e11e0000000000000000002"
 POOR_WALLET = "secondary-poor"
-KEK_HEX = "11" * 32
 """A fixed key-encryption key: processes sharing a PostgreSQL schema must agree on it."""
 
 

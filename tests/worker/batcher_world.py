@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,8 +15,8 @@ from typing import Any
 
 from cardano_market.app.settlement.report import BatchReport
 from cardano_market.chain.devnet import DevnetBackend, Ledger
-from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
-from cardano_market.domain.cip30 import Utxo
+from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, parse_seed
+from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import Sale
@@ -26,25 +26,14 @@ from cardano_market.store.db import Database
 from cardano_market.store.orders import OrderRepo, OrderState
 from cardano_market.store.sales import SaleRepo
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-from cardano_market.tx.settle.fee import required_fee
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
+from txcheck import ledger_ref_script_size, script_min_fee
+from worlds import Clock, seeded_ledger
 
-START_MS = 1_700_000_000_000
-NOW_SLOT = 1_000
 TTL_SLOTS = 300
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 NEWM_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"  # demo seed: 50 bundles at 150 NEWM
-
-
-class Clock:
-    """A settable wall clock (seconds)."""
-
-    def __init__(self) -> None:
-        self.now = START_MS / 1000 + NOW_SLOT
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def extra_sale_id(i: int) -> str:
@@ -179,8 +168,8 @@ def open_world(
     """A devnet at `path` seeded from `data` (default the demo seed); `base_dir` is where the
     seed's relative paths start (its `contracts.validators`)."""
     clock = Clock()
-    with Ledger(path, system_start_ms=START_MS, clock=clock) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data or demo_seed_data(), base_dir=base_dir))
+    seed = parse_seed(data or demo_seed_data(), base_dir=base_dir)
+    with seeded_ledger(path, seed, clock) as (ledger, seeded):
         yield World(ledger, DevnetBackend(ledger), seeded, clock)
 
 
@@ -200,13 +189,18 @@ def currency(world: World) -> tuple[bytes, bytes]:
     return world.seeded.marketplace.currency
 
 
-def check_fees(world: World, report: BatchReport) -> None:
-    """Every fee is the ledger's minimum for the evaluated ex-units, within its bound."""
+def check_fees(world: World, report: BatchReport, seen: Mapping[OutRef, Utxo]) -> None:
+    """Every fee is the ledger's minimum for the evaluated ex-units, within its bound: read from
+    the signed transaction the ledger recorded by the independent checker (`txcheck`), not the
+    builders' `required_fee`. `seen`: the parties' UTxOs before the round (what it spent)."""
     c = world.seeded.contracts
     assert c is not None
     bounds = c.reference_datum.fees
+    ref_script_size = ledger_ref_script_size(world.ledger, seen)
     for tx in report.transactions:
-        assert tx.fee == required_fee(tx.transaction, world.ledger.params)
+        record = world.ledger.transaction(tx.tx_id)
+        assert record is not None, f"{tx.kind} {tx.tx_id.hex()} is not on the ledger"
+        assert tx.fee == script_min_fee(record.cbor, world.ledger.params, ref_script_size)
         bound = bounds.purchase_queue_bound if tx.kind == "purchase" else bounds.refund_queue_bound
         assert tx.fee <= bound, (tx.kind, tx.fee, bound)
 
@@ -214,11 +208,12 @@ def check_fees(world: World, report: BatchReport) -> None:
 def settle(world: World, run: Batcher) -> tuple[BatchReport, int]:
     """One round; the fees the ledger recorded for it (checked against what the value lost)."""
     before, height = world.holdings(), world.ledger.tip().block_height
+    seen = {(u.tx_hash, u.index): u for a in world.parties() for u in world.ledger.utxos_at(a)}
     report = run.poll_once()
     fees = world.fees_since(height + 1)
     assert fees == sum(t.fee for t in report.transactions)
     assert world.holdings() == before - Value(fees)  # nothing created, nothing lost
-    check_fees(world, report)
+    check_fees(world, report, seen)
     return report, fees
 
 

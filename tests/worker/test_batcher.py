@@ -34,8 +34,9 @@ from cardano_market.chain.devnet import DevnetBackend
 from cardano_market.config import Settings, load_settings
 from cardano_market.domain.address import encode_address
 from cardano_market.domain.cip30 import Utxo
-from cardano_market.domain.datums import QueueDatum, Token, Wallet, constr, encode_plutus
+from cardano_market.domain.datums import QueueDatum, Token, Wallet
 from cardano_market.domain.errors import ConfigError
+from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.queue import MalformedOrderError, QueuedOrder, read_queued_order
 from cardano_market.domain.values import AssetId, Value, unit_of
 from cardano_market.runtime.workers import configured_batcher

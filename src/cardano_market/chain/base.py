@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..domain.cip30 import OutRef, Utxo
-from ..domain.datums import constr_of
 from ..domain.errors import DatumError, MarketError
 from ..domain.params import ProtocolParameters
+from ..domain.plutus_data import constr_of
 from ..domain.values import AssetId
 from ..ledger.exunits import ExUnits, RedeemerKey
 from ..ledger.parse import parse_transaction

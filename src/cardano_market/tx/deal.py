@@ -29,10 +29,10 @@ from fractions import Fraction
 
 from ..domain.address import payment_key_hash
 from ..domain.cip30 import Utxo
-from ..domain.datums import constr, constr_of, encode_plutus, load_plutus
 from ..domain.errors import DatumError, InsufficientFundsError, MarketError
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
+from ..domain.plutus_data import constr, constr_of, encode_plutus, load_plutus
 from ..domain.values import ADA, AssetId, Value, sum_values, unit_of, value_of
 from .balance import BalancedTransaction, _try_balance
 from .select import Selection, start_selection

@@ -21,10 +21,8 @@ from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import (
     DEFAULT_MAX_BUNDLE_SIZE,
     USD,
-    PointerRedeemer,
     ReferenceDatum,
     SaleDatum,
-    SaleRedeemer,
     Token,
     address_from_wallet,
     wallet_from_address,
@@ -33,6 +31,7 @@ from ..domain.errors import AddressError, InvalidSaleError
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.pointer import pointer_asset_name
+from ..domain.redeemers import PointerRedeemer, SaleRedeemer
 from ..domain.values import ADA, AssetId, Value, unit_of
 from ..ledger.references import reference_datum_of
 from .script import Evaluate, Mint, ScriptInput, ScriptTransaction, Shape, build_script_transaction

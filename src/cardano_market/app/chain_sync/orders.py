@@ -9,9 +9,10 @@ import logging
 
 from ...chain.base import ChainTransaction, TxState
 from ...domain.cip30 import OutRef, Utxo
-from ...domain.datums import QueueDatum, QueueRedeemer, SaleDatum, address_from_wallet
+from ...domain.datums import QueueDatum, SaleDatum, address_from_wallet
 from ...domain.errors import MarketError
 from ...domain.queue import queue_datum_of, read_queued_order
+from ...domain.redeemers import QueueRedeemer
 from ...domain.values import AssetId, Value, sum_values
 from ...store.monitor import MonitorStateRepo
 from ...store.orders import ChainPoint, CloseKind, NewOrder, Order, OrderRepo

@@ -95,9 +95,9 @@ class _ChildFailure:
             return PlutusUnavailableError(self.message)
         if self.kind == "EvaluationError":
             return EvaluationError(self.message, self.trace)
-        from . import plutus
+        from . import plutus_scripts
 
-        cls = getattr(plutus, self.kind, plutus.PlutusEvaluationError)
+        cls = getattr(plutus_scripts, self.kind, plutus_scripts.PlutusEvaluationError)
         error: EvaluationError = cls(self.message, self.trace, rule=self.rule, key=self.key)
         return error
 
@@ -110,7 +110,8 @@ def _evaluate_in_child(
     enforce_budget: bool,
 ) -> dict[RedeemerKey, ExUnits] | _ChildFailure:
     try:
-        from .plutus import PlutusEvaluationError, evaluate_scripts
+        from .plutus import evaluate_scripts
+        from .plutus_scripts import PlutusEvaluationError
     except ImportError as exc:
         return _ChildFailure(
             "PlutusUnavailableError",

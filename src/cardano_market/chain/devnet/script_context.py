@@ -21,7 +21,6 @@ from ...domain.hashes import datum_hash
 from ...domain.slots import SlotConfig
 from ...ledger.parse import ParsedTx
 from ...ledger.redeemers import REDEEMER_TAGS, Redeemer
-from .plutus import ScriptContextError
 from .plutus_data import (
     PlutusData,
     bstr,
@@ -32,6 +31,7 @@ from .plutus_data import (
     integer,
     maybe,
 )
+from .plutus_scripts import ScriptContextError
 from .v3_values import (
     cert_script_hash,
     credential,

@@ -20,7 +20,6 @@ from ...domain.cbor import split_map
 from ...domain.cip30 import OutRef, Utxo
 from ...domain.errors import AddressError, DatumError
 from ...domain.slots import SlotConfig
-from .plutus import ScriptContextError, script_ref_hash
 from .plutus_data import (
     FALSE,
     NOTHING,
@@ -34,6 +33,7 @@ from .plutus_data import (
     integer,
     just,
 )
+from .plutus_scripts import ScriptContextError, script_ref_hash
 
 # -- simple translations --------------------------------------------------------------------------
 

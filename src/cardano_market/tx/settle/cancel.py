@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...domain.cip30 import Utxo
-from ...domain.datums import QueueRedeemer, address_from_wallet
+from ...domain.datums import address_from_wallet
 from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters
+from ...domain.redeemers import QueueRedeemer
 from ..script import ScriptInput, Shape, build_script_transaction
 from .deployment import BatchDeployment, order_datum
 from .fee import ChainEvaluate, with_pending

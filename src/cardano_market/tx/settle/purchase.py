@@ -10,15 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...domain.cip30 import Utxo
-from ...domain.datums import (
-    QueueRedeemer,
-    ReferenceDatum,
-    SaleRedeemer,
-    Token,
-    Wallet,
-    add_to_vault,
-)
+from ...domain.datums import ReferenceDatum, Token, Wallet
 from ...domain.outputs import TxOutput
+from ...domain.redeemers import QueueRedeemer, SaleRedeemer, add_to_vault
 from ...domain.values import Value
 from ..script import Evaluate, ScriptInput, ScriptTransaction, Shape, build_script_transaction
 from .deployment import (

@@ -4,8 +4,9 @@ the order (`fee.settle_order_fee`)."""
 
 from __future__ import annotations
 
-from ...domain.datums import QueueRedeemer, address_from_wallet
+from ...domain.datums import address_from_wallet
 from ...domain.outputs import TxOutput
+from ...domain.redeemers import QueueRedeemer
 from ..script import Evaluate, ScriptInput, ScriptTransaction, Shape, build_script_transaction
 from .deployment import check_certificate, check_pointer, oracle_datum, order_datum, sale_datum
 from .errors import BatchError, StillFillableError

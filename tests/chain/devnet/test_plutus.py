@@ -17,11 +17,11 @@ from typing import Any
 import cbor2
 import pytest
 
-from cardano_market.chain.devnet.plutus import (
+from cardano_market.chain.devnet.plutus import evaluate_scripts
+from cardano_market.chain.devnet.plutus_scripts import (
     ScriptContextError,
     ScriptFailure,
     UnsupportedScriptError,
-    evaluate_scripts,
     flat_bytes,
     script_cbor,
 )
@@ -39,7 +39,7 @@ from cardano_market.ledger.scripts import PLUTUS_V2, PLUTUS_V3
 from cardano_market.tx.body import body_hash, encode_body, encode_transaction
 from interop.csl import interop_required
 
-NEWM_DIR = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "newm-mainnet"
+NEWM_DIR = Path(__file__).resolve().parents[4] / "shared" / "contracts" / "newm-mainnet"
 NEWM_QUEUE_HASH = "fd4572b20a1d76e7dc0aaa548579bacc2b318a4862a7e12f94b7e76d"  # PROTOCOL section 2
 NEWM_STAKE_SCRIPT = bytes.fromhex("db7245ff4fe23633e2c10ef62374ca6b64efd80d31fc3f7c431386e0")
 NEWM_TOKEN = (bytes.fromhex("682fe60c9918842b3323c43b5144bc3d52a23bd2fb81345560d73f63"), b"NEWM")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from devnet_helpers import START_MS, Clock, traced_demo_seed
+from devnet_helpers import traced_demo_seed
 
 from cardano_market.chain.base import EvaluationError, SubmitError
 from cardano_market.chain.devnet import Ledger
@@ -43,6 +43,7 @@ from cardano_market.tx.script import (
     Shape,
     build_script_transaction,
 )
+from worlds import seeded_ledger
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 
@@ -52,8 +53,8 @@ _TAGS = ("spend", "mint")
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Ledger, SeedResult]]:
-    with Ledger(tmp_path / "devnet.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        yield ledger, apply_seed(ledger, traced_demo_seed())
+    with seeded_ledger(tmp_path / "devnet.sqlite", traced_demo_seed()) as world:
+        yield world
 
 
 def deployment(seeded: SeedResult) -> SaleDeployment:

@@ -17,7 +17,7 @@ from typing import Any
 
 import cbor2
 import pytest
-from devnet_helpers import START_MS, Clock, expected_min_fee, traced_demo_seed
+from devnet_helpers import traced_demo_seed
 
 from cardano_market.chain.base import EvaluationError, SubmitError
 from cardano_market.chain.devnet import Ledger
@@ -43,11 +43,13 @@ from cardano_market.tx.settle.errors import (
     OracleWindowError,
     StillFillableError,
 )
-from cardano_market.tx.settle.fee import ExUnitsMemo, required_fee
+from cardano_market.tx.settle.fee import ExUnitsMemo
 from cardano_market.tx.settle.inputs import SettlementInputs
 from cardano_market.tx.settle.purchase import build_purchase_transaction, plan_purchase
 from cardano_market.tx.settle.refund import build_refund_transaction
 from cardano_market.tx.settle.result import BatchTransaction
+from txcheck import ledger_ref_script_size, script_min_fee
+from worlds import START_MS, Clock, seeded_ledger
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 
@@ -57,8 +59,8 @@ FIGURES: list[str] = []
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Ledger, SeedResult]]:
-    with Ledger(tmp_path / "devnet.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        yield ledger, apply_seed(ledger, traced_demo_seed())
+    with seeded_ledger(tmp_path / "devnet.sqlite", traced_demo_seed()) as world:
+        yield world
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,35 +90,15 @@ def collateral(seeded: SeedResult) -> SyntheticWallet:
     return seeded.collateral
 
 
-def independent_min_fee(ledger: Ledger, tx: ScriptTransaction) -> int:
-    """The ledger's minimum fee for `tx` once signed, read from its bytes with cbor2 and the fee
-    formula written out in devnet_helpers (not the builders' `required_fee`): signed size,
+def independent_min_fee(
+    ledger: Ledger, tx: ScriptTransaction, signers: Sequence[SyntheticWallet]
+) -> int:
+    """The ledger's minimum fee for `tx` signed by `signers`, read from the signed bytes by the
+    independent checker (`txcheck.script_min_fee`), not the builders' `required_fee`: signed size,
     declared ex-units, and the bytes of every reference script its inputs and references carry."""
-    body, witness_set = cbor2.loads(tx.cbor)[:2]
-    redeemers = witness_set.get(5, [])
-    units = (
-        [unit for _data, unit in redeemers.values()]
-        if isinstance(redeemers, dict)
-        else [r[3] for r in redeemers]
-    )
-
-    def refs(key: int) -> list[Any]:
-        found = body.get(key, [])
-        return list(getattr(found, "value", found))  # a #6.258 set or a plain array
-
-    ref_bytes = 0
-    for tx_id, index in [*refs(0), *refs(18)]:
-        utxo = ledger.utxo((tx_id, index))
-        assert utxo is not None
-        if utxo.script_ref is not None:
-            ref_bytes += len(cbor2.loads(utxo.script_ref)[1])
-    return expected_min_fee(
-        ledger.params,
-        tx.signed_size,
-        sum(mem for mem, _steps in units),
-        sum(steps for _mem, steps in units),
-        ref_bytes,
-    )
+    seeds = [signer.payment_key.seed for signer in signers]
+    signed = splice_witnesses(tx.cbor, sign_transaction(tx.cbor, seeds))
+    return script_min_fee(signed, ledger.params, ledger_ref_script_size(ledger))
 
 
 def submit(ledger: Ledger, tx: ScriptTransaction, signers: Sequence[SyntheticWallet]) -> bytes:
@@ -316,7 +298,9 @@ def test_purchase_then_refund_pays_everyone_exactly(world: tuple[Ledger, SeedRes
     )
     record("refund after purchase", refunded, ledger, bound_of(seeded, "refund"))
     signers = [batcher(seeded), collateral(seeded)]
+    bought_minimum = independent_min_fee(ledger, bought.transaction, signers)  # inputs unspent
     assert submit(ledger, bought.transaction, signers) == bought.tx_id
+    refunded_minimum = independent_min_fee(ledger, refunded.transaction, signers)
     assert submit(ledger, refunded.transaction, signers) == refunded.tx_id
 
     price = seeded.oracle.datum.price
@@ -350,8 +334,7 @@ def test_purchase_then_refund_pays_everyone_exactly(world: tuple[Ledger, SeedRes
     after = holdings(ledger, everyone)
     assert after == before - Value.of(bought.fee + refunded.fee)
     assert bought.fee <= bound_of(seeded, "purchase") and refunded.fee <= bound_of(seeded, "refund")
-    for built in (bought, refunded):
-        assert built.fee == required_fee(built.transaction, ledger.params)
+    assert (bought.fee, refunded.fee) == (bought_minimum, refunded_minimum)
 
 
 # -- a partial fill, a sold-out sale, a short-paid order ------------------------------------------
@@ -566,7 +549,8 @@ def test_purchase_outside_the_oracle_window(world: tuple[Ledger, SeedResult]) ->
         vault_utxo=current_vault(ledger, seeded),
     )
     vault = current_vault(ledger, seeded)
-    from cardano_market.domain.datums import Token, Wallet, add_to_vault
+    from cardano_market.domain.datums import Token, Wallet
+    from cardano_market.domain.redeemers import add_to_vault
     from cardano_market.tx.settle.purchase import QUEUE_PURCHASE, SALE_PURCHASE
 
     c = seeded.contracts
@@ -610,19 +594,30 @@ def test_our_deployed_scripts_fit_mainnet_fee_bounds(tmp_path: Path) -> None:
     """The demo seed deploys the trace-free build under mainnet's 1 ADA bounds: a USD and a
     token-priced purchase (1 and 3 bundles) and their refunds each pay the ledger's minimum fee,
     within the bound."""
-    with Ledger(tmp_path / "mainnet.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        seeded = apply_seed(ledger, load_seed())
+    with seeded_ledger(tmp_path / "mainnet.sqlite") as (ledger, seeded):
         c = seeded.contracts
         assert c is not None and c.reference_datum.fees.purchase_queue_bound == 1_000_000
         for index, bundles in ((0, 1), (1, 3)):
             sale_utxo = current_sale(ledger, seeded, index)
             order = place_order(ledger, seeded, sale_record(seeded, index), bundles)
             bought = purchase(ledger, seeded, sale_utxo, order)
-            assert bought.fee == required_fee(bought.transaction, ledger.params) <= 1_000_000
+            assert (
+                bought.fee
+                == independent_min_fee(
+                    ledger, bought.transaction, [batcher(seeded), collateral(seeded)]
+                )
+                <= 1_000_000
+            )
             submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
             record(f"deployed build, purchase of {bundles}", bought, ledger, 1_000_000)
             back = refund(ledger, seeded, current_sale(ledger, seeded, index), bought.queue_utxo)
-            assert back.fee == required_fee(back.transaction, ledger.params) <= 1_000_000
+            assert (
+                back.fee
+                == independent_min_fee(
+                    ledger, back.transaction, [batcher(seeded), collateral(seeded)]
+                )
+                <= 1_000_000
+            )
             submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
             record(f"deployed build, refund after {bundles}", back, ledger, 1_000_000)
 
@@ -637,18 +632,27 @@ def test_a_32_byte_bundle_token_name_fits_mainnet_fee_bounds(tmp_path: Path) -> 
 
     data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
     data["tokens"]["SONG"] = {"assetNameHex": "ab" * 32, "decimals": 6}
-    with Ledger(tmp_path / "long-name.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data))
+    with seeded_ledger(tmp_path / "long-name.sqlite", parse_seed(data)) as (ledger, seeded):
         c = seeded.contracts
         assert c is not None and c.reference_datum.fees.purchase_queue_bound == 1_000_000
         assert len(seeded.seed.asset("SONG")[1]) == 32
         order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
         bought = purchase(ledger, seeded, current_sale(ledger, seeded, 0), order)
-        assert bought.fee == required_fee(bought.transaction, ledger.params) <= 1_000_000
+        assert (
+            bought.fee
+            == independent_min_fee(
+                ledger, bought.transaction, [batcher(seeded), collateral(seeded)]
+            )
+            <= 1_000_000
+        )
         submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
         record("deployed build, 32-byte name, purchase of 1", bought, ledger, 1_000_000)
         back = refund(ledger, seeded, current_sale(ledger, seeded, 0), bought.queue_utxo)
-        assert back.fee == required_fee(back.transaction, ledger.params) <= 1_000_000
+        assert (
+            back.fee
+            == independent_min_fee(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
+            <= 1_000_000
+        )
         submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
         record("deployed build, 32-byte name, refund after 1", back, ledger, 1_000_000)
 
@@ -669,8 +673,7 @@ def test_a_fee_above_the_bound_is_refused_naming_what_it_needs(tmp_path: Path) -
 
     data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
     data["marketplace"]["purchaseQueueBound"] = 700_000
-    with Ledger(tmp_path / "low-bound.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data))
+    with seeded_ledger(tmp_path / "low-bound.sqlite", parse_seed(data)) as (ledger, seeded):
         sale_utxo = seeded.sales[0].utxo
         assert sale_utxo is not None
         order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
@@ -705,19 +708,28 @@ def test_a_generous_fee_bound_still_pays_the_minimum_fee(tmp_path: Path) -> None
     data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
     data["marketplace"]["purchaseQueueBound"] = 3_000_000
     data["marketplace"]["refundQueueBound"] = 3_000_000
-    with Ledger(tmp_path / "generous.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data))
+    with seeded_ledger(tmp_path / "generous.sqlite", parse_seed(data)) as (ledger, seeded):
         sale_utxo = seeded.sales[0].utxo
         assert sale_utxo is not None
         order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
         bought = purchase(ledger, seeded, sale_utxo, order)
-        assert bought.fee == required_fee(bought.transaction, ledger.params) < 3_000_000
+        assert (
+            bought.fee
+            == independent_min_fee(
+                ledger, bought.transaction, [batcher(seeded), collateral(seeded)]
+            )
+            < 3_000_000
+        )
         assert len(bought.transaction.outputs) == 4  # vault, sale, queue, batcher: no change
         submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
         sale_now = ledger.utxo((bought.transaction.tx_id, 1))
         assert sale_now is not None
         back = refund(ledger, seeded, sale_now, bought.queue_utxo)
-        assert back.fee == required_fee(back.transaction, ledger.params) < 3_000_000
+        assert (
+            back.fee
+            == independent_min_fee(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
+            < 3_000_000
+        )
         submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
 
 
@@ -842,8 +854,7 @@ def test_an_order_carrying_other_assets_settles_within_mainnet_bounds(
     for name in extra_names:
         data["tokens"][name] = {"assetName": name, "decimals": 0}
     data["wallets"]["alice"]["assets"].update({name: 1_000 for name in extra_names})
-    with Ledger(tmp_path / "five.sqlite", system_start_ms=START_MS, clock=Clock()) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data))
+    with seeded_ledger(tmp_path / "five.sqlite", parse_seed(data)) as (ledger, seeded):
         c = seeded.contracts
         assert c is not None and seeded.marketplace is not None and seeded.oracle is not None
         assert seeded.cash_register is not None
@@ -884,11 +895,11 @@ def test_an_order_carrying_other_assets_settles_within_mainnet_bounds(
 
         signers = [batcher(seeded), collateral(seeded)]
         bought = purchase(ledger, seeded, current_sale(ledger, seeded, 0), order)
-        assert independent_min_fee(ledger, bought.transaction) <= bought.fee <= 1_000_000
+        assert independent_min_fee(ledger, bought.transaction, signers) == bought.fee <= 1_000_000
         submit(ledger, bought.transaction, signers)
         record(f"{others} other assets, purchase of 1", bought, ledger, 1_000_000)
         back = refund(ledger, seeded, current_sale(ledger, seeded, 0), bought.queue_utxo)
-        assert independent_min_fee(ledger, back.transaction) <= back.fee <= 1_000_000
+        assert independent_min_fee(ledger, back.transaction, signers) == back.fee <= 1_000_000
         submit(ledger, back.transaction, signers)
         record(f"{others} other assets, refund after 1", back, ledger, 1_000_000)
         [returned] = [

@@ -12,15 +12,11 @@ import cbor2
 import pytest
 from devnet_helpers import (
     ALWAYS_SUCCEEDS_V3,
-    NOW_SLOT,
-    START_MS,
     UNIT_DATA,
-    Clock,
     Draft,
     Redeemer,
     build,
     declared_units,
-    enterprise,
     native_hash,
     plutus_v3_hash,
     script_address,
@@ -38,6 +34,8 @@ from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits
 from cardano_market.ledger.witness import splice_witnesses, vkey_witnesses
 from cardano_market.synthetic import wallet
+from keys import enterprise
+from worlds import NOW_SLOT, START_MS, Clock
 
 ADA = 1_000_000
 FEED = (b"\xf1" * 28, b"OracleFeed")

@@ -26,7 +26,6 @@ from cardano_market.domain.datums import (
     Fees,
     Keepers,
     OracleDatum,
-    PlutusRecord,
     ProfitData,
     QueueDatum,
     ReferenceDatum,
@@ -36,16 +35,19 @@ from cardano_market.domain.datums import (
     VaultDatum,
     Wallet,
     address_from_wallet,
+    wallet_from_address,
+)
+from cardano_market.domain.errors import AddressError, DatumError
+from cardano_market.domain.plutus_data import (
+    PlutusRecord,
     constr,
     constr_of,
     encode_plutus,
     load_plutus,
-    wallet_from_address,
 )
-from cardano_market.domain.errors import AddressError, DatumError
 from cardano_market.domain.values import ADA
 
-VECTORS = Path(__file__).resolve().parent.parent / "fixtures" / "vectors" / "datums.json"
+VECTORS = Path(__file__).resolve().parents[2] / "fixtures" / "vectors" / "datums.json"
 RECORD_TYPES: dict[str, type[PlutusRecord]] = {
     cls.__name__: cls
     for cls in (
@@ -64,7 +66,7 @@ RECORD_TYPES: dict[str, type[PlutusRecord]] = {
     )
 }
 
-# CIP-19 test key hashes and addresses (see tests/test_address.py).
+# CIP-19 test key hashes and addresses (see tests/domain/test_address.py).
 PKH = bytes.fromhex("9493315cd92eb5d8c4304e67b7e16ae36d61d34502694657811a2c8e")
 SKH = bytes.fromhex("337b62cfff6403a06a3acbc34f8c46003c69fe79a3628cefa9c47251")
 CIP19_HEX = {

@@ -10,7 +10,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from devnet_helpers import START_MS, Clock
 from typer.testing import CliRunner
 
 from cardano_market.chain.devnet import DevnetBackend, Ledger
@@ -25,8 +24,9 @@ from cardano_market.domain.errors import SeedError
 from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.values import Value, sum_values
 from cardano_market.synthetic import wallet
+from worlds import START_MS, Clock
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NEWM_POLICY = hashlib.blake2b(b"cardano-market devnet token/NEWM", digest_size=28).digest()
 NEWM = (NEWM_POLICY, b"NEWM")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from devnet_helpers import START_MS, Clock
 from test_settlement import (
     batcher,
     collateral,
@@ -33,6 +32,7 @@ from cardano_market.chain.devnet.seed import apply_seed, load_seed
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.tx.settle.result import BatchTransaction
 from interop.aiken_uplc import Evaluation, aiken_evaluate, canonical_datums, require_aiken
+from worlds import START_MS, Clock
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 

@@ -23,7 +23,7 @@ from cardano_market.synthetic import tx_hash, utxo, wallet, wallet_utxos
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from txcheck import check_transaction, outputs_of
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "orders"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "orders"
 PARAMS = default_parameters()
 
 

@@ -1,7 +1,7 @@
 """The batch builders' arithmetic without a ledger: pricing as the scripts floor it, the purchase
 plan (n = min(requested, bundles left), exact payouts), when an order can still be filled, the
 oracle window, and the errors that send an order to a refund. The transactions themselves run on
-the devnet in `tests/devnet/test_settlement.py`."""
+the devnet in `tests/chain/devnet/test_settlement.py`."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from cardano_market.domain.pricing import (
 from cardano_market.domain.sale import Sale, SaleStatus
 from cardano_market.domain.values import ADA, AssetId, Value, asset_from_unit, unit_of
 
-VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "vectors" / "order_amounts.json"
+VECTORS = Path(__file__).resolve().parents[2] / "fixtures" / "vectors" / "order_amounts.json"
 
 NEWM: AssetId = (bytes.fromhex("35fd557ad91312f175fa7af7e78d8ed6e06651c1c8384d285f392b44"), b"NEWM")
 SONG: AssetId = (

@@ -16,18 +16,7 @@ from typing import Any
 
 import cbor2
 import pytest
-from devnet_helpers import (
-    START_MS,
-    Built,
-    Clock,
-    Draft,
-    Redeemer,
-    build,
-    enterprise,
-    expected_min_fee,
-    expected_script_data_hash,
-    redeemers_cbor,
-)
+from devnet_helpers import Built, Draft, Redeemer, build, expected_script_data_hash, redeemers_cbor
 from test_plutus import NEWM_QUEUE_HASH, NEWM_STAKE_SCRIPT, NEWM_TOKEN, newm_queue
 
 from cardano_market.chain.base import EvaluationError, SubmitError, TxState
@@ -46,6 +35,9 @@ from cardano_market.domain.scriptdata import language_views, script_data_hash
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.ledger.parse import parse_transaction
+from keys import ALICE, BOB, CAROL, enterprise
+from txcheck import expected_min_fee
+from worlds import START_MS, Clock
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 
@@ -53,9 +45,6 @@ __all__ = ["newm_queue"]  # the fixture (skip or fail without ../shared) comes f
 
 
 ADA = 1_000_000
-ALICE = PaymentKey.derive("alice")
-BOB = PaymentKey.derive("bob")
-CAROL = PaymentKey.derive("carol")
 ECHO = load_script("datum_echo", traced=True)  # the failing case reads its message
 ECHO_ADDRESS = make_address(Credential.script(script_hash(3, ECHO)), None, 0)
 TAGS = ("spend", "mint", "cert", "reward", "vote", "propose")

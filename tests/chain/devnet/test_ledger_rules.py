@@ -19,19 +19,13 @@ import pytest
 from devnet_helpers import (
     ALWAYS_FAILS_V3,
     ALWAYS_SUCCEEDS_V3,
-    NOW_SLOT,
-    START_MS,
     UNIT_DATA,
     Built,
-    Clock,
     Draft,
     Redeemer,
     build,
     datum_hash,
     declared_units,
-    enterprise,
-    expected_min_ada,
-    expected_min_fee,
     expected_script_data_hash,
     native_hash,
     plutus_v3_hash,
@@ -47,7 +41,6 @@ from cardano_market.chain.devnet.scripts import eval_native
 from cardano_market.domain.address import decode_address
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.datums import QueueDatum
-from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters, default_parameters
 from cardano_market.domain.scriptdata import language_views
@@ -56,11 +49,11 @@ from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.ledger.witness import splice_witnesses
 from cardano_market.scenario import load_scenario, run_order
+from keys import ALICE, BOB, CAROL, enterprise
+from txcheck import expected_min_ada, expected_min_fee
+from worlds import NOW_SLOT, START_MS, Clock
 
-ROOT = Path(__file__).resolve().parents[2]
-ALICE = PaymentKey.derive("alice")
-BOB = PaymentKey.derive("bob")
-CAROL = PaymentKey.derive("carol")
+ROOT = Path(__file__).resolve().parents[3]
 ADA = 1_000_000
 
 
@@ -290,7 +283,7 @@ def test_fee_counts_declared_ex_units(ledger: Ledger, alice_utxos: list[Utxo]) -
 
 def test_output_too_small(ledger: Ledger, alice_utxos: list[Utxo]) -> None:
     probe = TxOutput(enterprise(BOB), Value(1_000_000)).to_cbor()
-    minimum = expected_min_ada(probe)
+    minimum = expected_min_ada(probe, ledger.params)
     assert len(TxOutput(enterprise(BOB), Value(minimum - 1)).to_cbor()) == len(probe)
 
     def paying(coin: int) -> Draft:

@@ -1,7 +1,8 @@
 """Sale start and end builders (tx/sale.py over tx/script.py), checked from the decoded CBOR.
 
 Scripts are evaluated by the devnet ledger's real evaluator (uplc) over the demo seed's deployed
-contracts; what the ledger then does with the transactions is in tests/devnet/test_sale_lifecycle.
+contracts; what the ledger then does with the transactions is in
+tests/chain/devnet/test_sale_lifecycle.
 Here: amounts, balance (mint included), the fee for the signed size with every witness, min-ADA,
 collateral, redeemer indices, the script data hash, stable ids, and CSL's reading.
 """
@@ -19,7 +20,7 @@ import cbor2
 import pytest
 
 from cardano_market.chain.devnet import Ledger
-from cardano_market.chain.devnet.seed import SeedResult, apply_seed, load_seed
+from cardano_market.chain.devnet.seed import SeedResult
 from cardano_market.domain.cbor import item_end
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import USD, SaleDatum, Token, Wallet
@@ -42,22 +43,17 @@ from cardano_market.tx.sale import (
 )
 from cardano_market.tx.script import CollateralError, choose_collateral
 from interop.csl import CslInspect
+from worlds import seeded_ledger
 
 pytest.importorskip("uplc", reason="script evaluation needs uplc")
 
-START_MS = 1_700_000_000_000
 SALE_LOVELACE = 4_504_110
-
-
-class _Clock:
-    def __call__(self) -> float:
-        return START_MS / 1000 + 1_000
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[Ledger, SeedResult]]:
-    with Ledger(":memory:", system_start_ms=START_MS, clock=_Clock()) as ledger:
-        yield ledger, apply_seed(ledger, load_seed())
+    with seeded_ledger(":memory:") as world:
+        yield world
 
 
 def deployment(seeded: SeedResult) -> SaleDeployment:

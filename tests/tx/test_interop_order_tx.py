@@ -24,7 +24,7 @@ from cardano_market.synthetic import tx_hash, utxo, wallet
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
 from interop.csl import CslInspect
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "orders"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "orders"
 SCENARIOS = {name: load_scenario(FIXTURES / f"{name}.json") for name in ("usd-sale", "token-sale")}
 BUYER_KEYS = {
     w.address: w.payment_key for w in (wallet("usd-sale-buyer"), wallet("token-sale-buyer"))

@@ -8,10 +8,8 @@ fee formula and the script data hash are written independently below.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import cbor2
@@ -26,26 +24,14 @@ from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.tx.body import encode_body
+from txcheck import expected_min_fee
 
 if TYPE_CHECKING:
     from cardano_market.chain.devnet.seed import Seed
 
-START_MS = 1_700_000_000_000
-NOW_SLOT = 1_000
-
 ALWAYS_SUCCEEDS_V3 = bytes.fromhex("450101002499")  # (program 1.1.0 (lam ctx (con unit ())))
 ALWAYS_FAILS_V3 = bytes.fromhex("450101002601")  # (program 1.1.0 (lam ctx (error)))
 UNIT_DATA = bytes.fromhex("d87980")  # Constr 0 []
-
-
-class Clock:
-    """A settable wall clock (seconds), starting NOW_SLOT slots after START_MS."""
-
-    def __init__(self) -> None:
-        self.now = START_MS / 1000 + NOW_SLOT
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def declared_units(
@@ -72,10 +58,6 @@ def key_hash(key: PaymentKey) -> bytes:
     return key.hash
 
 
-def enterprise(key: PaymentKey) -> bytes:
-    return make_address(Credential.key(key.hash), None, 0)
-
-
 def script_address(script_hash: bytes) -> bytes:
     return make_address(Credential.script(script_hash), None, 0)
 
@@ -97,26 +79,6 @@ def datum_hash(datum: bytes) -> bytes:
 
 
 # -- the fee, written out independently -----------------------------------------------------------
-
-
-def expected_min_fee(
-    params: ProtocolParameters, size: int, mem: int = 0, steps: int = 0, ref_bytes: int = 0
-) -> int:
-    """44 * size + 155381 + ceil(0.0577 mem + 0.0000721 steps) + the tiered ref-script fee."""
-    fee = params.min_fee_a * size + params.min_fee_b
-    if mem or steps:
-        fee += math.ceil(Fraction(577, 10_000) * mem + Fraction(721, 10_000_000) * steps)
-    acc, price, left = Fraction(0), Fraction(15), ref_bytes
-    while left > 0:
-        chunk = min(left, 25_600)
-        acc += chunk * price
-        price *= Fraction(6, 5)
-        left -= chunk
-    return fee + math.floor(acc)
-
-
-def expected_min_ada(output: bytes) -> int:
-    return (160 + len(output)) * 4310
 
 
 # -- drafting --------------------------------------------------------------------------------------
