@@ -9,32 +9,30 @@ from typing import Annotated
 
 import typer
 
-from ._common import EnvFile, LogLevel, Once, fail, given
+from ._common import (
+    DatabaseUrl,
+    DevnetPath,
+    EnvFile,
+    JsonLogs,
+    LogLevel,
+    Network,
+    Once,
+    SeedFile,
+    fail,
+    given,
+)
 
 
 def serve(
-    network: Annotated[
-        str | None, typer.Option(help="devnet (default), preview, preprod or mainnet.")
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="sqlite:///FILE (default: ./cardano-market.db) or postgresql+psycopg://..."
-        ),
-    ] = None,
-    seed: Annotated[
-        Path | None, typer.Option(help="Devnet seed file (default: the demo seed).")
-    ] = None,
-    devnet_path: Annotated[
-        Path | None, typer.Option(help="Devnet ledger file (default: ./devnet.db).")
-    ] = None,
+    network: Network = None,
+    database_url: DatabaseUrl = None,
+    seed: SeedFile = None,
+    devnet_path: DevnetPath = None,
     host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default 8000).")] = None,
-    env_file: Annotated[
-        Path | None, typer.Option(help="A .env file of CARDANO_MARKET_* settings.")
-    ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    json_logs: Annotated[bool, typer.Option("--json-logs/--text-logs", help="Log format.")] = True,
+    env_file: EnvFile = None,
+    log_level: LogLevel = "info",
+    json_logs: JsonLogs = True,
     worker: Annotated[
         bool | None,
         typer.Option(
@@ -220,24 +218,16 @@ def _run_settlement(
 
 
 def worker_command(
-    network: Annotated[
-        str | None, typer.Option(help="devnet (default), preview, preprod or mainnet.")
-    ] = None,
-    database_url: Annotated[
-        str | None, typer.Option(help="The service's database (sqlite:///FILE or postgresql...).")
-    ] = None,
-    seed: Annotated[
-        Path | None, typer.Option(help="Devnet seed file (default: the demo seed).")
-    ] = None,
-    devnet_path: Annotated[
-        Path | None, typer.Option(help="Devnet ledger file (default: ./devnet.db).")
-    ] = None,
+    network: Network = None,
+    database_url: DatabaseUrl = None,
+    seed: SeedFile = None,
+    devnet_path: DevnetPath = None,
     env_file: EnvFile = None,
     once: Annotated[
         bool, typer.Option("--once", help="Work until nothing is left to do, then exit.")
     ] = False,
     log_level: LogLevel = "info",
-    json_logs: Annotated[bool, typer.Option("--json-logs/--text-logs", help="Log format.")] = True,
+    json_logs: JsonLogs = True,
 ) -> None:
     """Advance v2 custodial transactions: build, sign, store, submit, confirm.
 
