@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -22,6 +21,7 @@ from cardano_market.config import Network, Settings, load_settings, redact_url
 from cardano_market.domain.address import Credential, encode_address, make_address, script_address
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.values import AssetId, unit_of
+from env_support import REQUIRE_INTEROP, clear_market_env
 
 CURRENCY: AssetId = (bytes.fromhex("682fe60c" + "11" * 24), b"NEWM")  # as tests/store's samples
 UNIT = unit_of(CURRENCY)
@@ -70,10 +70,8 @@ PUBLIC_NETWORK_OVERRIDES: dict[str, Any] = {
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No CARDANO_MARKET_* setting from the machine leaks in; CI's REQUIRE_INTEROP stays, and
     is ignored because it is not a setting."""
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_") and name != "CARDANO_MARKET_REQUIRE_INTEROP":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CARDANO_MARKET_REQUIRE_INTEROP", "1")
+    clear_market_env(monkeypatch, keep=(REQUIRE_INTEROP,))
+    monkeypatch.setenv(REQUIRE_INTEROP, "1")
     monkeypatch.chdir(tmp_path)  # a stray .env in the working directory must not be read
 
 

@@ -4,7 +4,6 @@ uniqueness, rotation, the devnet's generated key file, and a database file with 
 from __future__ import annotations
 
 import base64
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cardano_market.security.keystore import (
 )
 from cardano_market.store.db import Database
 from cardano_market.store.users import CustodialWalletRepo, UserRepo
+from env_support import clear_market_env
 
 KEK = bytes.fromhex("8f" * 16 + "1e" * 16)
 ALICE = "680c02896d91ca0145cfeb81"
@@ -31,9 +31,7 @@ SEED = PaymentKey.derive("custodial alice").seed
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_"):
-            monkeypatch.delenv(name)
+    clear_market_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 

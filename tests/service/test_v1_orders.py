@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from service_world import Service
+
 from cardano_market.domain.address import encode_address
 from cardano_market.domain.datums import QueueDatum, Token, wallet_from_address
 from cardano_market.domain.pricing import order_amount
@@ -13,7 +15,6 @@ from cardano_market.domain.values import Value
 from cardano_market.ledger.parse import transaction_id
 from cardano_market.ledger.witness import splice_witnesses
 from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
-from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 TOKEN_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"  # demo seed: 50 bundles at 150 NEWM

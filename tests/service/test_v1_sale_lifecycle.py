@@ -4,10 +4,11 @@ ledger runs the pointer policy and the sale validator."""
 
 from __future__ import annotations
 
+from service_world import Service
+
 from cardano_market.domain.datums import SaleDatum, wallet_from_address
 from cardano_market.domain.values import Value
 from cardano_market.ledger.parse import transaction_id
-from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import cbor2
 import pytest
+from service_world import Service
 
 from cardano_market.app.sale_lifecycle import live_deployment
 from cardano_market.app.signing import SigningGate
@@ -19,7 +20,6 @@ from cardano_market.store.sales import PendingSaleRepo
 from cardano_market.store.sales import SaleTerms as StoredTerms
 from cardano_market.store.transactions import IssuedTransactionRepo, TxKind
 from cardano_market.tx import sale as sale_tx
-from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 OPERATOR_WALLETS = ("cashRegister", "collateral")

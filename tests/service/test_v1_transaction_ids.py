@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from service_world import Service
 
 from cardano_market.domain.values import Value
-from conftest import Service
 from interop.csl import CslInspect
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50

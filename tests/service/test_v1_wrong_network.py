@@ -8,11 +8,11 @@ from typing import Any
 
 import cbor2
 import pytest
+from service_world import Service
 
 from cardano_market.domain.address import encode_address
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.values import Value
-from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 AMOUNT = "/v1/marketplace/orders/amount"

@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from custody_world import ALICE, SONG, V2Service
 from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
 from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.transactions import V2TransactionRepo, V2TxStatus
-from conftest import ALICE, KEK_HEX, SONG, V2Service
+from keys import KEK_HEX
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

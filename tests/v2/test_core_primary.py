@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from custody_world import ADMIN, ALICE, BOB, NEWM, SONG, V2Service, v2_settings
 from fastapi.testclient import TestClient
 
 from cardano_market.app.custody import wallet_of, wallet_value
@@ -20,7 +21,6 @@ from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.audit import AuditAction, AuditLogRepo
 from cardano_market.store.sales import SaleRepo
 from cardano_market.store.transactions import V2TransactionRepo
-from conftest import ADMIN, ALICE, BOB, NEWM, SONG, V2Service, v2_settings
 
 SALE_ID = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 """The demo seed's first sale: SONG in 1-token bundles, USD-priced, 100 bundles."""

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from custody_world import ALICE, BOB, SONG, V2Service
 
 from cardano_market.app import transactions
 from cardano_market.app.custodial_tx import BuiltTx
@@ -19,7 +20,6 @@ from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
-from conftest import ALICE, BOB, SONG, V2Service
 
 
 class WorkerKilled(BaseException):

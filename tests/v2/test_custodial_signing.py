@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from custody_world import ALICE, BOB, SONG, V2Service
+
 from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.chain.base import ChainBackend
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.worker.processor import TransactionProcessor
-from conftest import ALICE, BOB, SONG, V2Service
 
 
 class LyingIndex:

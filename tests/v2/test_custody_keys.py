@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from custody_world import ALICE, BOB, NEWM, SONG, V2Service, v2_settings
 from sqlalchemy import select, update
 
 from cardano_market.app.custody import create_wallet, rotate_wallet_keys, signing_key
@@ -27,7 +28,7 @@ from cardano_market.store.db import Database
 from cardano_market.store.deals import DealRepo, DealStatus
 from cardano_market.store.transactions import V2TxStatus
 from cardano_market.store.users import CustodialWalletRepo, CustodialWalletRow, UserRepo
-from conftest import ALICE, BOB, KEK_HEX, NEWM, SONG, V2Service, v2_settings
+from keys import KEK_HEX
 
 OLD = bytes.fromhex(KEK_HEX)
 """The key the test service seals with (conftest)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from custody_world import ADMIN, ALICE, BOB, SONG, V2Service, v2_settings
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -27,7 +28,6 @@ from cardano_market.runtime import create_service_app, open_service
 from cardano_market.store.sales import SaleRepo
 from cardano_market.store.tokens import TokenRow
 from cardano_market.store.transactions import V2TxStatus
-from conftest import ADMIN, ALICE, BOB, SONG, V2Service, v2_settings
 
 SALE_ID = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 """The demo seed's first sale: SONG in 1-token bundles, USD-priced."""

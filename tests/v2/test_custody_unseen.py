@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from custody_world import ALICE, BOB, NEWM, SONG, V2Service
 from fastapi.testclient import TestClient
 
 from cardano_market.app.custody import wallet_of, wallet_value
@@ -35,7 +36,6 @@ from cardano_market.runtime import create_service_app
 from cardano_market.store.deals import DealRepo, DealStatus
 from cardano_market.store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
-from conftest import ALICE, BOB, NEWM, SONG, V2Service
 
 ADA_TOKEN = derived_id("token/ADA")
 

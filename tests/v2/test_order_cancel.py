@@ -7,13 +7,13 @@ the wallet less the fee. No batcher runs in these services, so nothing fills the
 from __future__ import annotations
 
 import cbor2
+from custody_world import ALICE, BOB, SONG, V2Service
 
 from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.values import Value
 from cardano_market.store.transactions import V2TransactionRepo, V2TxStatus
-from conftest import ALICE, BOB, SONG, V2Service
 
 
 def buy(v2: V2Service, user: str = ALICE, quantity: int = 2) -> Utxo:

@@ -239,4 +239,3 @@ def _escrow_address() -> bytes:
 
     key = wallet(DEVNET_ESCROW_WALLET).payment_key
     return make_address(Credential.key(key.hash), None, 0)
-
