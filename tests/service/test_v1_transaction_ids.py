@@ -11,6 +11,7 @@ from service_world import Service
 
 from cardano_market.domain.values import Value
 from interop.csl import CslInspect
+from worlds import song_sale_start
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 SUBMIT = "/v1/cardano/submitTx"
@@ -85,14 +86,7 @@ def test_every_transaction_route_returns_the_id_and_fee_of_its_bytes(
     start = service.post(
         "/v1/marketplace/sales/start/amount",
         "generate_sale_start_amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": song[0].hex(),
-            "bundleAssetName": song[1].hex(),
-            "bundleAmount": 1_000_000,
-            "costAmount": 250_000_000_000,
-            "totalBundleQuantity": 3,
-        },
+        song_sale_start(artist.bech32, song, 3),
     ).json()
     started = _built(
         service,

@@ -25,11 +25,11 @@ from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.store.db import Database
 from cardano_market.store.orders import OrderRepo, OrderState
 from cardano_market.store.sales import SaleRepo
-from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
+from cardano_market.tx.order import build_order_transaction
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
 from txcheck import ledger_ref_script_size, script_min_fee
-from worlds import Clock, seeded_ledger
+from worlds import Clock, order_request, seeded_ledger
 
 TTL_SLOTS = 300
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
@@ -118,17 +118,7 @@ class World:
             amount = dataclasses.replace(amount, currency_amount=amount.currency_amount - short_by)
         wallet = seeded.wallets[buyer]
         order = build_order_transaction(
-            OrderTransactionRequest(
-                amount=amount,
-                sale=priced,
-                config=seeded.marketplace,
-                utxos=self.ledger.utxos_at(wallet.address),
-                change_address=wallet.address,
-                queue_address=c.queue_address,
-                cash_register_address=seeded.cash_register.address,
-                params=self.ledger.params,
-                ttl=self.ledger.current_slot() + TTL_SLOTS,
-            )
+            order_request(self.ledger, seeded, wallet, amount, priced, TTL_SLOTS)
         )
         witnesses = sign_transaction(order.balanced.cbor, [wallet.payment_key.seed])
         tx_id = self.ledger.submit(splice_witnesses(order.balanced.cbor, witnesses))

@@ -22,6 +22,7 @@ from cardano_market.store.orders import OrderRepo, OrderState
 from cardano_market.store.sales import SaleRepo
 from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
 from cardano_market.worker.monitor import ChainMonitor
+from worlds import song_sale_start
 
 pytest.importorskip("uplc", reason="sale start and end run the sale scripts with uplc")
 
@@ -86,14 +87,7 @@ def start_sale(service: Service) -> tuple[str, str]:
     artist = service.parts.wallets["artist"]
     start = service.post(
         "/v1/marketplace/sales/start/amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": song[0].hex(),
-            "bundleAssetName": song[1].hex(),
-            "bundleAmount": 1_000_000,
-            "costAmount": 250_000_000_000,
-            "totalBundleQuantity": 10,
-        },
+        song_sale_start(artist.bech32, song, 10),
     )
     tx_hex = service.build(
         "/v1/marketplace/sales/start/transaction",

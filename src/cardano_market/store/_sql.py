@@ -124,6 +124,27 @@ def optional_value(cbor_hex: str | None) -> Value | None:
 # -- single-use rows (pending orders and sales) -------------------------------------------------
 
 
+def single_use_row(session: Session, model: type[Any], raw_id: str | uuid.UUID) -> Any:
+    """The row `raw_id` of `model`, used or not, read afresh; None for no such id or not a UUID."""
+    key = parse_uuid(raw_id)
+    if key is None:
+        return None
+    return session.scalars(fresh(select(model).where(model.id == key))).first()
+
+
+def update_returning(session: Session, model: type[Any], /, *conditions: Any, **values: Any) -> Any:
+    """One conditional UPDATE of `model` setting `values` where all `conditions` hold, returning
+    the updated row (the session's copy refreshed) or None when no row matched."""
+    stmt = (
+        update(model)
+        .where(*conditions)
+        .values(**values)
+        .returning(model)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return session.scalars(stmt).first()
+
+
 def claim_single_use(
     session: Session, model: type[Any], kind: str, raw_id: str | uuid.UUID, now: datetime
 ) -> Any:
@@ -134,14 +155,14 @@ def claim_single_use(
     key = parse_uuid(raw_id)
     if key is None:
         raise UnknownPendingError(f"{label} not found", kind=kind, id=str(raw_id))
-    stmt = (
-        update(model)
-        .where(model.id == key, model.used_at.is_(None), model.expires_at > now)
-        .values(used_at=now)
-        .returning(model)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    row = update_returning(
+        session,
+        model,
+        model.id == key,
+        model.used_at.is_(None),
+        model.expires_at > now,
+        used_at=now,
     )
-    row = session.scalars(stmt).first()
     if row is not None:
         return row
     # Lost: say why. The row cannot become claimable again, so this read cannot contradict it.

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, select, update
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..domain.errors import StoreError, UnknownRecordError
-from ._sql import add_row, fresh, page, require_tx_hash
+from ._sql import add_row, fresh, page, require_tx_hash, update_returning
 from .columns import ExactInt, UtcDateTime, check_aware, check_exact_int
 from .errors import DealUnavailableError, IllegalTransitionError, InsufficientQuantityError
 from .ids import parse_object_id, require_object_id
@@ -244,22 +244,16 @@ class DealRepo:
         if quantity < 1:
             raise StoreError(f"a reservation must be at least 1, got {quantity}")
         if self._session.get_bind().dialect.name == "postgresql":
-            stmt = (
-                update(DealRow)
-                .where(
-                    DealRow.id == deal_id,
-                    DealRow.status == DealStatus.ACTIVE.value,
-                    DealRow.remaining >= quantity,
-                )
-                .values(
-                    remaining=DealRow.remaining - quantity,
-                    version=DealRow.version + 1,
-                    updated_at=now,
-                )
-                .returning(DealRow)
-                .execution_options(synchronize_session=False, populate_existing=True)
+            row = update_returning(
+                self._session,
+                DealRow,
+                DealRow.id == deal_id,
+                DealRow.status == DealStatus.ACTIVE.value,
+                DealRow.remaining >= quantity,
+                remaining=DealRow.remaining - quantity,
+                version=DealRow.version + 1,
+                updated_at=now,
             )
-            row = self._session.scalars(stmt).first()
             if row is not None:
                 return _deal(row)
             deal = self._require(deal_id)
@@ -310,14 +304,15 @@ class DealRepo:
 
     def _swap(self, deal: Deal, now: datetime, **values: Any) -> Deal | None:
         """Write `values` if the deal is still at `deal.version`; None if it moved on."""
-        stmt = (
-            update(DealRow)
-            .where(DealRow.id == deal.id, DealRow.version == deal.version)
-            .values(version=deal.version + 1, updated_at=now, **values)
-            .returning(DealRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            DealRow,
+            DealRow.id == deal.id,
+            DealRow.version == deal.version,
+            version=deal.version + 1,
+            updated_at=now,
+            **values,
         )
-        row = self._session.scalars(stmt).first()
         return None if row is None else _deal(row)
 
     def _move(
@@ -347,14 +342,14 @@ class DealRepo:
         conditions = [DealRow.id == deal_id, DealRow.status.in_([s.value for s in sources])]
         if expected_version is not None:
             conditions.append(DealRow.version == expected_version)
-        stmt = (
-            update(DealRow)
-            .where(*conditions)
-            .values(version=DealRow.version + 1, updated_at=now, **values)
-            .returning(DealRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            DealRow,
+            *conditions,
+            version=DealRow.version + 1,
+            updated_at=now,
+            **values,
         )
-        row = self._session.scalars(stmt).first()
         if row is not None:
             return _deal(row)
         deal = self._require(deal_id)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, delete, select, update
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..domain.errors import StoreError, UnknownRecordError
-from ._sql import dialect_insert, fresh
+from ._sql import dialect_insert, fresh, update_returning
 from .columns import UtcDateTime, check_aware
 from .errors import IdempotencyInProgressError, IdempotencyKeyReusedError, IllegalTransitionError
 from .ids import require_object_id
@@ -130,22 +130,16 @@ class IdempotencyRepo:
         check_aware("now", now)
         user = require_object_id("user", user_id)
         idem = _require_idempotency_key(key)
-        stmt = (
-            update(IdempotencyKeyRow)
-            .where(
-                IdempotencyKeyRow.user_id == user,
-                IdempotencyKeyRow.key == idem,
-                IdempotencyKeyRow.response_status.is_(None),
-            )
-            .values(
-                response_status=status_code,
-                response_body=body,
-                transaction_id=transaction_id,
-            )
-            .returning(IdempotencyKeyRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            IdempotencyKeyRow,
+            IdempotencyKeyRow.user_id == user,
+            IdempotencyKeyRow.key == idem,
+            IdempotencyKeyRow.response_status.is_(None),
+            response_status=status_code,
+            response_body=body,
+            transaction_id=transaction_id,
         )
-        row = self._session.scalars(stmt).first()
         if row is None:
             raise IllegalTransitionError(
                 f"idempotency key {idem!r} is unknown or already has its response"

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     insert,
-    select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +35,10 @@ from ._sql import (
     asset,
     asset_columns,
     claim_single_use,
-    fresh,
     optional_asset,
-    parse_uuid,
     purge_expired,
     require_uuid,
+    single_use_row,
     ttl,
 )
 from .columns import ExactInt, UtcDateTime, check_aware, check_exact_int
@@ -167,11 +165,7 @@ class PendingOrderRepo:
 
     def get(self, order_id: str | uuid.UUID) -> PendingOrder | None:
         """The order whether or not it is still usable (see `claim_order` to use it)."""
-        key = parse_uuid(order_id)
-        if key is None:
-            return None
-        stmt = select(PendingOrderRow).where(PendingOrderRow.id == key)
-        row = self._session.scalars(fresh(stmt)).first()
+        row = single_use_row(self._session, PendingOrderRow, order_id)
         return None if row is None else _pending_order(row)
 
     def claim_order(self, order_id: str | uuid.UUID, now: datetime) -> PendingOrder:

@@ -28,7 +28,6 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    update,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
@@ -46,7 +45,9 @@ from ._sql import (
     parse_uuid,
     purge_expired,
     require_uuid,
+    single_use_row,
     ttl,
+    update_returning,
 )
 from .columns import ExactInt, UtcDateTime, check_aware, check_exact_int
 from .schema import (
@@ -264,21 +265,15 @@ class SaleRepo:
         key = parse_uuid(sale_id)
         if key is None:
             raise UnknownRecordError(f"sale {sale_id!r} not found")
-        stmt = (
-            update(SaleRow)
-            .where(
-                SaleRow.id == key,
-                SaleRow.total_bundle_quantity >= available_bundle_quantity,
-            )
-            .values(
-                status=status.value,
-                available_bundle_quantity=available_bundle_quantity,
-                updated_at=now,
-            )
-            .returning(SaleRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            SaleRow,
+            SaleRow.id == key,
+            SaleRow.total_bundle_quantity >= available_bundle_quantity,
+            status=status.value,
+            available_bundle_quantity=available_bundle_quantity,
+            updated_at=now,
         )
-        row = self._session.scalars(stmt).first()
         if row is not None:
             return _stored_sale(row)
         stored = self.get(key)
@@ -352,11 +347,7 @@ class PendingSaleRepo:
         )
 
     def get(self, sale_id: str | uuid.UUID) -> PendingSale | None:
-        key = parse_uuid(sale_id)
-        if key is None:
-            return None
-        stmt = select(PendingSaleRow).where(PendingSaleRow.id == key)
-        row = self._session.scalars(fresh(stmt)).first()
+        row = single_use_row(self._session, PendingSaleRow, sale_id)
         return None if row is None else _pending_sale(row)
 
     def claim_sale(self, sale_id: str | uuid.UUID, now: datetime) -> PendingSale:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..domain.errors import StoreError, UnknownRecordError
-from ._sql import add_row, fresh
+from ._sql import add_row, fresh, update_returning
 from .columns import UtcDateTime, check_aware
 from .ids import new_object_id, parse_object_id, require_object_id
 from .schema import ADDRESS_HEX, ENUM_TEXT, OBJECT_ID_HEX, Base, one_of
@@ -153,14 +153,13 @@ class UserRepo:
 
     def set_kyc(self, user_id: str, verified: bool, *, now: datetime) -> User:
         now = check_aware("now", now)
-        stmt = (
-            update(UserRow)
-            .where(UserRow.id == require_object_id("user", user_id))
-            .values(kyc_verified=bool(verified), updated_at=now)
-            .returning(UserRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            UserRow,
+            UserRow.id == require_object_id("user", user_id),
+            kyc_verified=bool(verified),
+            updated_at=now,
         )
-        row = self._session.scalars(stmt).first()
         if row is None:
             raise UnknownRecordError(f"user {user_id} not found")
         return _user(row)

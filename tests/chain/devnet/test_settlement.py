@@ -32,7 +32,7 @@ from cardano_market.domain.values import AssetId, Value, sum_values
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet
-from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
+from cardano_market.tx.order import build_order_transaction
 from cardano_market.tx.sale import SaleDeployment, SaleTerms, build_sale_start_transaction
 from cardano_market.tx.script import ScriptInput, ScriptTransaction, Shape, build_script_transaction
 from cardano_market.tx.settle.cancel import QUEUE_CANCEL, build_cancel_transaction
@@ -49,7 +49,7 @@ from cardano_market.tx.settle.purchase import build_purchase_transaction, plan_p
 from cardano_market.tx.settle.refund import build_refund_transaction
 from cardano_market.tx.settle.result import BatchTransaction
 from txcheck import ledger_ref_script_size, script_min_fee
-from worlds import START_MS, Clock, seeded_ledger
+from worlds import START_MS, Clock, order_request, seeded_ledger
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 
@@ -118,6 +118,17 @@ def record(name: str, batch: BatchTransaction, ledger: Ledger, bound: int | None
     )
 
 
+def submit_at_minimum_fee(
+    ledger: Ledger, seeded: SeedResult, batch: BatchTransaction, name: str, bound: int
+) -> None:
+    """Check that `batch` pays exactly the ledger's minimum fee (the independent checker's), within
+    `bound`; submit it signed by the batcher and the collateral wallet; record its figures."""
+    signers = [batcher(seeded), collateral(seeded)]
+    assert batch.fee == independent_min_fee(ledger, batch.transaction, signers) <= bound
+    submit(ledger, batch.transaction, signers)
+    record(name, batch, ledger, bound)
+
+
 def holdings(ledger: Ledger, addresses: Sequence[bytes]) -> Value:
     return sum_values(u.value for a in set(addresses) for u in ledger.utxos_at(a))
 
@@ -141,19 +152,7 @@ def place_order(
     if short_by:
         amount = dataclasses.replace(amount, currency_amount=amount.currency_amount - short_by)
     wallet = seeded.wallets[buyer]
-    order = build_order_transaction(
-        OrderTransactionRequest(
-            amount=amount,
-            sale=sale,
-            config=config,
-            utxos=ledger.utxos_at(wallet.address),
-            change_address=wallet.address,
-            queue_address=c.queue_address,
-            cash_register_address=seeded.cash_register.address,
-            params=ledger.params,
-            ttl=ledger.current_slot() + TTL_SLOTS,
-        )
-    )
+    order = build_order_transaction(order_request(ledger, seeded, wallet, amount, sale, TTL_SLOTS))
     witnesses = sign_transaction(order.balanced.cbor, [wallet.payment_key.seed])
     tx_id = ledger.submit(splice_witnesses(order.balanced.cbor, witnesses))
     queued = ledger.utxo((tx_id, 0))
@@ -171,24 +170,8 @@ def purchase(
     vault: Utxo | None = None,
     units_memo: ExUnitsMemo | None = None,
 ) -> BatchTransaction:
-    c = seeded.contracts
-    assert c is not None and seeded.oracle is not None
-    now = ledger.current_slot()
     return build_purchase_transaction(
-        SettlementInputs(
-            deployment=deployment(seeded),
-            sale_utxo=sale,
-            queue_utxo=order,
-            certificate_utxo=certificate or current_certificate(ledger, seeded),
-            oracle_utxo=seeded.oracle.utxo,
-            collateral_utxos=ledger.utxos_at(collateral(seeded).address),
-            params=ledger.params,
-            evaluate=ledger.evaluate,
-            slot_config=ledger.slot_config,
-            validity_start=now,
-            ttl=now + TTL_SLOTS,
-            units_memo=units_memo,
-        ),
+        settlement_inputs(ledger, seeded, sale, order, certificate, units_memo=units_memo),
         vault_utxo=vault or current_vault(ledger, seeded),
     )
 
@@ -203,24 +186,41 @@ def refund(
     pending: Sequence[Utxo] = (),
     units_memo: ExUnitsMemo | None = None,
 ) -> BatchTransaction:
+    return build_refund_transaction(
+        settlement_inputs(
+            ledger, seeded, sale, order, certificate, pending=pending, units_memo=units_memo
+        )
+    )
+
+
+def settlement_inputs(
+    ledger: Ledger,
+    seeded: SeedResult,
+    sale: Utxo,
+    order: Utxo,
+    certificate: Utxo | None,
+    *,
+    pending: Sequence[Utxo] = (),
+    units_memo: ExUnitsMemo | None,
+) -> SettlementInputs:
+    """What a purchase or refund of `order` against `sale` is built from, valid from now for
+    TTL_SLOTS, with the batcher's current certificate unless `certificate` is given."""
     assert seeded.oracle is not None
     now = ledger.current_slot()
-    return build_refund_transaction(
-        SettlementInputs(
-            deployment=deployment(seeded),
-            queue_utxo=order,
-            sale_utxo=sale,
-            certificate_utxo=certificate or current_certificate(ledger, seeded),
-            oracle_utxo=seeded.oracle.utxo,
-            collateral_utxos=ledger.utxos_at(collateral(seeded).address),
-            params=ledger.params,
-            evaluate=ledger.evaluate,
-            slot_config=ledger.slot_config,
-            validity_start=now,
-            ttl=now + TTL_SLOTS,
-            pending_utxos=pending,
-            units_memo=units_memo,
-        )
+    return SettlementInputs(
+        deployment=deployment(seeded),
+        sale_utxo=sale,
+        queue_utxo=order,
+        certificate_utxo=certificate or current_certificate(ledger, seeded),
+        oracle_utxo=seeded.oracle.utxo,
+        collateral_utxos=ledger.utxos_at(collateral(seeded).address),
+        params=ledger.params,
+        evaluate=ledger.evaluate,
+        slot_config=ledger.slot_config,
+        validity_start=now,
+        ttl=now + TTL_SLOTS,
+        pending_utxos=pending,
+        units_memo=units_memo,
     )
 
 
@@ -522,19 +522,8 @@ def test_purchase_outside_the_oracle_window(world: tuple[Ledger, SeedResult]) ->
     assert sale_utxo is not None
     order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
     end_slot = ledger.slot_config.posix_ms_to_slot(seeded.oracle.datum.end_ms)
-    now = ledger.current_slot()
-    late_inputs = SettlementInputs(
-        deployment=deployment(seeded),
-        sale_utxo=sale_utxo,
-        queue_utxo=order,
-        certificate_utxo=current_certificate(ledger, seeded),
-        oracle_utxo=seeded.oracle.utxo,
-        collateral_utxos=ledger.utxos_at(collateral(seeded).address),
-        params=ledger.params,
-        evaluate=ledger.evaluate,
-        slot_config=ledger.slot_config,
-        validity_start=now,
-        ttl=end_slot + 1,
+    late_inputs = dataclasses.replace(
+        settlement_inputs(ledger, seeded, sale_utxo, order, None, units_memo=None), ttl=end_slot + 1
     )
     with pytest.raises(OracleWindowError, match="not inside the oracle window"):
         build_purchase_transaction(late_inputs, vault_utxo=current_vault(ledger, seeded))
@@ -579,7 +568,7 @@ def test_purchase_outside_the_oracle_window(world: tuple[Ledger, SeedResult]) ->
             seeded.oracle.utxo,
         ],
         required_signers=[Wallet.from_cbor(vault.inline_datum or b"").pkh],
-        validity_start=now,
+        validity_start=late_inputs.validity_start,
         ttl=end_slot + 1,
     )
     assert late.fee == fee  # the order's output was computed for this fee
@@ -601,25 +590,13 @@ def test_our_deployed_scripts_fit_mainnet_fee_bounds(tmp_path: Path) -> None:
             sale_utxo = current_sale(ledger, seeded, index)
             order = place_order(ledger, seeded, sale_record(seeded, index), bundles)
             bought = purchase(ledger, seeded, sale_utxo, order)
-            assert (
-                bought.fee
-                == independent_min_fee(
-                    ledger, bought.transaction, [batcher(seeded), collateral(seeded)]
-                )
-                <= 1_000_000
+            submit_at_minimum_fee(
+                ledger, seeded, bought, f"deployed build, purchase of {bundles}", 1_000_000
             )
-            submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
-            record(f"deployed build, purchase of {bundles}", bought, ledger, 1_000_000)
             back = refund(ledger, seeded, current_sale(ledger, seeded, index), bought.queue_utxo)
-            assert (
-                back.fee
-                == independent_min_fee(
-                    ledger, back.transaction, [batcher(seeded), collateral(seeded)]
-                )
-                <= 1_000_000
+            submit_at_minimum_fee(
+                ledger, seeded, back, f"deployed build, refund after {bundles}", 1_000_000
             )
-            submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
-            record(f"deployed build, refund after {bundles}", back, ledger, 1_000_000)
 
 
 def test_a_32_byte_bundle_token_name_fits_mainnet_fee_bounds(tmp_path: Path) -> None:
@@ -638,23 +615,10 @@ def test_a_32_byte_bundle_token_name_fits_mainnet_fee_bounds(tmp_path: Path) -> 
         assert len(seeded.seed.asset("SONG")[1]) == 32
         order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
         bought = purchase(ledger, seeded, current_sale(ledger, seeded, 0), order)
-        assert (
-            bought.fee
-            == independent_min_fee(
-                ledger, bought.transaction, [batcher(seeded), collateral(seeded)]
-            )
-            <= 1_000_000
-        )
-        submit(ledger, bought.transaction, [batcher(seeded), collateral(seeded)])
-        record("deployed build, 32-byte name, purchase of 1", bought, ledger, 1_000_000)
+        name = "deployed build, 32-byte name"
+        submit_at_minimum_fee(ledger, seeded, bought, f"{name}, purchase of 1", 1_000_000)
         back = refund(ledger, seeded, current_sale(ledger, seeded, 0), bought.queue_utxo)
-        assert (
-            back.fee
-            == independent_min_fee(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
-            <= 1_000_000
-        )
-        submit(ledger, back.transaction, [batcher(seeded), collateral(seeded)])
-        record("deployed build, 32-byte name, refund after 1", back, ledger, 1_000_000)
+        submit_at_minimum_fee(ledger, seeded, back, f"{name}, refund after 1", 1_000_000)
 
 
 def current_sale(ledger: Ledger, seeded: SeedResult, index: int) -> Utxo:
@@ -864,17 +828,7 @@ def test_an_order_carrying_other_assets_settles_within_mainnet_bounds(
         sale = sale_record(seeded, 0)
         amount = order_amount(sale, 1, None, seeded.oracle.datum.price, seeded.marketplace)
         plain = build_order_transaction(
-            OrderTransactionRequest(
-                amount=amount,
-                sale=sale,
-                config=seeded.marketplace,
-                utxos=ledger.utxos_at(alice.address),
-                change_address=alice.address,
-                queue_address=c.queue_address,
-                cash_register_address=seeded.cash_register.address,
-                params=ledger.params,
-                ttl=ledger.current_slot() + TTL_SLOTS,
-            )
+            order_request(ledger, seeded, alice, amount, sale, TTL_SLOTS)
         )
         extras = Value(0, {seeded.seed.asset(name): 7 for name in extra_names})
         queue_out = plain.balanced.outputs[0]
@@ -893,15 +847,14 @@ def test_an_order_carrying_other_assets_settles_within_mainnet_bounds(
         order = ledger.utxo((ledger.submit(splice_witnesses(built.cbor, witnesses)), 0))
         assert order is not None and len(order.value.assets) == 1 + others  # NEWM and the others
 
-        signers = [batcher(seeded), collateral(seeded)]
         bought = purchase(ledger, seeded, current_sale(ledger, seeded, 0), order)
-        assert independent_min_fee(ledger, bought.transaction, signers) == bought.fee <= 1_000_000
-        submit(ledger, bought.transaction, signers)
-        record(f"{others} other assets, purchase of 1", bought, ledger, 1_000_000)
+        submit_at_minimum_fee(
+            ledger, seeded, bought, f"{others} other assets, purchase of 1", 1_000_000
+        )
         back = refund(ledger, seeded, current_sale(ledger, seeded, 0), bought.queue_utxo)
-        assert independent_min_fee(ledger, back.transaction, signers) == back.fee <= 1_000_000
-        submit(ledger, back.transaction, signers)
-        record(f"{others} other assets, refund after 1", back, ledger, 1_000_000)
+        submit_at_minimum_fee(
+            ledger, seeded, back, f"{others} other assets, refund after 1", 1_000_000
+        )
         [returned] = [
             u for u in ledger.utxos_at(alice.address) if u.out_ref[0] == back.transaction.tx_id
         ]

@@ -27,12 +27,11 @@ from sqlalchemy import (
     String,
     Text,
     select,
-    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ...domain.errors import StoreError, UnknownRecordError
-from .._sql import add_row, fresh, page, require_tx_hash
+from .._sql import add_row, fresh, page, require_tx_hash, update_returning
 from ..columns import UtcDateTime, check_aware
 from ..errors import IllegalTransitionError, LeaseLostError
 from ..ids import new_object_id, parse_object_id, require_object_id
@@ -256,23 +255,17 @@ class V2TransactionRepo:
         )
         if self._session.get_bind().dialect.name == "postgresql":
             candidate = candidate.with_for_update(skip_locked=True)
-        stmt = (
-            update(CustodialTransactionRow)
-            .where(
-                CustodialTransactionRow.id == candidate.scalar_subquery(),
-                CustodialTransactionRow.status.in_(wanted),
-                free,
-            )
-            .values(
-                claimed_by=worker,
-                claimed_until=now + timedelta(seconds=lease_seconds),
-                attempts=CustodialTransactionRow.attempts + 1,
-                updated_at=now,
-            )
-            .returning(CustodialTransactionRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            CustodialTransactionRow,
+            CustodialTransactionRow.id == candidate.scalar_subquery(),
+            CustodialTransactionRow.status.in_(wanted),
+            free,
+            claimed_by=worker,
+            claimed_until=now + timedelta(seconds=lease_seconds),
+            attempts=CustodialTransactionRow.attempts + 1,
+            updated_at=now,
         )
-        row = self._session.scalars(stmt).first()
         return None if row is None else _transaction(row)
 
     def renew_lease(
@@ -319,24 +312,18 @@ class V2TransactionRepo:
         tx_hash = require_tx_hash(tx_hash)
         if not unsigned_cbor or not signed_cbor:
             raise StoreError(f"transaction {key}: the transaction bytes must not be empty")
-        stmt = (
-            update(CustodialTransactionRow)
-            .where(
-                CustodialTransactionRow.id == key,
-                CustodialTransactionRow.status == V2TxStatus.PENDING.value,
-                CustodialTransactionRow.signed_cbor.is_(None),
-                CustodialTransactionRow.claimed_by == worker,
-            )
-            .values(
-                unsigned_cbor=bytes(unsigned_cbor),
-                signed_cbor=bytes(signed_cbor),
-                tx_hash=tx_hash,
-                updated_at=now,
-            )
-            .returning(CustodialTransactionRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            CustodialTransactionRow,
+            CustodialTransactionRow.id == key,
+            CustodialTransactionRow.status == V2TxStatus.PENDING.value,
+            CustodialTransactionRow.signed_cbor.is_(None),
+            CustodialTransactionRow.claimed_by == worker,
+            unsigned_cbor=bytes(unsigned_cbor),
+            signed_cbor=bytes(signed_cbor),
+            tx_hash=tx_hash,
+            updated_at=now,
         )
-        row = self._session.scalars(stmt).first()
         if row is not None:
             return _transaction(row)
         current = self._require(key)
@@ -395,14 +382,7 @@ class V2TransactionRepo:
         ]
         if worker is not None:
             conditions.append(CustodialTransactionRow.claimed_by == worker)
-        stmt = (
-            update(CustodialTransactionRow)
-            .where(*conditions)
-            .values(**values)
-            .returning(CustodialTransactionRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        row = self._session.scalars(stmt).first()
+        row = update_returning(self._session, CustodialTransactionRow, *conditions, **values)
         if row is not None:
             return _transaction(row)
         latest = self._require(key)
@@ -439,14 +419,13 @@ class V2TransactionRepo:
     def _leased_update(self, tx_id: str, worker_id: str, **values: Any) -> V2Transaction:
         key = require_object_id("transaction", tx_id)
         worker = _require_worker(worker_id)
-        stmt = (
-            update(CustodialTransactionRow)
-            .where(CustodialTransactionRow.id == key, CustodialTransactionRow.claimed_by == worker)
-            .values(**values)
-            .returning(CustodialTransactionRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            CustodialTransactionRow,
+            CustodialTransactionRow.id == key,
+            CustodialTransactionRow.claimed_by == worker,
+            **values,
         )
-        row = self._session.scalars(stmt).first()
         if row is not None:
             return _transaction(row)
         latest = self._require(key)

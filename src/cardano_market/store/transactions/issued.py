@@ -22,7 +22,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ...domain.errors import DuplicateRecordError, StoreError, UnknownRecordError
-from .._sql import dialect_insert, fresh, parse_tx_hash, parse_uuid, require_tx_hash, require_uuid
+from .._sql import (
+    dialect_insert,
+    fresh,
+    parse_tx_hash,
+    parse_uuid,
+    require_tx_hash,
+    require_uuid,
+    update_returning,
+)
 from ..columns import UtcDateTime, check_aware
 from ..schema import ENUM_TEXT, TX_ID_HEX, Base, one_of
 
@@ -158,14 +166,12 @@ class IssuedTransactionRepo:
         key = parse_tx_hash(tx_id)
         if key is None:
             return None
-        stmt = (
-            update(IssuedTransactionRow)
-            .where(IssuedTransactionRow.tx_id == key)
-            .values(updated_at=IssuedTransactionRow.updated_at)
-            .returning(IssuedTransactionRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            IssuedTransactionRow,
+            IssuedTransactionRow.tx_id == key,
+            updated_at=IssuedTransactionRow.updated_at,
         )
-        row = self._session.scalars(stmt).first()
         return None if row is None else _issued(row)
 
     def mark_submitted(self, tx_id: str, *, signed_cbor: bytes, now: datetime) -> bool:
@@ -202,14 +208,13 @@ class IssuedTransactionRepo:
         now = check_aware("now", now)
         key = require_tx_hash(tx_id, "transaction id")
         status = TxStatus(status)
-        stmt = (
-            update(IssuedTransactionRow)
-            .where(IssuedTransactionRow.tx_id == key)
-            .values(status=status.value, updated_at=now)
-            .returning(IssuedTransactionRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = update_returning(
+            self._session,
+            IssuedTransactionRow,
+            IssuedTransactionRow.tx_id == key,
+            status=status.value,
+            updated_at=now,
         )
-        row = self._session.scalars(stmt).first()
         if row is None:
             raise UnknownRecordError(f"transaction {key} was not issued by this service")
         return _issued(row)

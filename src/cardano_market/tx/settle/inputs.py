@@ -3,14 +3,15 @@ and reads, the protocol parameters, the chain's script evaluation and the validi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ...domain.cip30 import Utxo
 from ...domain.params import ProtocolParameters
 from ...domain.slots import SlotConfig
+from ..script import Evaluate, ScriptInput, ScriptTransaction
 from .deployment import BatchDeployment
-from .fee import ChainEvaluate, ExUnitsMemo
+from .fee import ChainEvaluate, ExUnitsMemo, guess_units, settle_order_fee, with_pending
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,3 +37,27 @@ class SettlementInputs:
     ttl: int
     pending_utxos: Sequence[Utxo] = ()
     units_memo: ExUnitsMemo | None = None
+
+    def settle_fee(
+        self,
+        build: Callable[[int, Evaluate], ScriptTransaction],
+        kind: str,
+        headroom: int,
+        bound: int,
+        script_inputs: Sequence[ScriptInput],
+        references: Sequence[Utxo],
+    ) -> ScriptTransaction:
+        """`settle_order_fee` on this chain's evaluation (with the pending UTxOs), starting from
+        the memo's ex-units for `kind`; the memo then remembers the result's units."""
+        built = settle_order_fee(
+            build,
+            with_pending(self.evaluate, self.pending_utxos),
+            self.params,
+            headroom,
+            bound,
+            kind,
+            guess_units(self.units_memo, kind, script_inputs, [self.certificate_utxo, *references]),
+        )
+        if self.units_memo is not None:
+            self.units_memo.remember(kind, built)
+        return built

@@ -24,7 +24,7 @@ from .deployment import (
     sale_datum,
 )
 from .errors import BatchError, NotFillableError
-from .fee import check_min_ada, fee_headroom, guess_units, settle_order_fee, with_pending
+from .fee import check_min_ada, fee_headroom
 from .inputs import SettlementInputs
 from .pricing import Pricing, check_oracle_window, order_pricing, value_of_amount
 from .result import BatchTransaction
@@ -182,18 +182,7 @@ def build_purchase_transaction(
     check_min_ada([o for o in unpaid if o.address != plan.queue_address], params)
     headroom = fee_headroom(unpaid[-2], params)
     bound = deployment.reference_datum.fees.purchase_queue_bound
-    units_memo = inputs.units_memo
-    built = settle_order_fee(
-        build,
-        with_pending(inputs.evaluate, inputs.pending_utxos),
-        params,
-        headroom,
-        bound,
-        "purchase",
-        guess_units(units_memo, "purchase", script_inputs, [certificate_utxo, *references]),
-    )
-    if units_memo is not None:
-        units_memo.remember("purchase", built)
+    built = inputs.settle_fee(build, "purchase", headroom, bound, script_inputs, references)
     return BatchTransaction("purchase", built, plan.bundles, queue_index=len(unpaid) - 2)
 
 

@@ -10,7 +10,7 @@ from ...domain.redeemers import QueueRedeemer
 from ..script import Evaluate, ScriptInput, ScriptTransaction, Shape, build_script_transaction
 from .deployment import check_certificate, check_pointer, oracle_datum, order_datum, sale_datum
 from .errors import BatchError, StillFillableError
-from .fee import check_min_ada, fee_headroom, guess_units, settle_order_fee, with_pending
+from .fee import check_min_ada, fee_headroom
 from .inputs import SettlementInputs
 from .pricing import check_oracle_window, order_can_be_filled, order_pricing, value_of_amount
 from .result import BatchTransaction
@@ -73,16 +73,5 @@ def build_refund_transaction(inputs: SettlementInputs) -> BatchTransaction:
     headroom = fee_headroom(outputs(0)[1], params)
     bound = reference.fees.refund_queue_bound
     refund_input = [ScriptInput(queue_utxo, QUEUE_REFUND)]
-    units_memo = inputs.units_memo
-    built = settle_order_fee(
-        build,
-        with_pending(inputs.evaluate, inputs.pending_utxos),
-        params,
-        headroom,
-        bound,
-        "refund",
-        guess_units(units_memo, "refund", refund_input, [certificate_utxo, *references]),
-    )
-    if units_memo is not None:
-        units_memo.remember("refund", built)
+    built = inputs.settle_fee(build, "refund", headroom, bound, refund_input, references)
     return BatchTransaction("refund", built, 0, queue_index=None)
