@@ -94,6 +94,13 @@ ORACLE_START_MS = SLOTS.slot_to_posix_ms(NOW - 3_600)
 ORACLE_END_MS = SLOTS.slot_to_posix_ms(NOW + 3_600)
 PRICE = 2723  # USD x 10^6 per whole NEWM
 MARGIN = 500_000_000_000  # $0.50 x 10^12
+
+# the purchase scenario of the queue and sale tests: BUNDLES bundles of 2 song tokens
+FEE = 600_000
+BUNDLES = 3
+SOLD = 2 * BUNDLES
+PROFIT = MARGIN // PRICE
+INCENTIVE = 5_000_000
 BOUND = 1_000_000  # the fee bounds, lovelace
 VAULT_MINIMUM = 10 * ADA
 
