@@ -12,6 +12,7 @@ from cardano_market.runtime import ServiceParts
 
 API_KEY = "test-api-key"
 SITE_KEY = "web-site-key"
+SALE_START_AMOUNT = "/v1/marketplace/sales/start/amount"
 
 
 @dataclass
@@ -28,3 +29,7 @@ class Service:
 
     def get(self, path: str, action: str, **params: Any) -> Any:
         return self.client.get(path, params=params, headers=self.headers(action))
+
+    def sale_start_amount(self, body: dict[str, Any]) -> Any:
+        """`POST /v1/marketplace/sales/start/amount` with the sale's terms `body`."""
+        return self.post(SALE_START_AMOUNT, "generate_sale_start_amount", body)

@@ -5,6 +5,7 @@ documented error status with its cause."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from service_world import Service
 
@@ -29,6 +30,17 @@ def _amount(service: Service, sale_id: str, quantity: int, **extra: object) -> d
     assert response.status_code == 200, response.text
     result: dict[str, str] = response.json()
     return result
+
+
+def _order_tx_with_all_utxos(service: Service, order_id: str, wallet: str) -> Any:
+    """`POST .../orders/transaction` for `order_id` offering all of `wallet`'s UTxOs."""
+    buyer = service.parts.wallets[wallet]
+    body = {
+        "orderId": order_id,
+        "changeAddress": buyer.bech32,
+        "utxoCborHexList": buyer.get_utxos() or [],
+    }
+    return service.post(TRANSACTION, "generate_order_transaction", body)
 
 
 def _order_tx(service: Service, order_id: str, wallet: str, amount_hex: str) -> str:
@@ -102,16 +114,7 @@ def test_a_signed_transaction_is_submitted_whole(service: Service) -> None:
 def test_an_order_id_is_single_use(service: Service) -> None:
     quote = _amount(service, USD_SALE, 1)
     _order_tx(service, quote["orderId"], "alice", quote["amountCborHex"])
-    buyer = service.parts.wallets["alice"]
-    response = service.post(
-        TRANSACTION,
-        "generate_order_transaction",
-        {
-            "orderId": quote["orderId"],
-            "changeAddress": buyer.bech32,
-            "utxoCborHexList": buyer.get_utxos() or [],
-        },
-    )
+    response = _order_tx_with_all_utxos(service, quote["orderId"], "alice")
     assert response.status_code == 404
     assert response.json()["code"] == 404
     assert "used" in response.json()["cause"]
@@ -122,16 +125,7 @@ def test_an_expired_order_id_says_so(service: Service) -> None:
     market = service.parts.market
     later = market.clock() + timedelta(seconds=market.config.order_ttl_seconds + 1)
     object.__setattr__(market, "clock", lambda: later)
-    buyer = service.parts.wallets["alice"]
-    response = service.post(
-        TRANSACTION,
-        "generate_order_transaction",
-        {
-            "orderId": quote["orderId"],
-            "changeAddress": buyer.bech32,
-            "utxoCborHexList": buyer.get_utxos() or [],
-        },
-    )
+    response = _order_tx_with_all_utxos(service, quote["orderId"], "alice")
     assert response.status_code == 404
     assert "expired" in response.json()["cause"]
 

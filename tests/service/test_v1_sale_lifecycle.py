@@ -42,11 +42,7 @@ def test_start_then_order_then_end_a_sale(service: Service) -> None:
     market = service.parts.market
     artist = service.parts.wallets["artist"]
     song = service.parts.devnet.seed.asset("SONG")
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        song_sale_start(artist.bech32, song, 10),
-    )
+    start = service.sale_start_amount(song_sale_start(artist.bech32, song, 10))
     assert start.status_code == 200, start.text
     sale_id = start.json()["saleId"]
     amount = Value.from_cbor(bytes.fromhex(start.json()["amountCborHex"]))
@@ -144,11 +140,7 @@ def test_ending_a_seeded_sale_and_sale_errors(service: Service) -> None:
         ),
     ]
     for terms, status, word in refused_terms:
-        refused = service.post(
-            "/v1/marketplace/sales/start/amount",
-            "generate_sale_start_amount",
-            {"ownerAddress": artist.bech32, **one, **terms},
-        )
+        refused = service.sale_start_amount({"ownerAddress": artist.bech32, **one, **terms})
         assert refused.status_code == status and word in refused.json()["cause"], (
             terms,
             refused.text,

@@ -43,9 +43,7 @@ def _start_amount(
     service: Service, owner: DevnetWallet, bundle: AssetId, bundle_amount: int = 1, bundles: int = 1
 ) -> dict[str, str]:
     """`POST .../sales/start/amount`: {saleId, amountCborHex}."""
-    response = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
+    response = service.sale_start_amount(
         {
             "ownerAddress": owner.bech32,
             "bundlePolicyId": bundle[0].hex(),
@@ -53,7 +51,7 @@ def _start_amount(
             "bundleAmount": bundle_amount,
             "costAmount": 1_000_000_000_000,
             "totalBundleQuantity": bundles,
-        },
+        }
     )
     assert response.status_code == 200, response.text
     answer: dict[str, str] = response.json()

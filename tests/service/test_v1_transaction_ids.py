@@ -83,9 +83,7 @@ def test_every_transaction_route_returns_the_id_and_fee_of_its_bytes(
     # A sale start and its end.
     artist = service.parts.wallets["artist"]
     song = service.parts.devnet.seed.asset("SONG")
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
+    start = service.sale_start_amount(
         song_sale_start(artist.bech32, song, 3),
     ).json()
     started = _built(

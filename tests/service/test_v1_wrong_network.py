@@ -112,18 +112,10 @@ def test_cancel_and_sale_routes_refuse_another_network(service: Service) -> None
 
     song = service.parts.devnet.seed.asset("SONG")
     owner = encode_address(on_mainnet(artist.address))
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        song_sale_start(owner, song, 2),
-    )
+    start = service.sale_start_amount(song_sale_start(owner, song, 2))
     assert_400(start, "ownerAddress", "mainnet")
 
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        song_sale_start(artist.bech32, song, 2),
-    )
+    start = service.sale_start_amount(song_sale_start(artist.bech32, song, 2))
     assert start.status_code == 200, start.text
     sale_id = start.json()["saleId"]
     wallet_utxos = artist.get_utxos(Value.from_cbor(bytes.fromhex(start.json()["amountCborHex"])))
