@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cardano_market.app.settlement.report import BatchReport
 from cardano_market.chain.devnet import DevnetBackend, Ledger
 from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, parse_seed
+from cardano_market.config import Settings, load_settings
 from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import order_amount
@@ -28,6 +31,7 @@ from cardano_market.store.sales import SaleRepo
 from cardano_market.tx.order import build_order_transaction
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
+from env_support import REQUIRE_INTEROP, clear_market_env
 from txcheck import ledger_ref_script_size, script_min_fee
 from worlds import Clock, order_request, seeded_ledger
 
@@ -252,3 +256,19 @@ def partial_fill(world: World, database: Database) -> None:
     (refunded,) = report.settled
     assert refunded.order == late.out_ref
     assert [t.kind for t in refunded.transactions] == ["refund"]
+
+
+def devnet_service_settings(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> Settings:
+    """The whole service on a fresh devnet in `tmp_path`, without reCAPTCHA, its custodial keys
+    sealed at rest (required off SQLite); the machine's CARDANO_MARKET_* variables are cleared."""
+    clear_market_env(monkeypatch, keep=(REQUIRE_INTEROP,))
+    return load_settings(
+        network="devnet",
+        database_url=database_url,
+        devnet_path=tmp_path / "devnet.db",
+        recaptcha_enabled=False,
+        key_encryption_key="11" * 32,
+        **overrides,
+    )
