@@ -10,9 +10,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from cardano_market.app.context import Context
+from cardano_market.app.custody import wallet_of
 from cardano_market.app.seeding import DEVNET_ADMIN_ID
 from cardano_market.config import load_settings
+from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.runtime import ServiceParts
+from cardano_market.store.transactions import V2Transaction, V2TransactionRepo
 from cardano_market.worker.processor import TransactionProcessor
 from keys import JWT_SECRET, KEK_HEX
 
@@ -70,3 +73,36 @@ def v2_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Any:
             **overrides,
         }
     )
+
+
+def buy_on_primary(v2: V2Service, user: str = ALICE, quantity: int = 2) -> str:
+    """`user` buys `quantity` SONG on the primary market; the id of the transaction the worker
+    will process."""
+    response = v2.post(
+        f"/v2/users/purchases/users/{user}/tokens/{SONG}/buy-on-primary-market",
+        user,
+        {"quantity": quantity},
+    )
+    assert response.status_code == 200, response.text
+    tx_id: str = response.json()["transaction_id"]
+    return tx_id
+
+
+def transaction_row(v2: V2Service, tx_id: str) -> V2Transaction:
+    """The stored custodial transaction `tx_id` (it must exist)."""
+    with v2.ctx.database.session() as session:
+        tx = V2TransactionRepo(session).get(tx_id)
+    assert tx is not None
+    return tx
+
+
+def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
+    """The datums of `user`'s custodial wallet's orders waiting in the queue."""
+    with v2.ctx.database.session() as session:
+        owner = wallet_from_address(wallet_of(v2.ctx, session, user).address)
+    return [
+        datum
+        for u in v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
+        if u.inline_datum is not None
+        and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
+    ]

@@ -12,12 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from custody_world import ALICE, BOB, SONG, V2Service
+from custody_world import ALICE, BOB, SONG, V2Service, buy_on_primary, orders_of, transaction_row
 
 from cardano_market.app import transactions
 from cardano_market.app.custodial_tx import BuiltTx
 from cardano_market.app.custody import wallet_of, wallet_value
-from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
 
@@ -44,35 +43,6 @@ class CrashingChain:
         return tx_id  # pragma: no cover
 
 
-def buy(v2: V2Service, user: str = ALICE, quantity: int = 2) -> str:
-    response = v2.post(
-        f"/v2/users/purchases/users/{user}/tokens/{SONG}/buy-on-primary-market",
-        user,
-        {"quantity": quantity},
-    )
-    assert response.status_code == 200, response.text
-    tx_id: str = response.json()["transaction_id"]
-    return tx_id
-
-
-def row(v2: V2Service, tx_id: str) -> V2Transaction:
-    with v2.ctx.database.session() as session:
-        tx = V2TransactionRepo(session).get(tx_id)
-    assert tx is not None
-    return tx
-
-
-def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
-    with v2.ctx.database.session() as session:
-        owner = wallet_from_address(wallet_of(v2.ctx, session, user).address)
-    return [
-        datum
-        for u in v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
-        if u.inline_datum is not None
-        and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
-    ]
-
-
 def currency_held(v2: V2Service, user: str) -> int:
     with v2.ctx.database.session() as session:
         address = wallet_of(v2.ctx, session, user).address
@@ -89,13 +59,13 @@ def after_lease(v2: V2Service) -> TransactionProcessor:
 def test_a_killed_worker_is_finished_by_the_next_with_the_same_bytes(
     v2: V2Service, when: str
 ) -> None:
-    tx_id = buy(v2)
+    tx_id = buy_on_primary(v2)
     held = currency_held(v2, ALICE)
     dying = TransactionProcessor(v2.with_chain(CrashingChain(v2.ctx.backend, when=when)), "dying")
     with pytest.raises(WorkerKilled):
         dying.run_once()
 
-    crashed = row(v2, tx_id)
+    crashed = transaction_row(v2, tx_id)
     assert crashed.status is V2TxStatus.PENDING and crashed.claimed_by == "dying"
     assert crashed.signed_cbor is not None and crashed.tx_hash is not None
     on_chain = v2.ctx.backend.tx_status(bytes.fromhex(crashed.tx_hash)).state.value
@@ -117,7 +87,7 @@ def test_a_worker_killed_after_confirmation_completes_once(v2_sqlite: V2Service)
     """Between `confirmed` and `completed` (the handler's effects), the next worker applies the
     effects exactly once."""
     v2 = v2_sqlite
-    tx_id = buy(v2)
+    tx_id = buy_on_primary(v2)
     worker = v2.processor("first")
     with v2.ctx.database.session() as session:
         tx = V2TransactionRepo(session).claim_next("first", lease_seconds=60, now=v2.ctx.clock())
@@ -163,7 +133,7 @@ def test_two_workers_never_process_the_same_transaction(
     each is built once, submitted once, completed, and the ledger holds exactly six orders."""
     counting = CountingHandler(transactions.HANDLERS["primary_purchase"])
     monkeypatch.setitem(transactions.HANDLERS, "primary_purchase", counting)
-    tx_ids = [buy(v2, user, 1) for user in (ALICE, BOB) for _ in range(3)]
+    tx_ids = [buy_on_primary(v2, user, 1) for user in (ALICE, BOB) for _ in range(3)]
 
     errors: list[BaseException] = []
 
@@ -186,7 +156,7 @@ def test_two_workers_never_process_the_same_transaction(
     for thread in threads:
         thread.join(timeout=150)
     assert not errors, errors
-    final = [row(v2, t) for t in tx_ids]
+    final = [transaction_row(v2, t) for t in tx_ids]
     assert [t.status for t in final] == [V2TxStatus.COMPLETED] * 6, [
         (t.status, t.failure_reason) for t in final
     ]
@@ -198,7 +168,7 @@ def test_two_workers_never_process_the_same_transaction(
 def test_a_transaction_that_cannot_be_built_fails_with_its_reason(v2_sqlite: V2Service) -> None:
     """The wallet was emptied after the request was accepted: the build fails for good."""
     v2 = v2_sqlite
-    tx_id = buy(v2, BOB, 1)
+    tx_id = buy_on_primary(v2, BOB, 1)
     with v2.ctx.database.session() as session:
         bob = wallet_of(v2.ctx, session, BOB)
     _empty_wallet(v2, bob.address)
@@ -215,7 +185,7 @@ def test_signed_bytes_the_ledger_refuses_fail_the_transaction(v2_sqlite: V2Servi
     """Bytes stored, then their inputs spent elsewhere before submission: the ledger refuses
     them, and the transaction fails instead of being rebuilt."""
     v2 = v2_sqlite
-    tx_id = buy(v2, BOB, 1)
+    tx_id = buy_on_primary(v2, BOB, 1)
     dying = TransactionProcessor(
         v2.with_chain(CrashingChain(v2.ctx.backend, when="before submit")), "dying"
     )
@@ -228,7 +198,7 @@ def test_signed_bytes_the_ledger_refuses_fail_the_transaction(v2_sqlite: V2Servi
     assert failed is not None and failed.status is V2TxStatus.FAILED
     assert failed.failure_reason is not None
     assert failed.failure_reason.startswith("the ledger rejected the transaction")
-    assert row(v2, tx_id).tx_hash == failed.tx_hash
+    assert transaction_row(v2, tx_id).tx_hash == failed.tx_hash
 
 
 def _empty_wallet(v2: V2Service, address: bytes) -> None:

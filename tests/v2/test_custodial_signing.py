@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from custody_world import ALICE, BOB, SONG, V2Service
+from custody_world import ALICE, BOB, SONG, V2Service, buy_on_primary
 
 from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.chain.base import ChainBackend
@@ -43,13 +43,7 @@ def test_a_custodial_purchase_never_signs_for_another_users_utxos(v2_sqlite: V2S
     bobs = v2.ctx.backend.utxos_at(bob)
     assert bobs
 
-    response = v2.post(
-        f"/v2/users/purchases/users/{ALICE}/tokens/{SONG}/buy-on-primary-market",
-        ALICE,
-        {"quantity": 1},
-    )
-    assert response.status_code == 200, response.text
-    tx_id = response.json()["transaction_id"]
+    tx_id = buy_on_primary(v2, ALICE, 1)
     lying = v2.with_chain(LyingIndex(v2.ctx.backend, alice, bobs))
     done = TransactionProcessor(lying, "lying-worker").run_once()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from custody_world import ALICE, BOB, NEWM, SONG, V2Service, v2_settings
+from custody_world import ALICE, BOB, NEWM, SONG, V2Service, buy_on_primary, v2_settings
 from sqlalchemy import select, update
 
 from cardano_market.app.custody import create_wallet, rotate_wallet_keys, signing_key
@@ -280,13 +280,7 @@ def test_a_key_store_failure_is_retried_and_never_shown(v2_sqlite: V2Service) ->
     v2 = v2_sqlite
     # The worker: the purchase waits (pending, no failure reason) until the key opens again.
     original = _tamper(v2, ALICE)
-    response = v2.post(
-        f"/v2/users/purchases/users/{ALICE}/tokens/{SONG}/buy-on-primary-market",
-        ALICE,
-        {"quantity": 1},
-    )
-    assert response.status_code == 200, response.text
-    tx_id = response.json()["transaction_id"]
+    tx_id = buy_on_primary(v2, ALICE, 1)
     waiting = v2.processor(retry_seconds=0).run_once()
     assert waiting is not None and waiting.status is V2TxStatus.PENDING
     assert waiting.failure_reason is None and waiting.signed_cbor is None

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from custody_world import ALICE, BOB, NEWM, SONG, V2Service
+from custody_world import ALICE, BOB, NEWM, SONG, V2Service, transaction_row
 from fastapi.testclient import TestClient
 
 from cardano_market.app.custody import wallet_of, wallet_value
@@ -34,7 +34,7 @@ from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.ledger.parse import parse_transaction, transaction_id
 from cardano_market.runtime import create_service_app
 from cardano_market.store.deals import DealRepo, DealStatus
-from cardano_market.store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
+from cardano_market.store.transactions import V2Transaction, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
 
 ADA_TOKEN = derived_id("token/ADA")
@@ -166,13 +166,6 @@ def sell(v2: V2Service, quantity: int = 10) -> str:
     return tx_id
 
 
-def row(v2: V2Service, tx_id: str) -> V2Transaction:
-    with v2.ctx.database.session() as session:
-        tx = V2TransactionRepo(session).get(tx_id)
-    assert tx is not None
-    return tx
-
-
 def deal_status(v2: V2Service, tx: V2Transaction) -> DealStatus:
     assert tx.deal_id is not None
     with v2.ctx.database.session() as session:
@@ -228,7 +221,7 @@ def test_a_listing_the_backend_hides_is_never_cancelled(v2_sqlite: V2Service) ->
             break
     assert DealStatus.CANCELLED not in deals_seen
     assert deals_seen[-1] is DealStatus.ACTIVE and chain.refused_copies >= 1
-    final = row(v2, tx_id)
+    final = transaction_row(v2, tx_id)
     assert final.status is V2TxStatus.COMPLETED
     escrow = v2.ctx.escrow
     assert escrow is not None
@@ -252,7 +245,7 @@ def test_a_transaction_that_never_lands_fails_only_after_its_ttl(v2_sqlite: V2Se
         assert step is not None and step.status is V2TxStatus.PENDING, step.failure_reason
         assert deal_status(v2, step) is DealStatus.PENDING
     assert chain.dropped == 5
-    signed = row(v2, tx_id).signed_cbor
+    signed = transaction_row(v2, tx_id).signed_cbor
     assert signed is not None
     ttl = parse_transaction(signed).ttl
     assert ttl is not None
@@ -296,7 +289,7 @@ def test_a_hidden_transaction_past_its_ttl_is_decided_by_the_chain(v2_sqlite: V2
     assert all(s.status is not V2TxStatus.FAILED for s in steps)
     assert steps[-1].status is V2TxStatus.COMPLETED
     assert deal_status(v2, steps[-1]) is DealStatus.ACTIVE
-    assert row(v2, tx_id).tx_hash == chain.landed[0].hex()
+    assert transaction_row(v2, tx_id).tx_hash == chain.landed[0].hex()
 
 
 def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
@@ -310,7 +303,7 @@ def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
     sell_tx = sell(v2)
     listed = v2.processor().run_once()
     assert listed is not None and listed.status is V2TxStatus.COMPLETED
-    deal_id = row(v2, sell_tx).deal_id
+    deal_id = transaction_row(v2, sell_tx).deal_id
     chain = UnseenChain(v2.ctx.backend, hide_polls=3, refuse_landed=True)
     lagging = replace(v2.parts, v2=v2.with_chain(chain))
     buyer = address_of(v2, BOB)
