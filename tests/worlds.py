@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cardano_market.chain.devnet import Ledger
 from cardano_market.tx.order import OrderTransactionRequest
+from cardano_market.tx.sale import SaleDeployment
 
 if TYPE_CHECKING:
     from cardano_market.chain.devnet.seed import Seed, SeedResult
@@ -79,4 +80,13 @@ def order_request(
         cash_register_address=register.address,
         params=ledger.params,
         ttl=ledger.current_slot() + ttl_slots,
+    )
+
+
+def sale_deployment(seeded: SeedResult) -> SaleDeployment:
+    """The seed's deployed sale: reference datum, pointer and sale scripts, sale address."""
+    c = seeded.contracts
+    assert c is not None
+    return SaleDeployment(
+        c.reference_utxo, c.pointer_script_utxo, c.sale_script_utxo, c.sale_address
     )

@@ -33,7 +33,6 @@ from cardano_market.tx.sale import (
     BURN_POINTER,
     MINT_POINTER,
     REMOVE_SALE,
-    SaleDeployment,
     SaleTerms,
     SaleTransaction,
     build_sale_end_transaction,
@@ -43,7 +42,7 @@ from cardano_market.tx.sale import (
 )
 from cardano_market.tx.script import CollateralError, choose_collateral
 from interop.csl import CslInspect
-from worlds import seeded_ledger
+from worlds import sale_deployment, seeded_ledger
 
 pytest.importorskip("uplc", reason="script evaluation needs uplc")
 
@@ -54,14 +53,6 @@ SALE_LOVELACE = 4_504_110
 def world() -> Iterator[tuple[Ledger, SeedResult]]:
     with seeded_ledger(":memory:") as world:
         yield world
-
-
-def deployment(seeded: SeedResult) -> SaleDeployment:
-    c = seeded.contracts
-    assert c is not None
-    return SaleDeployment(
-        c.reference_utxo, c.pointer_script_utxo, c.sale_script_utxo, c.sale_address
-    )
 
 
 def terms(seeded: SeedResult, bundles: int = 10) -> SaleTerms:
@@ -78,7 +69,7 @@ def start(
         change_address=artist.address,
         terms=terms(seeded, bundles),
         sale_lovelace=SALE_LOVELACE,
-        deployment=deployment(seeded),
+        deployment=sale_deployment(seeded),
         collateral_utxos=ledger.utxos_at(seeded.collateral.address),
         collateral_key_hash=seeded.collateral.payment_key.hash,
         hot_key_hash=seeded.cash_register.payment_key.hash,
@@ -95,7 +86,7 @@ def end(ledger: Ledger, seeded: SeedResult, sale_utxo: Utxo) -> SaleTransaction:
         sale_utxo=sale_utxo,
         utxos=ledger.utxos_at(artist.address),
         change_address=artist.address,
-        deployment=deployment(seeded),
+        deployment=sale_deployment(seeded),
         collateral_utxos=ledger.utxos_at(seeded.collateral.address),
         params=ledger.params,
         evaluate=ledger.evaluate,

@@ -31,8 +31,8 @@ from cardano_market.tx.sale import (
     BURN_POINTER,
     MINT_POINTER,
     REMOVE_SALE,
-    SaleDeployment,
     SaleTerms,
+    SaleTransaction,
     build_sale_end_transaction,
     build_sale_start_transaction,
 )
@@ -43,7 +43,7 @@ from cardano_market.tx.script import (
     Shape,
     build_script_transaction,
 )
-from worlds import seeded_ledger
+from worlds import sale_deployment, seeded_ledger
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 
@@ -57,17 +57,27 @@ def world(tmp_path: Path) -> Iterator[tuple[Ledger, SeedResult]]:
         yield world
 
 
-def deployment(seeded: SeedResult) -> SaleDeployment:
-    c = seeded.contracts
-    assert c is not None
-    return SaleDeployment(
-        c.reference_utxo, c.pointer_script_utxo, c.sale_script_utxo, c.sale_address
-    )
-
-
 def operators(seeded: SeedResult) -> tuple[SyntheticWallet, SyntheticWallet]:
     assert seeded.cash_register is not None and seeded.collateral is not None
     return seeded.cash_register, seeded.collateral
+
+
+def end_sale(
+    ledger: Ledger, seeded: SeedResult, sale: Utxo, owner: SyntheticWallet
+) -> SaleTransaction:
+    """`owner`'s sale-end transaction for `sale`, from all of the owner's UTxOs, with the
+    operator's collateral; valid for 300 slots."""
+    _hot, collateral = operators(seeded)
+    return build_sale_end_transaction(
+        sale_utxo=sale,
+        utxos=ledger.utxos_at(owner.address),
+        change_address=owner.address,
+        deployment=sale_deployment(seeded),
+        collateral_utxos=ledger.utxos_at(collateral.address),
+        params=ledger.params,
+        evaluate=ledger.evaluate,
+        ttl=ledger.current_slot() + 300,
+    )
 
 
 def submit(ledger: Ledger, tx: ScriptTransaction, signers: Sequence[SyntheticWallet]) -> bytes:
@@ -101,7 +111,7 @@ def start_sale(ledger: Ledger, seeded: SeedResult) -> tuple[bytes, Utxo]:
         change_address=artist.address,
         terms=SaleTerms(song, 1_000_000, 25, None, 500_000_000_000),
         sale_lovelace=SALE_LOVELACE,
-        deployment=deployment(seeded),
+        deployment=sale_deployment(seeded),
         collateral_utxos=ledger.utxos_at(collateral.address),
         collateral_key_hash=collateral.payment_key.hash,
         hot_key_hash=hot.payment_key.hash,
@@ -133,16 +143,7 @@ def test_start_then_end_on_the_devnet(world: tuple[Ledger, SeedResult]) -> None:
     assert name[:4] == bytes.fromhex("ca11ab1e")
 
     _hot, collateral = operators(seeded)
-    ended = build_sale_end_transaction(
-        sale_utxo=sale,
-        utxos=ledger.utxos_at(artist.address),
-        change_address=artist.address,
-        deployment=deployment(seeded),
-        collateral_utxos=ledger.utxos_at(collateral.address),
-        params=ledger.params,
-        evaluate=ledger.evaluate,
-        ttl=ledger.current_slot() + 300,
-    )
+    ended = end_sale(ledger, seeded, sale, artist)
     assert submit(ledger, ended.transaction, [artist, collateral]) == ended.transaction.tx_id
     assert ledger.utxo(sale.out_ref) is None
     refund = ledger.utxo((ended.transaction.tx_id, 0))
@@ -161,16 +162,7 @@ def test_seeded_sales_can_be_ended_by_their_owner(world: tuple[Ledger, SeedResul
     artist = seeded.wallets["artist"]
     for entry in seeded.sales:
         assert entry.utxo is not None
-        ended = build_sale_end_transaction(
-            sale_utxo=entry.utxo,
-            utxos=ledger.utxos_at(artist.address),
-            change_address=artist.address,
-            deployment=deployment(seeded),
-            collateral_utxos=ledger.utxos_at(collateral.address),
-            params=ledger.params,
-            evaluate=ledger.evaluate,
-            ttl=ledger.current_slot() + 300,
-        )
+        ended = end_sale(ledger, seeded, entry.utxo, artist)
         submit(ledger, ended.transaction, [artist, collateral])
     c = seeded.contracts
     assert c is not None and ledger.utxos_at(c.sale_address) == []

@@ -33,7 +33,7 @@ from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet
 from cardano_market.tx.order import build_order_transaction
-from cardano_market.tx.sale import SaleDeployment, SaleTerms, build_sale_start_transaction
+from cardano_market.tx.sale import SaleTerms, build_sale_start_transaction
 from cardano_market.tx.script import ScriptInput, ScriptTransaction, Shape, build_script_transaction
 from cardano_market.tx.settle.cancel import QUEUE_CANCEL, build_cancel_transaction
 from cardano_market.tx.settle.deployment import BatchDeployment
@@ -49,7 +49,7 @@ from cardano_market.tx.settle.purchase import build_purchase_transaction, plan_p
 from cardano_market.tx.settle.refund import build_refund_transaction
 from cardano_market.tx.settle.result import BatchTransaction
 from txcheck import ledger_ref_script_size, script_min_fee
-from worlds import START_MS, Clock, order_request, seeded_ledger
+from worlds import START_MS, Clock, order_request, sale_deployment, seeded_ledger
 
 pytest.importorskip("uplc", reason="the devnet's Plutus evaluator needs uplc")
 
@@ -351,9 +351,7 @@ def start_small_sale(ledger: Ledger, seeded: SeedResult, bundles: int) -> tuple[
         change_address=artist.address,
         terms=SaleTerms(song, 1_000_000, bundles, None, 500_000_000_000),
         sale_lovelace=seeded.marketplace.sale_lovelace,
-        deployment=SaleDeployment(
-            c.reference_utxo, c.pointer_script_utxo, c.sale_script_utxo, c.sale_address
-        ),
+        deployment=sale_deployment(seeded),
         collateral_utxos=ledger.utxos_at(collateral(seeded).address),
         collateral_key_hash=collateral(seeded).payment_key.hash,
         hot_key_hash=seeded.cash_register.payment_key.hash,
