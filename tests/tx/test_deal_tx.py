@@ -19,7 +19,7 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
 from cardano_market.domain.values import ADA, AssetId, Value
 from cardano_market.ledger.witness import sign_transaction, splice_witnesses
-from cardano_market.synthetic import wallet
+from cardano_market.synthetic import SyntheticWallet, wallet
 from cardano_market.tx.deal import (
     DealPricing,
     DealPricingError,
@@ -166,7 +166,13 @@ def lock(ledger: Ledger, quantity: int = 100) -> tuple[DealTransaction, Utxo]:
     return deal_tx, escrow
 
 
-def buy(ledger: Ledger, escrow: Utxo, quantity: int, price: AssetId = USDT) -> DealTransaction:
+def buy(
+    ledger: Ledger,
+    escrow: Utxo,
+    quantity: int,
+    price: AssetId = USDT,
+    buyer: SyntheticWallet = BUYER,
+) -> DealTransaction:
     pricing = price_purchase(
         quantity=quantity,
         unit_price=1_250_000,
@@ -181,8 +187,8 @@ def buy(ledger: Ledger, escrow: Utxo, quantity: int, price: AssetId = USDT) -> D
         quantity=quantity,
         price_asset=price,
         pricing=pricing,
-        buyer_utxos=ledger.utxos_at(BUYER.address),
-        buyer_address=BUYER.address,
+        buyer_utxos=ledger.utxos_at(buyer.address),
+        buyer_address=buyer.address,
         seller_address=SELLER.address,
         platform_fee_address=PLATFORM.address,
         node_fee_address=NODE.address,
@@ -319,28 +325,8 @@ def test_refusals(ledger: Ledger) -> None:
         )
     poor = wallet("deal-poor-buyer")
     ledger.genesis([TxOutput(poor.address, Value.of(3_000_000, {USDT: 1_000}))])
-    pricing = price_purchase(
-        quantity=10,
-        unit_price=1_250_000,
-        token_decimals=0,
-        platform_fee_percentage=3,
-        node_fee_percentage=2,
-    )
     with pytest.raises(InsufficientFundsError) as short:
-        build_deal_purchase(
-            escrow=escrow,
-            deal_id=DEAL_ID,
-            asset=SONG,
-            quantity=10,
-            price_asset=USDT,
-            pricing=pricing,
-            buyer_utxos=ledger.utxos_at(poor.address),
-            buyer_address=poor.address,
-            seller_address=SELLER.address,
-            platform_fee_address=PLATFORM.address,
-            node_fee_address=NODE.address,
-            params=PARAMS,
-        )
+        buy(ledger, escrow, 10, buyer=poor)
     assert short.value.shortfall[USDT[0].hex() + USDT[1].hex()] == 13_125_000 - 1_000
     with pytest.raises(InsufficientFundsError, match="short of 1 "):
         build_escrow_lock(
