@@ -81,9 +81,16 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
 
     Raises SeedError when the ledger holds a different seed (reset it first) or when a declared
     output is below the ledger's minimum ADA.
+
+    Processes and replicas starting on one devnet file may apply the seed at the same time. The
+    slow part, the marketplace's scripts (applied to their parameters in the deep-stack child,
+    seconds on a loaded machine), is built before the write transaction: held during it, the
+    lock kept the other process waiting past its busy timeout ("database is locked"). The
+    transaction checks the recorded seed again; only the first process there writes the genesis.
     """
     network = ledger.network_id
     keys = {name: wallet(name, network) for name in sorted(seed.wallets)}
+    prepared = None if ledger_seed_tag(ledger) is not None else _world_outputs(ledger, seed, keys)
     with ledger.store.write():
         recorded = ledger_seed_tag(ledger)
         if recorded is not None and recorded != seed_tag(seed):
@@ -94,14 +101,11 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
             )
         applied = recorded is None
         if applied:
+            wallets, contracts, offers = prepared or _world_outputs(ledger, seed, keys)
             now_ms = ledger.slot_config.slot_to_posix_ms(ledger.current_slot())
-            outputs = _wallet_outputs(ledger, seed, keys)
             oracle_out = _oracle_output(ledger, seed, now_ms)
-            if oracle_out is not None:
-                outputs.append(oracle_out)
-            outputs += contract_outputs(ledger, seed, keys)
-            outputs += [_sale_output(ledger, seed, sale, keys) for sale in seed.sales]
-            ledger.genesis(outputs)
+            feed = [] if oracle_out is None else [oracle_out]
+            ledger.genesis(wallets + feed + contracts + offers)
             ledger.store.set_meta(SEED_HASH_META, seed_tag(seed))
     oracle = _find_oracle(ledger, seed)
     sales = tuple(_seeded_sale(ledger, seed, sale, keys) for sale in seed.sales)
@@ -119,6 +123,17 @@ def apply_seed(ledger: Ledger, seed: Seed) -> SeedResult:
         collateral=keys[seed.collateral] if seed.collateral else None,
         batcher=keys[seed.batcher] if seed.batcher else None,
     )
+
+
+def _world_outputs(
+    ledger: Ledger, seed: Seed, keys: Mapping[str, SyntheticWallet]
+) -> tuple[list[TxOutput], list[TxOutput], list[TxOutput]]:
+    """The genesis outputs but the oracle's (its datum is dated when the genesis is written):
+    the wallets', the deployed contracts', the seeded sales'."""
+    wallets = _wallet_outputs(ledger, seed, keys)
+    contracts = contract_outputs(ledger, seed, keys)
+    sales = [_sale_output(ledger, seed, sale, keys) for sale in seed.sales]
+    return wallets, contracts, sales
 
 
 def _wallet_outputs(
