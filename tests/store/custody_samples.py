@@ -18,6 +18,7 @@ USDT = (bytes.fromhex("bb" * 28), b"USDT")
 ESCROW = EscrowRef(tx_hash="cd" * 32, index=0)
 KEK = bytes(range(32))
 HUGE = 2**64 - 1  # a token quantity beyond BigInteger's range
+TX_HASH = "ef" * 32
 
 
 def user(session: Session, **overrides: Any) -> User:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from custody_samples import pending_transactions
+from custody_samples import HUGE, TX_HASH, pending_transactions
 from store_samples import T0, later
 
 from cardano_market.domain.errors import StoreError
 from cardano_market.store.audit import AuditAction, AuditLogRepo
 from cardano_market.store.db import Database
 from cardano_market.store.transactions import V2TransactionRepo
-
-HUGE = 2**64 - 1  # a token quantity beyond BigInteger's range
-SIGNED = b"\x84signed-bytes"
-TX_HASH = "ef" * 32
 
 
 def test_audit_log_records_who_did_what(db: Database) -> None:

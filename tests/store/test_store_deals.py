@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from custody_samples import ESCROW, active_deal, tokens, user
+from custody_samples import ESCROW, HUGE, active_deal, tokens, user
 from store_samples import T0, later
 
 from cardano_market.domain.errors import StoreError, UnknownRecordError
@@ -14,10 +14,6 @@ from cardano_market.store.errors import (
     IllegalTransitionError,
     InsufficientQuantityError,
 )
-
-HUGE = 2**64 - 1  # a token quantity beyond BigInteger's range
-SIGNED = b"\x84signed-bytes"
-TX_HASH = "ef" * 32
 
 
 def test_deal_lifecycle_with_integer_ids_and_versions(db: Database) -> None:

@@ -15,10 +15,6 @@ from cardano_market.store.errors import (
 )
 from cardano_market.store.idempotency import IdempotencyRepo
 
-HUGE = 2**64 - 1  # a token quantity beyond BigInteger's range
-SIGNED = b"\x84signed-bytes"
-TX_HASH = "ef" * 32
-
 
 def test_idempotency_key_replays_the_first_answer(db: Database) -> None:
     fingerprint = IdempotencyRepo.fingerprint("post", "/v2/x", b'{"quantity": 10}')

@@ -5,17 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from custody_samples import SONG, USDT
+from custody_samples import HUGE, SONG, USDT
 from store_samples import POINTER_POLICY, T0, make_sale
 
 from cardano_market.domain.errors import DuplicateRecordError, StoreError
 from cardano_market.store.db import Database
 from cardano_market.store.sales import SaleRepo
 from cardano_market.store.tokens import TokenKind, TokenRepo
-
-HUGE = 2**64 - 1  # a token quantity beyond BigInteger's range
-SIGNED = b"\x84signed-bytes"
-TX_HASH = "ef" * 32
 
 
 def test_tokens_round_trip_and_refuse_inconsistent_terms(db: Database) -> None:

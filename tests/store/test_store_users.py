@@ -13,10 +13,6 @@ from cardano_market.store.db import Database
 from cardano_market.store.ids import new_object_id, parse_object_id
 from cardano_market.store.users import CustodialWalletRepo, SealedKey, UserRepo, UserRole
 
-HUGE = 2**64 - 1  # a token quantity beyond BigInteger's range
-SIGNED = b"\x84signed-bytes"
-TX_HASH = "ef" * 32
-
 
 def test_object_ids_are_24_hex_digits_led_by_the_creation_time() -> None:
     ids = {new_object_id(T0.timestamp()) for _ in range(100)}
