@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     from cardano_market.domain.pricing import MarketplaceConfig, order_amount
     from cardano_market.domain.sale import Sale, SaleStatus
     from cardano_market.domain.values import asset_from_unit, unit_of
+    from cardano_market.ledger.witness import sign_transaction, splice_witnesses
     from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-    from cardano_market.tx.witness import sign_transaction, splice_witnesses
 
     report: dict[str, Any] = {}
     with BlockfrostBackend(project_id, "preprod", args.base_url) as chain:

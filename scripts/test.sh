@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: sets up .venv and the CSL interop harness when missing, then runs
-# ruff, mypy and pytest. Arguments go to pytest (e.g. ./scripts/test.sh tests/test_x.py -k name).
+# ruff, mypy and pytest. Arguments go to pytest (e.g. ./scripts/test.sh tests/domain/test_x.py -k name).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

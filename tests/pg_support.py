@@ -12,6 +12,8 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import make_url, text
@@ -53,3 +55,18 @@ def postgres_schema(server_url: str) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
         admin.dispose()
+
+
+def database_url_fixture(sqlite_file: str) -> Any:
+    """A `database_url` fixture run once on SQLite (a file `sqlite_file` in the test's tmp_path)
+    and once on a fresh PostgreSQL schema; a suite's conftest assigns it to `database_url`."""
+
+    @pytest.fixture(params=["sqlite", "postgresql"])
+    def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+        if request.param == "sqlite":
+            yield f"sqlite:///{tmp_path / sqlite_file}"
+            return
+        with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+            yield url
+
+    return database_url

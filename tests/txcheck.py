@@ -8,17 +8,19 @@ the protocol parameters with the textbook formulas.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
+from typing import Any, Protocol
 
 import cbor2
 
 from cardano_market.domain.cbor import item_end, split_array, split_map
-from cardano_market.domain.cip30 import Utxo
+from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.params import ProtocolParameters
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 
 
 def _amount(raw: Any) -> Counter[str]:
@@ -103,6 +105,83 @@ def check_transaction(
         "inputs": inputs,
         "body": body,
     }
+
+
+def expected_min_ada(output: bytes, params: ProtocolParameters) -> int:
+    """The min-ADA of an output from its own bytes: (160 + size) x coinsPerUTxOByte."""
+    return (160 + len(output)) * params.coins_per_utxo_byte
+
+
+def expected_min_fee(
+    params: ProtocolParameters, size: int, mem: int = 0, steps: int = 0, ref_bytes: int = 0
+) -> int:
+    """44 * size + 155381 + ceil(0.0577 mem + 0.0000721 steps) + the tiered ref-script fee
+    (15 lovelace a byte, the price x1.2 every 25,600 bytes), written out from the ledger's rules."""
+    fee = params.min_fee_a * size + params.min_fee_b
+    if mem or steps:
+        fee += math.ceil(Fraction(577, 10_000) * mem + Fraction(721, 10_000_000) * steps)
+    acc, price, left = Fraction(0), Fraction(15), ref_bytes
+    while left > 0:
+        chunk = min(left, 25_600)
+        acc += chunk * price
+        price *= Fraction(6, 5)
+        left -= chunk
+    return fee + math.floor(acc)
+
+
+def script_min_fee(
+    signed: bytes, params: ProtocolParameters, ref_script_size: Callable[[OutRef], int]
+) -> int:
+    """The ledger's minimum fee for the signed transaction `signed`, read from its bytes with
+    cbor2: its size, the ex-units its redeemers declare, and the bytes of every reference script
+    its inputs and reference inputs carry (`ref_script_size` of each out-ref, 0 for none)."""
+    body, witness_set = cbor2.loads(signed)[:2]
+    redeemers = witness_set.get(5, [])
+    units = (
+        [unit for _data, unit in redeemers.values()]
+        if isinstance(redeemers, dict)
+        else [r[3] for r in redeemers]
+    )
+
+    def refs(key: int) -> list[Any]:
+        found = body.get(key, [])
+        return list(getattr(found, "value", found))  # a #6.258 set or a plain array
+
+    ref_bytes = sum(ref_script_size((tx_id, index)) for tx_id, index in [*refs(0), *refs(18)])
+    return expected_min_fee(
+        params,
+        len(signed),
+        sum(mem for mem, _steps in units),
+        sum(steps for _mem, steps in units),
+        ref_bytes,
+    )
+
+
+class _History(Protocol):
+    def utxo(self, ref: OutRef) -> Utxo | None: ...
+    def transaction(self, tx_id: bytes) -> Any: ...
+
+
+def ledger_ref_script_size(
+    ledger: _History, seen: Mapping[OutRef, Utxo] | None = None
+) -> Callable[[OutRef], int]:
+    """Reference-script bytes at an out-ref of a devnet `ledger`: the UTxO's `script_ref` while
+    unspent (or as `seen` before it was spent), else the output as its transaction wrote it."""
+
+    def size(ref: OutRef) -> int:
+        utxo = ledger.utxo(ref) or (seen or {}).get(ref)
+        if utxo is not None:
+            return 0 if utxo.script_ref is None else len(cbor2.loads(utxo.script_ref)[1])
+        record = ledger.transaction(ref[0])
+        assert record is not None and record.cbor, (
+            f"{ref[0].hex()}#{ref[1]} is spent and its output unknown: resolve before submitting"
+        )
+        output = cbor2.loads(record.cbor)[0][1][ref[1]]
+        if not isinstance(output, dict) or 3 not in output:
+            return 0
+        return len(cbor2.loads(output[3].value)[1])  # #6.24(bytes .cbor [language, script])
+
+    return size
 
 
 def _tx_id(tx: bytes) -> bytes:

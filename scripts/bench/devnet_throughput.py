@@ -25,14 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cardano_market.chain.devnet.ledger import Ledger
-from cardano_market.chain.devnet.parse import ParsedTx, parse_transaction
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.fees import min_fee
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
+from cardano_market.ledger.parse import ParsedTx, parse_transaction
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import wallet
 from cardano_market.tx.body import encode_body, encode_transaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 
 TARGET_TX_PER_S = 500.0
 ADA = 1_000_000

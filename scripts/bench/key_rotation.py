@@ -1,5 +1,5 @@
 """How fast `cardano-market keys rotate` re-seals custodial wallet keys (its loop,
-`app.v2.custody.rotate_wallet_keys`), on a SQLite file and on PostgreSQL.
+`app.custody.rotate_wallet_keys`), on a SQLite file and on PostgreSQL.
 
     python scripts/bench/key_rotation.py [--wallets 2000] [--batch-size 100]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -20,10 +20,10 @@ from pathlib import Path
 
 from sqlalchemy import make_url, text
 
-from cardano_market.app.v2.custody import rotate_wallet_keys
+from cardano_market.app.custody import rotate_wallet_keys
 from cardano_market.security.keystore import KeyStore
 from cardano_market.store.db import Database, create_engine
-from cardano_market.store.v2_repos import CustodialWalletRepo, UserRepo
+from cardano_market.store.users import CustodialWalletRepo, UserRepo
 
 OLD, NEW = b"\x11" * 32, bytes(range(32))
 
@@ -33,13 +33,14 @@ def measure(url: str, wallets: int, batch_size: int) -> str:
     try:
         now = datetime.now(UTC)
         with database.session() as session:
-            users, repo = UserRepo(session), CustodialWalletRepo(session, KeyStore(OLD))
+            users, repo, old = UserRepo(session), CustodialWalletRepo(session), KeyStore(OLD)
             for i in range(wallets):
                 user = users.create(now=now, user_id=f"{0xABC000000 + i:024x}")
                 repo.create(
                     user.id,
                     address=b"\x60" + secrets.token_bytes(28),
-                    signing_key=secrets.token_bytes(32),
+                    sealed_key=old.encrypt_signing_key(user.id, secrets.token_bytes(32)),
+                    key_id=old.current_key_id,
                     now=now,
                 )
         start = time.perf_counter()

@@ -25,10 +25,10 @@ from pathlib import Path
 import cbor2
 
 from cardano_market.chain.devnet.ledger import Ledger
-from cardano_market.chain.devnet.plutus import script_hash
 from cardano_market.contracts import load_script
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.datums import QueueDatum, Token, Wallet
+from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits
@@ -99,7 +99,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(Path(tmp) / "bench.sqlite")
         queue_address = make_address(
-            Credential.script(script_hash(queue)), Credential.script(NEWM_STAKE_SCRIPT), 0
+            Credential.script(script_hash(3, queue)), Credential.script(NEWM_STAKE_SCRIPT), 0
         )
         order_value = Value.of(5 * ADA, {NEWM_TOKEN: 90_000_000})
         datum = QueueDatum(
@@ -121,7 +121,7 @@ def main() -> int:
             ledger,
             echo,
             TxOutput(
-                make_address(Credential.script(script_hash(echo)), None, 0),
+                make_address(Credential.script(script_hash(3, echo)), None, 0),
                 Value(5 * ADA),
                 inline_datum=echo_datum,
             ),

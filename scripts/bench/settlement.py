@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cardano_market.app.settlement.report import BatchReport
 from cardano_market.chain.devnet import DevnetBackend, Ledger
 from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
 from cardano_market.domain.cip30 import Utxo
@@ -47,11 +48,11 @@ from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.tx.balance import balance
-from cardano_market.tx.batch import BatchTransaction
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
-from cardano_market.worker.batcher import Batcher, BatchReport
+from cardano_market.tx.settle.result import BatchTransaction
+from cardano_market.worker.batcher import Batcher
 
 TTL_SLOTS = 600
 

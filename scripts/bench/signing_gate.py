@@ -25,8 +25,8 @@ from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.tx.body import encode_body
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 
 HOT = PaymentKey.derive("bench/hot")
 COLLATERAL = PaymentKey.derive("bench/collateral")

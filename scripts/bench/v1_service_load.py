@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -211,31 +210,15 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def _postgres_schema(server_url: str) -> Iterator[str]:
-    """A throw-away schema; yields a URL whose connections use it (search_path)."""
-    from sqlalchemy import make_url, text
-
-    from cardano_market.store.db import create_engine
-
-    name = f"bench_v1_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{name}"'))
-        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={name}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-        admin.dispose()
-
-
-@contextlib.contextmanager
 def _database(kind: str, scratch: Path, postgres_url: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{scratch / 'service.db'}"
     else:
-        with _postgres_schema(postgres_url) as url:
+        # the test suite's throw-away schema (tests/pg_support.py), as v2_secondary.py uses it
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+        from pg_support import postgres_schema
+
+        with postgres_schema(postgres_url) as url:
             yield url
 
 

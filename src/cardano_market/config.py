@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .domain.address import decode_address, parse_address
+from .domain.cip30 import OutRef
 from .domain.errors import AddressError, ConfigError, InvalidValueError
 from .domain.pricing import MarketplaceConfig
 from .domain.values import asset_from_unit, unit_of
@@ -576,16 +577,9 @@ def check_rate_limit(text: str) -> str:
     return text
 
 
-def parse_out_ref(text: str) -> tuple[bytes, int]:
+def parse_out_ref(text: str) -> OutRef:
     """`txhash#index` (64 hex digits, a decimal index) as an out-ref; ValueError otherwise."""
-    tx_hash, sep, index = text.strip().partition("#")
-    try:
-        out_ref = (bytes.fromhex(tx_hash), int(index))
-    except ValueError:
-        out_ref = (b"", -1)
-    if not sep or len(out_ref[0]) != 32 or not 0 <= out_ref[1] < 2**16 or not index.isdigit():
-        raise ValueError(f"must be txhash#index (64 hex digits, # and an index), got {text!r}")
-    return out_ref
+    return OutRef.parse(text)
 
 
 def redact_url(url: str) -> str:

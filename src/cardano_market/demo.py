@@ -22,8 +22,8 @@ from .config import load_settings
 from .domain.address import encode_address
 from .domain.datums import QueueDatum
 from .domain.values import Value, unit_of
+from .ledger.parse import transaction_id
 from .runtime import ServiceParts, create_service_app, open_service
-from .tx.witness import transaction_id
 
 DEMO_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # the demo seed's USD-priced sale
 SETTLE_INTERVAL_SECONDS = 0.5

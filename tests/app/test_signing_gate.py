@@ -35,8 +35,9 @@ from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import vkey_witnesses
 from cardano_market.tx.body import encode_body
-from cardano_market.tx.witness import vkey_witnesses
+from keys import enterprise
 
 ADA = 1_000_000
 HOT = PaymentKey.derive("gate/hot")
@@ -55,10 +56,6 @@ SERVICE = {
     BATCHER.hash: "the batcher",
     ESCROW.hash: "the escrow",
 }
-
-
-def enterprise(key: PaymentKey) -> bytes:
-    return make_address(Credential.key(key.hash), None, NETWORK)
 
 
 def base(key: PaymentKey, stake: bytes) -> bytes:
@@ -441,7 +438,7 @@ def test_the_gate_costs_little_per_signature(world: World) -> None:
 SRC = Path(__file__).resolve().parents[2] / "src" / "cardano_market"
 ALLOWED_SIGNERS = {
     "app/signing.py",  # the gate
-    "tx/witness.py",  # sign_transaction itself
+    "ledger/witness.py",  # sign_transaction itself
     "domain/keys.py",  # PaymentKey.sign itself
     "chain/devnet/wallet.py",  # the devnet's CIP-30 user wallets (never a service key's)
 }

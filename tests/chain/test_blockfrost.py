@@ -18,14 +18,6 @@ import cbor2
 import pytest
 from fake_blockfrost import FakeBlockfrost, Fault, Fixture, tx_id_of
 
-from cardano_market.chain._blockfrost_json import (
-    MalformedResponseError,
-    native_script_cbor,
-    ogmios_utxo,
-    parse_evaluation,
-    rejection_rule,
-)
-from cardano_market.chain._http import RetriesExhaustedError, StatusError
 from cardano_market.chain.base import (
     ChainBackend,
     ChainError,
@@ -33,11 +25,14 @@ from cardano_market.chain.base import (
     SubmitError,
     TxState,
 )
-from cardano_market.chain.blockfrost import (
-    BlockfrostBackend,
-    RetryPolicy,
-    TokenBucket,
-    from_env,
+from cardano_market.chain.blockfrost import BlockfrostBackend, RetryPolicy, from_env
+from cardano_market.chain.blockfrost._http import RetriesExhaustedError, StatusError, TokenBucket
+from cardano_market.chain.blockfrost._json import (
+    MalformedResponseError,
+    native_script_cbor,
+    ogmios_utxo,
+    parse_evaluation,
+    rejection_rule,
 )
 from cardano_market.domain.address import decode_address
 from cardano_market.domain.cip30 import Utxo

@@ -11,13 +11,13 @@ import cbor2
 import pytest
 from fake_blockfrost import FakeBlockfrost, Fixture
 
+from cardano_market.chain.base import ChainHistory
 from cardano_market.chain.blockfrost import BlockfrostBackend
-from cardano_market.chain.history import ChainHistory
 from cardano_market.domain.address import Credential, encode_address, make_address
-from cardano_market.domain.datums import constr, encode_plutus
+from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.values import Value
+from cardano_market.ledger.parse import transaction_id
 from cardano_market.tx.body import encode_body, encode_transaction
-from cardano_market.tx.witness import transaction_id
 
 CREATED = bytes(range(32))
 OTHER = bytes(32)

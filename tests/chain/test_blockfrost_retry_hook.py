@@ -13,8 +13,8 @@ import cbor2
 import pytest
 from fake_blockfrost import FakeBlockfrost, Fault, tx_id_of
 
-from cardano_market.chain._http import RetriesExhaustedError, StatusError
 from cardano_market.chain.blockfrost import BlockfrostBackend, RetryPolicy
+from cardano_market.chain.blockfrost._http import RetriesExhaustedError, StatusError
 from cardano_market.service.observability import Metrics
 
 Call = tuple[str, str, str]

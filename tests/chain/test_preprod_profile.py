@@ -22,11 +22,12 @@ from cardano_market.config import Settings, load_settings
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import sign_transaction
 from cardano_market.runtime import create_service_app, open_service
 from cardano_market.runtime.workers import settlement_loops
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.sales import SaleRepo
 from cardano_market.synthetic import wallet, wallet_utxos
-from cardano_market.tx.witness import sign_transaction
+from env_support import clear_market_env
 
 CASH_REGISTER = wallet("preprod cash register").bech32
 KEK = "3f9c2a71d85e0b46c17fa9e3528d0b6e94a1c7f35e28b0d69c4a1f7e3b5d8a02"  # random-looking
@@ -68,9 +69,7 @@ def env_for(fake: FakeBlockfrost, tmp_path: Path) -> dict[str, str]:
 def settings_for(
     fake: FakeBlockfrost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: Any
 ) -> Settings:
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_"):
-            monkeypatch.delenv(name)
+    clear_market_env(monkeypatch)
     for name, value in env_for(fake, tmp_path).items():
         if name.startswith("CARDANO_MARKET_"):
             monkeypatch.setenv(name, value)

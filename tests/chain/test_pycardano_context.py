@@ -34,8 +34,8 @@ from cardano_market.domain.params import default_parameters
 from cardano_market.domain.values import Value, sum_values
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
 from cardano_market.synthetic import SyntheticWallet, wallet
+from worlds import START_MS
 
-START_MS = 1_700_000_000_000
 NOW_S = START_MS / 1000 + 5_000  # slot 5000
 ADA = 1_000_000
 ALWAYS_SUCCEEDS_V3 = bytes.fromhex("450101002499")  # (program 1.1.0 (lam ctx (con unit ())))

@@ -26,12 +26,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from cardano_market.chain.devnet.plutus import (
-    RECURSION_LIMIT,
-    ScriptFailure,
-    evaluate_scripts,
-    script_hash,
-)
+from cardano_market.chain.devnet.plutus import RECURSION_LIMIT, evaluate_scripts
+from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.cbor import encode_head
@@ -49,12 +45,13 @@ from cardano_market.domain.datums import (
     Staking,
     Token,
     Wallet,
-    constr,
-    encode_plutus,
 )
+from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import default_parameters
+from cardano_market.domain.plutus_data import constr, encode_plutus
+from cardano_market.domain.protocol import BATCHER_PREFIX
 from cardano_market.domain.slots import SlotConfig
 from cardano_market.domain.values import AssetId, Value
 from cardano_market.ledger.exunits import ExUnits, RedeemerKey
@@ -72,7 +69,7 @@ REFERENCE_SCRIPT = bytes.fromhex("7c7487bca5af9814f10b9e8239b9efa46f20f87edd075f
 STAKE_SCRIPT = bytes.fromhex("db7245ff4fe23633e2c10ef62374ca6b64efd80d31fc3f7c431386e0")
 NEWM: AssetId = (bytes.fromhex("682fe60c9918842b3323c43b5144bc3d52a23bd2fb81345560d73f63"), b"NEWM")
 BATCHER_POLICY = bytes.fromhex("1cfcfe58e3462df9a3ab474a66536ef48f5acc2c1e7ad2abb294446a")
-CERTIFICATE: AssetId = (BATCHER_POLICY, bytes.fromhex("affab1e0005e77ab1e") + b"\x01" * 23)
+CERTIFICATE: AssetId = (BATCHER_POLICY, BATCHER_PREFIX + b"\x01" * 23)
 FEED_SCRIPT = bytes.fromhex("5d2d13d2b1f0e1d61d9ee43e85a3b5d40d5b0c3c45ce21e9b5c1f6aa")
 FEED_NFT: AssetId = (
     bytes.fromhex("f155a26044efe91b3c44f87a7536d2d631c847717930ff547ae9d05c"),
@@ -97,6 +94,13 @@ ORACLE_START_MS = SLOTS.slot_to_posix_ms(NOW - 3_600)
 ORACLE_END_MS = SLOTS.slot_to_posix_ms(NOW + 3_600)
 PRICE = 2723  # USD x 10^6 per whole NEWM
 MARGIN = 500_000_000_000  # $0.50 x 10^12
+
+# the purchase scenario of the queue and sale tests: BUNDLES bundles of 2 song tokens
+FEE = 600_000
+BUNDLES = 3
+SOLD = 2 * BUNDLES
+PROFIT = MARGIN // PRICE
+INCENTIVE = 5_000_000
 BOUND = 1_000_000  # the fee bounds, lovelace
 VAULT_MINIMUM = 10 * ADA
 
@@ -118,7 +122,9 @@ def key_address(pkh: bytes, stake: bytes | None = None) -> bytes:
 
 
 def contract_address(script: bytes) -> bytes:
-    return make_address(Credential.script(script_hash(script)), Credential.script(STAKE_SCRIPT), 0)
+    return make_address(
+        Credential.script(script_hash(3, script)), Credential.script(STAKE_SCRIPT), 0
+    )
 
 
 # -- the scripts -----------------------------------------------------------------------------------
@@ -151,10 +157,10 @@ class Market:
             keepers=Keepers((HOT.hash,), 1),
             staking=Staking(b"\x11" * 28, Wallet(HOT.hash)),
             contracts=Contracts(
-                sale=script_hash(self.sale),
-                queue=script_hash(self.queue),
+                sale=script_hash(3, self.sale),
+                queue=script_hash(3, self.queue),
                 band=b"\x22" * 28,
-                vault=script_hash(self.vault),
+                vault=script_hash(3, self.vault),
                 stake=STAKE_SCRIPT,
             ),
             fees=Fees(BOUND, BOUND, BOUND),

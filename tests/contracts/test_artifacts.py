@@ -8,9 +8,9 @@ import cbor2
 import pytest
 from settlement_helpers import STARTER_PARAMETERS, deployed_market
 
-from cardano_market.chain.devnet.plutus import script_hash
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.contracts.build import build
+from cardano_market.domain.hashes import script_hash
 
 
 def test_queue_and_vault_artifacts_are_up_to_date(
@@ -31,11 +31,11 @@ def test_each_starter_nft_gives_its_own_scripts() -> None:
     market = deployed_market()
     for name, applied in (("queue", market.queue), ("vault", market.vault)):
         hashes = {
-            script_hash(load_script(name)),
-            script_hash(applied),
-            script_hash(apply_parameters(load_script(name), *other)),
+            script_hash(3, load_script(name)),
+            script_hash(3, applied),
+            script_hash(3, apply_parameters(load_script(name), *other)),
         }
         assert len(hashes) == 3
-        assert script_hash(apply_parameters(load_script(name), *STARTER_PARAMETERS)) == (
-            script_hash(applied)
+        assert script_hash(3, apply_parameters(load_script(name), *STARTER_PARAMETERS)) == (
+            script_hash(3, applied)
         )

@@ -14,20 +14,23 @@ from settlement_helpers import (
     ADA,
     BATCHER,
     BOUND,
+    BUNDLES,
     BUYER,
     BUYER_STAKE,
     CANCEL,
     CERTIFICATE,
+    FEE,
     HOT,
-    MARGIN,
+    INCENTIVE,
     MARKETS,
     NEWM,
     NOW,
-    PRICE,
+    PROFIT,
     PURCHASE,
     REFUND,
     SALE_PURCHASE,
     SLOTS,
+    SOLD,
     SONG,
     STRANGER,
     Market,
@@ -49,17 +52,12 @@ from settlement_helpers import (
     vault_utxo,
 )
 
-from cardano_market.domain.datums import Token, Wallet, constr, encode_plutus
+from cardano_market.domain.datums import Token, Wallet
 from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.values import Value
 
 pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")
-
-FEE = 600_000
-BUNDLES = 3
-SOLD = 2 * BUNDLES  # bundles of 2 song tokens
-PROFIT = MARGIN // PRICE
-INCENTIVE = 5_000_000
 
 
 @pytest.fixture(scope="module", params=["own", "deployed", "newm"])

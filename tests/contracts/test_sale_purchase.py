@@ -19,12 +19,14 @@ from settlement_helpers import (
     ADA,
     ALWAYS_SUCCEEDS,
     BATCHER,
+    BUNDLES,
     CERTIFICATE,
-    MARGIN,
+    FEE,
+    INCENTIVE,
     MARKETS,
     NEWM,
     NOW,
-    PRICE,
+    PROFIT,
     PURCHASE,
     REFUND,
     SALE_PURCHASE,
@@ -48,19 +50,13 @@ from settlement_helpers import (
     vault_utxo,
 )
 
-from cardano_market.chain.devnet.plutus import ScriptFailure
+from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
 from cardano_market.contracts import apply_parameters, load_script
 from cardano_market.domain.datums import SaleDatum, Token, Wallet
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
 
 pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")
-
-FEE = 600_000
-BUNDLES = 3
-SOLD = 2 * BUNDLES  # bundles of 2 song tokens
-PROFIT = MARGIN // PRICE
-INCENTIVE = 5_000_000
 
 
 def own_sale(*, traced: bool = True) -> bytes:

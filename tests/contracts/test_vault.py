@@ -25,8 +25,9 @@ from settlement_helpers import (
     vault_utxo,
 )
 
-from cardano_market.domain.datums import Token, Wallet, constr, encode_plutus
+from cardano_market.domain.datums import Token, Wallet
 from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.values import Value
 
 pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")

@@ -4,7 +4,6 @@ configured key, or the devnet's generated one beside its SQLite file) and the JW
 from __future__ import annotations
 
 import base64
-import os
 import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.keys import PaymentKey
 from cardano_market.runtime.keys import jwt_verifier_from_settings, keystore_from_settings
 from cardano_market.security.keystore import KeyStore, devnet_key_file
+from env_support import clear_market_env
 
 KEK = bytes.fromhex("8f" * 16 + "1e" * 16)
 ALICE = "680c02896d91ca0145cfeb81"
@@ -29,9 +29,7 @@ SECRET = b"0123456789abcdef" * 4
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No CARDANO_MARKET_* setting from the machine leaks into `load_settings`."""
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_"):
-            monkeypatch.delenv(name)
+    clear_market_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from cardano_market.security.jwt_auth import (
     Principal,
     issue_token,
 )
+from env_support import clear_market_env
 
 SECRET = b"0123456789abcdef" * 4  # 64 bytes: long enough for HS512 too (the confusion test)
 ALICE = "680c02896d91ca0145cfeb81"
@@ -35,9 +35,7 @@ BOB = "680c02896d91ca0145cfeb82"
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No CARDANO_MARKET_* setting from the machine leaks into `load_settings`."""
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_"):
-            monkeypatch.delenv(name)
+    clear_market_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 

@@ -4,7 +4,6 @@ uniqueness, rotation, the devnet's generated key file, and a database file with 
 from __future__ import annotations
 
 import base64
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from cardano_market.security.keystore import (
     parse_key_encryption_key,
 )
 from cardano_market.store.db import Database
-from cardano_market.store.v2_repos import CustodialWalletRepo, UserRepo
+from cardano_market.store.users import CustodialWalletRepo, UserRepo
+from env_support import clear_market_env
 
 KEK = bytes.fromhex("8f" * 16 + "1e" * 16)
 ALICE = "680c02896d91ca0145cfeb81"
@@ -31,9 +31,7 @@ SEED = PaymentKey.derive("custodial alice").seed
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_"):
-            monkeypatch.delenv(name)
+    clear_market_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 
@@ -142,8 +140,12 @@ def test_the_database_file_holds_no_plaintext_signing_key(tmp_path: Path) -> Non
         with database.session() as session:
             for key in seeds:
                 owner = UserRepo(session).create(now=now)
-                CustodialWalletRepo(session, store).create(
-                    owner.id, address=b"\x60" + key.hash, signing_key=key.seed, now=now
+                CustodialWalletRepo(session).create(
+                    owner.id,
+                    address=b"\x60" + key.hash,
+                    sealed_key=store.encrypt_signing_key(owner.id, key.seed),
+                    key_id=store.current_key_id,
+                    now=now,
                 )
         before_checkpoint = _disk_bytes(path)
         with database.engine.connect() as connection:

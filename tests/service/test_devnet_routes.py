@@ -18,16 +18,16 @@ from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.params import ProtocolParameters
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.values import Value, sum_values
+from cardano_market.ledger.witness import splice_witnesses, vkey_witnesses
 from cardano_market.scenario import Scenario, load_scenario
 from cardano_market.service.app import create_app
 from cardano_market.service.devnet import devnet_wallets
 from cardano_market.synthetic import wallet
 from cardano_market.tx.balance import balance
 from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-from cardano_market.tx.witness import splice_witnesses, vkey_witnesses
+from worlds import START_MS
 
 ADA = 1_000_000
-START_MS = 1_700_000_000_000
 NOW_SLOT = 5_000
 USD_SALE = Path(__file__).resolve().parents[2] / "fixtures" / "orders" / "usd-sale.json"
 

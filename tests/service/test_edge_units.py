@@ -11,8 +11,8 @@ from typing import Any
 import jwt
 import pytest
 
-from cardano_market.app.v2.money import AmountError, parse_amount
 from cardano_market.config import load_settings
+from cardano_market.domain.amounts import AmountError, parse_amount
 from cardano_market.domain.cbor import MAX_DEPTH, item_end
 from cardano_market.domain.errors import CborError
 from cardano_market.security.jwt_auth import AuthenticationError, JwtVerifier

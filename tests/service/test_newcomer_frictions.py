@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from service_world import Service
 
 from cardano_market.config import load_settings
 from cardano_market.domain.errors import ConfigError, MarketError
 from cardano_market.domain.values import Value
 from cardano_market.runtime import create_service_app, open_service
 from cardano_market.runtime.workers import settlement_loops
-from conftest import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"

@@ -34,11 +34,11 @@ from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
+from service_world import API_KEY, SITE_KEY
 
 from cardano_market.config import load_settings
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.service.recaptcha import Action
-from conftest import API_KEY, SITE_KEY
 
 V1_PATHS = "^/v1/"
 OPEN_EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from service_world import Service
 
 from cardano_market.config import load_settings
 from cardano_market.domain.values import Value
+from cardano_market.ledger.parse import transaction_id
 from cardano_market.runtime import create_service_app, open_service
-from cardano_market.store.order_models import OrderState
-from cardano_market.store.orders import OrderRepo
-from cardano_market.tx.witness import transaction_id
-from conftest import Service
+from cardano_market.store.orders import OrderRepo, OrderState
 
 TOKEN_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"  # demo seed: 50 bundles at 150 NEWM
 

@@ -10,12 +10,13 @@ import dataclasses
 
 import cbor2
 import pytest
+from service_world import Service
 
 from cardano_market.app.errors import ChainUnavailableError
 from cardano_market.app.order_cancel import load_cancel_deployment
 from cardano_market.domain.values import Value, sum_values
-from cardano_market.tx.witness import splice_witnesses, transaction_id
-from conftest import Service
+from cardano_market.ledger.parse import transaction_id
+from cardano_market.ledger.witness import splice_witnesses
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 AMOUNT = "/v1/marketplace/orders/amount"

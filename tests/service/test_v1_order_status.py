@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from service_world import Service
 
 from cardano_market.config import load_settings
 from cardano_market.domain.values import Value, asset_from_unit, unit_of
 from cardano_market.runtime import create_service_app, open_service
 from cardano_market.runtime.workers import settlement_loops
-from conftest import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"  # demo seed: NEWM-priced; 3 bundles here

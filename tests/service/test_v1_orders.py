@@ -5,15 +5,17 @@ documented error status with its cause."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+from service_world import Service
 
 from cardano_market.domain.address import encode_address
 from cardano_market.domain.datums import QueueDatum, Token, wallet_from_address
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.values import Value
-from cardano_market.store.records import TxStatus
-from cardano_market.store.repos import IssuedTransactionRepo
-from cardano_market.tx.witness import splice_witnesses, transaction_id
-from conftest import Service
+from cardano_market.ledger.parse import transaction_id
+from cardano_market.ledger.witness import splice_witnesses
+from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 TOKEN_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"  # demo seed: 50 bundles at 150 NEWM
@@ -28,6 +30,17 @@ def _amount(service: Service, sale_id: str, quantity: int, **extra: object) -> d
     assert response.status_code == 200, response.text
     result: dict[str, str] = response.json()
     return result
+
+
+def _order_tx_with_all_utxos(service: Service, order_id: str, wallet: str) -> Any:
+    """`POST .../orders/transaction` for `order_id` offering all of `wallet`'s UTxOs."""
+    buyer = service.parts.wallets[wallet]
+    body = {
+        "orderId": order_id,
+        "changeAddress": buyer.bech32,
+        "utxoCborHexList": buyer.get_utxos() or [],
+    }
+    return service.post(TRANSACTION, "generate_order_transaction", body)
 
 
 def _order_tx(service: Service, order_id: str, wallet: str, amount_hex: str) -> str:
@@ -101,16 +114,7 @@ def test_a_signed_transaction_is_submitted_whole(service: Service) -> None:
 def test_an_order_id_is_single_use(service: Service) -> None:
     quote = _amount(service, USD_SALE, 1)
     _order_tx(service, quote["orderId"], "alice", quote["amountCborHex"])
-    buyer = service.parts.wallets["alice"]
-    response = service.post(
-        TRANSACTION,
-        "generate_order_transaction",
-        {
-            "orderId": quote["orderId"],
-            "changeAddress": buyer.bech32,
-            "utxoCborHexList": buyer.get_utxos() or [],
-        },
-    )
+    response = _order_tx_with_all_utxos(service, quote["orderId"], "alice")
     assert response.status_code == 404
     assert response.json()["code"] == 404
     assert "used" in response.json()["cause"]
@@ -121,16 +125,7 @@ def test_an_expired_order_id_says_so(service: Service) -> None:
     market = service.parts.market
     later = market.clock() + timedelta(seconds=market.config.order_ttl_seconds + 1)
     object.__setattr__(market, "clock", lambda: later)
-    buyer = service.parts.wallets["alice"]
-    response = service.post(
-        TRANSACTION,
-        "generate_order_transaction",
-        {
-            "orderId": quote["orderId"],
-            "changeAddress": buyer.bech32,
-            "utxoCborHexList": buyer.get_utxos() or [],
-        },
-    )
+    response = _order_tx_with_all_utxos(service, quote["orderId"], "alice")
     assert response.status_code == 404
     assert "expired" in response.json()["cause"]
 

@@ -5,10 +5,11 @@ wallet's currency goes down by the quoted amount, at the devnet's moved oracle p
 
 from __future__ import annotations
 
+from service_world import Service
+
 from cardano_market.chain.devnet.backend import DevnetBackend
 from cardano_market.domain.values import Value, sum_values
-from cardano_market.tx.witness import transaction_id
-from conftest import Service
+from cardano_market.ledger.parse import transaction_id
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 

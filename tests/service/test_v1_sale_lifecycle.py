@@ -4,10 +4,12 @@ ledger runs the pointer policy and the sale validator."""
 
 from __future__ import annotations
 
+from service_world import Service
+
 from cardano_market.domain.datums import SaleDatum, wallet_from_address
 from cardano_market.domain.values import Value
-from cardano_market.tx.witness import transaction_id
-from conftest import Service
+from cardano_market.ledger.parse import transaction_id
+from worlds import song_sale_start
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 
@@ -40,18 +42,7 @@ def test_start_then_order_then_end_a_sale(service: Service) -> None:
     market = service.parts.market
     artist = service.parts.wallets["artist"]
     song = service.parts.devnet.seed.asset("SONG")
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": song[0].hex(),
-            "bundleAssetName": song[1].hex(),
-            "bundleAmount": 1_000_000,
-            "costAmount": 250_000_000_000,
-            "totalBundleQuantity": 10,
-        },
-    )
+    start = service.sale_start_amount(song_sale_start(artist.bech32, song, 10))
     assert start.status_code == 200, start.text
     sale_id = start.json()["saleId"]
     amount = Value.from_cbor(bytes.fromhex(start.json()["amountCborHex"]))
@@ -134,47 +125,26 @@ def test_ending_a_seeded_sale_and_sale_errors(service: Service) -> None:
     _sign_and_submit(service, "artist", end_hex)
 
     artist = service.parts.wallets["artist"]
-    bad = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": "zz",
-            "bundleAssetName": "",
-            "bundleAmount": 1,
-            "costAmount": 1,
-            "totalBundleQuantity": 1,
-        },
-    )
-    assert bad.status_code == 400 and "bundle" in bad.json()["cause"]
-    usd_name = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": "00" * 28,
-            "bundleAssetName": "",
-            "bundleAmount": 1,
-            "costPolicyId": "555344",
-            "costAssetName": "01",
-            "costAmount": 1,
-            "totalBundleQuantity": 1,
-        },
-    )
-    assert usd_name.status_code == 422 and "empty" in usd_name.json()["cause"]
-    huge = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": "00" * 28,
-            "bundleAssetName": "",
-            "bundleAmount": 2**62,
-            "costAmount": 1,
-            "totalBundleQuantity": 1024,
-        },
-    )
-    assert huge.status_code == 422 and "exceeds" in huge.json()["cause"]
+    one = {"bundleAssetName": "", "bundleAmount": 1, "costAmount": 1, "totalBundleQuantity": 1}
+    refused_terms = [  # (terms over `one`, status, a word of the cause)
+        ({"bundlePolicyId": "zz"}, 400, "bundle"),
+        (
+            {"bundlePolicyId": "00" * 28, "costPolicyId": "555344", "costAssetName": "01"},
+            422,
+            "empty",
+        ),
+        (
+            {"bundlePolicyId": "00" * 28, "bundleAmount": 2**62, "totalBundleQuantity": 1024},
+            422,
+            "exceeds",
+        ),
+    ]
+    for terms, status, word in refused_terms:
+        refused = service.sale_start_amount({"ownerAddress": artist.bech32, **one, **terms})
+        assert refused.status_code == status and word in refused.json()["cause"], (
+            terms,
+            refused.text,
+        )
     unknown = service.post(
         "/v1/marketplace/sales/start/transaction",
         "generate_sale_start_transaction",

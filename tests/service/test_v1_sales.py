@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Service
+from service_world import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 TOKEN_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"

@@ -8,18 +8,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import cbor2
 import pytest
+from service_world import Service
 
 from cardano_market.app.sale_lifecycle import live_deployment
 from cardano_market.app.signing import SigningGate
 from cardano_market.chain.devnet import DevnetWallet
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.values import AssetId, Value
-from cardano_market.store.records import SaleTerms as StoredTerms
-from cardano_market.store.records import TxKind
-from cardano_market.store.repos import IssuedTransactionRepo, PendingSaleRepo
+from cardano_market.ledger.parse import transaction_id
+from cardano_market.store.sales import PendingSaleRepo
+from cardano_market.store.sales import SaleTerms as StoredTerms
+from cardano_market.store.transactions import IssuedTransactionRepo, TxKind
 from cardano_market.tx import sale as sale_tx
-from cardano_market.tx.witness import transaction_id
-from conftest import Service
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 OPERATOR_WALLETS = ("cashRegister", "collateral")
@@ -43,9 +43,7 @@ def _start_amount(
     service: Service, owner: DevnetWallet, bundle: AssetId, bundle_amount: int = 1, bundles: int = 1
 ) -> dict[str, str]:
     """`POST .../sales/start/amount`: {saleId, amountCborHex}."""
-    response = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
+    response = service.sale_start_amount(
         {
             "ownerAddress": owner.bech32,
             "bundlePolicyId": bundle[0].hex(),
@@ -53,7 +51,7 @@ def _start_amount(
             "bundleAmount": bundle_amount,
             "costAmount": 1_000_000_000_000,
             "totalBundleQuantity": bundles,
-        },
+        }
     )
     assert response.status_code == 200, response.text
     answer: dict[str, str] = response.json()

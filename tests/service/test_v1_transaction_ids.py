@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from service_world import Service
 
 from cardano_market.domain.values import Value
-from conftest import Service
 from interop.csl import CslInspect
+from worlds import song_sale_start
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 SUBMIT = "/v1/cardano/submitTx"
@@ -49,70 +50,58 @@ def test_every_transaction_route_returns_the_id_and_fee_of_its_bytes(
 ) -> None:
     issued: list[dict[str, Any]] = []
 
+    def issue(path: str, action: str, wallet: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Build at `path`, keep the answer, and submit it with the returned txId."""
+        built = _built(service, path, action, body)
+        issued.append(built)
+        _submit_with_returned_id(service, wallet, built)
+        return built
+
     # The order: amount -> transaction -> submitTx with the returned txId.
     quote = service.post(
         "/v1/marketplace/orders/amount",
         "generate_order_amount",
         {"saleId": USD_SALE, "bundleQuantity": 2},
     ).json()
-    order = _built(
-        service,
+    order = issue(
         "/v1/marketplace/orders/transaction",
         "generate_order_transaction",
+        "alice",
         _wallet_body(service, "alice", quote["amountCborHex"], orderId=quote["orderId"]),
     )
-    issued.append(order)
-    _submit_with_returned_id(service, "alice", order)
 
     # Its cancel (QueueCancel, a script transaction).
     alice = service.parts.wallets["alice"]
-    cancel = _built(
-        service,
+    issue(
         "/v1/marketplace/orders/cancel/transaction",
         "generate_order_cancel_transaction",
+        "alice",
         {
             "orderTxId": order["txId"],
             "changeAddress": alice.bech32,
             "utxoCborHexList": alice.get_utxos(),
         },
     )
-    issued.append(cancel)
-    _submit_with_returned_id(service, "alice", cancel)
 
     # A sale start and its end.
     artist = service.parts.wallets["artist"]
     song = service.parts.devnet.seed.asset("SONG")
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": song[0].hex(),
-            "bundleAssetName": song[1].hex(),
-            "bundleAmount": 1_000_000,
-            "costAmount": 250_000_000_000,
-            "totalBundleQuantity": 3,
-        },
-    ).json()
-    started = _built(
-        service,
+    start = service.sale_start_amount(song_sale_start(artist.bech32, song, 3)).json()
+    issue(
         "/v1/marketplace/sales/start/transaction",
         "generate_sale_start_transaction",
+        "artist",
         _wallet_body(service, "artist", start["amountCborHex"], saleId=start["saleId"]),
     )
-    issued.append(started)
-    _submit_with_returned_id(service, "artist", started)
     end = service.post(
         "/v1/marketplace/sales/end/amount", "generate_sale_end_amount", {"saleId": start["saleId"]}
     ).json()
-    ended = _built(
-        service,
+    issue(
         "/v1/marketplace/sales/end/transaction",
         "generate_sale_end_transaction",
+        "artist",
         _wallet_body(service, "artist", end["amountCborHex"], saleId=start["saleId"]),
     )
-    issued.append(ended)
-    _submit_with_returned_id(service, "artist", ended)
 
     params = service.parts.market.backend.protocol_parameters()
     linear_fee = {"coefficient": str(params.min_fee_a), "constant": str(params.min_fee_b)}

@@ -8,11 +8,12 @@ from typing import Any
 
 import cbor2
 import pytest
+from service_world import Service
 
 from cardano_market.domain.address import encode_address
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.values import Value
-from conftest import Service
+from worlds import song_sale_start
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 AMOUNT = "/v1/marketplace/orders/amount"
@@ -110,26 +111,11 @@ def test_cancel_and_sale_routes_refuse_another_network(service: Service) -> None
     assert_400(cancel, "collateralUtxoCborHexList[0]", "mainnet")
 
     song = service.parts.devnet.seed.asset("SONG")
-    terms = {
-        "bundlePolicyId": song[0].hex(),
-        "bundleAssetName": song[1].hex(),
-        "bundleAmount": 1_000_000,
-        "costAmount": 250_000_000_000,
-        "totalBundleQuantity": 2,
-    }
     owner = encode_address(on_mainnet(artist.address))
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {"ownerAddress": owner, **terms},
-    )
+    start = service.sale_start_amount(song_sale_start(owner, song, 2))
     assert_400(start, "ownerAddress", "mainnet")
 
-    start = service.post(
-        "/v1/marketplace/sales/start/amount",
-        "generate_sale_start_amount",
-        {"ownerAddress": artist.bech32, **terms},
-    )
+    start = service.sale_start_amount(song_sale_start(artist.bech32, song, 2))
     assert start.status_code == 200, start.text
     sale_id = start.json()["saleId"]
     wallet_utxos = artist.get_utxos(Value.from_cbor(bytes.fromhex(start.json()["amountCborHex"])))

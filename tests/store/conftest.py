@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from cardano_market.store.db import Database
-from cardano_market.store.models import Base
+from cardano_market.store.schema import Base
 from pg_support import postgres_schema
 
 BACKENDS = ("sqlite", "postgresql")

@@ -9,7 +9,7 @@ from typing import Any
 from cardano_market.domain.pricing import MarketplaceConfig, OrderAmount, order_amount
 from cardano_market.domain.sale import Sale, SaleStatus
 from cardano_market.domain.values import ADA, AssetId
-from cardano_market.store.records import SaleTerms
+from cardano_market.store.sales import SaleTerms
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 """A fixed 'now' with microseconds, so round trips must keep them."""

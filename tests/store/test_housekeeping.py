@@ -8,13 +8,9 @@ from store_samples import COSTS, POINTER_POLICY, T0, later, make_amount, make_sa
 
 from cardano_market.app.housekeeping import Housekeeper
 from cardano_market.store.db import Database
-from cardano_market.store.records import TxKind, TxStatus
-from cardano_market.store.repos import (
-    IssuedTransactionRepo,
-    PendingOrderRepo,
-    PendingSaleRepo,
-    SaleRepo,
-)
+from cardano_market.store.quotes import PendingOrderRepo
+from cardano_market.store.sales import PendingSaleRepo, SaleRepo
+from cardano_market.store.transactions import IssuedTransactionRepo, TxKind, TxStatus
 
 HOUR = 3600
 

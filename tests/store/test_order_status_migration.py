@@ -19,10 +19,9 @@ from cardano_market.store.db import (
     downgrade_database,
     upgrade_database,
 )
-from cardano_market.store.models import IssuedTransactionRow
-from cardano_market.store.order_models import OrderRow, PurchaseRow
-from cardano_market.store.orders import OrderRepo
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.orders import OrderRepo, OrderRow, PurchaseRow
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.transactions import IssuedTransactionRow
 
 ISSUED_TX = "ab" * 32
 API_ORDER = uuid.UUID("662f5460-86f8-21d8-3dd9-c043a7a3845e")

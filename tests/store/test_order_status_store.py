@@ -10,9 +10,9 @@ from store_samples import OWNER, POINTER_POLICY, T0, later, make_amount, make_sa
 
 from cardano_market.domain.values import Value
 from cardano_market.store.db import Database
-from cardano_market.store.order_status import OwnerOrderRef, orders_of_owner
-from cardano_market.store.orders import NewOrder, OrderRepo
-from cardano_market.store.repos import PendingOrderRepo, SaleRepo
+from cardano_market.store.orders import NewOrder, OrderRepo, OwnerOrderRef, orders_of_owner
+from cardano_market.store.quotes import PendingOrderRepo
+from cardano_market.store.sales import SaleRepo
 
 BUYER = bytes.fromhex("00" + "44" * 28 + "55" * 28)
 OTHER = bytes.fromhex("00" + "66" * 28 + "77" * 28)

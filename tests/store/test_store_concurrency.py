@@ -13,13 +13,9 @@ from store_samples import POINTER_POLICY, T0, later, make_amount, make_sale, mak
 
 from cardano_market.domain.errors import UsedPendingError
 from cardano_market.store.db import Database
-from cardano_market.store.records import PendingOrder, TxKind
-from cardano_market.store.repos import (
-    IssuedTransactionRepo,
-    PendingOrderRepo,
-    PendingSaleRepo,
-    SaleRepo,
-)
+from cardano_market.store.quotes import PendingOrder, PendingOrderRepo
+from cardano_market.store.sales import PendingSaleRepo, SaleRepo
+from cardano_market.store.transactions import IssuedTransactionRepo, TxKind
 
 R = TypeVar("R")
 WAIT = 20.0  # generous: a failure shows as a timeout, never as a flaky pass

@@ -23,8 +23,8 @@ from cardano_market.store.db import (
     downgrade_database,
     upgrade_database,
 )
-from cardano_market.store.models import Base
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.schema import Base
 
 TABLES = {
     "marketplace_sales",

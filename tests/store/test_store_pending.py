@@ -26,8 +26,8 @@ from cardano_market.domain.errors import (
 )
 from cardano_market.domain.values import Value
 from cardano_market.store.db import Database
-from cardano_market.store.records import PendingOrder
-from cardano_market.store.repos import PendingOrderRepo, PendingSaleRepo, SaleRepo
+from cardano_market.store.quotes import PendingOrder, PendingOrderRepo
+from cardano_market.store.sales import PendingSaleRepo, SaleRepo
 
 TTL = CONFIG.order_ttl_seconds
 

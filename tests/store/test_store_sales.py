@@ -16,9 +16,7 @@ from cardano_market.domain.errors import DuplicateRecordError, StoreError, Unkno
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.store.columns import MAX_EXACT_INT
 from cardano_market.store.db import Database
-from cardano_market.store.models import SaleRow
-from cardano_market.store.records import Criteria, SaleFilter
-from cardano_market.store.repos import SaleRepo
+from cardano_market.store.sales import Criteria, SaleFilter, SaleRepo, SaleRow
 
 
 @pytest.mark.parametrize("cost", sorted(COSTS))

@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from cardano_market.app.v2.seeding import derived_id
+from cardano_market.app.seeding import derived_id
 from cardano_market.chain.devnet.seed import DEFAULT_SEED
 from cardano_market.config import load_settings
 from cardano_market.domain.values import ADA, AssetId
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.synthetic import wallet
 from cardano_market.worker.processor import TransactionProcessor
+from keys import KEK_HEX
 
 SONG_ID = "65f1a0c0e4b0a1b2c3d4e5f7"
 NEWM_ID = "65f1a0c0e4b0a1b2c3d4e5f6"
@@ -30,7 +31,6 @@ SELLER_ID = "5e11e0000000000000000001"
 SELLER_WALLET = "secondary-seller"
 POOR_ID = "5e11e0000000000000000002"
 POOR_WALLET = "secondary-poor"
-KEK_HEX = "11" * 32
 """A fixed key-encryption key: processes sharing a PostgreSQL schema must agree on it."""
 
 
@@ -102,10 +102,10 @@ class SecondaryService:
         return TransactionProcessor(self.ctx, "secondary-test-worker").drain()
 
     def address(self, user_id: str) -> bytes:
-        from cardano_market.store.v2_repos import CustodialWalletRepo
+        from cardano_market.store.users import CustodialWalletRepo
 
         with self.ctx.database.session() as session:
-            found = CustodialWalletRepo(session, self.ctx.keystore).get(user_id)
+            found = CustodialWalletRepo(session).get(user_id)
         assert found is not None
         return bytes(found.address)
 

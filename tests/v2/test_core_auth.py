@@ -9,9 +9,10 @@ import time
 
 import jwt
 import pytest
+from custody_world import ADMIN, ALICE, BOB, SONG, V2Service
 
 from cardano_market.security.jwt_auth import issue_token
-from conftest import ADMIN, ALICE, BOB, JWT_SECRET, SONG, V2Service
+from keys import JWT_SECRET
 
 BUY = f"/v2/users/purchases/users/{ALICE}/tokens/{SONG}/buy-on-primary-market"
 AUTH_REQUIRED = {"error": "Authentication required"}

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from custody_world import ALICE, SONG, V2Service
 from fastapi.testclient import TestClient
 
 from cardano_market.config import load_settings
 from cardano_market.runtime import create_service_app, open_service
-from cardano_market.store.v2_records import V2TxStatus
-from cardano_market.store.v2_repos import V2TransactionRepo
-from conftest import ALICE, KEK_HEX, SONG, V2Service
+from cardano_market.store.transactions import V2TransactionRepo, V2TxStatus
+from keys import KEK_HEX
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -66,7 +66,7 @@ def test_worker_process_and_devnet_token(tmp_path: Path, clean_env: None) -> Non
             tx = V2TransactionRepo(session).get(tx_id)
         assert tx is not None and tx.status is V2TxStatus.COMPLETED
         assert tx.tx_hash is not None
-        assert v2.ctx.chain.tx_status(bytes.fromhex(tx.tx_hash)).state.value == "confirmed"
+        assert v2.ctx.backend.tx_status(bytes.fromhex(tx.tx_hash)).state.value == "confirmed"
         admin = _cli("devnet", "token", "--path", str(devnet), env=env).stdout.strip()
         users = client.get(f"/v2/admin/users/{ALICE}", headers={"Authorization": f"Bearer {admin}"})
         assert users.status_code == 200

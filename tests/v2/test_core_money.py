@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardano_market.app.v2.money import (
+from cardano_market.domain.amounts import (
     AmountError,
     format_amount,
     parse_amount,

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from custody_world import ADMIN, ALICE, BOB, NEWM, SONG, V2Service, v2_settings
 from fastapi.testclient import TestClient
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
+from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.pointer import pointer_asset_name
 from cardano_market.runtime import create_service_app, open_service
-from cardano_market.store.repos import SaleRepo
-from cardano_market.store.v2_records import AuditAction
-from cardano_market.store.v2_repos import AuditLogRepo, V2TransactionRepo
-from conftest import ADMIN, ALICE, BOB, NEWM, SONG, V2Service, v2_settings
+from cardano_market.store.audit import AuditAction, AuditLogRepo
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.transactions import V2TransactionRepo
 
 SALE_ID = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 """The demo seed's first sale: SONG in 1-token bundles, USD-priced, 100 bundles."""
@@ -40,7 +40,7 @@ def queue_orders(v2: V2Service, owner: str) -> list[QueueDatum]:
         address = wallet_of(v2.ctx, session, owner).address
     datums = [
         QueueDatum.from_cbor(u.inline_datum)
-        for u in v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
+        for u in v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
         if u.inline_datum is not None
     ]
     return [d for d in datums if d.owner == wallet_from_address(address)]
@@ -70,7 +70,7 @@ def test_primary_purchase_end_to_end(v2: V2Service) -> None:
     assert body["status"] == "completed", body
     assert body["failure_reason"] is None
     assert body["submitted_at"] and body["completed_at"] and body["created_at"]
-    assert v2.ctx.chain.tx_status(bytes.fromhex(body["tx_hash"])).state.value == "confirmed"
+    assert v2.ctx.backend.tx_status(bytes.fromhex(body["tx_hash"])).state.value == "confirmed"
     admin_view = v2.get(status_path(tx_id), ADMIN, admin=True)
     assert admin_view.status_code == 200 and admin_view.json() == body
 
@@ -79,7 +79,7 @@ def test_primary_purchase_end_to_end(v2: V2Service) -> None:
     assert order.pointer_name == _pointer_of_first_sale(v2)
     spent = before - wallet_value(v2.ctx, address)
     quoted = done.payload["quoted_currency_amount"]
-    assert spent.quantity(v2.ctx.market.config.currency) == quoted  # paid once, as priced
+    assert spent.quantity(v2.ctx.config.currency) == quoted  # paid once, as priced
     with v2.ctx.database.session() as session:
         (entry,) = AuditLogRepo(session).list(actor=ALICE)
     assert entry.action is AuditAction.PRIMARY_PURCHASE and entry.tx_hash == body["tx_hash"]

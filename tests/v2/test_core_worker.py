@@ -12,15 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from custody_world import ALICE, BOB, SONG, V2Service, buy_on_primary, orders_of, transaction_row
 
-from cardano_market.app.v2 import processing
-from cardano_market.app.v2.custody import wallet_of, wallet_value
-from cardano_market.app.v2.processing import BuiltTx
-from cardano_market.domain.datums import QueueDatum, wallet_from_address
-from cardano_market.store.v2_records import V2Transaction, V2TxStatus
-from cardano_market.store.v2_repos import V2TransactionRepo
+from cardano_market.app import transactions
+from cardano_market.app.custodial_tx import BuiltTx
+from cardano_market.app.custody import wallet_of, wallet_value
+from cardano_market.store.transactions import V2Transaction, V2TransactionRepo, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
-from conftest import ALICE, BOB, SONG, V2Service
 
 
 class WorkerKilled(BaseException):
@@ -45,39 +43,10 @@ class CrashingChain:
         return tx_id  # pragma: no cover
 
 
-def buy(v2: V2Service, user: str = ALICE, quantity: int = 2) -> str:
-    response = v2.post(
-        f"/v2/users/purchases/users/{user}/tokens/{SONG}/buy-on-primary-market",
-        user,
-        {"quantity": quantity},
-    )
-    assert response.status_code == 200, response.text
-    tx_id: str = response.json()["transaction_id"]
-    return tx_id
-
-
-def row(v2: V2Service, tx_id: str) -> V2Transaction:
-    with v2.ctx.database.session() as session:
-        tx = V2TransactionRepo(session).get(tx_id)
-    assert tx is not None
-    return tx
-
-
-def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
-    with v2.ctx.database.session() as session:
-        owner = wallet_from_address(wallet_of(v2.ctx, session, user).address)
-    return [
-        datum
-        for u in v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
-        if u.inline_datum is not None
-        and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
-    ]
-
-
 def currency_held(v2: V2Service, user: str) -> int:
     with v2.ctx.database.session() as session:
         address = wallet_of(v2.ctx, session, user).address
-    return wallet_value(v2.ctx, address).quantity(v2.ctx.market.config.currency)
+    return wallet_value(v2.ctx, address).quantity(v2.ctx.config.currency)
 
 
 def after_lease(v2: V2Service) -> TransactionProcessor:
@@ -90,16 +59,16 @@ def after_lease(v2: V2Service) -> TransactionProcessor:
 def test_a_killed_worker_is_finished_by_the_next_with_the_same_bytes(
     v2: V2Service, when: str
 ) -> None:
-    tx_id = buy(v2)
+    tx_id = buy_on_primary(v2)
     held = currency_held(v2, ALICE)
-    dying = TransactionProcessor(v2.with_chain(CrashingChain(v2.ctx.chain, when=when)), "dying")
+    dying = TransactionProcessor(v2.with_chain(CrashingChain(v2.ctx.backend, when=when)), "dying")
     with pytest.raises(WorkerKilled):
         dying.run_once()
 
-    crashed = row(v2, tx_id)
+    crashed = transaction_row(v2, tx_id)
     assert crashed.status is V2TxStatus.PENDING and crashed.claimed_by == "dying"
     assert crashed.signed_cbor is not None and crashed.tx_hash is not None
-    on_chain = v2.ctx.chain.tx_status(bytes.fromhex(crashed.tx_hash)).state.value
+    on_chain = v2.ctx.backend.tx_status(bytes.fromhex(crashed.tx_hash)).state.value
     assert on_chain == ("unknown" if when == "before submit" else "confirmed")
     # Within the lease nobody else touches it.
     assert v2.processor("impatient").run_once() is None
@@ -118,19 +87,19 @@ def test_a_worker_killed_after_confirmation_completes_once(v2_sqlite: V2Service)
     """Between `confirmed` and `completed` (the handler's effects), the next worker applies the
     effects exactly once."""
     v2 = v2_sqlite
-    tx_id = buy(v2)
+    tx_id = buy_on_primary(v2)
     worker = v2.processor("first")
     with v2.ctx.database.session() as session:
         tx = V2TransactionRepo(session).claim_next("first", lease_seconds=60, now=v2.ctx.clock())
     assert tx is not None
-    handler = processing.handler_for(tx.type.value)
+    handler = transactions.handler_for(tx.type.value)
     tx = worker.build_and_sign(tx, handler)
     tx = worker.submit(tx, handler)
     tx = worker.watch(tx, handler)
     assert tx.status is V2TxStatus.CONFIRMED  # ... and here the worker dies
     finished = after_lease(v2).run_once()
     assert finished is not None and finished.status is V2TxStatus.COMPLETED
-    from cardano_market.store.v2_repos import AuditLogRepo
+    from cardano_market.store.audit import AuditLogRepo
 
     with v2.ctx.database.session() as session:
         assert [e.transaction_id for e in AuditLogRepo(session).list(actor=ALICE)] == [tx_id]
@@ -162,10 +131,9 @@ def test_two_workers_never_process_the_same_transaction(
 ) -> None:
     """On SQLite and PostgreSQL: two workers drain six purchases of two users concurrently;
     each is built once, submitted once, completed, and the ledger holds exactly six orders."""
-    processing.load_handlers()
-    counting = CountingHandler(processing.HANDLERS["primary_purchase"])
-    monkeypatch.setitem(processing.HANDLERS, "primary_purchase", counting)
-    tx_ids = [buy(v2, user, 1) for user in (ALICE, BOB) for _ in range(3)]
+    counting = CountingHandler(transactions.HANDLERS["primary_purchase"])
+    monkeypatch.setitem(transactions.HANDLERS, "primary_purchase", counting)
+    tx_ids = [buy_on_primary(v2, user, 1) for user in (ALICE, BOB) for _ in range(3)]
 
     errors: list[BaseException] = []
 
@@ -188,7 +156,7 @@ def test_two_workers_never_process_the_same_transaction(
     for thread in threads:
         thread.join(timeout=150)
     assert not errors, errors
-    final = [row(v2, t) for t in tx_ids]
+    final = [transaction_row(v2, t) for t in tx_ids]
     assert [t.status for t in final] == [V2TxStatus.COMPLETED] * 6, [
         (t.status, t.failure_reason) for t in final
     ]
@@ -200,7 +168,7 @@ def test_two_workers_never_process_the_same_transaction(
 def test_a_transaction_that_cannot_be_built_fails_with_its_reason(v2_sqlite: V2Service) -> None:
     """The wallet was emptied after the request was accepted: the build fails for good."""
     v2 = v2_sqlite
-    tx_id = buy(v2, BOB, 1)
+    tx_id = buy_on_primary(v2, BOB, 1)
     with v2.ctx.database.session() as session:
         bob = wallet_of(v2.ctx, session, BOB)
     _empty_wallet(v2, bob.address)
@@ -217,9 +185,9 @@ def test_signed_bytes_the_ledger_refuses_fail_the_transaction(v2_sqlite: V2Servi
     """Bytes stored, then their inputs spent elsewhere before submission: the ledger refuses
     them, and the transaction fails instead of being rebuilt."""
     v2 = v2_sqlite
-    tx_id = buy(v2, BOB, 1)
+    tx_id = buy_on_primary(v2, BOB, 1)
     dying = TransactionProcessor(
-        v2.with_chain(CrashingChain(v2.ctx.chain, when="before submit")), "dying"
+        v2.with_chain(CrashingChain(v2.ctx.backend, when="before submit")), "dying"
     )
     with pytest.raises(WorkerKilled):
         dying.run_once()
@@ -230,16 +198,16 @@ def test_signed_bytes_the_ledger_refuses_fail_the_transaction(v2_sqlite: V2Servi
     assert failed is not None and failed.status is V2TxStatus.FAILED
     assert failed.failure_reason is not None
     assert failed.failure_reason.startswith("the ledger rejected the transaction")
-    assert row(v2, tx_id).tx_hash == failed.tx_hash
+    assert transaction_row(v2, tx_id).tx_hash == failed.tx_hash
 
 
 def _empty_wallet(v2: V2Service, address: bytes) -> None:
     """Send everything at `address` elsewhere with the wallet's own devnet CIP-30 signer."""
+    from cardano_market.ledger.witness import sign_transaction, splice_witnesses
     from cardano_market.synthetic import wallet
     from cardano_market.tx.balance import balance
-    from cardano_market.tx.witness import sign_transaction, splice_witnesses
 
-    chain = v2.ctx.chain
+    chain = v2.ctx.backend
     sink = wallet("sink", v2.ctx.network_id).address
     bob = wallet("bob", v2.ctx.network_id)
     for _ in range(10):  # the balancer takes what it needs: repeat until nothing is left
@@ -251,7 +219,7 @@ def _empty_wallet(v2: V2Service, address: bytes) -> None:
             outputs=[],
             change_address=sink,
             params=chain.protocol_parameters(),
-            ttl=v2.ctx.market.ttl_slot(),
+            ttl=v2.ctx.ttl_slot(),
         )
         witnesses = sign_transaction(built.cbor, [bob.payment_key.seed])
         chain.submit(splice_witnesses(built.cbor, witnesses))

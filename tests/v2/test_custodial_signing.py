@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
+from custody_world import ALICE, BOB, SONG, V2Service, buy_on_primary
+
+from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.chain.base import ChainBackend
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.worker.processor import TransactionProcessor
-from conftest import ALICE, BOB, SONG, V2Service
 
 
 class LyingIndex:
@@ -39,17 +40,11 @@ def test_a_custodial_purchase_never_signs_for_another_users_utxos(v2_sqlite: V2S
         alice = wallet_of(v2.ctx, session, ALICE).address
         bob = wallet_of(v2.ctx, session, BOB).address
     before = {"alice": wallet_value(v2.ctx, alice), "bob": wallet_value(v2.ctx, bob)}
-    bobs = v2.ctx.chain.utxos_at(bob)
+    bobs = v2.ctx.backend.utxos_at(bob)
     assert bobs
 
-    response = v2.post(
-        f"/v2/users/purchases/users/{ALICE}/tokens/{SONG}/buy-on-primary-market",
-        ALICE,
-        {"quantity": 1},
-    )
-    assert response.status_code == 200, response.text
-    tx_id = response.json()["transaction_id"]
-    lying = v2.with_chain(LyingIndex(v2.ctx.chain, alice, bobs))
+    tx_id = buy_on_primary(v2, ALICE, 1)
+    lying = v2.with_chain(LyingIndex(v2.ctx.backend, alice, bobs))
     done = TransactionProcessor(lying, "lying-worker").run_once()
 
     assert done is not None and done.id == tx_id

@@ -7,6 +7,7 @@ no key id ever reaches a user."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from custody_world import ALICE, BOB, NEWM, SONG, V2Service, buy_on_primary, v2_settings
 from sqlalchemy import select, update
 
-from cardano_market.app.v2.custody import create_wallet, rotate_wallet_keys
-from cardano_market.app.v2.seeding import derived_id
-from cardano_market.domain.errors import ConfigError
+from cardano_market.app.custody import create_wallet, rotate_wallet_keys, signing_key
+from cardano_market.app.seeding import derived_id
+from cardano_market.domain.errors import ConfigError, UnknownRecordError
 from cardano_market.runtime import open_service
 from cardano_market.security.keystore import KeyStore, KeystoreError, key_id
 from cardano_market.store.db import Database
-from cardano_market.store.v2_models import V2CustodialWalletRow
-from cardano_market.store.v2_records import DealStatus, V2TxStatus
-from cardano_market.store.v2_repos import CustodialWalletRepo, DealRepo, UserRepo
-from conftest import ALICE, BOB, KEK_HEX, NEWM, SONG, V2Service, v2_settings
+from cardano_market.store.deals import DealRepo, DealStatus
+from cardano_market.store.transactions import V2TxStatus
+from cardano_market.store.users import CustodialWalletRepo, CustodialWalletRow, UserRepo
+from keys import KEK_HEX
 
 OLD = bytes.fromhex(KEK_HEX)
 """The key the test service seals with (conftest)."""
@@ -50,14 +52,19 @@ def add_users(v2: V2Service, n: int = EXTRA_USERS) -> list[str]:
 def sealed_keys(database: Database, keystore: KeyStore) -> dict[str, tuple[str, bytes]]:
     """user id -> (key id that sealed the wallet, the decrypted signing key)."""
     with database.session() as session:
-        rows = list(session.scalars(select(V2CustodialWalletRow)))
-        repo = CustodialWalletRepo(session, keystore)
-        return {row.user_id: (row.key_id, repo.signing_key(row.user_id)) for row in rows}
+        rows = list(session.scalars(select(CustodialWalletRow)))
+        return {
+            row.user_id: (
+                row.key_id,
+                keystore.decrypt_signing_key(row.user_id, bytes(row.encrypted_signing_key)),
+            )
+            for row in rows
+        }
 
 
 def key_id_counts(database: Database, keystore: KeyStore) -> dict[str, int]:
     with database.session() as session:
-        return CustodialWalletRepo(session, keystore).key_ids()
+        return CustodialWalletRepo(session).key_ids()
 
 
 class CrashingKeyStore(KeyStore):
@@ -74,6 +81,24 @@ class CrashingKeyStore(KeyStore):
         if self.sealed == self.crash_at:
             raise RuntimeError("killed while re-sealing")
         return super().encrypt_signing_key(user_id, key_bytes)
+
+
+def test_a_wallet_key_is_sealed_at_rest_and_opens_only_with_a_configured_key(
+    v2_sqlite: V2Service,
+) -> None:
+    """The store keeps the sealed blob; the custody layer seals and opens it."""
+    (user_id,) = add_users(v2_sqlite, 1)
+    ctx = v2_sqlite.ctx
+    with ctx.database.session() as session:
+        seed = signing_key(ctx, session, user_id)
+        sealed = CustodialWalletRepo(session).sealed_key(user_id)
+        assert len(seed) == 32 and seed not in sealed.blob
+        assert sealed.key_id == ctx.wallet_keys.current_key_id
+        stranger = dataclasses.replace(ctx, keystore=KeyStore(bytes(32)))
+        with pytest.raises(KeystoreError, match="not configured"):
+            signing_key(stranger, session, user_id)
+        with pytest.raises(UnknownRecordError):
+            signing_key(ctx, session, "00" * 12)
 
 
 def test_rotation_is_resumable_and_loses_nothing(v2: V2Service) -> None:
@@ -199,7 +224,7 @@ def test_start_up_refuses_an_unconfigured_stored_key_id(
     try:
         assert parts.v2 is not None
         with parts.database.session() as session:
-            assert len(CustodialWalletRepo(session, parts.v2.keystore).signing_key(ALICE)) == 32
+            assert len(signing_key(parts.v2, session, ALICE)) == 32
     finally:
         parts.close()
 
@@ -231,12 +256,12 @@ def _tamper(v2: V2Service, user: str) -> bytes:
     """Flip the last byte of `user`'s sealed key (a damaged key store); returns the original."""
     with v2.ctx.database.session() as session:
         row = session.scalars(
-            select(V2CustodialWalletRow).where(V2CustodialWalletRow.user_id == user)
+            select(CustodialWalletRow).where(CustodialWalletRow.user_id == user)
         ).one()
         blob = bytes(row.encrypted_signing_key)
         session.execute(
-            update(V2CustodialWalletRow)
-            .where(V2CustodialWalletRow.user_id == user)
+            update(CustodialWalletRow)
+            .where(CustodialWalletRow.user_id == user)
             .values(encrypted_signing_key=blob[:-1] + bytes([blob[-1] ^ 1]))
         )
     return blob
@@ -245,8 +270,8 @@ def _tamper(v2: V2Service, user: str) -> bytes:
 def _restore(v2: V2Service, user: str, blob: bytes) -> None:
     with v2.ctx.database.session() as session:
         session.execute(
-            update(V2CustodialWalletRow)
-            .where(V2CustodialWalletRow.user_id == user)
+            update(CustodialWalletRow)
+            .where(CustodialWalletRow.user_id == user)
             .values(encrypted_signing_key=blob)
         )
 
@@ -255,13 +280,7 @@ def test_a_key_store_failure_is_retried_and_never_shown(v2_sqlite: V2Service) ->
     v2 = v2_sqlite
     # The worker: the purchase waits (pending, no failure reason) until the key opens again.
     original = _tamper(v2, ALICE)
-    response = v2.post(
-        f"/v2/users/purchases/users/{ALICE}/tokens/{SONG}/buy-on-primary-market",
-        ALICE,
-        {"quantity": 1},
-    )
-    assert response.status_code == 200, response.text
-    tx_id = response.json()["transaction_id"]
+    tx_id = buy_on_primary(v2, ALICE, 1)
     waiting = v2.processor(retry_seconds=0).run_once()
     assert waiting is not None and waiting.status is V2TxStatus.PENDING
     assert waiting.failure_reason is None and waiting.signed_cbor is None

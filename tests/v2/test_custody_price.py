@@ -12,26 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from custody_world import ADMIN, ALICE, BOB, SONG, V2Service, buy_on_primary, orders_of, v2_settings
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
-from cardano_market.app.v2.primary import max_amount
+from cardano_market.app.custody import wallet_of, wallet_value
+from cardano_market.app.primary import max_amount
 from cardano_market.chain.devnet.backend import DevnetBackend
-from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.errors import ConfigError
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value
 from cardano_market.runtime import create_service_app, open_service
-from cardano_market.store.repos import SaleRepo
-from cardano_market.store.v2_models import V2TokenRow
-from cardano_market.store.v2_records import V2TxStatus
-from conftest import ADMIN, ALICE, BOB, SONG, V2Service, v2_settings
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.tokens import TokenRow
+from cardano_market.store.transactions import V2TxStatus
 
 SALE_ID = "0b7346aa-137a-5041-9b23-7afaa88573d5"
 """The demo seed's first sale: SONG in 1-token bundles, USD-priced."""
-BUY = f"/v2/users/purchases/users/{{user}}/tokens/{SONG}/buy-on-primary-market"
 
 
 @pytest.fixture
@@ -43,13 +41,6 @@ def slippage_service(tmp_path: Path, clean_env: None) -> Iterator[V2Service]:
     parts = open_service(settings)
     with TestClient(create_service_app(parts)) as client:
         yield V2Service(client, parts)
-
-
-def buy(v2: V2Service, user: str = ALICE, quantity: int = 2) -> str:
-    response = v2.post(BUY.format(user=user), user, {"quantity": quantity})
-    assert response.status_code == 200, response.text
-    tx_id: str = response.json()["transaction_id"]
-    return tx_id
 
 
 def status(v2: V2Service, tx_id: str, user: str = ALICE) -> dict[str, Any]:
@@ -65,23 +56,12 @@ def wallet(v2: V2Service, user: str) -> Value:
     return wallet_value(v2.ctx, address)
 
 
-def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
-    with v2.ctx.database.session() as session:
-        owner = wallet_from_address(wallet_of(v2.ctx, session, user).address)
-    return [
-        datum
-        for u in v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
-        if u.inline_datum is not None
-        and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
-    ]
-
-
 def move_price(v2: V2Service, factor: Fraction) -> int:
     """The oracle's operator publishes the currency's price times `factor`; the service's price
     cache is dropped (as its 5 s lifetime would). Returns the new price."""
     devnet = v2.parts.chain
     assert isinstance(devnet, DevnetBackend)
-    market = v2.ctx.market
+    market = v2.ctx
     old = devnet.oracle_price(market.addresses.oracle, market.addresses.oracle_feed).price
     new = int(old * factor)
     devnet.publish_oracle_price(market.addresses.oracle, market.addresses.oracle_feed, new)
@@ -98,7 +78,7 @@ def newm(base_units: int) -> str:
 
 def test_a_price_rise_after_the_quote_fails_and_pays_nothing(v2: V2Service) -> None:
     before = wallet(v2, ALICE)
-    tx_id = buy(v2)
+    tx_id = buy_on_primary(v2)
     quoted = status(v2, tx_id)
     assert quoted["status"] == "pending"
     move_price(v2, Fraction(9, 10))  # the currency is worth 10% less: the order costs more
@@ -111,7 +91,7 @@ def test_a_price_rise_after_the_quote_fails_and_pays_nothing(v2: V2Service) -> N
     assert body["status"] == "failed" and body["tx_hash"] is None
     reason = body["failure_reason"]
     assert reason.startswith("price moved: quoted "), reason
-    now = v2.ctx.market  # the amount the worker saw, priced again here
+    now = v2.ctx  # the amount the worker saw, priced again here
     with v2.ctx.database.session() as session:
         stored = SaleRepo(session).get(SALE_ID)
     assert stored is not None
@@ -128,9 +108,9 @@ def test_a_price_rise_after_the_quote_fails_and_pays_nothing(v2: V2Service) -> N
 
 def test_a_price_fall_pays_the_lower_current_amount(v2_sqlite: V2Service) -> None:
     v2 = v2_sqlite
-    currency = v2.ctx.market.config.currency
+    currency = v2.ctx.config.currency
     before = wallet(v2, ALICE)
-    tx_id = buy(v2)
+    tx_id = buy_on_primary(v2)
     move_price(v2, Fraction(11, 10))  # the currency is worth more: the order costs less
     done = v2.processor().run_once()
     assert done is not None and done.status is V2TxStatus.COMPLETED, done
@@ -142,9 +122,9 @@ def test_a_price_fall_pays_the_lower_current_amount(v2_sqlite: V2Service) -> Non
 
 def test_within_the_slippage_it_still_pays(slippage_service: V2Service) -> None:
     v2 = slippage_service
-    currency = v2.ctx.market.config.currency
+    currency = v2.ctx.config.currency
     before = wallet(v2, ALICE)
-    tx_id = buy(v2)
+    tx_id = buy_on_primary(v2)
     move_price(v2, Fraction(9, 10))  # about 11% more currency: inside 15%
     done = v2.processor().run_once()
     assert done is not None and done.status is V2TxStatus.COMPLETED, done.failure_reason
@@ -157,7 +137,7 @@ def test_within_the_slippage_it_still_pays(slippage_service: V2Service) -> None:
 
     # Beyond it: refused, and the reason names the ceiling too.
     before = wallet(v2, ALICE)
-    second = buy(v2)
+    second = buy_on_primary(v2)
     move_price(v2, Fraction(3, 4))
     failed = v2.processor().run_once()
     assert failed is not None and failed.status is V2TxStatus.FAILED
@@ -177,14 +157,14 @@ def test_max_amount_rounds_down() -> None:
 def _set_token(v2: V2Service, **values: Any) -> None:
     """An administrator's change to the token record (no route edits tokens yet)."""
     with v2.ctx.database.session() as session:
-        session.execute(update(V2TokenRow).where(V2TokenRow.id == SONG).values(**values))
+        session.execute(update(TokenRow).where(TokenRow.id == SONG).values(**values))
 
 
 @pytest.mark.parametrize("change", ["kyc", "limit", "sale ended", "sold out"])
 def test_the_request_checks_hold_again_at_build_time(v2_sqlite: V2Service, change: str) -> None:
     v2 = v2_sqlite
     before = wallet(v2, BOB)
-    tx_id = buy(v2, BOB, 2)
+    tx_id = buy_on_primary(v2, BOB, 2)
     expected = {
         "kyc": "KYC verification is required",
         "limit": "Quantity is above the maximum purchase quantity",
@@ -218,7 +198,7 @@ def test_kyc_revoked_by_the_admin_route_stops_the_build(v2_sqlite: V2Service) ->
     v2 = v2_sqlite
     _set_token(v2, kyc_required=True)
     before = wallet(v2, ALICE)
-    tx_id = buy(v2, ALICE, 1)  # alice has KYC: accepted
+    tx_id = buy_on_primary(v2, ALICE, 1)  # alice has KYC: accepted
     revoked = v2.client.post(
         f"/v2/admin/users/{ALICE}/kyc",
         json={"kyc_verified": False},
@@ -237,7 +217,7 @@ def test_devnet_oracle_update_keeps_the_window(v2_sqlite: V2Service) -> None:
     v2 = v2_sqlite
     devnet = v2.parts.chain
     assert isinstance(devnet, DevnetBackend)
-    market = v2.ctx.market
+    market = v2.ctx
     old = devnet.oracle_price(market.addresses.oracle, market.addresses.oracle_feed)
     new = move_price(v2, Fraction(1, 2))
     read = devnet.oracle_price(market.addresses.oracle, market.addresses.oracle_feed)

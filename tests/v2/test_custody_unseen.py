@@ -15,22 +15,27 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from custody_world import ALICE, BOB, NEWM, SONG, V2Service, transaction_row
 from fastapi.testclient import TestClient
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
-from cardano_market.app.v2.seeding import derived_id
-from cardano_market.chain.base import ChainError, SubmitError, TxState, TxStatus
+from cardano_market.app.custody import wallet_of, wallet_value
+from cardano_market.app.seeding import derived_id
+from cardano_market.chain.base import (
+    ChainError,
+    ChainHistory,
+    ChainTransaction,
+    SubmitError,
+    TxState,
+    TxStatus,
+)
 from cardano_market.chain.devnet.backend import DevnetBackend
-from cardano_market.chain.devnet.parse import parse_transaction
-from cardano_market.chain.history import ChainHistory, ChainTransaction
 from cardano_market.domain.cip30 import OutRef
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
+from cardano_market.ledger.parse import parse_transaction, transaction_id
 from cardano_market.runtime import create_service_app
-from cardano_market.store.v2_records import DealStatus, V2Transaction, V2TxStatus
-from cardano_market.store.v2_repos import DealRepo, V2TransactionRepo
-from cardano_market.tx.witness import transaction_id
+from cardano_market.store.deals import DealRepo, DealStatus
+from cardano_market.store.transactions import V2Transaction, V2TxStatus
 from cardano_market.worker.processor import TransactionProcessor
-from conftest import ALICE, BOB, NEWM, SONG, V2Service
 
 ADA_TOKEN = derived_id("token/ADA")
 
@@ -137,7 +142,7 @@ def orders_of(v2: V2Service, user: str) -> list[QueueDatum]:
     owner = wallet_from_address(address_of(v2, user))
     return [
         datum
-        for u in v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
+        for u in v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
         if u.inline_datum is not None
         and (datum := QueueDatum.from_cbor(u.inline_datum)).owner == owner
     ]
@@ -161,13 +166,6 @@ def sell(v2: V2Service, quantity: int = 10) -> str:
     return tx_id
 
 
-def row(v2: V2Service, tx_id: str) -> V2Transaction:
-    with v2.ctx.database.session() as session:
-        tx = V2TransactionRepo(session).get(tx_id)
-    assert tx is not None
-    return tx
-
-
 def deal_status(v2: V2Service, tx: V2Transaction) -> DealStatus:
     assert tx.deal_id is not None
     with v2.ctx.database.session() as session:
@@ -189,7 +187,7 @@ def test_a_purchase_the_backend_hides_is_never_failed_and_paid_once(
     )
     assert response.status_code == 200, response.text
     tx_id = response.json()["transaction_id"]
-    chain = UnseenChain(v2.ctx.chain, hide_polls=8, lose_answers=lose_answers)
+    chain = UnseenChain(v2.ctx.backend, hide_polls=8, lose_answers=lose_answers)
 
     steps = run_until_final(lagging_worker(v2, chain))
     assert [s.status for s in steps if s.status is V2TxStatus.FAILED] == []
@@ -202,7 +200,7 @@ def test_a_purchase_the_backend_hides_is_never_failed_and_paid_once(
     assert body["status"] == "completed" and body["failure_reason"] is None
     assert bytes.fromhex(body["tx_hash"]) == chain.landed[0]
     spent = before - wallet_value(v2.ctx, address)
-    currency = v2.ctx.market.config.currency
+    currency = v2.ctx.config.currency
     assert spent.quantity(currency) == steps[-1].payload["quoted_currency_amount"]  # once
     assert len(orders_of(v2, ALICE)) == 1
 
@@ -212,7 +210,7 @@ def test_a_listing_the_backend_hides_is_never_cancelled(v2_sqlite: V2Service) ->
     tokens would sit in escrow for a deal nobody can buy from); it turns active once seen."""
     v2 = v2_sqlite
     tx_id = sell(v2)
-    chain = UnseenChain(v2.ctx.chain, hide_polls=6)
+    chain = UnseenChain(v2.ctx.backend, hide_polls=6)
     worker = lagging_worker(v2, chain)
     deals_seen = []
     for _ in range(40):
@@ -223,12 +221,13 @@ def test_a_listing_the_backend_hides_is_never_cancelled(v2_sqlite: V2Service) ->
             break
     assert DealStatus.CANCELLED not in deals_seen
     assert deals_seen[-1] is DealStatus.ACTIVE and chain.refused_copies >= 1
-    final = row(v2, tx_id)
+    final = transaction_row(v2, tx_id)
     assert final.status is V2TxStatus.COMPLETED
     escrow = v2.ctx.escrow
     assert escrow is not None
-    locked = [u for u in v2.ctx.chain.utxos_at(escrow.address) if u.tx_hash.hex() == final.tx_hash]
-    assert len(locked) == 1 and locked[0].value.quantity(v2.ctx.market.config.currency) == 10**7
+    held = v2.ctx.backend.utxos_at(escrow.address)
+    locked = [u for u in held if u.tx_hash.hex() == final.tx_hash]
+    assert len(locked) == 1 and locked[0].value.quantity(v2.ctx.config.currency) == 10**7
 
 
 def test_a_transaction_that_never_lands_fails_only_after_its_ttl(v2_sqlite: V2Service) -> None:
@@ -239,14 +238,14 @@ def test_a_transaction_that_never_lands_fails_only_after_its_ttl(v2_sqlite: V2Se
     address = address_of(v2, ALICE)
     before = wallet_value(v2.ctx, address)
     tx_id = sell(v2)
-    chain = UnseenChain(v2.ctx.chain, drop=True)
+    chain = UnseenChain(v2.ctx.backend, drop=True)
     worker = lagging_worker(v2, chain)
     for _ in range(5):
         step = worker.run_once()
         assert step is not None and step.status is V2TxStatus.PENDING, step.failure_reason
         assert deal_status(v2, step) is DealStatus.PENDING
     assert chain.dropped == 5
-    signed = row(v2, tx_id).signed_cbor
+    signed = transaction_row(v2, tx_id).signed_cbor
     assert signed is not None
     ttl = parse_transaction(signed).ttl
     assert ttl is not None
@@ -275,7 +274,7 @@ def test_a_hidden_transaction_past_its_ttl_is_decided_by_the_chain(v2_sqlite: V2
     completes it; it is never failed although its TTL has passed (it landed in time)."""
     v2 = v2_sqlite
     tx_id = sell(v2)
-    chain = UnseenChain(v2.ctx.chain, hide_polls=12)
+    chain = UnseenChain(v2.ctx.backend, hide_polls=12)
     worker = lagging_worker(v2, chain)
     first = worker.run_once()
     assert first is not None and first.status is not V2TxStatus.FAILED
@@ -290,7 +289,7 @@ def test_a_hidden_transaction_past_its_ttl_is_decided_by_the_chain(v2_sqlite: V2
     assert all(s.status is not V2TxStatus.FAILED for s in steps)
     assert steps[-1].status is V2TxStatus.COMPLETED
     assert deal_status(v2, steps[-1]) is DealStatus.ACTIVE
-    assert row(v2, tx_id).tx_hash == chain.landed[0].hex()
+    assert transaction_row(v2, tx_id).tx_hash == chain.landed[0].hex()
 
 
 def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
@@ -304,13 +303,13 @@ def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
     sell_tx = sell(v2)
     listed = v2.processor().run_once()
     assert listed is not None and listed.status is V2TxStatus.COMPLETED
-    deal_id = row(v2, sell_tx).deal_id
-    chain = UnseenChain(v2.ctx.chain, hide_polls=3, refuse_landed=True)
+    deal_id = transaction_row(v2, sell_tx).deal_id
+    chain = UnseenChain(v2.ctx.backend, hide_polls=3, refuse_landed=True)
     lagging = replace(v2.parts, v2=v2.with_chain(chain))
     buyer = address_of(v2, BOB)
-    newm = v2.ctx.market.config.currency
+    newm = v2.ctx.config.currency
     before = wallet_value(v2.ctx, buyer)
-    before_refs = {u.out_ref for u in v2.ctx.chain.utxos_at(buyer)}
+    before_refs = {u.out_ref for u in v2.ctx.backend.utxos_at(buyer)}
     path = f"/v2/users/purchases/users/{BOB}/tokens/{NEWM}/buy-on-secondary-market"
     headers = {**v2.auth(BOB), "Idempotency-Key": "bob-buys-2"}
     with TestClient(create_service_app(lagging)) as client:
@@ -324,8 +323,8 @@ def test_a_secondary_purchase_refused_after_it_landed_is_never_paid_twice(
         assert retry.status_code == 409, retry.text
         # (read before the app stops: it closes the devnet)
         after = wallet_value(v2.ctx, buyer)
-        spent = before_refs - {u.out_ref for u in v2.ctx.chain.utxos_at(buyer)}
-        spenders = [v2.ctx.chain.spending_transaction(ref) for ref in spent]
+        spent = before_refs - {u.out_ref for u in v2.ctx.backend.utxos_at(buyer)}
+        spenders = [v2.ctx.backend.spending_transaction(ref) for ref in spent]
     assert after.quantity(newm) - before.quantity(newm) == 2 * 10**6  # delivered once
     assert spent and {s.tx_id for s in spenders if s is not None} == {chain.landed[0]}
     assert before.coin > after.coin  # the buyer paid, with one transaction

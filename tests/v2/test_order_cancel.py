@@ -7,14 +7,13 @@ the wallet less the fee. No batcher runs in these services, so nothing fills the
 from __future__ import annotations
 
 import cbor2
+from custody_world import ALICE, BOB, SONG, V2Service
 
-from cardano_market.app.v2.custody import wallet_of, wallet_value
+from cardano_market.app.custody import wallet_of, wallet_value
 from cardano_market.domain.cip30 import Utxo
 from cardano_market.domain.datums import QueueDatum, wallet_from_address
 from cardano_market.domain.values import Value
-from cardano_market.store.v2_records import V2TxStatus
-from cardano_market.store.v2_repos import V2TransactionRepo
-from conftest import ALICE, BOB, SONG, V2Service
+from cardano_market.store.transactions import V2TransactionRepo, V2TxStatus
 
 
 def buy(v2: V2Service, user: str = ALICE, quantity: int = 2) -> Utxo:
@@ -33,7 +32,7 @@ def buy(v2: V2Service, user: str = ALICE, quantity: int = 2) -> Utxo:
 
 
 def queue(v2: V2Service) -> list[Utxo]:
-    return v2.ctx.chain.utxos_at(v2.ctx.market.addresses.queue)
+    return v2.ctx.backend.utxos_at(v2.ctx.addresses.queue)
 
 
 def address_of(v2: V2Service, user: str) -> bytes:
@@ -70,9 +69,9 @@ def test_the_owner_cancels_an_order_and_gets_its_value_back(v2: V2Service) -> No
     status = v2.get(status_path(tx_id), ALICE).json()
     assert status["status"] == "completed", status
     assert status["failure_reason"] is None
-    assert v2.ctx.chain.tx_status(bytes.fromhex(status["tx_hash"])).state.value == "confirmed"
+    assert v2.ctx.backend.tx_status(bytes.fromhex(status["tx_hash"])).state.value == "confirmed"
 
-    assert v2.ctx.chain.utxos_by_ref([order.out_ref]) == []
+    assert v2.ctx.backend.utxos_by_ref([order.out_ref]) == []
     with v2.ctx.database.session() as session:
         row = V2TransactionRepo(session).get(tx_id)
     assert row is not None and row.signed_cbor is not None
@@ -132,4 +131,4 @@ def test_idempotency_key_queues_one_cancel(v2_sqlite: V2Service) -> None:
     assert second.headers.get("Idempotent-Replayed") == "true"
     assert first.json() == second.json()
     assert v2.processor().drain() >= 1
-    assert v2.ctx.chain.utxos_by_ref([order.out_ref]) == []
+    assert v2.ctx.backend.utxos_by_ref([order.out_ref]) == []

@@ -35,9 +35,10 @@ from secondary_fixtures import (
 )
 
 from cardano_market.chain.devnet.ledger import Ledger
+from cardano_market.store.audit import AuditAction, AuditLogRepo
 from cardano_market.store.db import Database
-from cardano_market.store.v2_records import AuditAction
-from cardano_market.store.v2_repos import AuditLogRepo, CustodialWalletRepo, DealRepo
+from cardano_market.store.deals import DealRepo
+from cardano_market.store.users import CustodialWalletRepo
 from cardano_market.tx.deal import find_escrow
 from pg_support import postgres_schema
 
@@ -145,7 +146,7 @@ def test_fifty_buyers_race_for_one_deal_on_two_processes(
     try:
         with database.session() as session:
             deal = DealRepo(session).list_by_seller(SELLER_ID, limit=1)[0]
-            wallets = CustodialWalletRepo(session, _no_keys())
+            wallets = CustodialWalletRepo(session)
             buyers = {buyer_id(n): bytes(wallets.get(buyer_id(n)).address) for n in range(BUYERS)}  # type: ignore[union-attr]
             seller = bytes(wallets.get(SELLER_ID).address)  # type: ignore[union-attr]
         platform, node = fee_addresses()
@@ -238,12 +239,3 @@ def _escrow_address() -> bytes:
 
     key = wallet(DEVNET_ESCROW_WALLET).payment_key
     return make_address(Credential.key(key.hash), None, 0)
-
-
-def _no_keys() -> Any:
-    """The wallet repository reads addresses only: it never opens a key here."""
-
-    class NoKeys:
-        current_key_id = b"\x00" * 4
-
-    return NoKeys()

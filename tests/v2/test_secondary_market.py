@@ -24,12 +24,14 @@ from secondary_fixtures import (
     song_asset,
 )
 
-from cardano_market.app.v2.deals import buy_from_deal
+from cardano_market.app.deals.buying import buy_from_deal
 from cardano_market.chain.base import ChainError
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.values import Value
-from cardano_market.store.v2_records import AuditAction, DealStatus
-from cardano_market.store.v2_repos import AuditLogRepo, DealRepo, V2TransactionRepo
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
+from cardano_market.store.audit import AuditAction, AuditLogRepo
+from cardano_market.store.deals import DealRepo, DealStatus
+from cardano_market.store.transactions import V2TransactionRepo
 from cardano_market.tx.deal import (
     build_deal_purchase,
     escrow_datum,
@@ -37,7 +39,6 @@ from cardano_market.tx.deal import (
     find_escrow,
     price_purchase,
 )
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
 from pg_support import postgres_schema
 
 SONG = song_asset()
@@ -274,7 +275,7 @@ def test_a_purchase_that_failed_after_submitting_keeps_its_key(
         raise ChainError("the chain backend went away after the submit")
 
     with monkeypatch.context() as patch:
-        patch.setattr(svc.ctx.chain, "tx_status", status_unavailable)
+        patch.setattr(svc.ctx.backend, "tx_status", status_unavailable)
         failed = svc.post(buy_path(buyer_id(0)), buyer_id(0), body, **key)
     assert failed.status_code >= 500
     assert svc.holds(svc.address(buyer_id(0)), song_asset()) == songs + 1_000_000  # on chain
@@ -432,10 +433,10 @@ def test_recovers_a_purchase_applied_on_chain_but_never_recorded(svc: SecondaryS
         seller_address=svc.address(SELLER_ID),
         platform_fee_address=platform,
         node_fee_address=node,
-        params=ctx.chain.protocol_parameters(),
+        params=ctx.backend.protocol_parameters(),
     )
     with ctx.database.session() as session:
-        from cardano_market.app.v2.custody import signing_key
+        from cardano_market.app.custody import signing_key
 
         seeds = [ctx.escrow.key.seed, signing_key(ctx, session, buyer_id(3))]
     svc.ledger.submit(splice_witnesses(lost.cbor, sign_transaction(lost.cbor, seeds)))

@@ -6,44 +6,38 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from cardano_market.app.settlement.report import BatchReport
 from cardano_market.chain.devnet import DevnetBackend, Ledger
-from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, apply_seed, parse_seed
-from cardano_market.domain.cip30 import Utxo
+from cardano_market.chain.devnet.seed import DEFAULT_SEED, SeedResult, parse_seed
+from cardano_market.config import Settings, load_settings
+from cardano_market.domain.cip30 import OutRef, Utxo
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import Sale
 from cardano_market.domain.values import Value, sum_values
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.store.db import Database
 from cardano_market.store.orders import OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
-from cardano_market.tx.batch import required_fee
-from cardano_market.tx.order import OrderTransactionRequest, build_order_transaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
-from cardano_market.worker.batcher import Batcher, BatchReport
+from cardano_market.store.sales import SaleRepo
+from cardano_market.tx.order import build_order_transaction
+from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
+from env_support import REQUIRE_INTEROP, clear_market_env
+from txcheck import ledger_ref_script_size, script_min_fee
+from worlds import Clock, order_request, seeded_ledger
 
-START_MS = 1_700_000_000_000
-NOW_SLOT = 1_000
 TTL_SLOTS = 300
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"  # demo seed: 100 bundles at $0.50
 NEWM_SALE = "4fda0b09-87c2-553e-a358-4490842a0f29"  # demo seed: 50 bundles at 150 NEWM
-
-
-class Clock:
-    """A settable wall clock (seconds)."""
-
-    def __init__(self) -> None:
-        self.now = START_MS / 1000 + NOW_SLOT
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def extra_sale_id(i: int) -> str:
@@ -128,17 +122,7 @@ class World:
             amount = dataclasses.replace(amount, currency_amount=amount.currency_amount - short_by)
         wallet = seeded.wallets[buyer]
         order = build_order_transaction(
-            OrderTransactionRequest(
-                amount=amount,
-                sale=priced,
-                config=seeded.marketplace,
-                utxos=self.ledger.utxos_at(wallet.address),
-                change_address=wallet.address,
-                queue_address=c.queue_address,
-                cash_register_address=seeded.cash_register.address,
-                params=self.ledger.params,
-                ttl=self.ledger.current_slot() + TTL_SLOTS,
-            )
+            order_request(self.ledger, seeded, wallet, amount, priced, TTL_SLOTS)
         )
         witnesses = sign_transaction(order.balanced.cbor, [wallet.payment_key.seed])
         tx_id = self.ledger.submit(splice_witnesses(order.balanced.cbor, witnesses))
@@ -178,8 +162,8 @@ def open_world(
     """A devnet at `path` seeded from `data` (default the demo seed); `base_dir` is where the
     seed's relative paths start (its `contracts.validators`)."""
     clock = Clock()
-    with Ledger(path, system_start_ms=START_MS, clock=clock) as ledger:
-        seeded = apply_seed(ledger, parse_seed(data or demo_seed_data(), base_dir=base_dir))
+    seed = parse_seed(data or demo_seed_data(), base_dir=base_dir)
+    with seeded_ledger(path, seed, clock) as (ledger, seeded):
         yield World(ledger, DevnetBackend(ledger), seeded, clock)
 
 
@@ -199,13 +183,18 @@ def currency(world: World) -> tuple[bytes, bytes]:
     return world.seeded.marketplace.currency
 
 
-def check_fees(world: World, report: BatchReport) -> None:
-    """Every fee is the ledger's minimum for the evaluated ex-units, within its bound."""
+def check_fees(world: World, report: BatchReport, seen: Mapping[OutRef, Utxo]) -> None:
+    """Every fee is the ledger's minimum for the evaluated ex-units, within its bound: read from
+    the signed transaction the ledger recorded by the independent checker (`txcheck`), not the
+    builders' `required_fee`. `seen`: the parties' UTxOs before the round (what it spent)."""
     c = world.seeded.contracts
     assert c is not None
     bounds = c.reference_datum.fees
+    ref_script_size = ledger_ref_script_size(world.ledger, seen)
     for tx in report.transactions:
-        assert tx.fee == required_fee(tx.transaction, world.ledger.params)
+        record = world.ledger.transaction(tx.tx_id)
+        assert record is not None, f"{tx.kind} {tx.tx_id.hex()} is not on the ledger"
+        assert tx.fee == script_min_fee(record.cbor, world.ledger.params, ref_script_size)
         bound = bounds.purchase_queue_bound if tx.kind == "purchase" else bounds.refund_queue_bound
         assert tx.fee <= bound, (tx.kind, tx.fee, bound)
 
@@ -213,11 +202,12 @@ def check_fees(world: World, report: BatchReport) -> None:
 def settle(world: World, run: Batcher) -> tuple[BatchReport, int]:
     """One round; the fees the ledger recorded for it (checked against what the value lost)."""
     before, height = world.holdings(), world.ledger.tip().block_height
+    seen = {(u.tx_hash, u.index): u for a in world.parties() for u in world.ledger.utxos_at(a)}
     report = run.poll_once()
     fees = world.fees_since(height + 1)
     assert fees == sum(t.fee for t in report.transactions)
     assert world.holdings() == before - Value(fees)  # nothing created, nothing lost
-    check_fees(world, report)
+    check_fees(world, report, seen)
     return report, fees
 
 
@@ -266,3 +256,19 @@ def partial_fill(world: World, database: Database) -> None:
     (refunded,) = report.settled
     assert refunded.order == late.out_ref
     assert [t.kind for t in refunded.transactions] == ["refund"]
+
+
+def devnet_service_settings(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> Settings:
+    """The whole service on a fresh devnet in `tmp_path`, without reCAPTCHA, its custodial keys
+    sealed at rest (required off SQLite); the machine's CARDANO_MARKET_* variables are cleared."""
+    clear_market_env(monkeypatch, keep=(REQUIRE_INTEROP,))
+    return load_settings(
+        network="devnet",
+        database_url=database_url,
+        devnet_path=tmp_path / "devnet.db",
+        recaptcha_enabled=False,
+        key_encryption_key="11" * 32,
+        **overrides,
+    )

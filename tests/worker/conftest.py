@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from cardano_market.store.db import Database
-from pg_support import postgres_schema
+from pg_support import database_url_fixture
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'monitor.db'}"
-        return
-    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
-        yield url
+database_url = database_url_fixture("monitor.db")
 
 
 @pytest.fixture

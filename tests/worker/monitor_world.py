@@ -20,18 +20,13 @@ import cbor2
 from cardano_market.chain.devnet import DevnetBackend, Ledger
 from cardano_market.domain.address import script_address
 from cardano_market.domain.cip30 import Utxo
-from cardano_market.domain.datums import (
-    QueueDatum,
-    SaleDatum,
-    Token,
-    constr,
-    encode_plutus,
-    wallet_from_address,
-)
+from cardano_market.domain.datums import QueueDatum, SaleDatum, Token, wallet_from_address
 from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.outputs import TxOutput
+from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.sale import Sale, SaleStatus
 from cardano_market.domain.values import ADA, AssetId, Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.synthetic import SyntheticWallet, wallet
 from cardano_market.tx.balance import balance
 from cardano_market.tx.script import (
@@ -41,9 +36,8 @@ from cardano_market.tx.script import (
     Shape,
     build_script_transaction,
 )
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
+from worlds import START_MS
 
-START_MS = 1_700_000_000_000
 ALWAYS_SUCCEEDS = bytes.fromhex("450101002499")  # (program 1.1.0 (lam ctx (con unit ())))
 SCRIPT = script_hash(3, ALWAYS_SUCCEEDS)
 POINTER_POLICY = SCRIPT
@@ -170,12 +164,13 @@ class World:
         (utxo,) = [u for u in self.ledger.utxos_at(SALE_ADDRESS) if u.value.quantity(POINTER)]
         return utxo
 
-    def place_order(self, bundles: int, lovelace: int) -> Utxo:
-        """The buyer pays the queue: `lovelace` plus two incentive units, with a QueueDatum."""
+    def place_order(self, bundles: int, lovelace: int, incentive: AssetId = CURRENCY) -> Utxo:
+        """The buyer pays the queue: `lovelace` plus two incentive units (of CURRENCY), with a
+        QueueDatum naming `incentive` as the incentive token."""
         datum = QueueDatum(
             wallet_from_address(self.buyer.address),
             bundles,
-            Token.of(CURRENCY, INCENTIVE),
+            Token.of(incentive, INCENTIVE),
             POINTER_NAME,
         )
         out = TxOutput(

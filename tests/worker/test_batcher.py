@@ -34,17 +34,14 @@ from cardano_market.chain.devnet import DevnetBackend
 from cardano_market.config import Settings, load_settings
 from cardano_market.domain.address import encode_address
 from cardano_market.domain.cip30 import Utxo
-from cardano_market.domain.datums import QueueDatum, Token, Wallet, constr, encode_plutus
+from cardano_market.domain.datums import QueueDatum, Token, Wallet
 from cardano_market.domain.errors import ConfigError
+from cardano_market.domain.plutus_data import constr, encode_plutus
+from cardano_market.domain.queue import MalformedOrderError, QueuedOrder, read_queued_order
 from cardano_market.domain.values import AssetId, Value, unit_of
 from cardano_market.runtime.workers import configured_batcher
 from cardano_market.store.db import Database
 from cardano_market.synthetic import tx_hash, utxo
-from cardano_market.worker.batcher import (
-    MalformedOrderError,
-    QueuedOrder,
-    read_order,
-)
 
 pytest.importorskip("uplc", reason="the devnet runs the marketplace validators with uplc")
 
@@ -202,7 +199,7 @@ def test_serving_order_is_priority_then_incentive_then_age() -> None:
     def order(label: str, asset: AssetId, amount: int, slot: int, ix: int = 0) -> QueuedOrder:
         datum = QueueDatum(Wallet(bytes(28)), 1, Token.of(asset, amount), bytes(32))
         held = utxo(tx_hash(label), ix, address, Value(5_000_000), inline_datum=datum.to_cbor())
-        return QueuedOrder(held, read_order(held, allow), allow.index(asset), slot)
+        return read_queued_order(held, allow, slot=slot)
 
     orders = {
         "ada big": order("ada big", ada, 50_000_000, 1),
@@ -214,7 +211,7 @@ def test_serving_order_is_priority_then_incentive_then_age() -> None:
     served = sorted(orders, key=lambda label: orders[label].sort_key)
     assert served == ["newm rich", "newm old", "newm new ix0", "newm new ix1", "ada big"]
     with pytest.raises(MalformedOrderError, match="not allow-listed"):
-        read_order(orders["ada big"].utxo, [newm])
+        read_queued_order(orders["ada big"].utxo, [newm])
 
 
 # -- failed submissions ---------------------------------------------------------------------------

@@ -4,24 +4,24 @@ failed past their TTL), an ended sale is Ended; a restarted monitor adds nothing
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from batcher_world import devnet_service_settings
 from fastapi.testclient import TestClient
 
-from cardano_market.config import load_settings
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value
+from cardano_market.ledger.parse import transaction_id
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.store.orders import OrderRepo, OrderState
-from cardano_market.store.records import TxStatus
-from cardano_market.store.repos import IssuedTransactionRepo, SaleRepo
-from cardano_market.tx.witness import transaction_id
+from cardano_market.store.sales import SaleRepo
+from cardano_market.store.transactions import IssuedTransactionRepo, TxStatus
 from cardano_market.worker.monitor import ChainMonitor
+from worlds import song_sale_start
 
 pytest.importorskip("uplc", reason="sale start and end run the sale scripts with uplc")
 
@@ -66,17 +66,7 @@ class Service:
 def service(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Service]:
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_") and name != "CARDANO_MARKET_REQUIRE_INTEROP":
-            monkeypatch.delenv(name)
-    settings = load_settings(
-        network="devnet",
-        database_url=database_url,
-        devnet_path=tmp_path / "devnet.db",
-        recaptcha_enabled=False,
-        key_encryption_key="11" * 32,  # custodial keys at rest (required off SQLite)
-    )
-    parts = open_service(settings)
+    parts = open_service(devnet_service_settings(database_url, tmp_path, monkeypatch))
     with TestClient(create_service_app(parts)) as client:
         yield Service(client, parts)
 
@@ -86,14 +76,7 @@ def start_sale(service: Service) -> tuple[str, str]:
     artist = service.parts.wallets["artist"]
     start = service.post(
         "/v1/marketplace/sales/start/amount",
-        {
-            "ownerAddress": artist.bech32,
-            "bundlePolicyId": song[0].hex(),
-            "bundleAssetName": song[1].hex(),
-            "bundleAmount": 1_000_000,
-            "costAmount": 250_000_000_000,
-            "totalBundleQuantity": 10,
-        },
+        song_sale_start(artist.bech32, song, 10),
     )
     tx_hex = service.build(
         "/v1/marketplace/sales/start/transaction",

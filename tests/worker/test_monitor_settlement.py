@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from monitor_world import (
     BUNDLE,
+    CURRENCY,
     INCENTIVE,
     POINTER_NAME,
     POINTER_POLICY,
@@ -20,11 +21,15 @@ from monitor_world import (
     World,
 )
 
+from cardano_market.app.chain_sync.poll import MonitorEvent
+from cardano_market.domain.queue import MalformedOrderError, read_queued_order
 from cardano_market.domain.sale import SaleStatus
+from cardano_market.domain.values import ADA, AssetId
 from cardano_market.store.db import Database
-from cardano_market.store.orders import MonitorStateRepo, Order, OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
-from cardano_market.worker.monitor import ChainMonitor, MonitorEvent
+from cardano_market.store.monitor import MonitorStateRepo
+from cardano_market.store.orders import Order, OrderRepo, OrderState
+from cardano_market.store.sales import SaleRepo
+from cardano_market.worker.monitor import ChainMonitor
 
 pytest.importorskip("uplc", reason="the devnet runs the scripts with uplc")
 
@@ -45,7 +50,10 @@ def _now(world: World) -> datetime:
 
 
 def monitor(
-    world: World, database: Database, events: list[MonitorEvent] | None = None
+    world: World,
+    database: Database,
+    events: list[MonitorEvent] | None = None,
+    incentives: list[AssetId] | None = None,
 ) -> ChainMonitor:
     return ChainMonitor(
         world.backend,
@@ -54,6 +62,7 @@ def monitor(
         POINTER_POLICY,
         clock=lambda: _now(world),
         on_event=None if events is None else events.append,
+        incentives=incentives,
     )
 
 
@@ -170,6 +179,32 @@ def test_malformed_queue_utxos_are_skipped_once(world: World, database: Database
         skipped = MonitorStateRepo(session).skipped()
     assert "number_of_bundles is 0" in skipped[zero.out_ref]
     assert [e.kind for e in events if e.kind == "order_skipped"] == ["order_skipped"]
+
+
+def test_an_order_whose_incentive_is_not_allow_listed_is_skipped_as_the_batcher_skips_it(
+    world: World, database: Database
+) -> None:
+    """The monitor reads a queue UTxO as the batcher does (`domain.queue.read_queued_order`):
+    an incentive token off the allow-list makes it no order, skipped with the batcher's reason."""
+    events: list[MonitorEvent] = []
+    follower = monitor(world, database, events, incentives=[CURRENCY])
+    kept = world.place_order(1, 15_000_000)
+    foreign = world.place_order(1, 15_000_000, incentive=ADA)
+    batcher_reason = ""
+    try:
+        read_queued_order(foreign, [CURRENCY])
+    except MalformedOrderError as exc:
+        batcher_reason = str(exc)
+    assert "not allow-listed" in batcher_reason
+    read_queued_order(kept, [CURRENCY])  # the batcher serves this one
+
+    report = follower.poll_once()
+    assert (report.count("order_queued"), report.count("order_skipped")) == (1, 1)
+    assert [o.origin for o in orders(database)] == [kept.out_ref]
+    with database.session() as session:
+        skipped = MonitorStateRepo(session).skipped()
+    assert skipped == {foreign.out_ref: batcher_reason}
+    assert follower.poll_once().events == []
 
 
 def test_a_rolled_back_purchase_is_undone(world: World, database: Database) -> None:

@@ -39,11 +39,12 @@ from cardano_market.domain.address import parse_address
 from cardano_market.domain.datums import Fees
 from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.values import Value
+from cardano_market.ledger.witness import sign_transaction, splice_witnesses
 from cardano_market.store.db import Database
-from cardano_market.tx.batch import BatchDeployment, build_cancel_transaction
 from cardano_market.tx.sale import SaleDeployment, build_sale_end_transaction
 from cardano_market.tx.script import ScriptTransaction
-from cardano_market.tx.witness import sign_transaction, splice_witnesses
+from cardano_market.tx.settle.cancel import build_cancel_transaction
+from cardano_market.tx.settle.deployment import BatchDeployment
 from interop.csl import interop_required
 
 pytest.importorskip("uplc", reason="the devnet runs the marketplace validators with uplc")

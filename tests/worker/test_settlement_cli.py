@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
-from batcher_world import USD_SALE, Clock, World
+from batcher_world import USD_SALE, World
 from typer.testing import CliRunner
 
 from cardano_market.chain.devnet import DevnetBackend, Ledger
-from cardano_market.chain.devnet.seed import apply_seed, load_seed, queue_address
+from cardano_market.chain.devnet.seed import apply_seed, load_seed
+from cardano_market.chain.devnet.seed.world import queue_address
 from cardano_market.cli import app
+from worlds import Clock
 
 
 @pytest.fixture

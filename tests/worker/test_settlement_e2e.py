@@ -10,7 +10,6 @@ up across all wallets and contracts, the fees being the only loss.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batcher_world import demo_seed_data, extra_sale_id, seed_file
+from batcher_world import demo_seed_data, devnet_service_settings, extra_sale_id, seed_file
 from fastapi.testclient import TestClient
 
-from cardano_market.config import load_settings
 from cardano_market.domain.pricing import order_amount
 from cardano_market.domain.sale import SaleStatus
 from cardano_market.domain.values import Value, sum_values
+from cardano_market.ledger.parse import transaction_id
 from cardano_market.runtime import ServiceParts, create_service_app, open_service
 from cardano_market.store.orders import Order, OrderRepo, OrderState
-from cardano_market.store.repos import SaleRepo
-from cardano_market.tx.witness import transaction_id
+from cardano_market.store.sales import SaleRepo
 from cardano_market.worker.batcher import Batcher
 from cardano_market.worker.monitor import ChainMonitor
 
@@ -71,18 +69,8 @@ class Service:
 def service(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Service]:
-    for name in list(os.environ):
-        if name.startswith("CARDANO_MARKET_") and name != "CARDANO_MARKET_REQUIRE_INTEROP":
-            monkeypatch.delenv(name)
-    settings = load_settings(
-        network="devnet",
-        database_url=database_url,
-        devnet_path=tmp_path / "devnet.db",
-        seed=seed_file(tmp_path / "seed.json", demo_seed_data(5)),
-        recaptcha_enabled=False,
-        key_encryption_key="11" * 32,  # custodial keys at rest (required off SQLite)
-    )
-    parts = open_service(settings)
+    seed = seed_file(tmp_path / "seed.json", demo_seed_data(5))
+    parts = open_service(devnet_service_settings(database_url, tmp_path, monkeypatch, seed=seed))
     with TestClient(create_service_app(parts)) as client:
         yield Service(client, parts)
 

@@ -21,7 +21,7 @@ from ..domain.datums import OracleDatum, ReferenceDatum
 from ..domain.errors import MarketError
 from ..domain.profiles import NetworkProfile
 from ..domain.values import AssetId, unit_of
-from ..tx.script import reference_datum_of, reference_script_hash
+from ..ledger.references import reference_datum_of, reference_script_hash
 
 CONTRACTS = ("sale", "queue", "vault")
 
@@ -181,7 +181,7 @@ def _reference_datum(
         Check(
             "reference datum",
             True,
-            f"found at {utxo.tx_hash.hex()}#{utxo.index} and decoded (hot key "
+            f"found at {utxo.out_ref} and decoded (hot key "
             f"{datum.hot_key.hex()}, pointer policy {datum.pointer.hex()})",
         )
     )
@@ -251,7 +251,7 @@ def _script_checks(
         checks.append(Check("reference scripts", False, str(exc)))
         return
     for name, ref in refs.items():
-        where = f"{ref[0].hex()}#{ref[1]}"
+        where = str(OutRef.of(ref))
         if ref not in found:
             checks.append(Check(f"{name} reference script", False, f"{where} is spent or unknown"))
             continue

@@ -23,3 +23,7 @@ class UnprocessableError(MarketError):
 
 class ChainUnavailableError(MarketError):
     """The chain backend could not answer (503); nothing was created."""
+
+
+class ConflictError(MarketError):
+    """What the request would create exists already (409)."""

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..store.db import Database
-from ..store.records import TxKind
-from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, PendingSaleRepo
+from ..store.quotes import PendingOrderRepo
+from ..store.sales import PendingSaleRepo
+from ..store.transactions import IssuedTransactionRepo, TxKind
 
 log = logging.getLogger("cardano_market.housekeeping")
 
@@ -85,6 +86,6 @@ class Housekeeper:
 
 
 def _purge_idempotency(session: object, before: datetime) -> int:
-    from ..store.v2_repos import IdempotencyRepo
+    from ..store.idempotency import IdempotencyRepo
 
     return IdempotencyRepo(session).purge(before)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 back, signs, and pays the fee and the collateral from their own UTxOs.
 
 The v1 route builds the unsigned transaction for the owner's CIP-30 wallet (`OrderCancelDesk`);
-the v2 worker builds it from a custodial wallet (`app.v2.order_cancel`). Both read the order and
+the v2 worker builds it from a custodial wallet (`app.custodial_cancel`). Both read the order and
 the deployment from the chain as they are now: the reference data (found by its starter NFT) and
 the queue and vault validators' reference scripts, at their configured out-refs
 (`QUEUE_SCRIPT_REF`, `VAULT_SCRIPT_REF`; on the devnet the seed's) or else beside the sale
@@ -12,17 +12,24 @@ validator's, each recognised by the hash the live ReferenceDatum names.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..chain.base import ChainBackend
 from ..domain.address import encode_address, payment_key_hash
 from ..domain.cip30 import OutRef, Utxo, parse_utxos
-from ..domain.datums import QueueDatum
-from ..domain.errors import CborError, DatumError, InvalidValueError
-from ..store.records import TxKind
-from ..store.repos import IssuedTransactionRepo
-from ..tx.batch import BatchDeployment, BatchTransaction, build_cancel_transaction
-from ..tx.script import CollateralError, reference_datum_of, reference_script_hash
+from ..domain.errors import CborError, InvalidValueError
+from ..domain.queue import (
+    MissingQueueDatumError,
+    QueuedOrder,
+    UndecodableQueueDatumError,
+    queue_datum_of,
+)
+from ..ledger.references import reference_datum_of, reference_script_hash
+from ..store.transactions import IssuedTransactionRepo, TxKind
+from ..tx.script import CollateralError
+from ..tx.settle.cancel import build_cancel_transaction
+from ..tx.settle.deployment import BatchDeployment
+from ..tx.settle.result import BatchTransaction
+from .context import Context
 from .errors import (
     BadRequestError,
     ChainUnavailableError,
@@ -31,7 +38,6 @@ from .errors import (
     UnprocessableError,
 )
 from .orders import check_utxo_networks, request_address
-from .runtime import Marketplace
 from .sale_lifecycle import DeploymentRefs
 from .signing import refuse_service_utxos
 
@@ -42,22 +48,6 @@ NOT_CONFIGURED = (
     "CARDANO_MARKET_VAULT_SCRIPT_REF"
 )
 _TX_ID_HEX = 64
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedOrder:
-    """An order UTxO at the queue address and its decoded datum."""
-
-    utxo: Utxo
-    datum: QueueDatum
-
-    @property
-    def ref(self) -> str:
-        return out_ref_text(self.utxo.out_ref)
-
-
-def out_ref_text(ref: OutRef) -> str:
-    return f"{ref[0].hex()}#{ref[1]}"
 
 
 def parse_order_tx_id(text: str, field: str = "orderTxId") -> bytes:
@@ -94,7 +84,7 @@ def load_cancel_deployment(backend: ChainBackend, refs: DeploymentRefs | None) -
     if not found:
         raise ChainUnavailableError(
             "order cancellation is unavailable: the sale reference-script UTxO "
-            f"{out_ref_text(refs.sale_script_ref)} is spent (CARDANO_MARKET_SALE_SCRIPT_REF)"
+            f"{OutRef.of(refs.sale_script_ref)} is spent (CARDANO_MARKET_SALE_SCRIPT_REF)"
         )
     sale_script = found[0]
     contracts = reference_datum_of(reference).contracts
@@ -147,27 +137,28 @@ def find_queued_order(
             f"{encode_address(deployment.queue_address)} is not the configured queue address "
             f"{encode_address(queue_address)}"
         )
+    ref = OutRef.of(ref)
     found = [u for u in backend.utxos_by_ref([ref]) if u.address == queue_address]
     if not found:
-        raise NotFoundError(f"Order {out_ref_text(ref)} not found in the queue")
+        raise NotFoundError(f"Order {ref} not found in the queue")
     utxo = found[0]
-    if utxo.inline_datum is None:
-        raise UnprocessableError(
-            f"UTxO {out_ref_text(ref)} at the queue has no inline QueueDatum: it is not an order "
-            "its owner can cancel"
-        )
     try:
-        datum = QueueDatum.from_cbor(utxo.inline_datum)
-    except (DatumError, CborError) as exc:
+        datum = queue_datum_of(utxo)
+    except MissingQueueDatumError:
         raise UnprocessableError(
-            f"UTxO {out_ref_text(ref)} at the queue holds no valid QueueDatum ({exc}): it is not "
+            f"UTxO {ref} at the queue has no inline QueueDatum: it is not an order "
+            "its owner can cancel"
+        ) from None
+    except UndecodableQueueDatumError as exc:
+        raise UnprocessableError(
+            f"UTxO {ref} at the queue holds no valid QueueDatum ({exc.cause}): it is not "
             "an order its owner can cancel"
         ) from None
     return QueuedOrder(utxo, datum)
 
 
 def build_order_cancel(
-    market: Marketplace,
+    market: Context,
     deployment: BatchDeployment,
     order: QueuedOrder,
     *,
@@ -210,7 +201,7 @@ class OrderCancelDesk:
     wallet, recorded as issued, so `submitTx` takes it whole (`cborHex`) or as the CIP-30
     `signTx` witness set (`txId`, `witnessSetCborHex`)."""
 
-    def __init__(self, market: Marketplace, refs: DeploymentRefs | None) -> None:
+    def __init__(self, market: Context, refs: DeploymentRefs | None) -> None:
         self._market = market
         self.refs = refs
 
@@ -233,7 +224,7 @@ class OrderCancelDesk:
         Collateral defaults to the ADA-only UTxOs among `utxo_cbor_hex_list`.
         """
         market = self._market
-        ref = (parse_order_tx_id(order_tx_id), order_output_index)
+        ref = OutRef(parse_order_tx_id(order_tx_id), order_output_index)
         change = request_address("changeAddress", change_address, market.network_id)
         if not utxo_cbor_hex_list:
             raise EmptyWalletError("utxoCborHexList is empty: the wallet offered no UTxOs")

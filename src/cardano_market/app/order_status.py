@@ -28,16 +28,16 @@ from datetime import datetime, timedelta
 import cbor2
 from sqlalchemy.orm import Session
 
-from ..domain.cip30 import Utxo
+from ..domain.cip30 import OutRef, Utxo
 from ..domain.datums import QueueDatum, address_from_wallet
 from ..domain.errors import MarketError
 from ..domain.values import Value, sum_values
-from ..store.order_status import orders_of_owner
-from ..store.orders import Order, OrderRepo, OrderState
-from ..store.records import IssuedTransaction, PendingOrder, TxKind, TxStatus
-from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, SaleRepo
+from ..store.orders import Order, OrderRepo, OrderState, orders_of_owner
+from ..store.quotes import PendingOrder, PendingOrderRepo
+from ..store.sales import SaleRepo
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind, TxStatus
+from .context import Context
 from .errors import NotFoundError
-from .runtime import Marketplace
 
 
 class OrderStatusState(enum.StrEnum):
@@ -90,17 +90,13 @@ def order_not_found(order_id: object) -> NotFoundError:
 class OrderStatusDesk:
     """The v1 order status: one order by its id, or a page of a wallet's orders."""
 
-    def __init__(self, market: Marketplace) -> None:
+    def __init__(self, market: Context) -> None:
         self._market = market
 
-    def get(self, order_id: str) -> OrderStatus:
+    def get(self, order_id: uuid.UUID) -> OrderStatus:
         """NotFoundError (404) for an id this service never handed out (or long purged)."""
-        try:
-            key = str(uuid.UUID(order_id))
-        except ValueError:
-            raise order_not_found(order_id) from None
         with self._market.database.session() as session:
-            status = self._by_api_id(session, key)
+            status = self._by_api_id(session, str(order_id))
         if status is None:
             raise order_not_found(order_id)
         return status
@@ -133,7 +129,7 @@ class OrderStatusDesk:
         issued = IssuedTransactionRepo(session).by_reference(order_id, TxKind.ORDER)
         queued = orders.by_api_order_id(order_id)
         if queued is None and issued is not None:
-            queued = orders.by_origin((bytes.fromhex(issued.tx_id), 0))
+            queued = orders.by_origin(OutRef(bytes.fromhex(issued.tx_id), 0))
         if queued is not None:
             return self._queued(session, queued, order_id, pending)
         if issued is not None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from ..domain.address import MAINNET, decode_address
 from ..domain.cip30 import Utxo, parse_utxos
 from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.pricing import FeesQuote, order_amount, order_fees
-from ..store.records import PendingOrder, TxKind
-from ..store.repos import IssuedTransactionRepo, PendingOrderRepo, SaleRepo
+from ..store.quotes import PendingOrder, PendingOrderRepo
+from ..store.sales import SaleRepo
+from ..store.transactions import IssuedTransactionRepo, TxKind
 from ..tx.order import OrderTransaction, OrderTransactionRequest, build_order_transaction
+from .context import Context
 from .errors import BadRequestError, EmptyWalletError
-from .runtime import Marketplace
 from .sales import SaleCatalog, sale_not_found
 from .signing import refuse_service_utxos
 
@@ -23,7 +25,7 @@ _LAST_SHELLEY_TYPE = 7
 class OrderDesk:
     """The v1 order endpoints' work, one method each."""
 
-    def __init__(self, market: Marketplace, catalog: SaleCatalog) -> None:
+    def __init__(self, market: Context, catalog: SaleCatalog) -> None:
         self._market = market
         self._catalog = catalog
 
@@ -31,7 +33,7 @@ class OrderDesk:
         return order_fees(self._market.config)
 
     def quote(
-        self, sale_id: str, bundle_quantity: int, incentive_amount: int | None
+        self, sale_id: uuid.UUID, bundle_quantity: int, incentive_amount: int | None
     ) -> PendingOrder:
         """Price an order and keep it as a single-use pending order for the configured TTL.
 

@@ -3,6 +3,7 @@ transactions (pointer mint/burn, reference inputs, operator collateral, evaluate
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,12 +14,12 @@ from ..domain.datums import USD, wallet_from_address
 from ..domain.errors import AddressError, CborError, InvalidValueError
 from ..domain.sale import SaleStatus
 from ..domain.values import ADA, AssetId, check_asset_id
-from ..store.records import IssuedTransaction, PendingSale, SaleTerms, TxKind
-from ..store.repos import IssuedTransactionRepo, PendingSaleRepo
+from ..store.sales import PendingSale, PendingSaleRepo, SaleTerms
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind
 from ..tx import sale as sale_tx
+from .context import Context
 from .errors import BadRequestError, EmptyWalletError, UnprocessableError
 from .operator import OperatorKeys
-from .runtime import Marketplace
 from .sales import SaleCatalog
 from .signing import (
     Mandate,
@@ -58,7 +59,7 @@ def live_deployment(backend: ChainBackend, refs: DeploymentRefs) -> sale_tx.Sale
     }
     missing = [r for r in (refs.pointer_script_ref, refs.sale_script_ref) if r not in found]
     if missing:
-        where = ", ".join(f"{h.hex()}#{i}" for h, i in missing)
+        where = ", ".join(str(OutRef.of(ref)) for ref in missing)
         raise UnprocessableError(f"the marketplace reference script UTxO(s) {where} are spent")
     return sale_tx.SaleDeployment(
         reference_utxo=holders[0],
@@ -87,7 +88,7 @@ class SaleDesk:
 
     def __init__(
         self,
-        market: Marketplace,
+        market: Context,
         catalog: SaleCatalog,
         operator: OperatorKeys,
         refs: DeploymentRefs,
@@ -166,17 +167,25 @@ class SaleDesk:
 
     # -- end --------------------------------------------------------------------------------------
 
-    def end_amount(self, sale_id: str) -> tuple[str, str]:
+    def end_amount(self, sale_id: uuid.UUID) -> tuple[str, str]:
         stored = self._catalog.get(sale_id)
         if stored.sale.status is SaleStatus.ENDED:
             raise UnprocessableError(f"Sale {sale_id} has already ended")
         amount = sale_tx.sale_end_amount(sale_lovelace=self._market.config.sale_lovelace)
         return stored.sale.id, amount.to_cbor_hex()
 
+    def end_wallet(
+        self, change_address: str, utxo_cbor_hex_list: Sequence[str]
+    ) -> tuple[bytes | None, list[Utxo]]:
+        """The owner's wallet of a sale end: its change address and UTxOs (400 for a malformed
+        one, 402 for no UTxOs, 422 for a service wallet's), checked before the sale is read."""
+        return _wallet(change_address, utxo_cbor_hex_list, self._market.service_keys)
+
     def end_transaction(
-        self, sale_id: str, change_address: str, utxo_cbor_hex_list: Sequence[str]
+        self, sale_id: uuid.UUID, wallet: tuple[bytes | None, list[Utxo]]
     ) -> sale_tx.SaleTransaction:
-        change, utxos = _wallet(change_address, utxo_cbor_hex_list, self._market.service_keys)
+        """The unsigned sale end of `sale_id`, paid from `wallet` (`end_wallet`)."""
+        change, utxos = wallet
         stored = self._catalog.get(sale_id)
         if stored.sale.status is SaleStatus.ENDED:
             raise UnprocessableError(f"Sale {sale_id} has already ended")
@@ -223,7 +232,8 @@ class SaleDesk:
                 policy = live_deployment(self._market.backend, self._refs).pointer_policy
                 return self._start_mandate(pending.terms.owner_address, policy)
         if issued.kind is TxKind.SALE_END and issued.reference_id is not None:
-            stored = self._catalog.get(issued.reference_id)
+            # the stored reference is the sale's id as the sale end recorded it
+            stored = self._catalog.get(uuid.UUID(issued.reference_id))
             return self._end_mandate(stored.sale.owner_address, stored.pointer_policy)
         raise SigningRefusedError(
             f"transaction {issued.tx_id} was issued as {issued.kind}: the operator co-signs only "

@@ -3,7 +3,6 @@ the monitor has not recorded yet), pages and counts, and the deployed server's J
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -14,16 +13,15 @@ from fractions import Fraction
 from typing import Any
 
 from ..chain.base import ChainError
-from ..domain.datums import USD, SaleDatum
-from ..domain.errors import DatumError
+from ..domain.datums import USD
 from ..domain.pointer import pointer_asset_name
 from ..domain.pricing import USD_SCALE, exact_decimal
-from ..domain.sale import Sale, SaleStatus
-from ..store.records import SaleFilter, StoredSale, TxKind
-from ..store.repos import IssuedTransactionRepo, PendingSaleRepo, SaleRepo
+from ..domain.sale import Sale, sale_from_utxo
+from ..store.sales import PendingSaleRepo, SaleFilter, SaleRepo, StoredSale
+from ..store.transactions import IssuedTransactionRepo, TxKind
 from ..tx.body import transaction_inputs
+from .context import Context
 from .errors import NotFoundError
-from .runtime import Marketplace
 
 MAX_RECENT_SALES = 10_000
 """Sales `SaleCatalog.recent` keeps at most (a sale's record is a few hundred bytes)."""
@@ -39,9 +37,15 @@ needs the terms, which never change, and an availability at most this stale; the
 transaction re-reads the sale in its own database transaction."""
 
 
-def sale_not_found(sale_id: object) -> NotFoundError:
+class SaleNotFoundError(NotFoundError):
+    """No such sale (404)."""
+
+
+def sale_not_found(sale_id: object) -> SaleNotFoundError:
     """The deployed server's wording, so clients matching on it keep working."""
-    return NotFoundError(f"Entity MarketplaceSaleEntity, id={sale_id} not found in the database")
+    return SaleNotFoundError(
+        f"Entity MarketplaceSaleEntity, id={sale_id} not found in the database"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,7 @@ class SaleCatalog:
 
     def __init__(
         self,
-        market: Marketplace,
+        market: Context,
         *,
         recent_seconds: float = RECENT_SALE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
@@ -64,44 +68,39 @@ class SaleCatalog:
         self._market = market
         self._recent_seconds = recent_seconds
         self._monotonic = monotonic
-        self._recent: dict[uuid.UUID, tuple[float, StoredSale]] = {}
+        self._recent: dict[str, tuple[float, StoredSale]] = {}
+        """By the sale's id as `Sale.id` spells it (a canonical UUID)."""
 
-    def recent(self, sale_id: str) -> StoredSale:
+    def recent(self, sale_id: uuid.UUID) -> StoredSale:
         """Like `get`, but a sale read at most `recent_seconds` ago may be answered from memory.
 
         For the amount route only: its availability may be that stale (never after `forget`).
         Thread-safe: each dict operation is atomic, and a race at worst re-reads the database.
         """
-        try:
-            key = uuid.UUID(sale_id)
-        except (ValueError, AttributeError, TypeError):
-            raise sale_not_found(sale_id) from None
+        key = str(sale_id)
         now = self._monotonic()
         cached = self._recent.get(key)
         if cached is not None and now - cached[0] < self._recent_seconds:
             return cached[1]
-        stored = self.get(str(key))
+        stored = self.get(sale_id)
         if len(self._recent) >= MAX_RECENT_SALES:
             self._recent.clear()  # a crude bound: hot sales are back after one read each
         self._recent[key] = (now, stored)
         return stored
 
-    def forget(self, sale_id: str) -> None:
-        """Drop a sale from `recent`'s memory (after an order transaction changed what it says)."""
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
-            self._recent.pop(uuid.UUID(sale_id), None)
+    def forget(self, sale_id: str | uuid.UUID) -> None:
+        """Drop a sale from `recent`'s memory (after an order transaction changed what it says);
+        `sale_id` as `Sale.id` spells it, or the UUID."""
+        self._recent.pop(str(sale_id), None)
 
-    def get(self, sale_id: str) -> StoredSale:
-        """The sale `sale_id`, from the database or, for one this service started, the chain."""
-        try:
-            key = uuid.UUID(sale_id)
-        except (ValueError, AttributeError, TypeError):
-            raise sale_not_found(sale_id) from None
+    def get(self, sale_id: uuid.UUID) -> StoredSale:
+        """The sale `sale_id`, from the database or, for one this service started, the chain
+        (SaleNotFoundError, 404, when neither has it)."""
         with self._market.database.session() as session:
-            stored = SaleRepo(session).get(key)
+            stored = SaleRepo(session).get(sale_id)
         if stored is not None:
             return stored
-        discovered = self._discover(key)
+        discovered = self._discover(sale_id)
         if discovered is None:
             raise sale_not_found(sale_id)
         return discovered
@@ -143,27 +142,9 @@ class SaleCatalog:
         holders = market.backend.utxos_with_asset(market.addresses.sale, (policy, pointer))
         if not holders or holders[0].inline_datum is None:
             return None
-        utxo = holders[0]
-        try:
-            datum = SaleDatum.from_cbor(utxo.inline_datum)  # type: ignore[arg-type]
-        except DatumError:
+        sale = sale_from_utxo(str(sale_id), pending.terms, pointer, holders[0])
+        if sale is None:
             return None
-        terms = pending.terms
-        held = utxo.value.quantity(terms.bundle)
-        available = min(held // terms.bundle_amount, terms.total_bundle_quantity)
-        sale = Sale(
-            id=str(sale_id),
-            status=SaleStatus.STARTED if available else SaleStatus.SOLD_OUT,
-            pointer_name=pointer,
-            owner_address=terms.owner_address,
-            bundle=terms.bundle,
-            bundle_amount=terms.bundle_amount,
-            cost=terms.cost,
-            cost_amount=terms.cost_amount,
-            total_bundle_quantity=terms.total_bundle_quantity,
-            available_bundle_quantity=available,
-            max_bundle_size=datum.max_bundle_size,
-        )
         with market.database.session() as session:
             return SaleRepo(session).add(sale, pointer_policy=policy, now=market.clock())
 

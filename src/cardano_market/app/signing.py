@@ -18,13 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..chain.base import ChainBackend
-from ..chain.devnet.parse import ParsedTx, parse_transaction
 from ..domain.address import Credential, parse_address
 from ..domain.cip30 import OutRef, Utxo
 from ..domain.errors import AddressError, CborError
 from ..domain.keys import PaymentKey
 from ..domain.values import Value, sum_values, unit_of
-from ..tx.witness import sign_transaction, splice_witnesses
+from ..ledger.parse import ParsedTx, parse_transaction
+from ..ledger.witness import sign_transaction, splice_witnesses
 from .errors import UnprocessableError
 
 
@@ -440,4 +440,4 @@ def _value_at(key: bytes, utxos: Iterable[Utxo]) -> Value:
 
 
 def _ref(ref: OutRef) -> str:
-    return f"{ref[0].hex()}#{ref[1]}"
+    return str(OutRef.of(ref))

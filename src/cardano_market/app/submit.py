@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.errors import CborError
-from ..store.records import IssuedTransaction, TxKind, TxStatus
-from ..store.repos import IssuedTransactionRepo
-from ..tx.witness import splice_witnesses, transaction_id
+from ..ledger.parse import transaction_id
+from ..ledger.witness import splice_witnesses
+from ..store.transactions import IssuedTransaction, IssuedTransactionRepo, TxKind, TxStatus
+from .context import Context
 from .errors import BadRequestError, ChainUnavailableError, NotFoundError, UnprocessableError
-from .runtime import Marketplace
 from .signing import Mandate
 
 MandateSource = Callable[[IssuedTransaction], Mandate]
@@ -30,9 +30,15 @@ class Submitted:
 
 
 class TransactionSubmitter:
-    def __init__(self, market: Marketplace, mandates: MandateSource | None = None) -> None:
+    def __init__(self, market: Context, mandates: MandateSource | None = None) -> None:
         self._market = market
         self._mandates = mandates
+
+    def issued_cbor(self, tx_id: str) -> bytes | None:
+        """The bytes of the transaction this service issued as `tx_id` (None: not ours)."""
+        with self._market.database.session() as session:
+            issued = IssuedTransactionRepo(session).get(tx_id)
+        return None if issued is None else bytes(issued.cbor)
 
     def submit_signed(self, cbor_hex: str) -> Submitted:
         """Submit a whole signed transaction (ours or not)."""

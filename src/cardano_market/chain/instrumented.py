@@ -15,8 +15,15 @@ from ..domain.cip30 import OutRef, Utxo
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId
 from ..ledger.exunits import ExUnits, RedeemerKey
-from .base import ChainBackend, ChainError, OraclePrice, Tip, TxStatus
-from .history import ChainHistory, ChainTransaction
+from .base import (
+    ChainBackend,
+    ChainError,
+    ChainHistory,
+    ChainTransaction,
+    OraclePrice,
+    Tip,
+    TxStatus,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")

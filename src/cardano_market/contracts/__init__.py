@@ -51,7 +51,7 @@ def apply_parameters(script: bytes, *parameters: bytes) -> bytes:
     The result is in the ledger's form too; its hash is the applied script's hash. `uplc` (and
     through it pycardano) is imported here only, so importing this package stays cheap.
     """
-    from .._deep_stack import deep_call
+    from ._deep_stack import deep_call
 
     # uplc's flat codec recurses once per term: a 16 kB script goes deeper than Python's default,
     # so the work runs in the deep-stack child process, never under a raised limit here.

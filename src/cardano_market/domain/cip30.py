@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cbor2
 
@@ -18,8 +18,43 @@ from .cbor import item_end, reject_duplicate_keys
 from .errors import CborError
 from .values import Value
 
-OutRef = tuple[bytes, int]
-"""(transaction id, output index)."""
+_TX_ID_SIZE = 32
+_MAX_INDEX = 2**16
+
+
+class OutRef(NamedTuple):
+    """(transaction id, output index): a tuple, so `(tx_id, index)` compares equal to it.
+
+    `str(ref)` is the `txhash#index` form every message and setting uses; `OutRef.parse` reads it.
+    """
+
+    tx_hash: bytes
+    output_index: int
+
+    def __str__(self) -> str:
+        return f"{self.tx_hash.hex()}#{self.output_index}"
+
+    @classmethod
+    def of(cls, ref: tuple[bytes, int]) -> OutRef:
+        """`ref` as an OutRef (a plain `(tx_id, index)` tuple from older code or the store)."""
+        return ref if isinstance(ref, OutRef) else cls(ref[0], ref[1])
+
+    @classmethod
+    def parse(cls, text: str) -> OutRef:
+        """`txhash#index` (64 hex digits, a decimal index) as an out-ref; ValueError otherwise."""
+        tx_hash, sep, index = text.strip().partition("#")
+        try:
+            parsed = (bytes.fromhex(tx_hash), int(index))
+        except ValueError:
+            parsed = (b"", -1)
+        if (
+            not sep
+            or len(parsed[0]) != _TX_ID_SIZE
+            or not 0 <= parsed[1] < _MAX_INDEX
+            or not index.isdigit()
+        ):
+            raise ValueError(f"must be txhash#index (64 hex digits, # and an index), got {text!r}")
+        return cls(*parsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +70,7 @@ class Utxo:
 
     @property
     def out_ref(self) -> OutRef:
-        return (self.tx_hash, self.index)
+        return OutRef(self.tx_hash, self.index)
 
     def to_cbor(self) -> bytes:
         """Re-encode as a CIP-30 TransactionUnspentOutput; the output bytes are the original."""

@@ -1,24 +1,29 @@
 """The marketplace's Plutus datums (PROTOCOL section 1) as typed records, to and from CBOR.
 
-Encoding choice: definite-length arrays and maps, as the deployed Kotlin server writes them.
-pycardano writes indefinite-length arrays; both are valid on chain, but a datum's hash depends on
-the exact bytes, so ours are locked by hex vectors in `fixtures/vectors/datums.json`. Byte strings
-longer than 64 bytes are written as 64-byte chunks, as the ledger requires. Decoding accepts either
-array form, every constructor tag form (121..127, 1280..1400, and 102 [ix, fields]) and
-big-integer tags, and checks field counts, types and sizes, raising DatumError naming the field.
+A datum's hash depends on its exact bytes, so ours (written by `plutus_data`, definite-length as the
+deployed Kotlin server writes them) are locked by hex vectors in `fixtures/vectors/datums.json`.
+Decoding checks field counts, types and sizes, raising DatumError naming the field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
 import cbor2
 
 from .address import HASH_SIZE, Credential, decode_address, make_address, parse_address
-from .cbor import encode_head, item_end
-from .errors import AddressError, CborError, DatumError
+from .errors import AddressError, DatumError
+from .plutus_data import (
+    PlutusRecord,
+    constr,
+    kind_of,
+    read_bytes,
+    read_fields,
+    read_hash,
+    read_int,
+    read_list,
+)
 from .values import ADA, MAX_ASSET_NAME_SIZE, AssetId
 
 USD: AssetId = (b"USD", b"")
@@ -28,212 +33,6 @@ POINTER_NAME_SIZE = 32
 DEFAULT_MAX_BUNDLE_SIZE = 2**63 - 1
 """What the deployed server writes as a sale's `max_bundle_size`."""
 
-_CHUNK = 64
-_MAX_UINT64 = 2**64 - 1
-
-
-# -- Plutus data encoding -------------------------------------------------------------------------
-
-
-def constr(index: int, fields: Sequence[Any]) -> cbor2.CBORTag:
-    """Plutus `Constr index fields` in the CBOR data model (tag 121+i, 1280+(i-7) or 102)."""
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise DatumError(f"constructor index must be a non-negative int, got {index!r}")
-    if index <= 6:
-        return cbor2.CBORTag(121 + index, list(fields))
-    if index <= 127:
-        return cbor2.CBORTag(1280 + index - 7, list(fields))
-    return cbor2.CBORTag(102, [index, list(fields)])
-
-
-def encode_plutus(data: Any) -> bytes:
-    """CBOR of Plutus data: definite-length arrays and maps, long byte strings in 64-byte chunks.
-
-    `data` is the CBOR data model: int, bytes, list, dict or a constructor `cbor2.CBORTag`.
-    """
-    out = bytearray()
-    _encode(data, out)
-    return bytes(out)
-
-
-def _encode(data: Any, out: bytearray) -> None:
-    if isinstance(data, cbor2.CBORTag):
-        _constructor_index(data, "Plutus data")  # only constructor tags are Plutus data
-        out += encode_head(6, data.tag)
-        _encode(data.value, out)
-    elif isinstance(data, bool):
-        raise DatumError("a bool is not Plutus data")
-    elif isinstance(data, int):
-        _encode_int(data, out)
-    elif isinstance(data, (bytes, bytearray)):
-        _encode_bytes(bytes(data), out)
-    elif isinstance(data, (list, tuple)):
-        out += encode_head(4, len(data))
-        for item in data:
-            _encode(item, out)
-    elif isinstance(data, dict):
-        out += encode_head(5, len(data))
-        for key, value in data.items():
-            _encode(key, out)
-            _encode(value, out)
-    else:
-        raise DatumError(f"a {type(data).__name__} is not Plutus data")
-
-
-def _encode_int(value: int, out: bytearray) -> None:
-    if 0 <= value <= _MAX_UINT64:
-        out += encode_head(0, value)
-    elif -(2**64) <= value < 0:
-        out += encode_head(1, -1 - value)
-    else:  # bignum: tag 2 (positive) or 3 (negative, -1 - n) over a byte string, chunked like bytes
-        magnitude = value if value > 0 else -1 - value
-        out += encode_head(6, 2 if value > 0 else 3)
-        _encode_bytes(magnitude.to_bytes((magnitude.bit_length() + 7) // 8, "big"), out)
-
-
-def _encode_bytes(data: bytes, out: bytearray) -> None:
-    if len(data) <= _CHUNK:
-        out += encode_head(2, len(data))
-        out += data
-        return
-    out.append(0x5F)  # indefinite-length byte string of definite 64-byte chunks
-    for start in range(0, len(data), _CHUNK):
-        chunk = data[start : start + _CHUNK]
-        out += encode_head(2, len(chunk))
-        out += chunk
-    out.append(0xFF)
-
-
-# -- Plutus data decoding -------------------------------------------------------------------------
-
-
-def load_plutus(data: bytes | str, what: str = "datum") -> Any:
-    """The CBOR data model of Plutus data given as bytes or hex; one item, nothing after it."""
-    if isinstance(data, str):
-        try:
-            data = bytes.fromhex(data)
-        except ValueError:
-            raise DatumError(f"{what} is not valid hex") from None
-    try:
-        end = item_end(data)
-    except CborError as exc:
-        raise DatumError(f"{what} is not well-formed CBOR: {exc}") from None
-    if end != len(data):
-        raise DatumError(f"{what} has {len(data) - end} bytes after its CBOR item")
-    try:
-        return cbor2.loads(data)
-    except Exception as exc:  # cbor2 raises several types for malformed input
-        raise DatumError(f"{what} is not well-formed CBOR: {exc}") from None
-
-
-def constr_of(obj: Any, where: str) -> tuple[int, list[Any]]:
-    """(constructor index, fields) of a decoded Plutus constructor in any tag form."""
-    if not isinstance(obj, cbor2.CBORTag):
-        raise DatumError(f"{where} must be a Plutus constructor, got {_kind(obj)}")
-    index = _constructor_index(obj, where)
-    fields = obj.value[1] if obj.tag == 102 else obj.value
-    if not isinstance(fields, (list, tuple)):
-        raise DatumError(f"{where} constructor fields must be an array, got {_kind(fields)}")
-    return index, list(fields)
-
-
-def _constructor_index(tag: Any, where: str) -> int:
-    number = tag.tag
-    if 121 <= number <= 127:
-        return int(number - 121)
-    if 1280 <= number <= 1400:
-        return int(number - 1280 + 7)
-    if number == 102:
-        value = tag.value
-        if (
-            not isinstance(value, (list, tuple))
-            or len(value) != 2
-            or isinstance(value[0], bool)
-            or not isinstance(value[0], int)
-            or value[0] < 0
-        ):
-            raise DatumError(f"{where} tag 102 must hold [index, fields]")
-        return int(value[0])
-    raise DatumError(f"{where} has CBOR tag {number}, which is not a Plutus constructor")
-
-
-def _fields(obj: Any, where: str, count: int, index: int = 0) -> list[Any]:
-    ix, fields = constr_of(obj, where)
-    if ix != index:
-        raise DatumError(f"{where} must be constructor {index}, got constructor {ix}")
-    if len(fields) != count:
-        raise DatumError(f"{where} must have {count} fields, got {len(fields)}")
-    return fields
-
-
-def _int(obj: Any, where: str) -> int:
-    if isinstance(obj, bool) or not isinstance(obj, int):
-        raise DatumError(f"{where} must be an integer, got {_kind(obj)}")
-    return obj
-
-
-def _bytes(
-    obj: Any, where: str, sizes: tuple[int, ...] | None = None, max_size: int | None = None
-) -> bytes:
-    if not isinstance(obj, bytes):
-        raise DatumError(f"{where} must be a byte string, got {_kind(obj)}")
-    if sizes is not None and len(obj) not in sizes:
-        allowed = " or ".join(str(s) for s in sizes)
-        raise DatumError(f"{where} must be {allowed} bytes, got {len(obj)}")
-    if max_size is not None and len(obj) > max_size:
-        raise DatumError(f"{where} must be at most {max_size} bytes, got {len(obj)}")
-    return obj
-
-
-def _hash(obj: Any, where: str) -> bytes:
-    return _bytes(obj, where, (HASH_SIZE,))
-
-
-def _list(obj: Any, where: str) -> list[Any]:
-    if not isinstance(obj, (list, tuple)):
-        raise DatumError(f"{where} must be a list, got {_kind(obj)}")
-    return list(obj)
-
-
-def _kind(obj: Any) -> str:
-    if isinstance(obj, cbor2.CBORTag):
-        return f"CBOR tag {obj.tag}"
-    return {
-        bytes: "a byte string",
-        int: "an integer",
-        list: "a list",
-        tuple: "a list",
-        dict: "a map",
-        bool: "a bool",
-    }.get(type(obj), type(obj).__name__)
-
-
-# -- records --------------------------------------------------------------------------------------
-
-
-class PlutusRecord:
-    """Shared CBOR plumbing: subclasses define `to_plutus` and `from_plutus`."""
-
-    __slots__ = ()
-
-    def to_plutus(self) -> cbor2.CBORTag:
-        raise NotImplementedError
-
-    @classmethod
-    def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
-        raise NotImplementedError
-
-    def to_cbor(self) -> bytes:
-        return encode_plutus(self.to_plutus())
-
-    def to_cbor_hex(self) -> str:
-        return self.to_cbor().hex()
-
-    @classmethod
-    def from_cbor(cls, data: bytes | str) -> Self:
-        return cls.from_plutus(load_plutus(data, cls.__name__))
-
-
 @dataclass(frozen=True, slots=True)
 class Wallet(PlutusRecord):
     """`Constr 0 [pkh, sc]`: payment key hash and stake key hash (b"" for an enterprise address)."""
@@ -242,8 +41,8 @@ class Wallet(PlutusRecord):
     sc: bytes = b""
 
     def __post_init__(self) -> None:
-        _hash(self.pkh, "Wallet.pkh")
-        _bytes(self.sc, "Wallet.sc", (0, HASH_SIZE))
+        read_hash(self.pkh, "Wallet.pkh")
+        read_bytes(self.sc, "Wallet.sc", (0, HASH_SIZE))
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(0, [self.pkh, self.sc])
@@ -251,8 +50,8 @@ class Wallet(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "Wallet"
-        pkh, sc = _fields(obj, where, 2)
-        return cls(_hash(pkh, f"{where}.pkh"), _bytes(sc, f"{where}.sc", (0, HASH_SIZE)))
+        pkh, sc = read_fields(obj, where, 2)
+        return cls(read_hash(pkh, f"{where}.pkh"), read_bytes(sc, f"{where}.sc", (0, HASH_SIZE)))
 
 
 VaultDatum = Wallet
@@ -260,9 +59,9 @@ VaultDatum = Wallet
 
 
 def _check_token(policy: Any, name: Any, amount: Any, where: str) -> None:
-    _bytes(policy, f"{where}.policy")
-    _bytes(name, f"{where}.name", max_size=MAX_ASSET_NAME_SIZE)
-    _int(amount, f"{where}.amount")
+    read_bytes(policy, f"{where}.policy")
+    read_bytes(name, f"{where}.name", max_size=MAX_ASSET_NAME_SIZE)
+    read_int(amount, f"{where}.amount")
     if policy in (ADA[0], USD[0]):
         if name:
             which = "ADA" if policy == ADA[0] else "USD"
@@ -298,7 +97,7 @@ class Token(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "Token"
-        policy, name, amount = _fields(obj, where, 3)
+        policy, name, amount = read_fields(obj, where, 3)
         _check_token(policy, name, amount, where)
         return cls(policy, name, amount)
 
@@ -313,7 +112,7 @@ class SaleDatum(PlutusRecord):
     max_bundle_size: int = DEFAULT_MAX_BUNDLE_SIZE
 
     def __post_init__(self) -> None:
-        _int(self.max_bundle_size, "SaleDatum.max_bundle_size")
+        read_int(self.max_bundle_size, "SaleDatum.max_bundle_size")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(
@@ -329,12 +128,12 @@ class SaleDatum(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "SaleDatum"
-        owner, bundle, cost, max_size = _fields(obj, where, 4)
+        owner, bundle, cost, max_size = read_fields(obj, where, 4)
         return cls(
             Wallet.from_plutus(owner, f"{where}.owner"),
             Token.from_plutus(bundle, f"{where}.bundle"),
             Token.from_plutus(cost, f"{where}.cost"),
-            _int(max_size, f"{where}.max_bundle_size"),
+            read_int(max_size, f"{where}.max_bundle_size"),
         )
 
 
@@ -348,8 +147,8 @@ class QueueDatum(PlutusRecord):
     pointer_name: bytes
 
     def __post_init__(self) -> None:
-        _int(self.number_of_bundles, "QueueDatum.number_of_bundles")
-        _bytes(self.pointer_name, "QueueDatum.pointer_name", (POINTER_NAME_SIZE,))
+        read_int(self.number_of_bundles, "QueueDatum.number_of_bundles")
+        read_bytes(self.pointer_name, "QueueDatum.pointer_name", (POINTER_NAME_SIZE,))
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(
@@ -365,12 +164,12 @@ class QueueDatum(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "QueueDatum"
-        owner, bundles, incentive, pointer = _fields(obj, where, 4)
+        owner, bundles, incentive, pointer = read_fields(obj, where, 4)
         return cls(
             Wallet.from_plutus(owner, f"{where}.owner"),
-            _int(bundles, f"{where}.number_of_bundles"),
+            read_int(bundles, f"{where}.number_of_bundles"),
             Token.from_plutus(incentive, f"{where}.incentive"),
-            _bytes(pointer, f"{where}.pointer_name", (POINTER_NAME_SIZE,)),
+            read_bytes(pointer, f"{where}.pointer_name", (POINTER_NAME_SIZE,)),
         )
 
 
@@ -387,8 +186,8 @@ class Keepers(PlutusRecord):
     def __post_init__(self) -> None:
         object.__setattr__(self, "pkhs", tuple(self.pkhs))
         for i, pkh in enumerate(self.pkhs):
-            _hash(pkh, f"Keepers.pkhs[{i}]")
-        _int(self.threshold, "Keepers.threshold")
+            read_hash(pkh, f"Keepers.pkhs[{i}]")
+        read_int(self.threshold, "Keepers.threshold")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(0, [list(self.pkhs), self.threshold])
@@ -396,11 +195,11 @@ class Keepers(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "Keepers"
-        pkhs, threshold = _fields(obj, where, 2)
-        items = _list(pkhs, f"{where}.pkhs")
+        pkhs, threshold = read_fields(obj, where, 2)
+        items = read_list(pkhs, f"{where}.pkhs")
         return cls(
-            tuple(_hash(p, f"{where}.pkhs[{i}]") for i, p in enumerate(items)),
-            _int(threshold, f"{where}.threshold"),
+            tuple(read_hash(p, f"{where}.pkhs[{i}]") for i, p in enumerate(items)),
+            read_int(threshold, f"{where}.threshold"),
         )
 
 
@@ -412,7 +211,7 @@ class Staking(PlutusRecord):
     reward_wallet: Wallet
 
     def __post_init__(self) -> None:
-        _hash(self.pool_id, "Staking.pool_id")
+        read_hash(self.pool_id, "Staking.pool_id")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(0, [self.pool_id, self.reward_wallet.to_plutus()])
@@ -420,9 +219,9 @@ class Staking(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "Staking"
-        pool_id, wallet = _fields(obj, where, 2)
+        pool_id, wallet = read_fields(obj, where, 2)
         return cls(
-            _hash(pool_id, f"{where}.pool_id"),
+            read_hash(pool_id, f"{where}.pool_id"),
             Wallet.from_plutus(wallet, f"{where}.reward_wallet"),
         )
 
@@ -439,7 +238,7 @@ class Contracts(PlutusRecord):
 
     def __post_init__(self) -> None:
         for name in ("sale", "queue", "band", "vault", "stake"):
-            _hash(getattr(self, name), f"Contracts.{name}")
+            read_hash(getattr(self, name), f"Contracts.{name}")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(0, [self.sale, self.queue, self.band, self.vault, self.stake])
@@ -447,10 +246,10 @@ class Contracts(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "Contracts"
-        fields = _fields(obj, where, 5)
+        fields = read_fields(obj, where, 5)
         names = ("sale", "queue", "band", "vault", "stake")
         sale, queue, band, vault, stake = (
-            _hash(f, f"{where}.{n}") for f, n in zip(fields, names, strict=True)
+            read_hash(f, f"{where}.{n}") for f, n in zip(fields, names, strict=True)
         )
         return cls(sale, queue, band, vault, stake)
 
@@ -465,7 +264,7 @@ class Fees(PlutusRecord):
 
     def __post_init__(self) -> None:
         for name in ("purchase_queue_bound", "refund_queue_bound", "start_sale_bound"):
-            _int(getattr(self, name), f"Fees.{name}")
+            read_int(getattr(self, name), f"Fees.{name}")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(
@@ -475,11 +274,11 @@ class Fees(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "Fees"
-        purchase, refund, start = _fields(obj, where, 3)
+        purchase, refund, start = read_fields(obj, where, 3)
         return cls(
-            _int(purchase, f"{where}.purchase_queue_bound"),
-            _int(refund, f"{where}.refund_queue_bound"),
-            _int(start, f"{where}.start_sale_bound"),
+            read_int(purchase, f"{where}.purchase_queue_bound"),
+            read_int(refund, f"{where}.refund_queue_bound"),
+            read_int(start, f"{where}.start_sale_bound"),
         )
 
 
@@ -494,11 +293,11 @@ class BatcherData(PlutusRecord):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "monster_prefixes", tuple(self.monster_prefixes))
-        _hash(self.monster_pid1, "BatcherData.monster_pid1")
-        _hash(self.monster_pid2, "BatcherData.monster_pid2")
+        read_hash(self.monster_pid1, "BatcherData.monster_pid1")
+        read_hash(self.monster_pid2, "BatcherData.monster_pid2")
         for i, prefix in enumerate(self.monster_prefixes):
-            _bytes(prefix, f"BatcherData.monster_prefixes[{i}]", max_size=MAX_ASSET_NAME_SIZE)
-        _hash(self.batcher_pid, "BatcherData.batcher_pid")
+            read_bytes(prefix, f"BatcherData.monster_prefixes[{i}]", max_size=MAX_ASSET_NAME_SIZE)
+        read_hash(self.batcher_pid, "BatcherData.batcher_pid")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(
@@ -509,16 +308,16 @@ class BatcherData(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "BatcherData"
-        pid1, pid2, prefixes, batcher = _fields(obj, where, 4)
-        items = _list(prefixes, f"{where}.monster_prefixes")
+        pid1, pid2, prefixes, batcher = read_fields(obj, where, 4)
+        items = read_list(prefixes, f"{where}.monster_prefixes")
         return cls(
-            _hash(pid1, f"{where}.monster_pid1"),
-            _hash(pid2, f"{where}.monster_pid2"),
+            read_hash(pid1, f"{where}.monster_pid1"),
+            read_hash(pid2, f"{where}.monster_pid2"),
             tuple(
-                _bytes(p, f"{where}.monster_prefixes[{i}]", max_size=MAX_ASSET_NAME_SIZE)
+                read_bytes(p, f"{where}.monster_prefixes[{i}]", max_size=MAX_ASSET_NAME_SIZE)
                 for i, p in enumerate(items)
             ),
-            _hash(batcher, f"{where}.batcher_pid"),
+            read_hash(batcher, f"{where}.batcher_pid"),
         )
 
 
@@ -559,19 +358,19 @@ class ProfitData(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "ProfitData"
-        feed_vkh, feed_pid, feed_tkn, profit_pid, profit_tkn, margin = _fields(obj, where, 6)
+        feed_vkh, feed_pid, feed_tkn, profit_pid, profit_tkn, margin = read_fields(obj, where, 6)
         _check_profit((feed_vkh, feed_pid, feed_tkn, profit_pid, profit_tkn), margin, where)
         return cls(feed_vkh, feed_pid, feed_tkn, profit_pid, profit_tkn, margin)
 
 
 def _check_profit(names: tuple[Any, Any, Any, Any, Any], margin: Any, where: str) -> None:
     feed_vkh, feed_pid, feed_tkn, profit_pid, profit_tkn = names
-    _hash(feed_vkh, f"{where}.feed_vkh")
-    _hash(feed_pid, f"{where}.feed_pid")
-    _bytes(feed_tkn, f"{where}.feed_tkn", max_size=MAX_ASSET_NAME_SIZE)
-    _bytes(profit_pid, f"{where}.profit_pid", (0, HASH_SIZE))
-    _bytes(profit_tkn, f"{where}.profit_tkn", max_size=MAX_ASSET_NAME_SIZE)
-    _int(margin, f"{where}.profit_margin")
+    read_hash(feed_vkh, f"{where}.feed_vkh")
+    read_hash(feed_pid, f"{where}.feed_pid")
+    read_bytes(feed_tkn, f"{where}.feed_tkn", max_size=MAX_ASSET_NAME_SIZE)
+    read_bytes(profit_pid, f"{where}.profit_pid", (0, HASH_SIZE))
+    read_bytes(profit_tkn, f"{where}.profit_tkn", max_size=MAX_ASSET_NAME_SIZE)
+    read_int(margin, f"{where}.profit_margin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,8 +387,8 @@ class ReferenceDatum(PlutusRecord):
     profit_data: ProfitData
 
     def __post_init__(self) -> None:
-        _hash(self.hot_key, "ReferenceDatum.hot_key")
-        _hash(self.pointer, "ReferenceDatum.pointer")
+        read_hash(self.hot_key, "ReferenceDatum.hot_key")
+        read_hash(self.pointer, "ReferenceDatum.pointer")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(
@@ -609,16 +408,16 @@ class ReferenceDatum(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "ReferenceDatum"
-        hot_key, keepers, staking, contracts, fees, pointer, batcher, profit = _fields(
+        hot_key, keepers, staking, contracts, fees, pointer, batcher, profit = read_fields(
             obj, where, 8
         )
         return cls(
-            _hash(hot_key, f"{where}.hot_key"),
+            read_hash(hot_key, f"{where}.hot_key"),
             Keepers.from_plutus(keepers, f"{where}.keepers"),
             Staking.from_plutus(staking, f"{where}.staking"),
             Contracts.from_plutus(contracts, f"{where}.contracts"),
             Fees.from_plutus(fees, f"{where}.fees"),
-            _hash(pointer, f"{where}.pointer"),
+            read_hash(pointer, f"{where}.pointer"),
             BatcherData.from_plutus(batcher, f"{where}.batcher_data"),
             ProfitData.from_plutus(profit, f"{where}.profit_data"),
         )
@@ -636,9 +435,9 @@ class OracleDatum(PlutusRecord):
     end_ms: int
 
     def __post_init__(self) -> None:
-        _int(self.price, "OracleDatum.price")
-        _int(self.start_ms, "OracleDatum.start_ms")
-        _int(self.end_ms, "OracleDatum.end_ms")
+        read_int(self.price, "OracleDatum.price")
+        read_int(self.start_ms, "OracleDatum.start_ms")
+        read_int(self.end_ms, "OracleDatum.end_ms")
 
     def to_plutus(self) -> cbor2.CBORTag:
         return constr(0, [constr(2, [{0: self.price, 1: self.start_ms, 2: self.end_ms}])])
@@ -646,17 +445,17 @@ class OracleDatum(PlutusRecord):
     @classmethod
     def from_plutus(cls, obj: Any, where: str | None = None) -> Self:
         where = where or "OracleDatum"
-        (inner,) = _fields(obj, where, 1)
-        (price_map,) = _fields(inner, f"{where}.price_data", 1, index=2)
+        (inner,) = read_fields(obj, where, 1)
+        (price_map,) = read_fields(inner, f"{where}.price_data", 1, index=2)
         if not isinstance(price_map, dict):
-            raise DatumError(f"{where}.price_data must be a map, got {_kind(price_map)}")
+            raise DatumError(f"{where}.price_data must be a map, got {kind_of(price_map)}")
         if any(type(k) is not int for k in price_map) or set(price_map) != {0, 1, 2}:
             keys = ", ".join(sorted(repr(k) for k in price_map))
             raise DatumError(f"{where}.price_data must have exactly the keys 0, 1, 2, got {keys}")
         return cls(
-            _int(price_map[0], f"{where}.price"),
-            _int(price_map[1], f"{where}.start_ms"),
-            _int(price_map[2], f"{where}.end_ms"),
+            read_int(price_map[0], f"{where}.price"),
+            read_int(price_map[1], f"{where}.start_ms"),
+            read_int(price_map[2], f"{where}.end_ms"),
         )
 
 

@@ -1,16 +1,12 @@
-"""The ledger's hashes, written once: key, script, datum and transaction ids.
+"""The ledger's hashes, written once: key, script and datum hashes.
 
 All are blake2b: 224 bits for key and script hashes, 256 bits for datums, bodies and auxiliary
-data. A transaction id is the hash of the body's exact bytes, so it is taken from a byte slice,
-never from a re-encoding.
+data. A transaction id (the hash of the body's exact bytes) is `ledger.parse.transaction_id`.
 """
 
 from __future__ import annotations
 
 import hashlib
-
-from .cbor import split_array
-from .errors import CborError
 
 
 def blake2b_224(data: bytes) -> bytes:
@@ -34,14 +30,3 @@ def script_hash(language: int, script: bytes) -> bytes:
 def datum_hash(datum: bytes) -> bytes:
     """Hash of a datum's exact CBOR bytes."""
     return blake2b_256(datum)
-
-
-def transaction_id(tx: bytes) -> bytes:
-    """The id of a serialized transaction `[body, witnesses, ...]`: the hash of its body's bytes."""
-    if not tx or tx[0] >> 5 != 4:
-        raise CborError("a transaction must be a CBOR array [body, witness set, ...]")
-    spans, _end = split_array(tx)
-    if not spans:
-        raise CborError("a transaction array cannot be empty")
-    start, end = spans[0]
-    return blake2b_256(tx[start:end])

@@ -9,9 +9,11 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
-from .datums import DEFAULT_MAX_BUNDLE_SIZE, POINTER_NAME_SIZE
-from .errors import InvalidSaleError
+from .cip30 import Utxo
+from .datums import DEFAULT_MAX_BUNDLE_SIZE, POINTER_NAME_SIZE, SaleDatum
+from .errors import InvalidSaleError, MarketError
 from .values import ADA, AssetId, check_asset_id, unit_of
 
 
@@ -82,6 +84,50 @@ class Sale:
     @property
     def is_started(self) -> bool:
         return self.status is SaleStatus.STARTED
+
+
+class SaleTermsOf(Protocol):
+    """The terms a seller locked in a sale (`store.sales.SaleTerms` fits)."""
+
+    @property
+    def owner_address(self) -> bytes: ...
+    @property
+    def bundle(self) -> AssetId: ...
+    @property
+    def bundle_amount(self) -> int: ...
+    @property
+    def cost(self) -> AssetId | None: ...
+    @property
+    def cost_amount(self) -> int: ...
+    @property
+    def total_bundle_quantity(self) -> int: ...
+
+
+def sale_from_utxo(
+    sale_id: str, terms: SaleTermsOf, pointer_name: bytes, utxo: Utxo
+) -> Sale | None:
+    """The sale a started sale's UTxO stands for: the seller's terms, the bundles its UTxO still
+    holds (Started, or SoldOut at none) and the datum's max bundle size; None when the UTxO holds
+    no readable SaleDatum."""
+    try:
+        datum = SaleDatum.from_cbor(utxo.inline_datum or b"")
+    except MarketError:
+        return None
+    held = utxo.value.quantity(terms.bundle)
+    available = min(held // terms.bundle_amount, terms.total_bundle_quantity)
+    return Sale(
+        id=sale_id,
+        status=SaleStatus.STARTED if available else SaleStatus.SOLD_OUT,
+        pointer_name=pointer_name,
+        owner_address=terms.owner_address,
+        bundle=terms.bundle,
+        bundle_amount=terms.bundle_amount,
+        cost=terms.cost,
+        cost_amount=terms.cost_amount,
+        total_bundle_quantity=terms.total_bundle_quantity,
+        available_bundle_quantity=available,
+        max_bundle_size=datum.max_bundle_size,
+    )
 
 
 def _check_asset(sale_id: str, what: str, asset: AssetId) -> None:

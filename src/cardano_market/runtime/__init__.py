@@ -4,7 +4,8 @@
 the HTTP app (`web`) and the multi-process serve (`serve`). Only `cli`, `demo` and tests sit above.
 """
 
-from .parts import ServiceParts, open_service
+from .assembly import open_service
+from .parts import ServiceParts
 from .web import create_service_app
 
 __all__ = ["ServiceParts", "create_service_app", "open_service"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..app.runtime import ContractAddresses
+from ..app.context import ContractAddresses
 from ..config import Settings
 from ..domain.address import decode_address
 from ..domain.errors import ConfigError

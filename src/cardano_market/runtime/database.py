@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from ..domain.errors import DuplicateRecordError
 from ..store.db import Database
-from ..store.repos import SaleRepo
+from ..store.sales import SaleRepo
 from .keys import check_stored_key_ids
 
 if TYPE_CHECKING:
-    from ..app.runtime import Marketplace
+    from ..app.context import Context
     from ..security.keystore import KeyStore
 
 log = logging.getLogger("cardano_market.service")
@@ -24,7 +24,7 @@ def open_database(settings: Settings) -> Database:
     return Database.connect(settings.database_url)
 
 
-def record_seeded_sales(market: Marketplace, seeded: Any) -> None:
+def record_seeded_sales(market: Context, seeded: Any) -> None:
     """Put the seed's sales in the database (once; later starts find them there)."""
     policy = market.addresses.pointer_policy
     with market.database.session() as session:
@@ -41,8 +41,8 @@ def record_seeded_sales(market: Marketplace, seeded: Any) -> None:
 def check_stored_keys(database: Database, keystore: KeyStore) -> None:
     """Refuse to start (ConfigError naming the key id) when a stored custodial wallet was
     sealed with a key that is not configured: its user could never sign."""
-    from ..store.v2_repos import CustodialWalletRepo
+    from ..store.users import CustodialWalletRepo
 
     with database.session() as session:
-        stored = CustodialWalletRepo(session, keystore).key_ids()
+        stored = CustodialWalletRepo(session).key_ids()
     check_stored_key_ids(keystore, stored)

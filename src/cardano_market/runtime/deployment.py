@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import parse_out_ref
 from ..domain.address import decode_address
+from ..domain.cip30 import OutRef
 from ..domain.errors import ConfigError
 from ..domain.values import asset_from_unit
 
@@ -24,7 +25,7 @@ def expected_deployment(parts: ServiceParts) -> Any:
     from ..domain.profiles import profile_for
 
     settings, market = parts.settings, parts.market
-    refs: dict[str, tuple[bytes, int]] = {}
+    refs: dict[str, OutRef] = {}
     contracts = getattr(parts.devnet, "contracts", None)
     if contracts is not None:
         reference_address, starter = contracts.reference_utxo.address, contracts.starter_nft

@@ -18,11 +18,12 @@ from ..app.operator import OperatorKeys, load_signing_key
 from ..app.sale_lifecycle import DeploymentRefs
 from ..config import Network, Settings, env_name, parse_out_ref
 from ..domain.address import decode_address, parse_address
+from ..domain.cip30 import OutRef
 from ..domain.errors import ConfigError
 from ..domain.values import asset_from_unit
 
 if TYPE_CHECKING:
-    from ..app.v2.context import EscrowKey
+    from ..app.context import EscrowKey
     from ..security.jwt_auth import Algorithm, JwtVerifier
     from ..security.keystore import KeyStore
     from .parts import ServiceParts
@@ -119,7 +120,7 @@ def public_operator(
     return OperatorKeys.enterprise(hot, collateral, network_id), refs
 
 
-def _out_ref_or_none(text: str | None) -> tuple[bytes, int] | None:
+def _out_ref_or_none(text: str | None) -> OutRef | None:
     return None if text is None else parse_out_ref(text)
 
 
@@ -170,8 +171,8 @@ def register_service_keys(parts: ServiceParts) -> None:
     if v2 is not None:
         if v2.escrow is not None:
             keys.register(v2.escrow.key.hash, "the escrow")
-        keys.register_address(v2.fees.platform_fee_address, "the platform fee address")
-        keys.register_address(v2.fees.node_fee_address, "the node fee address")
+        keys.register_address(v2.secondary_fees.platform_fee_address, "the platform fee address")
+        keys.register_address(v2.secondary_fees.node_fee_address, "the node fee address")
     # The devnet's CIP-30 wallets sign anything they are handed: never serve one for a key the
     # service holds, or /devnet/wallets/<name>/sign-tx would sign around the gate.
     parts.wallets = {
@@ -312,7 +313,7 @@ def _read_secret(path: Path) -> bytes:
 
 def escrow_key(settings: Settings, network_id: int) -> EscrowKey | None:
     """The key secondary-market listings are held under; on the devnet a derived wallet's."""
-    from ..app.v2.context import EscrowKey
+    from ..app.context import EscrowKey
     from ..domain.address import Credential, make_address
     from ..synthetic import wallet
 

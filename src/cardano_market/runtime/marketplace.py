@@ -1,15 +1,17 @@
-"""The marketplace a service serves, assembled from opened parts: `Marketplace` (terms, contract
-addresses, the chain behind metrics, oracle prices, database) and the v2 custodial context over it
-(`V2Context`: key store, JWT verifier, secondary-market fees and escrow)."""
+"""The marketplace a service serves, assembled from opened parts: the app's `Context` (terms,
+contract addresses, the chain behind metrics, oracle prices, database) and, for the custodial
+API, the same `Context` with its custodial part filled in (key store, JWT verifier,
+secondary-market fees and escrow)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from ..app.context import Context, ContractAddresses
 from ..app.prices import OraclePrices
-from ..app.runtime import ContractAddresses, Marketplace
 from ..chain.base import ChainBackend
 from ..chain.instrumented import InstrumentedBackend
 from ..config import Network, Settings
@@ -21,7 +23,7 @@ from .database import check_stored_keys
 from .keys import escrow_key, keystore_from_settings, service_jwt_verifier
 
 if TYPE_CHECKING:
-    from ..app.v2.context import SecondaryFees, V2Context
+    from ..app.context import Context, SecondaryFees
     from ..service.observability import Metrics
     from .parts import ServiceParts
 
@@ -39,10 +41,10 @@ def build_marketplace(
     metrics: Metrics,
     addresses: ContractAddresses,
     config: MarketplaceConfig,
-) -> Marketplace:
+) -> Context:
     """The marketplace over `chain`, its every call counted in `metrics`."""
     observed = InstrumentedBackend(chain, metrics)
-    return Marketplace(
+    return Context(
         network_id=chain.network_id,
         config=config,
         addresses=addresses,
@@ -53,15 +55,14 @@ def build_marketplace(
     )
 
 
-def open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
+def open_v2(settings: Settings, parts: ServiceParts) -> Context | None:
     """The custodial API's context; on the devnet, its users, tokens and wallets recorded.
 
     ConfigError when it cannot be configured, except for a devnet whose key store refuses to
     generate a key (a PostgreSQL devnet without `KEY_ENCRYPTION_KEY`): there the v2 API is
     left out with a warning and v1 serves on.
     """
-    from ..app.v2.context import V2Context
-    from ..app.v2.seeding import seed_v2
+    from ..app.seeding import seed_v2
 
     devnet = settings.network is Network.DEVNET
     network_id = parts.market.network_id
@@ -73,9 +74,8 @@ def open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
         log.warning("the v2 custodial API is off: %s", exc)
         return None
     check_stored_keys(parts.database, keystore)
-    ctx = V2Context(
-        market=parts.market,
-        database=parts.database,
+    ctx = replace(
+        parts.market,
         keystore=keystore,
         fees=secondary_fees(settings, parts.market.addresses.cash_register, network_id),
         verifier=service_jwt_verifier(settings),
@@ -84,7 +84,6 @@ def open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
         devnet=devnet,
         worker_poll_seconds=settings.worker_poll_ms / 1000,
         worker_lease_seconds=settings.worker_lease_seconds,
-        clock=parts.market.clock,
     )
     if devnet and parts.devnet is not None:
         seed_v2(ctx, parts.devnet)
@@ -94,7 +93,7 @@ def open_v2(settings: Settings, parts: ServiceParts) -> V2Context | None:
 def secondary_fees(settings: Settings, cash_register: bytes, network_id: int) -> SecondaryFees:
     """Where secondary-market fees go and how much: configured, the devnet's derived wallets,
     or the cash register."""
-    from ..app.v2.context import SecondaryFees
+    from ..app.context import SecondaryFees
     from ..synthetic import wallet
 
     def address(configured: str | None, devnet_wallet: str) -> bytes:

@@ -72,7 +72,7 @@ def worker_app() -> FastAPI:
     without background loops (the parent runs them)."""
     from ..config import load_settings
     from ..service.observability import configure_logging
-    from .parts import open_service
+    from .assembly import open_service
     from .web import create_service_app
 
     logging_options = json.loads(os.environ.get(LOG_VAR) or "{}")

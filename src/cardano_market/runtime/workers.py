@@ -19,7 +19,7 @@ from ..worker.loops import NamedLoop, RunningLoops
 from .keys import key_address, load_key, required
 
 if TYPE_CHECKING:
-    from ..app.v2.context import V2Context
+    from ..app.context import Context
     from ..worker.batcher import Batcher
     from .parts import ServiceParts
 
@@ -70,6 +70,8 @@ def settlement_loops(
             confirmations=settings.monitor_confirmations,
             from_block=settings.monitor_from_block,
             on_event=parts.metrics.monitor_event,
+            # the batcher's allow-list: the profit token, which is the marketplace currency
+            incentives=[parts.market.config.currency],
         )
         loops.append(
             NamedLoop(
@@ -123,7 +125,8 @@ def configured_batcher(
     """The batcher a public network's settings describe: its key (certificate and vault), the
     operator's collateral key, and the deployment (reference data, sale, queue and vault
     reference scripts), read from the chain and checked against the ReferenceDatum."""
-    from ..worker.batcher import Batcher, BatcherKeys
+    from ..app.settlement.deployment import BatcherKeys
+    from ..worker.batcher import Batcher
 
     missing = [n for n in _BATCHER_SETTINGS if getattr(settings, n) is None]
     if missing:
@@ -171,7 +174,7 @@ def configured_batcher(
 
 
 def in_app_background(
-    v2: V2Context | None, *, worker: bool, loops: Sequence[NamedLoop]
+    v2: Context | None, *, worker: bool, loops: Sequence[NamedLoop]
 ) -> Background:
     """What the HTTP app runs while it is up: with `worker` (and a v2 context) a transaction
     worker in a daemon thread, and `loops`; stopped loops first, then the worker."""
@@ -191,7 +194,7 @@ def in_app_background(
     return start
 
 
-def _start_processor(v2: V2Context) -> Callable[[], None]:
+def _start_processor(v2: Context) -> Callable[[], None]:
     """A transaction worker in a daemon thread; returns what stops it (and waits for it)."""
     import threading
 

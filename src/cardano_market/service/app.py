@@ -19,7 +19,7 @@ from .devnet import devnet_router
 from .errors import install_error_handlers
 
 if TYPE_CHECKING:
-    from ..app.v2.context import V2Context
+    from ..app.context import Context
     from ..store.db import Database
     from .edge import EdgeOptions
     from .observability import Metrics
@@ -43,7 +43,7 @@ def create_app(
     recaptcha: RecaptchaVerifier | None = None,
     database: Database | None = None,
     on_close: Callable[[], None] | None = None,
-    v2: V2Context | None = None,
+    v2: Context | None = None,
     background: Callable[[], Callable[[], None]] | None = None,
     edge: EdgeOptions | None = None,
 ) -> FastAPI:
@@ -108,7 +108,7 @@ def create_app(
     return app
 
 
-def _v2_user(v2: V2Context) -> Callable[[str | None], str] | None:
+def _v2_user(v2: Context) -> Callable[[str | None], str] | None:
     verifier = v2.verifier
     if verifier is None:
         return None
@@ -119,13 +119,11 @@ def _v2_user(v2: V2Context) -> Callable[[str | None], str] | None:
     return user_of
 
 
-def _mount_v2(app: FastAPI, v2: V2Context) -> None:
-    from ..app.v2.processing import load_handlers
+def _mount_v2(app: FastAPI, v2: Context) -> None:
     from .v2.auth import authenticate
     from .v2.errors import install_v2_error_handlers
     from .v2.routes import devnet_token_router, v2_routers
 
-    load_handlers()
     app.state.v2 = v2
     for router in v2_routers():
         app.include_router(router)

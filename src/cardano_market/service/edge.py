@@ -52,9 +52,9 @@ def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 MAX_NUMBER_DIGITS = 40
-"""Digits a JSON number may have (as `app.v2.money.MAX_INPUT_DIGITS`)."""
+"""Digits a JSON number may have (as `domain.amounts.MAX_INPUT_DIGITS`)."""
 MAX_NUMBER_EXPONENT = 60
-"""The largest exponent a JSON number may write (as `app.v2.money.MAX_EXPONENT`)."""
+"""The largest exponent a JSON number may write (as `domain.amounts.MAX_EXPONENT`)."""
 
 _SUSPECT_NUMBER = re.compile(
     rb"[:\[,]\s*-?(?:\d{41}|[\d.]*[eE][+-]?\d{2}|\d*\.\d{41}|NaN|Infinity)"

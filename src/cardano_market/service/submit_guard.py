@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cbor2
 
 from ..app.submit import hex_field
 from ..domain.cbor import split_array, split_map
 from ..domain.errors import CborError
-from ..store.repos import IssuedTransactionRepo
-from ..tx.witness import WITNESS_SET_KEY_NAMES, transaction_id
+from ..ledger.parse import transaction_id
+from ..ledger.witness import WITNESS_SET_KEY_NAMES
 from .errors import bad_request, not_found
 
 
@@ -26,16 +28,16 @@ def check_witness_set(text: str, field: str = "witnessSetCborHex") -> None:
         raise bad_request(_only_vkeys(field, min(extra)))
 
 
-def check_signed(text: str, database: object, *, relay: bool) -> None:
-    """A whole signed transaction: 404 when we did not issue it (unless `relay`); for one we
-    issued, 400 when its witness set adds an entry other than vkey witnesses."""
+def check_signed(text: str, issued_cbor: Callable[[str], bytes | None], *, relay: bool) -> None:
+    """A whole signed transaction: 404 when we did not issue it (unless `relay`; `issued_cbor`
+    looks up what we issued); for one we issued, 400 when its witness set adds an entry other
+    than vkey witnesses."""
     raw = hex_field("cborHex", text)
     try:
         tx_id = transaction_id(raw).hex()
     except CborError as exc:
         raise bad_request(f"cborHex: {exc}") from None
-    with database.session() as session:  # type: ignore[attr-defined]
-        issued = IssuedTransactionRepo(session).get(tx_id)
+    issued = issued_cbor(tx_id)
     if issued is None:
         if relay:
             return
@@ -43,7 +45,7 @@ def check_signed(text: str, database: object, *, relay: bool) -> None:
             f"Transaction {tx_id} was not issued by this service (it submits only its own"
             " transactions; relaying is off)"
         )
-    ours = _entries(_witness_set(bytes(issued.cbor), "issued transaction"), "issued transaction")
+    ours = _entries(_witness_set(issued, "issued transaction"), "issued transaction")
     theirs = _entries(_witness_set(raw, "cborHex"), "cborHex witness set")
     for key, value in theirs.items():
         if key != 0 and ours.get(key) != value:

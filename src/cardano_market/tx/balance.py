@@ -19,9 +19,9 @@ from ..domain.fees import min_fee
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.values import AssetId, Value, sum_values, unit_of
+from ..ledger.witness import witness_set_size
 from .body import body_hash, encode_body, encode_transaction, sort_inputs
 from .select import Selection, start_selection
-from .witness import witness_set_size
 
 _MAX_FEE_ROUNDS = 10
 _WORST_COIN = 2**64 - 1  # sizes change chunks as if their coin took the full 9 bytes
@@ -84,7 +84,7 @@ def balance(
         )
         if isinstance(result, BalancedTransaction):
             for utxo in result.inputs:
-                utxo.check_no_duplicate_keys(f"input {utxo.tx_hash.hex()}#{utxo.index}")
+                utxo.check_no_duplicate_keys(f"input {utxo.out_ref}")
             return result
         if not selection.top_up(result.lovelace):
             _raise_short(selection, target, {"lovelace": result.lovelace})

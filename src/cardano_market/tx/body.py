@@ -75,7 +75,7 @@ def transaction_inputs(tx: bytes) -> list[OutRef]:
     if isinstance(raw, cbor2.CBORTag):
         raw = raw.value
     try:
-        refs = [(bytes(tx_hash), int(index)) for tx_hash, index in raw]
+        refs = [OutRef(bytes(tx_hash), int(index)) for tx_hash, index in raw]
     except (TypeError, ValueError) as exc:
         raise CborError(f"malformed transaction inputs: {exc}") from None
     return sort_inputs(refs)

@@ -29,10 +29,10 @@ from fractions import Fraction
 
 from ..domain.address import payment_key_hash
 from ..domain.cip30 import Utxo
-from ..domain.datums import constr, constr_of, encode_plutus, load_plutus
 from ..domain.errors import DatumError, InsufficientFundsError, MarketError
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
+from ..domain.plutus_data import constr, constr_of, encode_plutus, load_plutus
 from ..domain.values import ADA, AssetId, Value, sum_values, unit_of, value_of
 from .balance import BalancedTransaction, _try_balance
 from .select import Selection, start_selection
@@ -287,7 +287,7 @@ def _check_escrow(escrow: Utxo, deal_id: int, asset: AssetId) -> int:
     found = escrow_deal_id(escrow)
     if found != deal_id:
         raise DealTransactionError(
-            f"UTxO {escrow.tx_hash.hex()}#{escrow.index} is not deal {deal_id}'s escrow "
+            f"UTxO {escrow.out_ref} is not deal {deal_id}'s escrow "
             f"(its datum names {'no deal' if found is None else f'deal {found}'})"
         )
     if payment_key_hash(escrow.address) is None:
@@ -346,7 +346,7 @@ def _build(
         if exhausted or not selection.top_up(result.lovelace):
             raise _short_error({"lovelace": result.lovelace})
     for utxo in result.inputs:
-        utxo.check_no_duplicate_keys(f"input {utxo.tx_hash.hex()}#{utxo.index}")
+        utxo.check_no_duplicate_keys(f"input {utxo.out_ref}")
     signers = frozenset(
         h for h in (payment_key_hash(u.address) for u in result.inputs) if h is not None
     )

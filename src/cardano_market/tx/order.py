@@ -69,7 +69,7 @@ class OrderTransaction:
         return {
             "txId": self.tx_id,
             "fee": self.fee,
-            "inputs": [f"{u.tx_hash.hex()}#{u.index}" for u in self.balanced.inputs],
+            "inputs": [f"{u.out_ref}" for u in self.balanced.inputs],
             "vkeyWitnesses": self.balanced.vkey_witnesses,
             "outputs": [
                 {

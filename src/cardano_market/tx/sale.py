@@ -25,31 +25,23 @@ from ..domain.datums import (
     SaleDatum,
     Token,
     address_from_wallet,
-    constr,
-    encode_plutus,
     wallet_from_address,
 )
 from ..domain.errors import AddressError, InvalidSaleError
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.pointer import pointer_asset_name
+from ..domain.redeemers import PointerRedeemer, SaleRedeemer
 from ..domain.values import ADA, AssetId, Value, unit_of
-from .script import (
-    Evaluate,
-    Mint,
-    ScriptInput,
-    ScriptTransaction,
-    Shape,
-    build_script_transaction,
-    reference_datum_of,
-)
+from ..ledger.references import reference_datum_of
+from .script import Evaluate, Mint, ScriptInput, ScriptTransaction, Shape, build_script_transaction
 
 SALE_AMOUNT_MARGIN = 2_000_000
 """Lovelace above `saleLovelace` the wallet is asked for, to pay the fee and change (deployed)."""
 
-MINT_POINTER = encode_plutus(constr(0, []))
-BURN_POINTER = encode_plutus(constr(1, []))
-REMOVE_SALE = encode_plutus(constr(3, []))
+MINT_POINTER = PointerRedeemer.MINT.to_cbor()
+BURN_POINTER = PointerRedeemer.BURN.to_cbor()
+REMOVE_SALE = SaleRedeemer.REMOVE_SALE.to_cbor()
 
 
 def sale_start_amount(
@@ -151,7 +143,7 @@ class SaleTransaction:
             "txId": self.tx_id,
             "fee": self.fee,
             "pointer": unit_of(self.pointer),
-            "inputs": [f"{u.tx_hash.hex()}#{u.index}" for u in tx.inputs],
+            "inputs": [f"{u.out_ref}" for u in tx.inputs],
             "exUnits": {f"{k[0]}:{k[1]}": [u.mem, u.steps] for k, u in tx.ex_units.items()},
             "outputs": [
                 {"address": encode_address(o.address), "lovelace": o.value.coin} for o in tx.outputs
@@ -223,15 +215,13 @@ def build_sale_end_transaction(
 ) -> SaleTransaction:
     """The unsigned sale-end transaction: RemoveSale, pointer burned, the rest to the owner."""
     if sale_utxo.inline_datum is None:
-        raise InvalidSaleError(
-            f"the sale UTxO {sale_utxo.tx_hash.hex()}#{sale_utxo.index} has no inline SaleDatum"
-        )
+        raise InvalidSaleError(f"the sale UTxO {sale_utxo.out_ref} has no inline SaleDatum")
     datum = SaleDatum.from_cbor(sale_utxo.inline_datum)
     policy = deployment.pointer_policy
     pointers = {a: q for a, q in sale_utxo.value.assets.items() if a[0] == policy}
     if len(pointers) != 1:
         raise InvalidSaleError(
-            f"the sale UTxO {sale_utxo.tx_hash.hex()}#{sale_utxo.index} holds "
+            f"the sale UTxO {sale_utxo.out_ref} holds "
             f"{len(pointers)} pointer names under policy {policy.hex()}; exactly one is needed"
         )
     [(pointer, quantity)] = pointers.items()

@@ -29,23 +29,20 @@ import cbor2
 from ..domain.address import payment_key_hash
 from ..domain.cbor import encode_head
 from ..domain.cip30 import OutRef, Utxo
-from ..domain.datums import ReferenceDatum
-from ..domain.errors import DatumError, InsufficientFundsError, MarketError
+from ..domain.errors import InsufficientFundsError, MarketError
 from ..domain.fees import min_fee, reference_scripts_size
-from ..domain.hashes import script_hash
 from ..domain.outputs import TxOutput
 from ..domain.params import ProtocolParameters
 from ..domain.scriptdata import language_views, script_data_hash
 from ..domain.values import AssetId, Value, canonical_key, sum_values, unit_of
 from ..ledger.exunits import ExUnits, RedeemerKey
+from ..ledger.redeemers import encode_redeemers
+from ..ledger.scripts import PLUTUS_V3
+from ..ledger.witness import witness_set_size
 from .balance import TransactionTooLargeError, _make_change, _Short
 from .body import SET_TAG, body_hash, encode_body, encode_inputs, encode_transaction
 from .select import Selection, start_selection
-from .witness import witness_set_size
 
-SPEND, MINT = 0, 1
-_TAG_NAMES = {SPEND: "spend", MINT: "mint"}
-PLUTUS_V3 = 3
 _MAX_FEE_ROUNDS = 10
 _MAX_EVALUATIONS = 6
 
@@ -247,7 +244,7 @@ def _settle(
     mem = sum(u.mem for _k, _d, u in redeemers)
     steps = sum(u.steps for _k, _d, u in redeemers)
     ref_size = reference_scripts_size((*spent, *plan.reference_inputs))
-    redeemer_bytes = _encode_redeemers(redeemers)
+    redeemer_bytes = encode_redeemers(redeemers)
     witness_set = encode_head(5, 1) + b"\x05" + redeemer_bytes if redeemers else encode_head(5, 0)
     data_hash = (
         script_data_hash(redeemer_bytes, None, language_views({PLUTUS_V3}, params.cost_models))
@@ -409,19 +406,11 @@ def _redeemers(
         script = script_inputs.get(utxo.out_ref)
         if script is not None:
             unit = units.get(utxo.out_ref, _PLACEHOLDER)
-            entries.append(((_TAG_NAMES[SPEND], index), script.redeemer, unit))
+            entries.append((("spend", index), script.redeemer, unit))
     for index, mint in enumerate(_sorted_mints(mints)):
         unit = units.get(mint.policy, _PLACEHOLDER)
-        entries.append(((_TAG_NAMES[MINT], index), mint.redeemer, unit))
+        entries.append((("mint", index), mint.redeemer, unit))
     return entries
-
-
-def _encode_redeemers(redeemers: Sequence[tuple[RedeemerKey, bytes, ExUnits]]) -> bytes:
-    tags = {name: tag for tag, name in _TAG_NAMES.items()}
-    return encode_head(5, len(redeemers)) + b"".join(
-        cbor2.dumps([tags[key[0]], key[1]]) + b"\x82" + data + cbor2.dumps([u.mem, u.steps])
-        for key, data, u in redeemers
-    )
 
 
 def _units_by_target(
@@ -487,22 +476,3 @@ def encode_mint(mints: Sequence[Mint]) -> bytes:
 def _raise_short(selection: Selection, known: dict[str, int]) -> None:
     detail = ", ".join(f"{qty} {unit}" for unit, qty in sorted(known.items()))
     raise InsufficientFundsError(f"Insufficient funds: the wallet is short of {detail}", known)
-
-
-def reference_script_hash(utxo: Utxo) -> bytes | None:
-    """The hash of the script `utxo` carries as a reference script; None without one or when
-    it is not a readable `[language, bytes]` script reference."""
-    if utxo.script_ref is None:
-        return None
-    try:
-        language, script = cbor2.loads(utxo.script_ref)
-        return script_hash(int(language), bytes(script))
-    except (ValueError, TypeError, cbor2.CBORDecodeError):
-        return None
-
-
-def reference_datum_of(utxo: Utxo) -> ReferenceDatum:
-    """The ReferenceDatum inlined in the reference-data UTxO (sale and batch deployments)."""
-    if utxo.inline_datum is None:
-        raise DatumError("the reference-data UTxO carries no inline ReferenceDatum")
-    return ReferenceDatum.from_cbor(utxo.inline_datum)

@@ -98,7 +98,7 @@ def start_selection(utxos: Iterable[Utxo]) -> Selection:
     seen: set[OutRef] = set()
     pool: list[Utxo] = []
     for utxo in utxos:
-        ref = (utxo.tx_hash, utxo.index)
+        ref = utxo.out_ref
         if ref in seen or payment_key_hash(utxo.address) is None:
             continue
         seen.add(ref)

@@ -1,5 +1,6 @@
-"""Background workers: the chain monitor that keeps the database true."""
+"""Workers: loops only (the chain monitor, the batcher, the custodial transaction processor), each
+calling its use case in `app`."""
 
-from .monitor import ChainMonitor, MonitorEvent, PollReport
+from .monitor import ChainMonitor
 
-__all__ = ["ChainMonitor", "MonitorEvent", "PollReport"]
+__all__ = ["ChainMonitor"]

@@ -18,8 +18,7 @@ from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters
 from ...domain.values import ADA, AssetId, unit_of
 from ...ledger.exunits import ExUnits, RedeemerKey
-from ..base import ChainError, OraclePrice, Tip, TxStatus
-from ..history import ChainTransaction, chain_transaction
+from ..base import ChainError, ChainTransaction, OraclePrice, Tip, TxStatus, chain_transaction
 from .ledger import Ledger
 from .store import TxRecord
 

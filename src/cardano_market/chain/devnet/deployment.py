@@ -25,8 +25,8 @@ from ...domain.address import script_address
 from ...domain.errors import SeedError
 from ...domain.hashes import script_hash
 from ...domain.values import AssetId
+from ...ledger.scripts import PLUTUS_V3
 
-PLUTUS_V3 = 3
 STARTER_NAME = b"NEWMarketplace"
 _LABEL = "cardano-market devnet"
 VALIDATORS = ("sale", "queue", "vault")

@@ -25,8 +25,8 @@ from ...domain.outputs import TxOutput
 from ...domain.params import ProtocolParameters, default_parameters
 from ...domain.slots import SlotConfig
 from ...ledger.exunits import ExUnits, RedeemerKey
+from ...ledger.parse import ParsedTx, parse_transaction
 from ..base import ChainError, EvaluationError, SubmitError, Tip, TxState, TxStatus
-from .parse import ParsedTx, parse_transaction
 from .rules import Resolved, RuleContext, check_phase_one, collateral_balance, resolve
 from .store import Store, TxRecord
 
@@ -67,7 +67,7 @@ def plutus_evaluator(
     """The default evaluator: `devnet.plutus.evaluate_scripts` (uplc), run in the deep-stack
     child process (`_deep_stack`): uplc recurses once per term, and the serving process never
     raises its recursion limit."""
-    from ..._deep_stack import DeepStackError, deep_call
+    from ...contracts._deep_stack import DeepStackError, deep_call
 
     try:
         outcome = deep_call(
@@ -95,9 +95,9 @@ class _ChildFailure:
             return PlutusUnavailableError(self.message)
         if self.kind == "EvaluationError":
             return EvaluationError(self.message, self.trace)
-        from . import plutus
+        from . import plutus_scripts
 
-        cls = getattr(plutus, self.kind, plutus.PlutusEvaluationError)
+        cls = getattr(plutus_scripts, self.kind, plutus_scripts.PlutusEvaluationError)
         error: EvaluationError = cls(self.message, self.trace, rule=self.rule, key=self.key)
         return error
 
@@ -110,7 +110,8 @@ def _evaluate_in_child(
     enforce_budget: bool,
 ) -> dict[RedeemerKey, ExUnits] | _ChildFailure:
     try:
-        from .plutus import PlutusEvaluationError, evaluate_scripts
+        from .plutus import evaluate_scripts
+        from .plutus_scripts import PlutusEvaluationError
     except ImportError as exc:
         return _ChildFailure(
             "PlutusUnavailableError",

@@ -18,150 +18,32 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import cbor2
-
-from ...domain import hashes
-from ...domain.cbor import item_end
 from ...domain.cip30 import OutRef, Utxo
-from ...domain.errors import CborError
+from ...domain.hashes import script_hash
 from ...domain.params import ProtocolParameters
 from ...domain.slots import SlotConfig
 from ...ledger.exunits import ExUnits, RedeemerKey
-from ..base import EvaluationError
-from . import scripts
+from ...ledger.scripts import (
+    LANGUAGE_NAMES,
+    NATIVE,
+    PLUTUS_V3,
+)
+from .plutus_scripts import (
+    PlutusEvaluationError,
+    ScriptContextError,
+    ScriptFailure,
+    UnsupportedScriptError,
+    ledger_script,
+    read_script_ref,
+    script_cbor,
+)
 
 if TYPE_CHECKING:
-    from .parse import ParsedTx
+    from ...ledger.parse import ParsedTx
     from .script_context import RedeemerEntry
-
-NATIVE, PLUTUS_V1, PLUTUS_V2, PLUTUS_V3 = 0, 1, 2, 3
-"""Script language tags: the hash prefix byte and the script-reference type."""
 
 RECURSION_LIMIT = 100_000
 """uplc's flat decoder and AST passes recurse once per term nesting level."""
-
-_LANGUAGE_NAMES = {
-    NATIVE: "native",
-    PLUTUS_V1: "PlutusV1",
-    PLUTUS_V2: "PlutusV2",
-    PLUTUS_V3: "PlutusV3",
-}
-
-
-# -- errors ---------------------------------------------------------------------------------------
-
-
-class PlutusEvaluationError(EvaluationError):
-    """Scripts could not run or did not pass; `rule` names the ledger rule, `key` the redeemer."""
-
-    default_rule = "ScriptFailure"
-
-    def __init__(
-        self,
-        message: str,
-        trace: Sequence[str] = (),
-        *,
-        rule: str | None = None,
-        key: RedeemerKey | None = None,
-    ) -> None:
-        super().__init__(message, trace)
-        self.rule = rule or self.default_rule
-        self.key = key
-
-
-class ScriptFailure(PlutusEvaluationError):
-    """A script failed (error term, builtin failure, non-unit result) or ran over its budget."""
-
-
-class ScriptContextError(PlutusEvaluationError):
-    """The transaction cannot be shown to a script (missing input, datum or script, bad item)."""
-
-    default_rule = "ScriptContextError"
-
-
-class UnsupportedScriptError(PlutusEvaluationError):
-    """A redeemer runs a Plutus V1 or V2 script: the devnet evaluates Plutus V3 only."""
-
-    default_rule = "UnsupportedPlutusVersion"
-
-
-# -- script bytes and hashes ----------------------------------------------------------------------
-
-
-def script_cbor(script: bytes) -> bytes:
-    """The script as the ledger stores it: one CBOR byte string wrapping the flat program.
-
-    Accepts that form, the doubly wrapped form of a `.plutus` file's `cborHex` (what a witness
-    set holds), or bare flat bytes (which never start with a CBOR byte-string head).
-    """
-    if _is_bytestring(script):
-        inner = cbor2.loads(script)
-        return inner if _is_bytestring(inner) else script
-    return cbor2.dumps(script)
-
-
-def flat_bytes(script: bytes) -> bytes:
-    """The flat-encoded program inside a script in any of the forms `script_cbor` accepts."""
-    inner: bytes = cbor2.loads(script_cbor(script))
-    return inner
-
-
-def script_hash(script: bytes, version: int = PLUTUS_V3) -> bytes:
-    """blake2b-224 of the language byte and the singly wrapped script (native: its exact CBOR).
-
-    A Plutus script may be given in any form `script_cbor` accepts.
-    """
-    if version == NATIVE:
-        return hashes.script_hash(NATIVE, script)
-    if version not in (PLUTUS_V1, PLUTUS_V2, PLUTUS_V3):
-        raise ValueError(f"unknown script language {version}")
-    return hashes.script_hash(version, script_cbor(script))
-
-
-def read_script_ref(script_ref: bytes) -> tuple[int, bytes]:
-    """(language, script) of a script reference's CBOR `[type, script]` (inside tag 24).
-
-    A native script comes back as its exact CBOR; a Plutus script singly wrapped, as stored.
-    """
-    try:
-        script = scripts.script_from_ref(script_ref)
-    except CborError as exc:
-        raise ScriptContextError(str(exc), rule="MalformedReferenceScripts") from exc
-    if script.language == NATIVE:
-        return NATIVE, script.body
-    return script.language, ledger_script(script.body, "a reference script")
-
-
-def ledger_script(script: bytes, where: str = "script") -> bytes:
-    """`script` itself when it is in the ledger's form (one CBOR byte string around flat bytes).
-
-    The ledger hashes and decodes a witness or reference script exactly as written, so unlike
-    `script_cbor` nothing is unwrapped or wrapped here: any other form is malformed.
-    """
-    if _is_bytestring(script) and not _is_bytestring(cbor2.loads(script)):
-        return script
-    raise ScriptContextError(
-        f"{where} must be a CBOR byte string holding the flat program",
-        rule="MalformedScriptWitnesses",
-    )
-
-
-def script_ref_hash(script_ref: bytes) -> bytes:
-    """The hash of the script in a script reference."""
-    kind, script = read_script_ref(script_ref)
-    return script_hash(script, kind)
-
-
-def _is_bytestring(data: bytes) -> bool:
-    if not data or data[0] >> 5 != 2:
-        return False
-    try:
-        return item_end(data) == len(data)
-    except CborError:
-        return False
-
-
-# -- cost models ----------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=1)
@@ -293,8 +175,9 @@ def _flat_program(script: bytes) -> tuple[Any, bool]:
     try:
         program = unflatten(script)
     except Exception as exc:  # the flat decoder raises several types on bad input
+        digest = script_hash(PLUTUS_V3, script_cbor(script)).hex()
         raise ScriptContextError(
-            f"script {script_hash(script).hex()} does not decode as a flat program: {exc}",
+            f"script {digest} does not decode as a flat program: {exc}",
             rule="MalformedScriptWitnesses",
         ) from exc
     try:
@@ -360,11 +243,11 @@ def evaluate_scripts(
     `ScriptFailure` (with the trace) when a script fails or runs over, `ScriptContextError` when
     the transaction cannot be translated, `UnsupportedScriptError` for Plutus V1/V2.
     """
-    from .parse import ParsedTx, parse_transaction
-    from .script_context import ContextBuilder, parse_redeemers
+    from ...ledger.parse import ParsedTx, parse_transaction
+    from .script_context import ContextBuilder, plutus_redeemers
 
     parsed = tx if isinstance(tx, ParsedTx) else parse_transaction(tx)
-    redeemers = parse_redeemers(parsed.redeemers_raw)
+    redeemers = plutus_redeemers(parsed.redeemers)
     if not redeemers:
         return {}
     scripts = _available_scripts(parsed, resolved)
@@ -414,7 +297,7 @@ def _evaluate_one(
             )
         if version != PLUTUS_V3:
             raise UnsupportedScriptError(
-                f"{where} runs {_LANGUAGE_NAMES[version]} script {wanted.hex()}: the devnet"
+                f"{where} runs {LANGUAGE_NAMES[version]} script {wanted.hex()}: the devnet"
                 " evaluates Plutus V3 scripts only"
             )
         datum = builder.spending_datum(key[1]) if key[0] == "spend" else None
@@ -436,15 +319,15 @@ def _available_scripts(
     """Script hash -> (language, script) for witness-set scripts and reference scripts."""
     scripts: dict[bytes, tuple[int, bytes]] = {}
     for raw in tx.native_scripts:
-        scripts[script_hash(raw, NATIVE)] = (NATIVE, raw)
+        scripts[script_hash(NATIVE, raw)] = (NATIVE, raw)
     for version, raw in tx.plutus_scripts:
-        script = ledger_script(raw, f"a {_LANGUAGE_NAMES[version]} witness script")
-        scripts[script_hash(script, version)] = (version, script)
+        script = ledger_script(raw, f"a {LANGUAGE_NAMES[version]} witness script")
+        scripts[script_hash(version, script)] = (version, script)
     for ref in (*tx.inputs, *tx.reference_inputs):
         utxo = resolved.get(ref)
         if utxo is not None and utxo.script_ref is not None:
             kind, script = read_script_ref(utxo.script_ref)
-            scripts.setdefault(script_hash(script, kind), (kind, script))
+            scripts.setdefault(script_hash(kind, script), (kind, script))
     return scripts
 
 

@@ -21,6 +21,7 @@ from uplc.ast import (
 )
 
 from ...domain.errors import DatumError
+from ...domain.plutus_data import CONSTR_TAG_0, CONSTR_TAG_7, CONSTR_TAG_GENERAL
 
 __all__ = [
     "FALSE",
@@ -103,11 +104,11 @@ def data_from_object(obj: Any, what: str = "Plutus data") -> PlutusData:
 
 def _constr_from_tag(tag: cbor2.CBORTag, what: str) -> PlutusData:
     number, value = tag.tag, tag.value
-    if 121 <= number <= 127:
-        index, fields = number - 121, value
-    elif 1280 <= number <= 1400:
-        index, fields = number - 1280 + 7, value
-    elif number == 102 and isinstance(value, (list, tuple)) and len(value) == 2:
+    if CONSTR_TAG_0 <= number <= CONSTR_TAG_0 + 6:
+        index, fields = number - CONSTR_TAG_0, value
+    elif CONSTR_TAG_7 <= number <= CONSTR_TAG_7 + 120:
+        index, fields = number - CONSTR_TAG_7 + 7, value
+    elif number == CONSTR_TAG_GENERAL and isinstance(value, (list, tuple)) and len(value) == 2:
         index, fields = value
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise DatumError(f"{what} has a tag-102 constructor with a bad index {index!r}")

@@ -21,9 +21,10 @@ from ...domain.params import ProtocolParameters
 from ...domain.scriptdata import CostModelError, language_views, script_data_hash
 from ...domain.values import AssetId, unit_of
 from ...ledger.exunits import RedeemerKey
+from ...ledger.parse import ParsedTx
+from ...ledger.scripts import Script, script_from_ref
 from ..base import SubmitError
-from .parse import ParsedTx
-from .scripts import Script, eval_native, native_signers, script_from_ref
+from .scripts import eval_native, native_signers
 
 Lookup = Callable[[OutRef], Utxo | None]
 

@@ -14,10 +14,10 @@ from ...domain.address import encode_address
 from ...domain.cip30 import Utxo
 from ...domain.errors import CborError
 from ...domain.values import Value, sum_values
+from ...ledger.parse import ParsedTx, parse_transaction
+from ...ledger.witness import sign_transaction
 from ...synthetic import SyntheticWallet, wallet
-from ...tx.witness import sign_transaction
 from ..base import ChainBackend, ChainError
-from .parse import ParsedTx, parse_transaction
 from .rules import Resolved, native_script_keys, required_vkey_hashes
 
 

@@ -23,21 +23,21 @@ from typing import Annotated, TypeVar
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
+from ...app.context import Context
 from ...app.errors import BadRequestError, ChainUnavailableError
 from ...app.operator import OperatorKeys
 from ...app.order_cancel import OrderCancelDesk
-from ...app.order_status import OrderStatus, OrderStatusDesk
+from ...app.order_status import OrderStatus, OrderStatusDesk, order_not_found
 from ...app.orders import OrderDesk, check_network, check_utxo_networks
-from ...app.runtime import Marketplace
 from ...app.sale_lifecycle import DeploymentRefs, SaleDesk, SaleStartRequest
-from ...app.sales import SaleCatalog, sale_view
+from ...app.sales import SaleCatalog, sale_not_found, sale_view
 from ...app.submit import TransactionSubmitter
 from ...domain.address import decode_address, encode_address
 from ...domain.cip30 import parse_utxos
 from ...domain.errors import AddressError, CborError, InvalidValueError, WitnessError
 from ...domain.sale import SaleStatus
 from ...domain.values import Value, unit_of
-from ...store.records import Criteria, SaleFilter, StoredSale
+from ...store.sales import Criteria, SaleFilter, StoredSale
 from ..errors import bad_request
 from ..observability import Metrics
 from ..recaptcha import Action, recaptcha_guard
@@ -92,7 +92,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 class V1:
     """The use cases behind the v1 routes (kept on `app.state.v1`)."""
 
-    market: Marketplace
+    market: Context
     catalog: SaleCatalog
     orders: OrderDesk
     submitter: TransactionSubmitter
@@ -109,7 +109,7 @@ class V1:
     @classmethod
     def build(
         cls,
-        market: Marketplace,
+        market: Context,
         metrics: Metrics,
         *,
         operator: OperatorKeys | None = None,
@@ -205,7 +205,7 @@ def get_order_fees(v1: Services) -> Response:
 async def generate_order_amount(body: OrderAmountRequest, v1: Services) -> Response:
     pending = await to_thread.run_sync(
         v1.orders.quote,
-        body.sale_id,
+        sale_id_of(body.sale_id),
         body.bundle_quantity,
         body.incentive_amount,
         limiter=_amount_limiter(),
@@ -308,7 +308,7 @@ def get_orders(
 def get_order(
     v1: Services, order_id: Annotated[str, Path(alias="orderId", max_length=64)]
 ) -> OrderStatusResponse:
-    return _order_status(v1.status_desk().get(order_id))
+    return _order_status(v1.status_desk().get(_order_id(order_id)))
 
 
 def _order_status(status: OrderStatus) -> OrderStatusResponse:
@@ -414,7 +414,7 @@ def get_sale_count(v1: Services, filters: Filters) -> CountResponse:
     summary="One sale, with its cost converted to USD and the currency at the oracle price",
 )
 def get_sale(v1: Services, sale_id: Annotated[str, Path(alias="saleId")]) -> SaleResponse:
-    stored = v1.catalog.get(sale_id)
+    stored = v1.catalog.get(sale_id_of(sale_id))
     return v1.view(stored, v1.catalog.price_or_none())
 
 
@@ -465,7 +465,7 @@ def generate_sale_start_transaction(
     summary="What the owner's wallet must cover to end a sale",
 )
 def generate_sale_end_amount(body: SaleEndAmountRequest, v1: Services) -> SaleAmountResponse:
-    sale_id, amount_hex = v1.sale_desk().end_amount(body.sale_id)
+    sale_id, amount_hex = v1.sale_desk().end_amount(sale_id_of(body.sale_id))
     return SaleAmountResponse(sale_id=sale_id, amount_cbor_hex=amount_hex)
 
 
@@ -482,7 +482,8 @@ def generate_sale_end_transaction(
     desk = v1.sale_desk()
     _same_network(v1, "changeAddress", body.change_address, body.utxo_cbor_hex_list)
     with v1.metrics.build_timer("sale_end"):
-        built = desk.end_transaction(body.sale_id, body.change_address, body.utxo_cbor_hex_list)
+        wallet = desk.end_wallet(body.change_address, body.utxo_cbor_hex_list)
+        built = desk.end_transaction(sale_id_of(body.sale_id), wallet)
     return TransactionResponse(tx_cbor_hex=built.cbor_hex, tx_id=built.tx_id, fee=built.fee)
 
 
@@ -494,7 +495,7 @@ def generate_sale_end_transaction(
 )
 def submit_tx(body: SubmitTxRequest, v1: Services) -> SubmitTxResponse:
     if body.cbor_hex is not None and body.tx_id is None and body.witness_set_cbor_hex is None:
-        check_signed(body.cbor_hex, v1.market.database, relay=v1.submit_relay)
+        check_signed(body.cbor_hex, v1.submitter.issued_cbor, relay=v1.submit_relay)
         with _naming("cborHex"):
             done = v1.submitter.submit_signed(body.cbor_hex)
     elif body.cbor_hex is None and body.tx_id is not None and body.witness_set_cbor_hex is not None:
@@ -554,6 +555,23 @@ def _uuid(field: str, text: str) -> str:
         return str(uuid.UUID(text))
     except ValueError:
         raise bad_request(f"{field}: {text!r} is not a UUID") from None
+
+
+def sale_id_of(text: str) -> uuid.UUID:
+    """A request's sale id, parsed once here: 404 in the deployed server's wording when it is
+    not a UUID (no sale can have it)."""
+    try:
+        return uuid.UUID(text)
+    except (ValueError, AttributeError, TypeError):
+        raise sale_not_found(text) from None
+
+
+def _order_id(text: str) -> uuid.UUID:
+    """A path's order id, parsed once here: 404 when it is not a UUID (no order has it)."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise order_not_found(text) from None
 
 
 def _address(field: str, text: str) -> bytes:

@@ -12,14 +12,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ...app.v2.context import V2Context
+from ...app import context as app_context
 from ...security.jwt_auth import AuthenticationError, Principal
 from .errors import V2Error, authentication_required
 
 
-def v2_context(request: Request) -> V2Context:
-    """The app's `V2Context` (`app.state.v2`)."""
-    ctx: V2Context = request.app.state.v2
+def v2_context(request: Request) -> app_context.Context:
+    """The app's `Context` (`app.state.v2`)."""
+    ctx: app_context.Context = request.app.state.v2
     return ctx
 
 
@@ -68,4 +68,5 @@ def authorize_owner(
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CurrentAdmin = Annotated[Principal, Depends(current_admin)]
-Context = Annotated[V2Context, Depends(v2_context)]
+Context = Annotated[app_context.Context, Depends(v2_context)]
+"""The custodial API's `app.context.Context` (`app.state.v2`)."""

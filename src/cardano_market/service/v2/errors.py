@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ...app.errors import (
     BadRequestError,
     ChainUnavailableError,
+    ConflictError,
     EmptyWalletError,
     NotFoundError,
     UnprocessableError,
@@ -111,6 +112,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFoundError, 404),
     (PendingUnavailableError, 404),
     (UnknownRecordError, 404),
+    (ConflictError, 409),
     (EmptyWalletError, 422),
     (PricingError, 422),
     (InsufficientFundsError, 422),

@@ -26,11 +26,18 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from ...app.v2.context import V2Context
+from ...app.context import Context
+from ...app.idempotency import (
+    MAX_KEY_CHARS,
+    KeyInProgressError,
+    KeyReusedError,
+    UnknownKeyOwnerError,
+    fingerprint,
+    release_key,
+    store_answer,
+    take_key,
+)
 from ...security.jwt_auth import Principal
-from ...store.v2_errors import IdempotencyInProgressError, IdempotencyKeyReusedError
-from ...store.v2_models import IDEMPOTENCY_KEY_CHARS
-from ...store.v2_repos import IdempotencyRepo, UserRepo
 from .errors import V2Error, translate_errors
 from .exact_json import dumps_exact
 
@@ -49,7 +56,7 @@ class Outcome:
 
 def run_idempotent(
     request: Request,
-    ctx: V2Context,
+    ctx: Context,
     principal: Principal,
     body: BaseModel | None,
     work: Callable[[Session], Outcome],
@@ -68,7 +75,7 @@ def run_idempotent(
         raise V2Error(
             400,
             "Invalid parameters",
-            f"{IDEMPOTENCY_HEADER}: 1..{IDEMPOTENCY_KEY_CHARS} visible ASCII characters",
+            f"{IDEMPOTENCY_HEADER}: 1..{MAX_KEY_CHARS} visible ASCII characters",
         )
     if key is not None and submits_on_chain:
         with translate_errors(titles), ctx.database.session() as session:
@@ -80,8 +87,7 @@ def run_idempotent(
                 return _answer(ctx, session, principal, key, work(session))
         except V2Error as exc:
             if exc.status < 500:  # refused before anything was submitted: free the key
-                with ctx.database.session() as session:
-                    IdempotencyRepo(session).release(principal.user_id, key)
+                release_key(ctx, principal.user_id, key)
             raise
     with translate_errors(titles), ctx.database.session() as session:
         if key is not None:
@@ -93,26 +99,26 @@ def run_idempotent(
 
 def _take_key(
     request: Request,
-    ctx: V2Context,
+    ctx: Context,
     session: Session,
     principal: Principal,
     body: BaseModel | None,
     key: str,
 ) -> Response | None:
     """Take `key` for this request (None: go on and do the work), or the stored answer."""
-    _ensure_user(ctx, session, principal)
-    fingerprint = IdempotencyRepo.fingerprint(request.method, request.url.path, _canonical(body))
+    request_hash = fingerprint(request.method, request.url.path, _canonical(body))
     try:
-        stored = IdempotencyRepo(session).begin(
-            principal.user_id, key, request_hash=fingerprint, now=ctx.clock()
-        )
-    except IdempotencyKeyReusedError:
+        stored = take_key(ctx, session, principal.user_id, key, request_hash=request_hash)
+    except UnknownKeyOwnerError as exc:
+        # Keys belong to users: a caller without a user record is 404, administrators included.
+        raise V2Error(404, "Resource not found", str(exc)) from None
+    except KeyReusedError:
         raise V2Error(
             422,
             "Idempotency key reused",
             f"{IDEMPOTENCY_HEADER} {key!r} was already used for a different request",
         ) from None
-    except IdempotencyInProgressError:
+    except KeyInProgressError:
         raise V2Error(
             409,
             "Request in progress",
@@ -129,27 +135,21 @@ def _take_key(
 
 
 def _answer(
-    ctx: V2Context, session: Session, principal: Principal, key: str | None, outcome: Outcome
+    ctx: Context, session: Session, principal: Principal, key: str | None, outcome: Outcome
 ) -> Response:
     """The outcome as the response, stored under `key` in `session`'s transaction."""
     text = dumps_exact(outcome.body)
     if key is not None:
-        IdempotencyRepo(session).store_response(
+        store_answer(
+            ctx,
+            session,
             principal.user_id,
             key,
             status_code=outcome.status_code,
             body=text,
-            now=ctx.clock(),
             transaction_id=outcome.transaction_id,
         )
     return Response(text, status_code=outcome.status_code, media_type="application/json")
-
-
-def _ensure_user(ctx: V2Context, session: Session, principal: Principal) -> None:
-    """Keys belong to users: a caller without a user record is 404, administrators included
-    (a token's claims never create a row: create the administrator first, without a key)."""
-    if UserRepo(session).get(principal.user_id) is None:
-        raise V2Error(404, "Resource not found", f"User {principal.user_id} not found")
 
 
 def _canonical(body: BaseModel | None) -> bytes:
@@ -174,4 +174,4 @@ def _same_numbers(value: Any) -> Any:
 
 
 def _valid_key(key: str) -> bool:
-    return 0 < len(key) <= IDEMPOTENCY_KEY_CHARS and all(0x21 <= ord(c) <= 0x7E for c in key)
+    return 0 < len(key) <= MAX_KEY_CHARS and all(0x21 <= ord(c) <= 0x7E for c in key)

@@ -3,7 +3,7 @@ user's balances and transactions, and the admin routes for users and tokens.
 
 Every route needs a Bearer JWT (`auth`); a user's routes answer 403 for another user's id;
 every POST honours `Idempotency-Key` (`idempotency`). Amounts are JSON numbers rendered
-exactly from base units and the token's decimals (`app.v2.money`). The secondary market's
+exactly from base units and the token's decimals (`domain.amounts`). The secondary market's
 routes live in `secondary`.
 """
 
@@ -18,31 +18,24 @@ from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from ...app.errors import BadRequestError, NotFoundError
-from ...app.v2.custody import balances, create_wallet, wallet_of
-from ...app.v2.money import (
+from ...app import tokens as tokens_app
+from ...app import users as users_app
+from ...app.custodial_cancel import request_order_cancel
+from ...app.primary import request_primary_purchase
+from ...app.transaction_reads import transaction_of_token, transactions_of_user
+from ...app.transactions import quantity_moved
+from ...app.users import balances_of_user
+from ...domain.address import encode_address
+from ...domain.amounts import (
     AmountError,
     bounded_number,
-    parse_amount,
     render_amount,
     render_quantity,
 )
-from ...app.v2.order_cancel import request_order_cancel
-from ...app.v2.primary import request_primary_purchase
-from ...domain.address import encode_address
-from ...domain.errors import DuplicateRecordError, StoreError
 from ...domain.values import ADA, unit_of
-from ...store.repos import SaleRepo
-from ...store.v2_records import (
-    CustodialWallet,
-    Token,
-    TokenKind,
-    User,
-    UserRole,
-    V2Transaction,
-    parse_object_id,
-)
-from ...store.v2_repos import TokenRepo, UserRepo, V2TransactionRepo
+from ...store.tokens import Token, TokenKind
+from ...store.transactions import V2Transaction
+from ...store.users import CustodialWallet, User, UserRole
 from .auth import Context, CurrentAdmin, CurrentPrincipal, authorize_owner, authorize_user
 from .errors import V2Error, translate_errors
 from .exact_json import V2JSONResponse
@@ -219,13 +212,10 @@ def get_transaction(
     principal: CurrentPrincipal,
     ctx: Context,
 ) -> Response:
-    with translate_errors(), ctx.database.session() as session:
-        tx = V2TransactionRepo(session).get(transaction_id)
-        if tx is None or tx.token_id != parse_object_id(token_id):
-            raise V2Error(404, "Resource not found", "Transaction not found for this token")
-        if not principal.is_admin and tx.user_id != principal.user_id:
-            raise V2Error(403, "Access denied", "Only its owner or an administrator may read it")
-        token = TokenRepo(session).get(tx.token_id)
+    with translate_errors():
+        tx, token = transaction_of_token(
+            ctx, token_id, transaction_id, reader_id=principal.user_id, admin=principal.is_admin
+        )
     return V2JSONResponse(transaction_view(tx, token))
 
 
@@ -242,10 +232,8 @@ def list_user_transactions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     authorize_user(principal, user_id, "You can only read your own transactions")
-    with translate_errors(), ctx.database.session() as session:
-        user = _user(session, user_id)
-        txs = V2TransactionRepo(session).list_by_user(user.id, offset=offset, limit=limit)
-        tokens = {t.id: t for t in TokenRepo(session).list(limit=10_000)}
+    with translate_errors():
+        user, txs, tokens = transactions_of_user(ctx, user_id, offset=offset, limit=limit)
     return V2JSONResponse(
         {
             "user_id": user.id,
@@ -265,9 +253,8 @@ def get_balances(
     user_id: Annotated[str, Path()], principal: CurrentPrincipal, ctx: Context
 ) -> Response:
     authorize_user(principal, user_id, "You can only read your own balances")
-    with translate_errors(), ctx.database.session() as session:
-        user = _user(session, user_id)
-        wallet, held, rows = balances(ctx, session, user.id)
+    with translate_errors():
+        user, wallet, held, rows = balances_of_user(ctx, user_id)
     return V2JSONResponse(
         {
             "user_id": user.id,
@@ -303,16 +290,13 @@ def create_user(
     body: CreateUserRequest, request: Request, principal: CurrentAdmin, ctx: Context
 ) -> Response:
     def work(session: Session) -> Outcome:
-        repo = UserRepo(session)
-        if body.user_id is not None and repo.get(body.user_id) is not None:
-            raise V2Error(409, "Conflict", f"User {body.user_id.lower()} already exists")
-        user = repo.create(
-            now=ctx.clock(),
+        user, wallet = users_app.create_user(
+            ctx,
+            session,
+            user_id=body.user_id,
             role=UserRole(body.role),
             kyc_verified=body.kyc_verified,
-            user_id=body.user_id,
         )
-        wallet = create_wallet(ctx, session, user.id)
         return Outcome(user_view(user, wallet), status_code=201)
 
     return run_idempotent(request, ctx, principal, body, work)
@@ -320,9 +304,8 @@ def create_user(
 
 @admin.get("/users/{user_id}", summary="Read a user", response_class=V2JSONResponse)
 def get_user(user_id: Annotated[str, Path()], _admin: CurrentAdmin, ctx: Context) -> Response:
-    with translate_errors(), ctx.database.session() as session:
-        user = _user(session, user_id)
-        wallet = _wallet_or_none(ctx, session, user.id)
+    with translate_errors():
+        user, wallet = users_app.read_user(ctx, user_id)
     return V2JSONResponse(user_view(user, wallet))
 
 
@@ -335,9 +318,8 @@ def set_kyc(
     ctx: Context,
 ) -> Response:
     def work(session: Session) -> Outcome:
-        user = _user(session, user_id)
-        updated = UserRepo(session).set_kyc(user.id, body.kyc_verified, now=ctx.clock())
-        return Outcome(user_view(updated, _wallet_or_none(ctx, session, user.id)))
+        user, wallet = users_app.set_kyc(ctx, session, user_id, body.kyc_verified)
+        return Outcome(user_view(user, wallet))
 
     return run_idempotent(request, ctx, principal, body, work)
 
@@ -347,40 +329,19 @@ def create_token(
     body: CreateTokenRequest, request: Request, principal: CurrentAdmin, ctx: Context
 ) -> Response:
     def work(session: Session) -> Outcome:
-        asset = (bytes.fromhex(body.policy_id), bytes.fromhex(body.asset_name))
-        if body.kind != "primary_offering" and body.sale_id is not None:
-            raise BadRequestError("sale_id: only a primary offering is sold from a sale")
-        if body.sale_id is not None:
-            stored = SaleRepo(session).get(body.sale_id)
-            if stored is None:
-                raise NotFoundError(f"Sale {body.sale_id} not found")
-            if stored.sale.bundle != asset:
-                raise BadRequestError(
-                    f"sale_id: sale {body.sale_id} sells {unit_of(stored.sale.bundle)}, "
-                    "not this token"
-                )
-        repo = TokenRepo(session)
-        if (body.token_id is not None and repo.get(body.token_id) is not None) or (
-            repo.get_by_asset(asset) is not None
-        ):
-            raise V2Error(409, "Conflict", "A token with this id or asset already exists")
-        try:
-            token = repo.create(
-                token_id=body.token_id,
-                asset=asset,
-                symbol=body.symbol,
-                decimals=body.decimals,
-                kind=TokenKind(body.kind),
-                sale_id=body.sale_id,
-                min_purchase_quantity=_base_units(body.min_purchase_quantity, body.decimals) or 1,
-                max_purchase_quantity=_base_units(body.max_purchase_quantity, body.decimals),
-                kyc_required=body.kyc_required,
-                now=ctx.clock(),
-            )
-        except DuplicateRecordError as exc:
-            raise V2Error(409, "Conflict", str(exc)) from None
-        except StoreError as exc:
-            raise BadRequestError(str(exc)) from None
+        token = tokens_app.create_token(
+            ctx,
+            session,
+            token_id=body.token_id,
+            asset=(bytes.fromhex(body.policy_id), bytes.fromhex(body.asset_name)),
+            symbol=body.symbol,
+            decimals=body.decimals,
+            kind=TokenKind(body.kind),
+            sale_id=body.sale_id,
+            min_purchase_quantity=body.min_purchase_quantity,
+            max_purchase_quantity=body.max_purchase_quantity,
+            kyc_required=body.kyc_required,
+        )
         return Outcome(token_view(token), status_code=201)
 
     return run_idempotent(request, ctx, principal, body, work)
@@ -394,19 +355,17 @@ def list_tokens(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> Response:
-    with translate_errors(), ctx.database.session() as session:
-        tokens = TokenRepo(session).list(
-            None if kind is None else TokenKind(kind), offset=offset, limit=limit
+    with translate_errors():
+        tokens = tokens_app.list_tokens(
+            ctx, None if kind is None else TokenKind(kind), offset=offset, limit=limit
         )
     return V2JSONResponse({"tokens": [token_view(t) for t in tokens]})
 
 
 @admin.get("/tokens/{token_id}", summary="Read a token", response_class=V2JSONResponse)
 def get_token(token_id: Annotated[str, Path()], _admin: CurrentAdmin, ctx: Context) -> Response:
-    with translate_errors(), ctx.database.session() as session:
-        token = TokenRepo(session).get(token_id)
-    if token is None:
-        raise V2Error(404, "Resource not found", f"Token {token_id} not found")
+    with translate_errors():
+        token = tokens_app.read_token(ctx, token_id)
     return V2JSONResponse(token_view(token))
 
 
@@ -445,9 +404,9 @@ def token_view(token: Token) -> dict[str, Any]:
 
 def transaction_view(tx: V2Transaction, token: Token | None) -> dict[str, Any]:
     """Status, type, hash, failure reason and timestamps (`quantity` in whole tokens)."""
-    quantity = tx.payload.get("quantity")
+    quantity = quantity_moved(tx)
     rendered = None
-    if isinstance(quantity, int) and token is not None:
+    if quantity is not None and token is not None:
         rendered = render_quantity(quantity, token.decimals)
     return {
         "transaction_id": tx.id,
@@ -464,32 +423,6 @@ def transaction_view(tx: V2Transaction, token: Token | None) -> dict[str, Any]:
         "submitted_at": tx.submitted_at,
         "completed_at": tx.finished_at,
     }
-
-
-def _user(session: Session, user_id: str) -> User:
-    user = UserRepo(session).get(user_id)
-    if user is None:
-        raise V2Error(404, "Resource not found", f"User {user_id} not found")
-    return user
-
-
-def _wallet_or_none(ctx: Any, session: Session, user_id: str) -> CustodialWallet | None:
-    try:
-        return wallet_of(ctx, session, user_id)
-    except NotFoundError:
-        return None
-
-
-def _base_units(value: Decimal | None, decimals: int) -> int | None:
-    if value is None:
-        return None
-    try:
-        units = parse_amount(value, decimals, field="purchase quantity")
-    except AmountError as exc:
-        raise BadRequestError(str(exc)) from None
-    if units < 1:
-        raise BadRequestError("purchase quantities must be positive")
-    return units
 
 
 def v2_routers() -> list[APIRouter]:

@@ -3,7 +3,7 @@
 Bodies are read exactly: JSON numbers become Decimals (never binary floats) before they are
 turned into base units, and every amount in an answer is rendered from base units with the
 token's decimals. Errors carry each spec's `error` titles. Every POST honours `Idempotency-Key`.
-The use cases are `app.v2.deals`.
+The use cases are `app.deals`.
 """
 
 from __future__ import annotations
@@ -20,19 +20,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...app.v2.deals import (
-    DealClosedError,
-    DealConflictError,
-    SellingUnavailableError,
-    buy_from_deal,
-    delist_deal,
-    order_book,
-    request_sell,
-)
-from ...app.v2.money import AmountError, bounded_number, render_amount, render_quantity
+from ...app.deals.buying import buy_from_deal
+from ...app.deals.delisting import delist_deal
+from ...app.deals.errors import DealClosedError, DealConflictError, SellingUnavailableError
+from ...app.deals.listing import order_book, request_sell
+from ...domain.amounts import AmountError, bounded_number, render_amount, render_quantity
 from ...security.jwt_auth import Principal
-from ...store.v2_errors import IllegalTransitionError
-from ...store.v2_records import Token
+from ...store.errors import IllegalTransitionError
+from ...store.tokens import Token
 from .auth import Context, CurrentPrincipal, authorize_owner
 from .errors import V2Error, translate_errors
 from .exact_json import V2JSONResponse, iso_utc

@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy import Connection, Engine, text
 
 from cardano_market.domain.errors import StoreError
-from cardano_market.store.models import Base
+from cardano_market.store.schema import Base  # the package registers every table on it
 
 MIGRATION_LOCK_KEY = 0x63_6D_61_72_6B_65_74  # "cmarket": this schema's advisory-lock id
 
