@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -126,9 +127,18 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
         return bytes.fromhex((Path(out) / "script.cbor").read_text().strip())
 
 
+_AST_PARSE_LOCK = threading.Lock()
+"""`build` compiles on a thread pool, and CPython 3.11.7's `ast.parse` keeps its recursion-depth
+check in state shared by threads: two parses at once can fail with "SystemError: AST constructor
+recursion depth mismatch" (seen once in the suite; cpython gh-106905)."""
+
+
 def parameter_count(path: Path) -> int:
     """How many arguments `validator` takes before the script context (its parameters)."""
-    for node in ast.parse(path.read_text()).body:
+    source = path.read_text()
+    with _AST_PARSE_LOCK:
+        module = ast.parse(source)
+    for node in module.body:
         if isinstance(node, ast.FunctionDef) and node.name == "validator":
             return max(len(node.args.args) - 1, 0)
     raise RuntimeError(f"{path.name} defines no validator function")
