@@ -69,3 +69,26 @@ def test_the_cache_key_covers_source_flags_and_compiler(
     assert compile_key(source) == plain
     monkeypatch.setattr(build_module.metadata, "version", other_opshin)
     assert compile_key(source) != plain
+
+
+def test_prune_keeps_only_the_builds_of_todays_sources(
+    sandbox: Path, tmp_path: Path, contract_cache: Path | None
+) -> None:
+    """`--prune` is how tests/contracts/compiled is refreshed after a validator changes: the
+    builds of older sources go, today's stay (and no other validator's are touched)."""
+    cache = tmp_path / "refresh"
+    cache.mkdir()
+    if contract_cache is not None:  # today's builds, so that nothing compiles here
+        for entry in contract_cache.glob("datum_echo-*.hex"):
+            shutil.copy(entry, cache)
+    old = cache / f"datum_echo-{'0' * 64}.hex"
+    old.write_text("00")
+    other = cache / f"queue-{'0' * 64}.hex"
+    other.write_text("00")
+    assert build(["datum_echo"], check=True, cache_dir=cache, prune=True) == []
+    source = sandbox / "onchain" / "datum_echo.py"
+    kept = sorted(entry.name for entry in cache.glob("datum_echo-*.hex"))
+    assert kept == sorted(
+        f"datum_echo-{compile_key(source, traced=traced)}.hex" for traced in (False, True)
+    )
+    assert other.exists() and not old.exists()

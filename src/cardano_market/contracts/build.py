@@ -156,11 +156,16 @@ def envelope(name: str, script: bytes, *, traced: bool = False) -> str:
 
 
 def build(
-    names: list[str] | None = None, *, check: bool = False, cache_dir: Path | None = None
+    names: list[str] | None = None,
+    *,
+    check: bool = False,
+    cache_dir: Path | None = None,
+    prune: bool = False,
 ) -> list[str]:
     """Compile both builds of `names` (default: every source), one compiler per core; returns the
     artifact file names that were (or are) stale. With `cache_dir`, builds of unchanged sources
-    by the same tools come from the cache (see `compile_key`)."""
+    by the same tools come from the cache (see `compile_key`); with `prune` too, that cache keeps
+    only the builds of today's sources of `names` (how `tests/contracts/compiled` is refreshed)."""
     jobs = [(name, traced) for name in names or contract_names() for traced in (False, True)]
 
     def compiled(job: tuple[str, bool]) -> str:
@@ -171,6 +176,8 @@ def build(
 
     with ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1)) as pool:
         texts = list(pool.map(compiled, jobs))
+    if prune and cache_dir is not None:
+        _prune(cache_dir, [(SOURCES_DIR / f"{name}.py", traced) for name, traced in jobs])
     stale: list[str] = []
     for (name, traced), text in zip(jobs, texts, strict=True):
         path = artifact_path(name, traced=traced)
@@ -181,6 +188,17 @@ def build(
     return stale
 
 
+def _prune(cache_dir: Path, builds: list[tuple[Path, bool]]) -> None:
+    """Delete the cached builds of these sources other than today's (older sources or tools)."""
+    current = {
+        f"{source.stem}-{compile_key(source, traced=traced)}.hex" for source, traced in builds
+    }
+    for source in {source for source, _ in builds}:
+        for entry in cache_dir.glob(f"{source.stem}-*.hex"):
+            if entry.name not in current:
+                entry.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("names", nargs="*", help="validators to build (default: all)")
@@ -188,8 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache", type=Path, metavar="DIR", help="reuse builds of unchanged sources kept in DIR"
     )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="with --cache: delete the cached builds of older sources of the validators built",
+    )
     args = parser.parse_args(argv)
-    stale = build(args.names or None, check=args.check, cache_dir=args.cache)
+    if args.prune and args.cache is None:
+        parser.error("--prune needs --cache DIR")
+    stale = build(args.names or None, check=args.check, cache_dir=args.cache, prune=args.prune)
     for file_name in stale:
         verb = "is stale" if args.check else "rebuilt"
         print(f"{file_name} {verb}")
