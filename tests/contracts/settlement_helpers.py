@@ -323,9 +323,11 @@ def sale_utxo(market: Market, songs: int = 10, cost: Token | None = None) -> Utx
     return utxo(0x03, TxOutput(market.sale_address, value, inline_datum=datum))
 
 
-def queue_datum(bundles: int = 3, incentive: int = 5_000_000) -> QueueDatum:
+def queue_datum(
+    bundles: int = 3, incentive: int = 5_000_000, incentive_asset: AssetId = NEWM
+) -> QueueDatum:
     return QueueDatum(
-        Wallet(BUYER.hash, BUYER_STAKE), bundles, Token.of(NEWM, incentive), POINTER_NAME
+        Wallet(BUYER.hash, BUYER_STAKE), bundles, Token.of(incentive_asset, incentive), POINTER_NAME
     )
 
 

@@ -49,15 +49,21 @@ from settlement_helpers import (
     rejected,
     sale_utxo,
     unit_cost,
+    utxo,
     vault_utxo,
 )
 
+from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
 from cardano_market.domain.datums import Token, Wallet
+from cardano_market.domain.hashes import datum_hash
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.plutus_data import constr, encode_plutus
-from cardano_market.domain.values import Value
+from cardano_market.domain.values import AssetId, Value
 
 pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")
+
+LOVELACE: AssetId = (b"", b"")
+OTHER_TOKEN: AssetId = (b"\x66" * 28, b"other")
 
 
 @pytest.fixture(scope="module", params=["own", "deployed", "newm"])
@@ -78,21 +84,33 @@ def purchase(
     fee: int = FEE,
     oracle_end_slot: int = NOW + 3_600,
     signers: tuple[bytes, ...] = (BATCHER.hash,),
+    incentive_asset: AssetId = NEWM,
 ) -> tuple[Tx, Spend]:
     """The batcher fills a 3-bundle USD order: vault +profit, sale +cost -songs, queue the rest.
 
-    `*_off` move that many NEWM units from the named payout to the batcher's output.
+    `*_off` move that many NEWM units from the named payout to the batcher's output. The order
+    pays its incentive in `incentive_asset` (NEWM, the cost's asset, or another).
     """
-    sale, queue, vault = sale_utxo(market), queue_utxo(market), vault_utxo(market)
+    sale, vault = sale_utxo(market), vault_utxo(market)
+    queue = queue_utxo(market)
+    if incentive_asset != NEWM:  # the incentives in that asset, and 10 NEWM left over
+        held = plus(plus(queue.value, NEWM, 10 - 2 * INCENTIVE), incentive_asset, 2 * INCENTIVE)
+        datum = queue_datum(incentive_asset=incentive_asset).to_cbor()
+        queue = queue_utxo(market, value=held, datum=datum)
     cost = unit_cost() * BUNDLES
     order = Spend(queue, PURCHASE)
     vault_profit = PROFIT - vault_off
     vault_out = plus(vault.value, NEWM, vault_profit)
     sale_out = plus(plus(sale.value, NEWM, cost - sale_off), SONG, -SOLD)
-    queue_out = plus(queue.value, NEWM, -cost - INCENTIVE - PROFIT - queue_off)
+    queue_out = plus(queue.value, NEWM, -cost - PROFIT - queue_off)
+    queue_out = plus(queue_out, incentive_asset, -INCENTIVE)
     queue_out = plus(plus(queue_out, SONG, SOLD), (b"", b""), -fee)
     batcher_out = Value.of(5 * ADA, {CERTIFICATE: 1}) if certificate else Value(5 * ADA)
-    batcher_out = plus(batcher_out, NEWM, INCENTIVE + sale_off + queue_off + vault_off)
+    if incentive_asset == NEWM:
+        batcher_out = plus(batcher_out, NEWM, INCENTIVE + sale_off + queue_off + vault_off)
+    else:
+        batcher_out = plus(batcher_out, NEWM, sale_off + queue_off + vault_off)
+        batcher_out = plus(batcher_out, incentive_asset, INCENTIVE)
     tx = Tx(
         spends=[
             Spend(certificate_utxo(certificate)),
@@ -121,6 +139,39 @@ def test_purchase_is_accepted(market: Market) -> None:
     tx, order = purchase(market)
     used = evaluate(tx)
     assert len(used) == 3 and ("spend", tx.spend_index(order.utxo.out_ref)) in used
+
+
+@pytest.mark.parametrize("asset", [LOVELACE, OTHER_TOKEN], ids=["lovelace", "other token"])
+def test_purchase_with_an_incentive_in_another_asset(market: Market, asset: AssetId) -> None:
+    """The incentive not in the cost's asset: the queue checks it as a delta of its own (it folds
+    the incentive into the cost's delta only when they are one asset)."""
+    tx, order = purchase(market, incentive_asset=asset)
+    assert ("spend", tx.spend_index(order.utxo.out_ref)) in evaluate(tx)
+    rejected(
+        purchase(market, incentive_asset=asset, queue_off=1)[0],
+        market,
+        order,
+        "the queue output does not hold exactly",
+    )
+
+
+def test_purchase_needs_the_reference_datum_inline(market: Market) -> None:
+    """The starter NFT's UTxO with its datum by hash instead of inline: no ReferenceDatum to read
+    (ours skips reference inputs without an inline datum, the script references, and then finds
+    none; the NFT is unique)."""
+    tx, order = purchase(market)
+    inline = reference_utxo(market)
+    by_hash = utxo(
+        0x01,
+        TxOutput(inline.address, inline.value, datum_hash=datum_hash(inline.inline_datum or b"")),
+    )
+    references = [by_hash if r.out_ref == inline.out_ref else r for r in tx.references]
+    without = tx.replace(references=references)
+    if market.name == "newm":  # NEWM's sale, evaluated first, refuses it already
+        with pytest.raises(ScriptFailure):
+            evaluate(without)
+        return
+    rejected(without, market, order, "holds the starter NFT")
 
 
 def test_purchase_sale_payout_one_unit_short(market: Market) -> None:

@@ -634,14 +634,14 @@ def test_a_fee_above_the_bound_is_refused_naming_what_it_needs(tmp_path: Path) -
     from cardano_market.chain.devnet.seed import DEFAULT_SEED, parse_seed
 
     data = json.loads(DEFAULT_SEED.read_text(), parse_float=str)
-    data["marketplace"]["purchaseQueueBound"] = 700_000
+    data["marketplace"]["purchaseQueueBound"] = 500_000
     with seeded_ledger(tmp_path / "low-bound.sqlite", parse_seed(data)) as (ledger, seeded):
         sale_utxo = seeded.sales[0].utxo
         assert sale_utxo is not None
         order = place_order(ledger, seeded, sale_record(seeded, 0), 1)
         with pytest.raises(FeeBoundError) as info:
             purchase(ledger, seeded, sale_utxo, order)
-    assert info.value.bound == 700_000 and info.value.fee > 700_000
+    assert info.value.bound == 500_000 and info.value.fee > 500_000
     assert "reference-script bytes" in str(info.value)
     FIGURES.append(f"low bound: {info.value}")
 
