@@ -192,6 +192,7 @@ def deployed_market() -> Market:
 
 def newm_market() -> Market:
     """NEWM's deployed mainnet queue, vault and sale; skips when `../shared` does not hold them."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))  # uplc's decoder recurses
     scripts = []
     for name in ("queue", "vault", "sale"):
         path = NEWM_DIR / f"{name}.plutus"

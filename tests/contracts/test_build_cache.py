@@ -92,3 +92,28 @@ def test_prune_keeps_only_the_builds_of_todays_sources(
         f"datum_echo-{compile_key(source, traced=traced)}.hex" for traced in (False, True)
     )
     assert other.exists() and not old.exists()
+
+
+def test_the_compiler_runs_with_a_fixed_hash_seed(
+    sandbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpShin's optimiser iterates sets of strings, so its output depended on Python's random
+    hash seed: two cold builds of the deployed queue differed. The compiler now runs with a fixed
+    seed, and the seed is part of the cache key (builds made without it are not reused)."""
+    seen: dict[str, str] = {}
+
+    def capture(command: list[str], **options: object) -> object:
+        env = options.get("env")
+        assert isinstance(env, dict)
+        seen.update(env)
+        raise RuntimeError("captured")
+
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    monkeypatch.setattr(build_module.subprocess, "run", capture)
+    source = sandbox / "onchain" / "datum_echo.py"
+    with pytest.raises(RuntimeError, match="captured"):
+        build_module.compile_source(source)
+    assert seen["PYTHONHASHSEED"] == "0"
+    key = compile_key(source)
+    monkeypatch.setattr(build_module, "COMPILER_ENVIRONMENT", {"PYTHONHASHSEED": "1"})
+    assert compile_key(source) != key

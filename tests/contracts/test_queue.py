@@ -54,8 +54,9 @@ from settlement_helpers import (
 )
 
 from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
+from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.datums import Token, Wallet
-from cardano_market.domain.hashes import datum_hash
+from cardano_market.domain.hashes import datum_hash, script_hash
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.values import AssetId, Value
@@ -172,6 +173,76 @@ def test_purchase_needs_the_reference_datum_inline(market: Market) -> None:
             evaluate(without)
         return
     rejected(without, market, order, "holds the starter NFT")
+
+
+def stray_address(script: bytes) -> bytes:
+    """The script's address without the marketplace's stake credential."""
+    return make_address(Credential.script(script_hash(3, script)), None, 0)
+
+
+def test_a_second_order_under_another_stake_credential_cannot_ride_along(market: Market) -> None:
+    """The attack: beside a valid purchase, a second order at the queue script under another stake
+    credential (counted by full address, each is "the one queue input") spent with QueuePurchase,
+    given the same sale output and vault redeemer as its proof, and bundles the batcher supplies:
+    the order's payment goes to the batcher, not the seller and the vault. Ours counts the inputs
+    the queue script locks; NEWM's trio accepts it."""
+    tx, order = purchase(market)
+    first = order.utxo
+    first_out = next(o for o in tx.outputs if o.address == market.queue_address)
+    address = stray_address(market.queue)
+    second = utxo(0x07, TxOutput(address, first.value, inline_datum=first.inline_datum))
+    songs = utxo(0x08, TxOutput(key_address(BATCHER.hash), Value.of(2 * ADA, {SONG: SOLD})))
+    ride = tx.replace(
+        spends=[*tx.spends, Spend(second, PURCHASE), Spend(songs)],
+        outputs=[
+            *tx.outputs,
+            TxOutput(address, first_out.value, inline_datum=first.inline_datum),
+        ],
+    )
+    if market.name == "newm":
+        assert len(evaluate(ride)) == 4
+        return
+    rejected(ride, market, order, "exactly one queue input")
+
+
+def test_two_refunds_cannot_share_one_payout(market: Market) -> None:
+    """The same for refunds: two equal orders of one owner, one under another stake credential,
+    refunded with one payout to the owner (each finds "some output" holding exactly its value),
+    the other order's value kept by the batcher."""
+    tx, order = refund(market)
+    first = order.utxo
+    second = utxo(
+        0x07, TxOutput(stray_address(market.queue), first.value, inline_datum=first.inline_datum)
+    )
+    batcher_out = tx.outputs[0]
+    kept = TxOutput(batcher_out.address, batcher_out.value + second.value)
+    shared = tx.replace(spends=[*tx.spends, Spend(second, REFUND)], outputs=[kept, *tx.outputs[1:]])
+    if market.name == "newm":
+        assert len(evaluate(shared)) == 2
+        return
+    rejected(shared, market, order, "exactly one queue input")
+
+
+def test_purchase_needs_a_vault_whose_datum_decodes(market: Market) -> None:
+    """The attack: a vault UTxO whose datum is not a Wallet takes the vault's hot-key path, which
+    ignores the AddToVault the queue reads as the proof of the profit's payout. With the hot key's
+    signature the profit could go anywhere; ours refuses at the queue, NEWM's as well."""
+    tx, order = purchase(market, signers=(BATCHER.hash, HOT.hash))
+    vault = next(s.utxo for s in tx.spends if s.utxo.address == market.vault_address)
+    not_a_wallet = utxo(
+        vault.tx_hash[0],
+        TxOutput(vault.address, vault.value, inline_datum=encode_plutus(constr(1, []))),
+    )
+    spends = [Spend(not_a_wallet, s.redeemer) if s.utxo is vault else s for s in tx.spends]
+    outputs = [o for o in tx.outputs if o.address != market.vault_address]
+    elsewhere = tx.replace(spends=spends, outputs=outputs)
+    if market.name == "newm":
+        with pytest.raises(ScriptFailure):
+            evaluate(elsewhere)
+        return
+    with pytest.raises(ScriptFailure) as failure:
+        evaluate(elsewhere)
+    assert failure.value.key == ("spend", elsewhere.spend_index(order.utxo.out_ref))
 
 
 def test_purchase_sale_payout_one_unit_short(market: Market) -> None:
@@ -345,42 +416,79 @@ def test_cancel_of_two_orders_at_once(market: Market) -> None:
 
 # -- a UTxO without a QueueDatum: the hot key recovers it -----------------------------------------
 
+
+def wrong_field(index: int, value: object) -> bytes:
+    """The test QueueDatum with one field replaced."""
+    fields = list(queue_datum().to_plutus().value)
+    fields[index] = value
+    return encode_plutus(constr(0, fields))
+
+
 MALFORMED = {
     "three fields": encode_plutus(constr(0, [Wallet(BUYER.hash).to_plutus(), 3, b"x"])),
     "five fields": encode_plutus(
         constr(0, [*queue_datum().to_plutus().value, 0])  # one field too many
     ),
-    "int pointer": encode_plutus(
-        constr(0, [*queue_datum().to_plutus().value[:3], 7])  # pointer_tkn an int
-    ),
+    "int pointer": wrong_field(3, 7),  # pointer_tkn an int
+    "bytes bundles": wrong_field(1, b"3"),
+    "wallet of three": wrong_field(0, constr(0, [BUYER.hash, b"", b""])),
+    "wallet int key": wrong_field(0, constr(0, [7, b""])),
+    "token of two": wrong_field(2, constr(0, [NEWM[0], NEWM[1]])),
+    "token bytes amount": wrong_field(2, constr(0, [NEWM[0], NEWM[1], b"5"])),
+    "token constructor 1": wrong_field(2, constr(1, [NEWM[0], NEWM[1], 5])),
     "constructor 1": encode_plutus(constr(1, queue_datum().to_plutus().value)),
     "bytes": encode_plutus(b"not a datum"),
 }
 
+REDEEMERS = {
+    "purchase": PURCHASE,
+    "refund": REFUND,
+    "cancel": CANCEL,
+    "an int": encode_plutus(7),
+    "constructor 5": encode_plutus(constr(5, [])),
+}
+
+
+def taken_by_the_hot_key(market: Market, datum: bytes | None, redeemer: bytes) -> tuple[Tx, Spend]:
+    queue = queue_utxo(market, datum=datum)
+    spend = Spend(queue, redeemer)
+    tx = Tx(
+        spends=[spend],
+        outputs=[TxOutput(key_address(HOT.hash), queue.value)],
+        references=[reference_utxo(market)],
+        signers=[HOT.hash],
+        scripts=[market.queue],
+    )
+    return tx, spend
+
 
 @pytest.mark.parametrize("shape", sorted(MALFORMED))
 def test_malformed_datum_is_recovered_by_the_hot_key(market: Market, shape: str) -> None:
-    queue = queue_utxo(market, datum=MALFORMED[shape])
-    spend = Spend(queue, CANCEL)
-    tx = Tx(
-        spends=[spend],
-        outputs=[TxOutput(key_address(HOT.hash), queue.value)],
-        references=[reference_utxo(market)],
-        signers=[HOT.hash],
-        scripts=[market.queue],
-    )
-    assert list(evaluate(tx)) == [("spend", 0)]
-    rejected(tx.replace(signers=[BUYER.hash]), market, spend, "the hot key did not sign")
+    """Whatever the queue redeemer (one that is none of the three is refused, as NEWM's does).
+    Ours decides differently by redeemer (on a cancel by the datum's shape first, otherwise by
+    the hot key's signature, then `check_integrity`), so every redeemer meets every shape, with
+    and without the hot key."""
+    for name, redeemer in REDEEMERS.items():
+        tx, spend = taken_by_the_hot_key(market, MALFORMED[shape], redeemer)
+        if name in ("an int", "constructor 5"):  # not a queue redeemer: refused, as by NEWM's
+            with pytest.raises(ScriptFailure):
+                evaluate(tx)
+            continue
+        assert list(evaluate(tx)) == [("spend", 0)], name
+        without = tx.replace(signers=[BUYER.hash])
+        if name == "cancel":
+            rejected(without, market, spend, "the hot key did not sign")
+        else:  # no hot key: the datum must decode, and it does not
+            with pytest.raises(ScriptFailure) as failure:
+                evaluate(without)
+            assert failure.value.key == ("spend", 0), name
 
 
-def test_the_hot_key_cannot_take_a_well_formed_order(market: Market) -> None:
-    queue = queue_utxo(market)
-    spend = Spend(queue, CANCEL)
-    tx = Tx(
-        spends=[spend],
-        outputs=[TxOutput(key_address(HOT.hash), queue.value)],
-        references=[reference_utxo(market)],
-        signers=[HOT.hash],
-        scripts=[market.queue],
-    )
-    rejected(tx, market, spend, "the owner did not sign")
+@pytest.mark.parametrize("redeemer", sorted(REDEEMERS))
+def test_the_hot_key_cannot_take_a_well_formed_order(market: Market, redeemer: str) -> None:
+    tx, spend = taken_by_the_hot_key(market, None, REDEEMERS[redeemer])
+    with pytest.raises(ScriptFailure) as failure:
+        evaluate(tx)
+    assert failure.value.key == ("spend", 0)
+    if redeemer == "cancel":
+        rejected(tx, market, spend, "the owner did not sign")

@@ -58,6 +58,11 @@ docs/settlement.md). The traced build keeps the default optimisation: it only ex
 refusals."""
 
 
+COMPILER_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
+"""The compiler's optimiser iterates sets of strings, so with Python's per-process hash seed two
+builds of one source could differ (seen: the deployed queue, one build in two); a fixed seed makes
+a build reproducible."""
+
 CACHE_TOOLS = ("opshin", "pluthon", "uplc")
 """The compiler and the libraries it generates code with: their versions are part of a cache key."""
 
@@ -70,6 +75,9 @@ def compile_key(path: Path, *, traced: bool = False) -> str:
         path.name.encode(),
         path.read_bytes(),
         " ".join(_flags(traced)).encode(),
+        " ".join(
+            f"{name}={value}" for name, value in sorted(COMPILER_ENVIRONMENT.items())
+        ).encode(),
         str(parameter_count(path)).encode(),
         f"python {sys.version_info.major}.{sys.version_info.minor}".encode(),
         *(f"{tool} {metadata.version(tool)}".encode() for tool in CACHE_TOOLS),
@@ -118,6 +126,7 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
         done = subprocess.run(
             [*command, out, *(["--parameters", str(parameters)] if parameters else [])],
             cwd=path.parent,
+            env={**os.environ, **COMPILER_ENVIRONMENT},
             capture_output=True,
             text=True,
             check=False,

@@ -85,5 +85,4 @@ def test_aiken_counts_what_the_devnet_counts_on_plutus_encoded_data(tmp_path: Pa
             assert set(theirs_raw) == set(plain)
             for key, units in plain.items():  # as written: aiken never counts more
                 assert theirs_raw[key].mem <= units.mem and theirs_raw[key].steps <= units.steps
-            assert theirs_raw != plain  # and less on the queue (its datum-shape check)
             del resolved
