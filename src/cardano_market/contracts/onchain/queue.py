@@ -645,22 +645,24 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
             hot_key_spend(tx, starter_pid, starter_tkn)
     else:
         # Every other spend reads the ReferenceDatum. A datum that does not decode is the hot
-        # key's to recover; without the hot key's signature the datum must decode, which
-        # check_integrity proves at a quarter of is_queue_datum's cost (the same verdicts).
+        # key's to recover, so under its signature is_queue_datum decides; without it the datum
+        # must decode, which check_integrity proves at a quarter of the cost (the same verdicts).
         ref = reference_datum(tx.reference_inputs, starter_pid, starter_tkn)
         recovered = False
         if signed_by(tx, ref.hot_key):
             recovered = not is_queue_datum(datum)
+        else:
+            decoded: QueueDatum = datum
+            check_integrity(decoded)
         if recovered:
             # as NEWM's queue, which reads the redeemer first: an unknown one is refused here too
-            assert isinstance(redeemer, QueuePurchase) or isinstance(redeemer, QueueRefund), (
+            assert isinstance(redeemer, QueuePurchase) or isinstance(redeemer, QueueRefund), (  # noqa: SIM101
                 "unknown queue redeemer"
             )
         else:
-            checked: QueueDatum = datum
-            check_integrity(checked)
+            order_datum: QueueDatum = datum
             if isinstance(redeemer, QueuePurchase):
-                purchase(tx, own_ref, own, checked, ref)
+                purchase(tx, own_ref, own, order_datum, ref)
             else:
                 assert isinstance(redeemer, QueueRefund), "unknown queue redeemer"
-                refund(tx, own_ref, own, checked, ref)
+                refund(tx, own_ref, own, order_datum, ref)
