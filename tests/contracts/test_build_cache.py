@@ -97,9 +97,9 @@ def test_prune_keeps_only_the_builds_of_todays_sources(
 def test_the_compiler_runs_with_a_fixed_hash_seed(
     sandbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """OpShin's optimiser iterates sets of strings, so its output depended on Python's random
-    hash seed: two cold builds of the deployed queue differed. The compiler now runs with a fixed
-    seed, and the seed is part of the cache key (builds made without it are not reused)."""
+    """OpShin's output depends on Python's hash seed: two cold builds of the deployed queue with
+    random seeds differed. The compiler now runs with a fixed seed, and the seed is part of the
+    cache key (builds made without it are not reused)."""
     seen: dict[str, str] = {}
 
     def capture(command: list[str], **options: object) -> object:

@@ -59,9 +59,9 @@ refusals."""
 
 
 COMPILER_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
-"""The compiler's optimiser iterates sets of strings, so with Python's per-process hash seed two
-builds of one source could differ (seen: the deployed queue, one build in two); a fixed seed makes
-a build reproducible."""
+"""The optimiser's output depends on Python's per-process hash seed (the deployed queue: 6,122
+bytes with seed 0, 6,120 with seed 1; two cold builds with random seeds differed), so the compiler
+runs with a fixed seed and a build is reproducible."""
 
 CACHE_TOOLS = ("opshin", "pluthon", "uplc")
 """The compiler and the libraries it generates code with: their versions are part of a cache key."""
