@@ -106,6 +106,25 @@ def test_add_only_adds(market: Market) -> None:
     rejected(tx, market, spend, "AddToVault only adds")
 
 
+def test_add_to_a_vault_below_its_minimum(market: Market) -> None:
+    """The attack: a batcher creates its own vault below 10 ADA (no script runs when a UTxO is
+    created), a purchase's lovelace profit tops it up to exactly 10 ADA, and RemoveVault hands
+    it all back to the batcher: the profit never stays. Ours refuses to add to a vault that held
+    less than its minimum; NEWM's accepts (and then lets the owner remove it)."""
+    below = Value(VAULT_MINIMUM - 2 * ADA)
+    tx, spend = change(
+        market,
+        add_to_vault([Token.of((b"", b""), 2 * ADA)]),
+        Value(VAULT_MINIMUM),
+        [BATCHER.hash],
+        held=below,
+    )
+    if market.name == "newm":
+        assert list(evaluate(tx)) == [("spend", 0)]
+        return
+    rejected(tx, market, spend, "the vault held less than its minimum lovelace")
+
+
 # -- SubFromVault: the hot key collects ------------------------------------------------------------
 
 

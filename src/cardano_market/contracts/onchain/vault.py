@@ -211,11 +211,19 @@ def hot_key(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> bytes:
 
 
 def keeps_vault(tx: TxInfo, own: TxOut, owner: Wallet, changes: List[TokenAmount]) -> None:
-    """One vault in, one vault out: same datum, exactly `changes` applied, minimum kept."""
+    """One vault in, one vault out: same datum, exactly `changes` applied, minimum kept.
+
+    The vault must also have held the minimum: a vault created below it (no script runs when a
+    UTxO is created) could be topped up to exactly the minimum by a purchase's lovelace profit and
+    then closed by its owner with RemoveVault, profit and all. (A SubFromVault from such a vault
+    is refused either way: it cannot keep the minimum.)"""
     address = own.address
     value = own.value
-    kept = quantity(value, b"", b"") + delta_of(changes, b"", b"")
-    assert kept >= VAULT_MINIMUM_LOVELACE, "the vault must keep its minimum lovelace"
+    held = quantity(value, b"", b"")
+    assert held >= VAULT_MINIMUM_LOVELACE, "the vault held less than its minimum lovelace"
+    assert held + delta_of(changes, b"", b"") >= VAULT_MINIMUM_LOVELACE, (
+        "the vault must keep its minimum lovelace"
+    )
     output = the_vault_output(tx.outputs, address)
     assert output.datum == SomeOutputDatum(owner), "the vault output must keep the datum"
     assert value_is(output.value, value, changes), "the vault output is not exact"
