@@ -344,6 +344,35 @@ def order_value(bundles: int = 3, incentive: int = 5_000_000, extra: int = 0) ->
     return Value.of(4_504_110, {NEWM: newm})
 
 
+def wrong_field(index: int, value: object) -> bytes:
+    """The test QueueDatum with one field replaced."""
+    fields = list(queue_datum().to_plutus().value)
+    fields[index] = value
+    return encode_plutus(constr(0, fields))
+
+
+MALFORMED = {
+    "three fields": encode_plutus(constr(0, [Wallet(BUYER.hash).to_plutus(), 3, b"x"])),
+    "five fields": encode_plutus(
+        constr(0, [*queue_datum().to_plutus().value, 0])  # one field too many
+    ),
+    "int pointer": wrong_field(3, 7),  # pointer_tkn an int
+    "bytes bundles": wrong_field(1, b"3"),
+    "wallet of three": wrong_field(0, constr(0, [BUYER.hash, b"", b""])),
+    "wallet int key": wrong_field(0, constr(0, [7, b""])),
+    "token of two": wrong_field(2, constr(0, [NEWM[0], NEWM[1]])),
+    "token bytes amount": wrong_field(2, constr(0, [NEWM[0], NEWM[1], b"5"])),
+    "token constructor 1": wrong_field(2, constr(1, [NEWM[0], NEWM[1], 5])),
+    "constructor 1": encode_plutus(constr(1, queue_datum().to_plutus().value)),
+    "bytes": encode_plutus(b"not a datum"),
+}
+
+
+def stray_address(script: bytes) -> bytes:
+    """The script's address without the marketplace's stake credential."""
+    return make_address(Credential.script(script_hash(3, script)), None, 0)
+
+
 def queue_utxo(
     market: Market,
     value: Value | None = None,

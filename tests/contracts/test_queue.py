@@ -22,6 +22,7 @@ from settlement_helpers import (
     FEE,
     HOT,
     INCENTIVE,
+    MALFORMED,
     MARKETS,
     NEWM,
     NOW,
@@ -48,15 +49,15 @@ from settlement_helpers import (
     reference_utxo,
     rejected,
     sale_utxo,
+    stray_address,
     unit_cost,
     utxo,
     vault_utxo,
 )
 
 from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
-from cardano_market.domain.address import Credential, make_address
-from cardano_market.domain.datums import Token, Wallet
-from cardano_market.domain.hashes import datum_hash, script_hash
+from cardano_market.domain.datums import Token
+from cardano_market.domain.hashes import datum_hash
 from cardano_market.domain.outputs import TxOutput
 from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.values import AssetId, Value
@@ -173,11 +174,6 @@ def test_purchase_needs_the_reference_datum_inline(market: Market) -> None:
             evaluate(without)
         return
     rejected(without, market, order, "holds the starter NFT")
-
-
-def stray_address(script: bytes) -> bytes:
-    """The script's address without the marketplace's stake credential."""
-    return make_address(Credential.script(script_hash(3, script)), None, 0)
 
 
 def test_a_second_order_under_another_stake_credential_cannot_ride_along(market: Market) -> None:
@@ -416,29 +412,6 @@ def test_cancel_of_two_orders_at_once(market: Market) -> None:
 
 # -- a UTxO without a QueueDatum: the hot key recovers it -----------------------------------------
 
-
-def wrong_field(index: int, value: object) -> bytes:
-    """The test QueueDatum with one field replaced."""
-    fields = list(queue_datum().to_plutus().value)
-    fields[index] = value
-    return encode_plutus(constr(0, fields))
-
-
-MALFORMED = {
-    "three fields": encode_plutus(constr(0, [Wallet(BUYER.hash).to_plutus(), 3, b"x"])),
-    "five fields": encode_plutus(
-        constr(0, [*queue_datum().to_plutus().value, 0])  # one field too many
-    ),
-    "int pointer": wrong_field(3, 7),  # pointer_tkn an int
-    "bytes bundles": wrong_field(1, b"3"),
-    "wallet of three": wrong_field(0, constr(0, [BUYER.hash, b"", b""])),
-    "wallet int key": wrong_field(0, constr(0, [7, b""])),
-    "token of two": wrong_field(2, constr(0, [NEWM[0], NEWM[1]])),
-    "token bytes amount": wrong_field(2, constr(0, [NEWM[0], NEWM[1], b"5"])),
-    "token constructor 1": wrong_field(2, constr(1, [NEWM[0], NEWM[1], 5])),
-    "constructor 1": encode_plutus(constr(1, queue_datum().to_plutus().value)),
-    "bytes": encode_plutus(b"not a datum"),
-}
 
 REDEEMERS = {
     "purchase": PURCHASE,

@@ -25,6 +25,7 @@ from settlement_helpers import (
     FEE,
     HOT,
     INCENTIVE,
+    MALFORMED,
     MARKETS,
     NEWM,
     NOW,
@@ -45,10 +46,10 @@ from settlement_helpers import (
     oracle_utxo,
     own_market,
     plus,
-    queue_datum,
     queue_utxo,
     reference_utxo,
     sale_utxo,
+    stray_address,
     unit_cost,
     utxo,
     vault_utxo,
@@ -56,11 +57,8 @@ from settlement_helpers import (
 
 from cardano_market.chain.devnet.plutus_scripts import ScriptFailure
 from cardano_market.contracts import apply_parameters, load_script
-from cardano_market.domain.address import Credential, make_address
 from cardano_market.domain.datums import SaleDatum, Token, Wallet
-from cardano_market.domain.hashes import script_hash
 from cardano_market.domain.outputs import TxOutput
-from cardano_market.domain.plutus_data import constr, encode_plutus
 from cardano_market.domain.values import Value
 
 pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")
@@ -270,7 +268,7 @@ def test_a_sale_away_from_the_sale_address_cannot_ride_along(market: Market) -> 
     (documented in docs/settlement.md)."""
     tx, _ = purchase(market)
     canonical = sale_utxo(market)
-    elsewhere_address = make_address(Credential.script(script_hash(3, market.sale)), None, 0)
+    elsewhere_address = stray_address(market.sale)
     stray = utxo(
         0x0A,
         TxOutput(elsewhere_address, canonical.value, inline_datum=canonical.inline_datum),
@@ -293,15 +291,7 @@ def test_a_sale_away_from_the_sale_address_cannot_ride_along(market: Market) -> 
         assert any("not at the marketplace's sale address" in line for line in failure.trace)
 
 
-MALFORMED_ORDERS = {
-    "five fields": encode_plutus(constr(0, [*queue_datum().to_plutus().value, 0])),
-    "int pointer": encode_plutus(constr(0, [*queue_datum().to_plutus().value[:3], 7])),
-    "constructor 1": encode_plutus(constr(1, queue_datum().to_plutus().value)),
-    "bytes incentive": encode_plutus(constr(0, [*queue_datum().to_plutus().value[:2], b"x", b""])),
-}
-
-
-@pytest.mark.parametrize("shape", sorted(MALFORMED_ORDERS))
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
 def test_an_order_that_does_not_decode_cannot_buy_for_less(market: Market, shape: str) -> None:
     """The attack the split of checks must refuse: an order whose datum does not decode is the
     queue's hot-key case, where the queue checks nothing of the purchase. With the hot key's
@@ -309,7 +299,7 @@ def test_an_order_that_does_not_decode_cannot_buy_for_less(market: Market, shape
     more by `sale_off` in a real theft) unless the sale refuses an order that does not decode.
     NEWM's deployed sale does not (documented in docs/settlement.md): it accepts."""
     tx, sale = purchase(
-        market, sale_off=1, order_datum=MALFORMED_ORDERS[shape], signers=(BATCHER.hash, HOT.hash)
+        market, sale_off=1, order_datum=MALFORMED[shape], signers=(BATCHER.hash, HOT.hash)
     )
     if market.name == "newm":
         assert len(evaluate(tx)) == 3
