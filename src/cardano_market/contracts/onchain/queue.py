@@ -6,8 +6,11 @@ the batcher policy and the profit settings can change without a new queue script
 
 Redeemers: QueuePurchase (0) a batcher fills the order from one sale; QueueRefund (1) a batcher
 returns an order that can no longer be filled; QueueCancel (2) the owner takes it back. A UTxO
-whose datum does not decode as a QueueDatum may be spent with the hot key's signature. The checks
-and the arithmetic are those of NEWM's deployed queue script; `docs/settlement.md` lists them.
+whose datum does not decode as a QueueDatum may be spent with the hot key's signature and one of
+those three redeemers. Orders are counted by the queue script's payment credential, whatever their
+stake part. A purchase's proof is shared: this script proves the order's and the sale's outputs,
+the vault's AddToVault the vault's. The arithmetic is that of NEWM's deployed queue script;
+`docs/settlement.md` lists the checks and where they differ.
 """
 
 from opshin.prelude import *
