@@ -287,6 +287,27 @@ def test_server_runs_as_a_command() -> None:
         process.wait(timeout=10)
 
 
+def test_a_reply_the_client_has_read_is_already_counted() -> None:
+    """Tests read `requests_served` right after a reply; the count must not trail the reply (it
+    did when the server counted after its write, and a test then saw the previous one's count)."""
+    server = RecaptchaAssessmentServer(api_key=API_KEY)
+    body = b'{"event":{"token":"valid:get_sales:0.9","siteKey":"k","expectedAction":"get_sales"}}'
+    request = (
+        b"POST /v1/projects/p/assessments?key=%s HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (API_KEY.encode(), len(body), body)
+    )
+    with server.running() as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            for sent in range(1, 301):
+                sock.sendall(request)
+                answer = b""
+                while not answer.endswith(b"}"):
+                    answer += sock.recv(65536)
+                assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+                assert server.requests_served == sent, f"reply {sent} was read uncounted"
+
+
 # -- configuration ----------------------------------------------------------------------------
 
 

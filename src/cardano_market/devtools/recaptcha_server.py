@@ -178,8 +178,10 @@ class RecaptchaAssessmentServer:
                     return
                 body = await reader.readexactly(length)
                 reply = await self._dispatch(method, target, body)
-                await _send(writer, reply, keep_alive)
+                # Counted before the reply is written: a client that has read it must see it
+                # counted (counting after the write raced the next test's read of the counter).
                 self.requests_served += 1
+                await _send(writer, reply, keep_alive)
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
