@@ -63,17 +63,23 @@ COMPILER_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
 bytes with seed 0, 6,120 with seed 1; two cold builds with random seeds differed), so the compiler
 runs with a fixed seed and a build is reproducible."""
 
+HAND_WRITTEN_MODULE = "cardano_market.contracts.pluthon_terms"
+HAND_WRITTEN_SOURCE = Path(__file__).with_name("pluthon_terms.py")
+"""The terms written in pluthon that validators call (`@wraps_builtin`): part of every build."""
+
 CACHE_TOOLS = ("opshin", "pluthon", "uplc")
 """The compiler and the libraries it generates code with: their versions are part of a cache key."""
 
 
 def compile_key(path: Path, *, traced: bool = False) -> str:
-    """The cache key of one build: the source's bytes, flags, parameter count and tool versions."""
+    """The cache key of one build: the source's bytes, the hand-written terms, flags, parameter
+    count and tool versions."""
     digest = hashlib.sha256()
     parts = [
         b"cardano-market contract build 1",
         path.name.encode(),
         path.read_bytes(),
+        HAND_WRITTEN_SOURCE.read_bytes(),
         " ".join(_flags(traced)).encode(),
         " ".join(
             f"{name}={value}" for name, value in sorted(COMPILER_ENVIRONMENT.items())
@@ -120,7 +126,8 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
     # -P: the sources directory is not put on sys.path (a source named like a stdlib module,
     # e.g. queue.py, would shadow it inside the compiler)
     flags = _flags(traced)
-    command = [sys.executable, "-P", "-m", "opshin", *flags, "build", path.name, "-o"]
+    # through pluthon_terms: OpShin's command line with the hand-written terms registered
+    command = [sys.executable, "-P", "-m", HAND_WRITTEN_MODULE, *flags, "build", path.name, "-o"]
     parameters = parameter_count(path)
     with tempfile.TemporaryDirectory(prefix="opshin-build-") as out:
         done = subprocess.run(

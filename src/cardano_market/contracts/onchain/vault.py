@@ -11,6 +11,7 @@ only the minimum. A UTxO whose datum does not decode as a Wallet may be spent wi
 signature. These are the checks of NEWM's deployed vault script; `docs/settlement.md` lists them.
 """
 
+from opshin.bridge import wraps_builtin
 from opshin.prelude import *
 from opshin.std.builtins import *
 
@@ -119,46 +120,11 @@ def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
     return total
 
 
-def lists(assets: List[TokenAmount], pid: bytes, tkn: bytes) -> bool:
-    for a in assets:
-        if a.pid == pid:  # noqa: SIM102
-            if a.tkn == tkn:
-                return True
-    return False
-
-
+@wraps_builtin
 def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
-    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0).
-
-    One pass over `base` checks every asset it holds, one over `deltas` each other asset they
-    name (once); ledger values hold no zero entries, so counting `actual`'s entries against the
-    non-zero expected amounts rules out any other asset.
-    """
-    expected_entries = 0
-    for pid, names in base.items():
-        held = actual.get(pid, {b"": 0})
-        for tkn, amount in names.items():
-            expected = amount + delta_of(deltas, pid, tkn)
-            if held.get(tkn, 0) != expected:
-                return False
-            if expected != 0:
-                expected_entries += 1
-    added: List[TokenAmount] = []
-    for d in deltas:
-        pid = d.pid
-        tkn = d.tkn
-        if quantity(base, pid, tkn) == 0:  # noqa: SIM102
-            if not lists(added, pid, tkn):
-                expected = delta_of(deltas, pid, tkn)
-                if quantity(actual, pid, tkn) != expected:
-                    return False
-                if expected != 0:
-                    expected_entries += 1
-                added = [d] + added  # noqa: RUF005 (OpShin has no starred lists)
-    held_entries = 0
-    for _pid, names in actual.items():
-        held_entries += len(names)
-    return held_entries == expected_entries
+    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0;
+    deltas naming one asset add up). Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def inputs_at(inputs: List[TxInInfo], address: Address) -> int:

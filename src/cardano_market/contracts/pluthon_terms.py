@@ -1,0 +1,224 @@
+"""Validator hot paths written by hand in pluthon, one level below OpShin.
+
+OpShin compiles a function decorated `@wraps_builtin` to a call of the pluthon term of the same
+name in CamelCase (`value_is` -> `plt.ValueIs`); `register` puts the terms below there, and
+`contracts.build` runs the compiler through this module so every build has them. A validator
+declares the function with its OpShin signature and an empty body, so its source still says
+what it takes and returns.
+
+`value_is(actual, base, deltas)`: `actual` holds exactly `base` changed by `deltas` (a list of
+TokenAmount(pid, tkn, amt); absent counts as 0; deltas naming one asset add up). OpShin's loop
+version cost about 450,000 mem per proof in the queue: a lookup in `actual` and a scan of the
+deltas for every asset of `base`. This one takes each asset the deltas name out of both values
+(comparing its amounts) and then compares what is left with one `EqualsData`. That last step
+relies on what the ledger guarantees: both values are written by the same ledger function, so the
+same assets come in the same order, and no entry holds zero. Removing an asset keeps the order of
+the rest and drops a policy left empty, the same in both values.
+"""
+
+from __future__ import annotations
+
+import runpy
+from typing import Any
+
+import pluthon as plt
+from pluthon import PLambda, PLet, PVar, RecFun
+
+
+def _self_call(name: str, *args: Any) -> Any:
+    """Call the recursive function bound to `name` (RecFun passes a function itself first)."""
+    return plt.Apply(PVar(name), PVar(name), *args)
+
+
+def _take_token() -> Any:
+    """take_token(tokens, tkn, k): k(amount of tkn in tokens or 0, tokens without it).
+
+    `tokens` is a policy's list of (BData name, IData amount) pairs, `tkn` a BData.
+    """
+    found = plt.Apply(PVar("k"), plt.UnIData(plt.SndPair(PVar("p"))), plt.TailList(PVar("ts")))
+    keep = PLambda(
+        ["amt", "rest"],
+        plt.Apply(PVar("k"), PVar("amt"), plt.MkCons(PVar("p"), PVar("rest"))),
+    )
+    return PLambda(
+        ["self", "ts", "tkn", "k"],
+        plt.IteNullList(
+            PVar("ts"),
+            plt.Apply(PVar("k"), plt.Integer(0), PVar("ts")),
+            PLet(
+                [("p", plt.HeadList(PVar("ts")))],
+                plt.Ite(
+                    plt.EqualsData(plt.FstPair(PVar("p")), PVar("tkn")),
+                    found,
+                    _self_call("self", plt.TailList(PVar("ts")), PVar("tkn"), keep),
+                ),
+            ),
+        ),
+    )
+
+
+def _take_asset() -> Any:
+    """take_asset(value, pid, tkn, k): k(amount of (pid, tkn) in value or 0, value without it).
+
+    `value` is the list of (BData policy, MapData tokens) pairs; a policy left without tokens
+    is dropped, as the ledger writes no empty policy.
+    """
+    rebuilt = PLambda(
+        ["amt", "toks"],
+        plt.Apply(
+            PVar("k"),
+            PVar("amt"),
+            plt.IteNullList(
+                PVar("toks"),
+                plt.TailList(PVar("vs")),
+                plt.MkCons(
+                    plt.MkPairData(plt.FstPair(PVar("p")), plt.MapData(PVar("toks"))),
+                    plt.TailList(PVar("vs")),
+                ),
+            ),
+        ),
+    )
+    keep = PLambda(
+        ["amt", "rest"],
+        plt.Apply(PVar("k"), PVar("amt"), plt.MkCons(PVar("p"), PVar("rest"))),
+    )
+    return PLambda(
+        ["self", "vs", "pid", "tkn", "k"],
+        plt.IteNullList(
+            PVar("vs"),
+            plt.Apply(PVar("k"), plt.Integer(0), PVar("vs")),
+            PLet(
+                [("p", plt.HeadList(PVar("vs")))],
+                plt.Ite(
+                    plt.EqualsData(plt.FstPair(PVar("p")), PVar("pid")),
+                    plt.Apply(
+                        PVar("take_token"),
+                        plt.UnMapData(plt.SndPair(PVar("p"))),
+                        PVar("tkn"),
+                        rebuilt,
+                    ),
+                    _self_call(
+                        "self", plt.TailList(PVar("vs")), PVar("pid"), PVar("tkn"), keep
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def _split_deltas() -> Any:
+    """split(ds, pid, tkn, k): k(sum of the amounts ds gives (pid, tkn), ds without them).
+
+    `ds` is a list of TokenAmount data: Constr 0 [BData pid, BData tkn, IData amt].
+    """
+    fields = plt.SndPair(plt.UnConstrData(PVar("d")))
+    same = plt.And(
+        plt.EqualsData(plt.HeadList(PVar("f")), PVar("pid")),
+        plt.EqualsData(plt.HeadList(plt.TailList(PVar("f"))), PVar("tkn")),
+    )
+    amount = plt.UnIData(plt.HeadList(plt.TailList(plt.TailList(PVar("f")))))
+    add = PLambda(
+        ["total", "rest"],
+        plt.Apply(PVar("k"), plt.AddInteger(PVar("total"), amount), PVar("rest")),
+    )
+    keep = PLambda(
+        ["total", "rest"],
+        plt.Apply(PVar("k"), PVar("total"), plt.MkCons(PVar("d"), PVar("rest"))),
+    )
+    tail = plt.TailList(PVar("ds"))
+    return PLambda(
+        ["self", "ds", "pid", "tkn", "k"],
+        plt.IteNullList(
+            PVar("ds"),
+            plt.Apply(PVar("k"), plt.Integer(0), PVar("ds")),
+            PLet(
+                [("d", plt.HeadList(PVar("ds"))), ("f", fields)],
+                plt.Ite(
+                    same,
+                    _self_call("self", tail, PVar("pid"), PVar("tkn"), add),
+                    _self_call("self", tail, PVar("pid"), PVar("tkn"), keep),
+                ),
+            ),
+        ),
+    )
+
+
+def _check() -> Any:
+    """check(actual, base, ds): every asset ds names, then the rest by one data equality."""
+    compare = PLambda(
+        ["total", "rest_ds"],
+        plt.Apply(
+            PVar("take_asset"),
+            PVar("actual"),
+            PVar("pid"),
+            PVar("tkn"),
+            PLambda(
+                ["held", "rest_actual"],
+                plt.Apply(
+                    PVar("take_asset"),
+                    PVar("base"),
+                    PVar("pid"),
+                    PVar("tkn"),
+                    PLambda(
+                        ["had", "rest_base"],
+                        plt.Ite(
+                            plt.EqualsInteger(
+                                PVar("held"), plt.AddInteger(PVar("had"), PVar("total"))
+                            ),
+                            _self_call(
+                                "self", PVar("rest_actual"), PVar("rest_base"), PVar("rest_ds")
+                            ),
+                            plt.Bool(False),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
+    fields = plt.SndPair(plt.UnConstrData(plt.HeadList(PVar("ds"))))
+    return PLambda(
+        ["self", "actual", "base", "ds"],
+        plt.IteNullList(
+            PVar("ds"),
+            plt.EqualsData(plt.MapData(PVar("actual")), plt.MapData(PVar("base"))),
+            PLet(
+                [
+                    ("f", fields),
+                    ("pid", plt.HeadList(PVar("f"))),
+                    ("tkn", plt.HeadList(plt.TailList(PVar("f")))),
+                ],
+                plt.Apply(
+                    PVar("split"), PVar("ds"), PVar("pid"), PVar("tkn"), compare
+                ),
+            ),
+        ),
+    )
+
+
+def ValueIs(actual: Any, base: Any, deltas: Any) -> Any:  # noqa: N802 (OpShin looks up CamelCase)
+    """The term `value_is(actual, base, deltas)` compiles to (see the module docstring)."""
+    return PLet(
+        [
+            ("take_token", RecFun(_take_token())),
+            ("take_asset", RecFun(_take_asset())),
+            ("split", RecFun(_split_deltas())),
+            ("check", RecFun(_check())),
+        ],
+        plt.Apply(PVar("check"), actual, base, deltas),
+    )
+
+
+TERMS = {"ValueIs": ValueIs}
+
+
+def register() -> None:
+    """Make the hand-written terms visible to OpShin's `@wraps_builtin` lookup."""
+    for name, term in TERMS.items():
+        setattr(plt, name, term)
+
+
+if __name__ == "__main__":
+    # `python -m cardano_market.contracts.pluthon_terms build ...`: OpShin's command line, with
+    # the terms registered
+    register()
+    runpy.run_module("opshin", run_name="__main__", alter_sys=True)
