@@ -22,7 +22,7 @@ from cardano_market.store.transactions import IssuedTransactionRepo, TxKind
 from cardano_market.tx import sale as sale_tx
 
 USD_SALE = "0b7346aa-137a-5041-9b23-7afaa88573d5"
-OPERATOR_WALLETS = ("cashRegister", "collateral")
+OPERATOR_WALLETS = ("cashRegister", "collateral", "batcher")
 
 
 def _wallet(service: Service, name: str) -> DevnetWallet:
@@ -33,8 +33,9 @@ def _balances(service: Service, *names: str) -> dict[str, Value]:
     return {name: _wallet(service, name).balance() for name in names}
 
 
-def _certificate(service: Service) -> AssetId:
-    """The batcher certificate the cash register holds (the token the drain was after)."""
+def _operator_token(service: Service) -> AssetId:
+    """The token the cash register (the hot key's wallet) holds: the NEWM of its service fees,
+    what the drain is after."""
     [asset] = _wallet(service, "cashRegister").balance().assets
     return asset
 
@@ -93,7 +94,7 @@ def test_a_sale_start_paid_with_the_cash_registers_utxos_is_refused_at_build(
 ) -> None:
     mallory = _wallet(service, "mallory")  # a fresh key with no funds
     before = _balances(service, *OPERATOR_WALLETS, "mallory")
-    sale_id = _start_amount(service, mallory, _certificate(service))["saleId"]
+    sale_id = _start_amount(service, mallory, _operator_token(service))["saleId"]
     register = _wallet(service, "cashRegister").get_utxos()
     assert register
 
@@ -113,7 +114,7 @@ def test_the_cash_registers_utxos_mixed_with_the_callers_are_refused_naming_the_
     service: Service,
 ) -> None:
     bob = _wallet(service, "bob")
-    sale_id = _start_amount(service, bob, _certificate(service))["saleId"]
+    sale_id = _start_amount(service, bob, _operator_token(service))["saleId"]
     own = bob.get_utxos()
     assert own
     mixed = own + _wallet(service, "collateral").get_utxos()[:1]
@@ -132,11 +133,12 @@ def test_a_cash_register_utxo_disguised_as_the_callers_is_refused_by_the_gate_at
     """The CIP-30 bytes claim the caller's address; the gate reads the output from the chain."""
     bob = _wallet(service, "bob")
     before = _balances(service, *OPERATOR_WALLETS, "bob")
-    sale_id = _start_amount(service, bob, _certificate(service))["saleId"]
+    sale_id = _start_amount(service, bob, _operator_token(service))["saleId"]
     register = _wallet(service, "cashRegister").get_utxos() or []
     disguised = [_lie_about_address(u, bob.address) for u in register]
 
-    refused = _start_transaction(service, sale_id, bob.bech32, bob.get_utxos() + disguised)
+    # only the disguised UTxOs: bob's own hold NEWM too, and the builder would take those first
+    refused = _start_transaction(service, sale_id, bob.bech32, disguised)
 
     assert refused.status_code == 422, refused.text  # type: ignore[attr-defined]
     cause = refused.json()["cause"]  # type: ignore[attr-defined]
@@ -145,11 +147,9 @@ def test_a_cash_register_utxo_disguised_as_the_callers_is_refused_by_the_gate_at
     ), cause
     assert _balances(service, *OPERATOR_WALLETS, "bob") == before
     assert signatures == []
-    # Nothing was consumed: the same pending sale is still there to build (bob alone cannot
-    # pay for the certificate, so the wallet is short, not the sale used up).
+    # Nothing was consumed: the same pending sale builds from bob's own UTxOs (he holds NEWM).
     again = _start_transaction(service, sale_id, bob.bech32, bob.get_utxos())
-    assert again.status_code == 422  # type: ignore[attr-defined]
-    assert "used" not in again.json()["cause"]  # type: ignore[attr-defined]
+    assert again.status_code == 200, again.text  # type: ignore[attr-defined]
 
 
 def test_a_sale_end_paid_with_the_collateral_wallets_utxos_is_refused(
@@ -186,10 +186,10 @@ def _record_evil_start(service: Service, owner: DevnetWallet, utxos: list[Utxo])
     parts = service.parts
     market = parts.market
     assert parts.operator is not None and parts.deployment is not None
-    certificate = _certificate(service)
+    token = _operator_token(service)
     terms = StoredTerms(
         owner_address=owner.address,
-        bundle=certificate,
+        bundle=token,
         bundle_amount=1,
         cost=None,
         cost_amount=1_000_000_000_000,
@@ -203,7 +203,7 @@ def _record_evil_start(service: Service, owner: DevnetWallet, utxos: list[Utxo])
         utxos=utxos,
         change_address=owner.address,
         terms=sale_tx.SaleTerms(
-            bundle=certificate,
+            bundle=token,
             bundle_amount=1,
             total_bundle_quantity=1,
             cost=None,

@@ -95,6 +95,8 @@ def test_three_bundles_ordered_two_left_over_http(service: Service) -> None:
     alice, bob = seeded.wallets["alice"].address, seeded.wallets["bob"].address
     song, currency = seeded.seed.asset("SONG"), market.config.currency
     alice_before, batcher_before = holdings(alice), holdings(seeded.batcher.address)
+    assert seeded.cash_register is not None and seeded.cash_register != seeded.batcher
+    register_before = holdings(seeded.cash_register.address)
     vault_before = holdings(contracts.vault_address)
 
     monitor = ChainMonitor(
@@ -151,14 +153,17 @@ def test_three_bundles_ordered_two_left_over_http(service: Service) -> None:
     incentive = market.config.incentive_min_amount
     spent = 2 * unit + profit + 2 * incentive + priced.service_fee
     assert holdings(alice).quantity(currency) == alice_before.quantity(currency) - spent
-    # the vault has both profits, the batcher (the cash register) four incentives and two
-    # service fees
+    # the vault has both profits, the batcher four incentives, the cash register two service
+    # fees
     assert holdings(contracts.vault_address).quantity(currency) == (
         vault_before.quantity(currency) + 2 * profit
     )
     bob_fee = order_amount(market_sale(parts), 3, None, price, market.config).service_fee
     assert holdings(seeded.batcher.address).quantity(currency) == (
-        batcher_before.quantity(currency) + 4 * incentive + priced.service_fee + bob_fee
+        batcher_before.quantity(currency) + 4 * incentive
+    )
+    assert holdings(seeded.cash_register.address).quantity(currency) == (
+        register_before.quantity(currency) + priced.service_fee + bob_fee
     )
     assert parts.chain.utxos_at(contracts.queue_address) == []
 

@@ -97,9 +97,7 @@ def _take_asset() -> Any:
                         PVar("tkn"),
                         rebuilt,
                     ),
-                    _self_call(
-                        "self", plt.TailList(PVar("vs")), PVar("pid"), PVar("tkn"), keep
-                    ),
+                    _self_call("self", plt.TailList(PVar("vs")), PVar("pid"), PVar("tkn"), keep),
                 ),
             ),
         ),
@@ -187,15 +185,13 @@ def _check() -> Any:
                     ("pid", plt.HeadList(PVar("f"))),
                     ("tkn", plt.HeadList(plt.TailList(PVar("f")))),
                 ],
-                plt.Apply(
-                    PVar("split"), PVar("ds"), PVar("pid"), PVar("tkn"), compare
-                ),
+                plt.Apply(PVar("split"), PVar("ds"), PVar("pid"), PVar("tkn"), compare),
             ),
         ),
     )
 
 
-def ValueIs(actual: Any, base: Any, deltas: Any) -> Any:  # noqa: N802 (OpShin looks up CamelCase)
+def ValueIs(actual: Any, base: Any, deltas: Any) -> Any:  # OpShin looks it up in CamelCase
     """The term `value_is(actual, base, deltas)` compiles to (see the module docstring)."""
     return PLet(
         [

@@ -64,10 +64,13 @@ def test_demo_seed_balances_are_as_declared(ledger: Ledger) -> None:
         b"DemoSong",
     )
     assert balance(ledger, "artist") == Value.of(100_000_000, {song: 500_000_000})
-    # the cash register is also the batcher: its certificate sits in a UTxO of its own
+    # the batcher is not the hot key (the cash register): the validators trust the hot key's
+    # signature alone in their fallback branches; its certificate sits in a UTxO of its own
     certificate = seed_module.BATCHER_CERTIFICATE
-    assert balance(ledger, "cashRegister") == Value.of(55_000_000, {certificate: 1})
-    assert result.batcher == wallet("cashRegister")
+    assert balance(ledger, "cashRegister") == Value.of(50_000_000, {NEWM: 1_000_000_000})
+    assert balance(ledger, "batcher") == Value.of(55_000_000, {certificate: 1})
+    assert result.batcher == wallet("batcher")
+    assert result.batcher.payment_key.hash != result.cash_register.payment_key.hash
     assert balance(ledger, "collateral") == Value.of(30_000_000)
     assert len(ledger.utxos_at(wallet("collateral").address)) == 3
     assert result.collateral == wallet("collateral")
@@ -199,9 +202,10 @@ def test_queue_vault_and_batcher_are_deployed(ledger: Ledger) -> None:
     assert c.certificate_utxo is not None
     assert c.certificate_utxo.address == result.batcher.address
     assert c.certificate_utxo.value.quantity(c.batcher_certificate) == 1
-    # the vault: owned by the batcher (the hot key here), holding the vault minimum
+    # the vault: owned by the batcher (not the hot key), holding the vault minimum
     assert c.vault_utxo is not None and c.vault_utxo.address == c.vault_address
-    assert Wallet.from_cbor(c.vault_utxo.inline_datum or b"") == Wallet(datum.hot_key)
+    owner = Wallet.from_cbor(c.vault_utxo.inline_datum or b"")
+    assert owner == Wallet(result.batcher.payment_key.hash) and owner.pkh != datum.hot_key
     assert c.vault_utxo.value == Value(10_000_000)
 
 
@@ -366,7 +370,7 @@ def test_cli_devnet_commands(tmp_path: Path) -> None:
 
     first = runner.invoke(app, ["devnet", "init", "--path", db])
     assert first.exit_code == 0, first.output
-    assert "seeded" in first.output and "5 wallet(s), 2 sale(s)" in first.output
+    assert "seeded" in first.output and "6 wallet(s), 2 sale(s)" in first.output
     again = runner.invoke(app, ["devnet", "init", "--path", db])
     assert again.exit_code == 0 and "already seeded" in again.output
 

@@ -1,0 +1,195 @@
+"""The hand-written pluthon `value_is` (contracts/pluthon_terms.py) against plain dict arithmetic.
+
+A small OpShin validator declares `value_is` the way the queue and the vault do and returns its
+verdict; hypothesis draws values (in one consistent order per example, as the ledger writes both
+values of a transaction) and deltas, including repeated assets, assets only the deltas name,
+amounts that cancel and results that would go negative. The oracle is the definition: the
+expected holdings are `base` plus the summed deltas, zero entries dropped, and `actual` must hold
+exactly those.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+uplc = pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")
+
+from uplc import ast as U  # noqa: E402
+
+from cardano_market.contracts import pluthon_terms  # noqa: E402
+
+PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@dataclass()
+class TokenAmount(PlutusData):
+    CONSTR_ID = 0
+    pid: bytes
+    tkn: bytes
+    amt: int
+
+
+@dataclass()
+class Case(PlutusData):
+    CONSTR_ID = 0
+    actual: Value
+    base: Value
+    deltas: List[TokenAmount]
+
+
+@wraps_builtin
+def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
+    pass
+
+
+def validator(c: Case) -> int:
+    if value_is(c.actual, c.base, c.deltas):
+        return 1
+    return 0
+"""
+
+Asset = tuple[bytes, bytes]
+Holdings = dict[Asset, int]
+Delta = tuple[bytes, bytes, int]
+Order = Callable[[bytes], Any]  # a sort key: the order the ledger writes names in
+
+POLICIES = [b"", bytes(28), b"\x01" * 28, b"\x80" + bytes(27), b"\xff" * 28]
+NAMES = [b"", b"a", b"b", b"ab", b"USD", b"\xff"]
+
+
+@pytest.fixture(scope="module")
+def verdict() -> Callable[[Holdings, Holdings, list[Delta], Order], bool]:
+    from opshin.builder import _compile
+
+    pluthon_terms.register()
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        program = _compile(PROBE)
+    finally:
+        sys.setrecursionlimit(limit)
+
+    def run(actual: Holdings, base: Holdings, deltas: list[Delta], order: Order) -> bool:
+        case = U.PlutusConstr(
+            0,
+            [
+                _value(actual, order),
+                _value(base, order),
+                U.PlutusList(
+                    [
+                        U.PlutusConstr(
+                            0,
+                            [U.PlutusByteString(p), U.PlutusByteString(t), U.PlutusInteger(a)],
+                        )
+                        for p, t, a in deltas
+                    ]
+                ),
+            ],
+        )
+        result = uplc.eval(U.Apply(program.term, case)).result
+        assert isinstance(result, U.BuiltinInteger), result
+        return bool(result.value)
+
+    return run
+
+
+def _value(holdings: Holdings, order: Order) -> U.PlutusMap:
+    """A ledger value: no zero entries, ADA included, policies and names in `order`."""
+    policies: dict[bytes, dict[bytes, int]] = {}
+    for (pid, tkn), amount in holdings.items():
+        if amount != 0:
+            policies.setdefault(pid, {})[tkn] = amount
+    return U.PlutusMap(
+        {
+            U.PlutusByteString(pid): U.PlutusMap(
+                {
+                    U.PlutusByteString(tkn): U.PlutusInteger(names[tkn])
+                    for tkn in sorted(names, key=order)
+                }
+            )
+            for pid, names in sorted(policies.items(), key=lambda p: order(p[0]))
+        }
+    )
+
+
+def expected(base: Holdings, deltas: list[Delta]) -> Holdings:
+    """The definition: base plus every delta, zero entries dropped."""
+    result = dict(base)
+    for pid, tkn, amount in deltas:
+        result[(pid, tkn)] = result.get((pid, tkn), 0) + amount
+    return {asset: amount for asset, amount in result.items() if amount != 0}
+
+
+def _holds(actual: Holdings, want: Holdings) -> bool:
+    return {a: n for a, n in actual.items() if n != 0} == want
+
+
+ORDERS: dict[str, Order] = {
+    "bytewise": lambda b: b,
+    "length first": lambda b: (len(b), b),
+}
+
+assets = st.tuples(st.sampled_from(POLICIES[1:]), st.sampled_from(NAMES))
+holdings = st.builds(
+    lambda ada, tokens: {(b"", b""): ada, **tokens},
+    st.integers(1, 10),
+    st.dictionaries(assets, st.integers(1, 10), max_size=5),
+)
+deltas = st.lists(
+    st.tuples(st.sampled_from(POLICIES), st.sampled_from(NAMES), st.integers(-12, 12)),
+    max_size=5,
+)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=holdings, changes=deltas, other=holdings, exact=st.booleans(), data=st.data())
+def test_value_is_agrees_with_the_definition(
+    verdict: Callable[..., bool],
+    order: str,
+    base: Holdings,
+    changes: list[Delta],
+    other: Holdings,
+    exact: bool,
+    data: st.DataObject,
+) -> None:
+    want = expected(base, changes)
+    if exact and all(amount > 0 for amount in want.values()):
+        actual = dict(want)
+        if data.draw(st.booleans(), label="perturb"):
+            asset = data.draw(st.tuples(st.sampled_from(POLICIES), st.sampled_from(NAMES)))
+            actual[asset] = actual.get(asset, 0) + data.draw(st.sampled_from([-1, 1, 5]))
+        actual = {a: n for a, n in actual.items() if n > 0}
+    else:
+        actual = other
+    assert verdict(actual, base, changes, ORDERS[order]) == _holds(actual, want)
+
+
+def test_the_exact_payout_of_a_purchase_and_its_near_misses(verdict: Callable[..., bool]) -> None:
+    """The queue's own case: the order pays the sale's cost, the fee and receives the songs."""
+    usd, song = (b"\x02" * 28, b"USD"), (b"\x01" * 28, b"song")
+    base = {(b"", b""): 3_000_000, usd: 50_000_000}
+    changes = [(usd[0], usd[1], -49_000_000), (b"", b"", -300_000), (song[0], song[1], 10)]
+    paid = {(b"", b""): 2_700_000, usd: 1_000_000, song: 10}
+    order = ORDERS["bytewise"]
+    assert verdict(paid, base, changes, order)
+    # the same deltas split in two name one asset twice: they add up
+    split = [(usd[0], usd[1], -40_000_000), *changes[1:], (usd[0], usd[1], -9_000_000)]
+    assert verdict(paid, base, split, order)
+    assert not verdict({**paid, song: 9}, base, changes, order)  # one song short
+    assert not verdict({**paid, usd: 1_000_001}, base, changes, order)  # one unit more
+    assert not verdict({**paid, (b"\x03" * 28, b"x"): 1}, base, changes, order)  # an extra asset
+    without_usd = {asset: n for asset, n in paid.items() if asset != usd}
+    assert not verdict(without_usd, base, changes, order)  # the change left out
+    # everything taken: the cost's asset drops out of the value, and must be absent
+    spent = [(usd[0], usd[1], -50_000_000), *changes[1:]]
+    assert verdict(without_usd, base, spent, order)
+    assert not verdict(paid, base, spent, order)
