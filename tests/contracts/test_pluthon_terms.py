@@ -193,3 +193,93 @@ def test_the_exact_payout_of_a_purchase_and_its_near_misses(verdict: Callable[..
     spent = [(usd[0], usd[1], -50_000_000), *changes[1:]]
     assert verdict(without_usd, base, spent, order)
     assert not verdict(paid, base, spent, order)
+
+
+COUNT_PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@dataclass()
+class Inputs(PlutusData):
+    CONSTR_ID = 0
+    inputs: List[TxInInfo]
+    address: Address
+
+
+@wraps_builtin
+def count_inputs_at(inputs: List[TxInInfo], address: Address) -> int:
+    pass
+
+
+@wraps_builtin
+def count_inputs_locked_by(inputs: List[TxInInfo], credential: Credential) -> int:
+    pass
+
+
+def validator(c: Inputs) -> int:
+    return 100 * count_inputs_at(c.inputs, c.address) + count_inputs_locked_by(
+        c.inputs, c.address.payment_credential
+    )
+"""
+
+# (payment: key 0 or script 1, its hash, stake hash or None)
+PlainAddress = tuple[int, bytes, bytes | None]
+
+
+def _address(address: PlainAddress) -> U.PlutusConstr:
+    kind, payment, stake = address
+    credential = U.PlutusConstr(kind, [U.PlutusByteString(payment)])
+    if stake is None:
+        staking = U.PlutusConstr(1, [])
+    else:
+        hashed = U.PlutusConstr(0, [U.PlutusConstr(0, [U.PlutusByteString(stake)])])
+        staking = U.PlutusConstr(0, [hashed])
+    return U.PlutusConstr(0, [credential, staking])
+
+
+def _input(index: int, address: PlainAddress) -> U.PlutusConstr:
+    out_ref = U.PlutusConstr(0, [U.PlutusByteString(bytes(32)), U.PlutusInteger(index)])
+    lovelace = U.PlutusMap(
+        {U.PlutusByteString(b""): U.PlutusMap({U.PlutusByteString(b""): U.PlutusInteger(2)})}
+    )
+    output = U.PlutusConstr(
+        0, [_address(address), lovelace, U.PlutusConstr(0, []), U.PlutusConstr(1, [])]
+    )
+    return U.PlutusConstr(0, [out_ref, output])
+
+
+addresses = st.tuples(
+    st.integers(0, 1),
+    st.sampled_from([b"\x01" * 28, b"\x02" * 28]),
+    st.sampled_from([None, b"\x03" * 28, b"\x04" * 28]),
+)
+
+
+@pytest.fixture(scope="module")
+def counts() -> Callable[[list[PlainAddress], PlainAddress], tuple[int, int]]:
+    from opshin.builder import _compile
+
+    pluthon_terms.register()
+    program = _compile(COUNT_PROBE)
+
+    def run(inputs: list[PlainAddress], address: PlainAddress) -> tuple[int, int]:
+        case = U.PlutusConstr(
+            0,
+            [U.PlutusList([_input(i, a) for i, a in enumerate(inputs)]), _address(address)],
+        )
+        result = uplc.eval(U.Apply(program.term, case)).result
+        assert isinstance(result, U.BuiltinInteger), result
+        return divmod(result.value, 100)
+
+    return run
+
+
+@settings(max_examples=100, deadline=None)
+@given(inputs=st.lists(addresses, max_size=6), address=addresses)
+def test_inputs_are_counted_by_address_and_by_payment_credential(
+    counts: Callable[..., tuple[int, int]], inputs: list[PlainAddress], address: PlainAddress
+) -> None:
+    at = sum(1 for a in inputs if a == address)
+    locked = sum(1 for a in inputs if a[:2] == address[:2])
+    assert counts(inputs, address) == (at, locked)

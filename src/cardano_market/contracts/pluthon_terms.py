@@ -204,7 +204,61 @@ def ValueIs(actual: Any, base: Any, deltas: Any) -> Any:  # OpShin looks it up i
     )
 
 
-TERMS = {"ValueIs": ValueIs}
+def _resolved_address(txininfo: Any) -> Any:
+    """TxInInfo = Constr 0 [out_ref, TxOut]; TxOut = Constr 0 [address, value, datum, script]."""
+    resolved = plt.HeadList(plt.TailList(plt.SndPair(plt.UnConstrData(txininfo))))
+    return plt.HeadList(plt.SndPair(plt.UnConstrData(resolved)))
+
+
+def _count_inputs(key: Any) -> Any:
+    """count(inputs, wanted): how many of `inputs` give `key(address) == wanted` (as data)."""
+    counted = PLambda(
+        ["self", "is", "n"],
+        plt.IteNullList(
+            PVar("is"),
+            PVar("n"),
+            _self_call(
+                "self",
+                plt.TailList(PVar("is")),
+                plt.Ite(
+                    plt.EqualsData(
+                        key(_resolved_address(plt.HeadList(PVar("is")))), PVar("wanted")
+                    ),
+                    plt.AddInteger(PVar("n"), plt.Integer(1)),
+                    PVar("n"),
+                ),
+            ),
+        ),
+    )
+    return RecFun(counted)
+
+
+def CountInputsAt(inputs: Any, address: Any) -> Any:  # OpShin looks it up in CamelCase
+    """`count_inputs_at(inputs, address)`: how many inputs spend from exactly `address`."""
+    return PLet(
+        [("wanted", address)],
+        plt.Apply(_count_inputs(lambda a: a), inputs, plt.Integer(0)),
+    )
+
+
+def CountInputsLockedBy(inputs: Any, credential: Any) -> Any:  # looked up in CamelCase
+    """`count_inputs_locked_by(inputs, credential)`: how many inputs `credential` locks (the
+    payment part of their address, Constr 0 [payment, staking]), whatever their stake part."""
+    return PLet(
+        [("wanted", credential)],
+        plt.Apply(
+            _count_inputs(lambda a: plt.HeadList(plt.SndPair(plt.UnConstrData(a)))),
+            inputs,
+            plt.Integer(0),
+        ),
+    )
+
+
+TERMS = {
+    "ValueIs": ValueIs,
+    "CountInputsAt": CountInputsAt,
+    "CountInputsLockedBy": CountInputsLockedBy,
+}
 
 
 def register() -> None:

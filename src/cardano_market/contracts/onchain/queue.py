@@ -270,16 +270,13 @@ def pays_exactly(
     return False
 
 
-def inputs_locked_by(inputs: List[TxInInfo], address: Address) -> int:
-    """How many inputs the payment credential of `address` locks, whatever their stake part: an
-    order at the queue script under another stake credential is an order too (counted by full
-    address, a second one could share the first's payout or take bundles the sale never sold)."""
-    credential = address.payment_credential
-    found = 0
-    for i in inputs:
-        if i.resolved.address.payment_credential == credential:
-            found += 1
-    return found
+@wraps_builtin
+def count_inputs_locked_by(inputs: List[TxInInfo], credential: Credential) -> int:
+    """How many inputs `credential` locks (their address's payment part), whatever their stake
+    part: an order at the queue script under another stake credential is an order too (counted
+    by full address, a second one could share the first's payout or take bundles the sale never
+    sold). Hand-written: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
@@ -488,7 +485,9 @@ def purchase(
     sale_redeemer = serialise_data(tx.redeemers[Spending(sale_ref)])
     assert sale_redeemer == b"\xd8\x79\x80", "the sale must be spent with Purchase"
     # the sale's Purchase checks there is one sale input and one sale output at its address
-    assert inputs_locked_by(inputs, own_address) == 1, "exactly one queue input"
+    assert count_inputs_locked_by(inputs, own_address.payment_credential) == 1, (
+        "exactly one queue input"
+    )
     # value_is pays per delta for every asset it checks, and the incentive and the profit are
     # usually the cost's asset (the currency): one delta for each of those (the sums are equal)
     paid = -total_cost
@@ -557,7 +556,9 @@ def refund(
     bundle = sale.bundle
     fillable = payable >= total_cost and quantity(sale_value, bundle.pid, bundle.tkn) >= bundle.amt
 
-    assert inputs_locked_by(tx.inputs, own.address) == 1, "exactly one queue input"
+    assert count_inputs_locked_by(tx.inputs, own.address.payment_credential) == 1, (
+        "exactly one queue input"
+    )
     assert quantity(sale_value, ref.pointer, order.pointer_tkn) == 1, "not the order's sale"
     order_is_sound(requested, incentive_amt, sale.max_bundle_size)
     assert not fillable, "the order can still be filled"
@@ -576,7 +577,9 @@ def refund(
 def cancel(tx: TxInfo, own: TxOut, order: QueueDatum) -> None:
     """The owner takes the order back: their signature, and no other queue input."""
     assert signed_by(tx, order.owner.pkh), "the owner did not sign"
-    assert inputs_locked_by(tx.inputs, own.address) == 1, "exactly one queue input"
+    assert count_inputs_locked_by(tx.inputs, own.address.payment_credential) == 1, (
+        "exactly one queue input"
+    )
 
 
 def hot_key_spend(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> None:

@@ -127,12 +127,11 @@ def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
     pass
 
 
-def inputs_at(inputs: List[TxInInfo], address: Address) -> int:
-    found = 0
-    for i in inputs:
-        if i.resolved.address == address:
-            found += 1
-    return found
+@wraps_builtin
+def count_inputs_at(inputs: List[TxInInfo], address: Address) -> int:
+    """How many inputs spend from exactly `address`. Written by hand in pluthon:
+    `contracts/pluthon_terms.py`."""
+    pass
 
 
 def the_vault_output(outputs: List[TxOut], address: Address) -> TxOut:
@@ -193,7 +192,7 @@ def keeps_vault(tx: TxInfo, own: TxOut, owner: Wallet, changes: List[TokenAmount
     output = the_vault_output(tx.outputs, address)
     assert output.datum == SomeOutputDatum(owner), "the vault output must keep the datum"
     assert value_is(output.value, value, changes), "the vault output is not exact"
-    assert inputs_at(tx.inputs, address) == 1, "exactly one vault input"
+    assert count_inputs_at(tx.inputs, address) == 1, "exactly one vault input"
 
 
 def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) -> None:
@@ -222,7 +221,7 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
                 "a vault is removed holding exactly its minimum"
             )
             assert owner.pkh in tx.signatories, "the vault owner did not sign"
-            assert inputs_at(tx.inputs, own.address) == 1, "exactly one vault input"
+            assert count_inputs_at(tx.inputs, own.address) == 1, "exactly one vault input"
     else:
         key = hot_key(tx, starter_pid, starter_tkn)
         assert key in tx.signatories, "no Wallet datum: the hot key must sign"
