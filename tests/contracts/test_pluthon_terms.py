@@ -283,3 +283,71 @@ def test_inputs_are_counted_by_address_and_by_payment_credential(
     at = sum(1 for a in inputs if a == address)
     locked = sum(1 for a in inputs if a[:2] == address[:2])
     assert counts(inputs, address) == (at, locked)
+
+
+WALLET_PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@wraps_builtin
+def is_wallet(d: Anything) -> bool:
+    pass
+
+
+def validator(d: Anything) -> int:
+    if is_wallet(d):
+        return 1
+    return 0
+"""
+
+leaves = st.one_of(
+    st.integers(-3, 3).map(U.PlutusInteger),
+    st.binary(max_size=3).map(U.PlutusByteString),
+)
+plutus_data = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(U.PlutusList),
+        st.dictionaries(leaves, inner, max_size=2).map(U.PlutusMap),
+        st.builds(U.PlutusConstr, st.integers(0, 2), st.lists(inner, max_size=3)),
+    ),
+    max_leaves=6,
+)
+
+
+def _wallet_by_definition(d: U.PlutusData) -> bool:
+    return (
+        isinstance(d, U.PlutusConstr)
+        and d.constructor == 0
+        and len(d.fields) == 2
+        and all(isinstance(f, U.PlutusByteString) for f in d.fields)
+    )
+
+
+@pytest.fixture(scope="module")
+def wallet_verdict() -> Callable[[U.PlutusData], bool]:
+    from opshin.builder import _compile
+
+    pluthon_terms.register()
+    program = _compile(WALLET_PROBE)
+
+    def run(d: U.PlutusData) -> bool:
+        result = uplc.eval(U.Apply(program.term, d)).result
+        assert isinstance(result, U.BuiltinInteger), result  # never fails, whatever the shape
+        return bool(result.value)
+
+    return run
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    d=st.one_of(
+        plutus_data,
+        st.builds(lambda a, b: U.PlutusConstr(0, [a, b]), leaves, leaves),  # near misses
+    )
+)
+def test_is_wallet_is_constructor_0_with_two_byte_strings(
+    wallet_verdict: Callable[[U.PlutusData], bool], d: U.PlutusData
+) -> None:
+    assert wallet_verdict(d) == _wallet_by_definition(d)

@@ -254,7 +254,49 @@ def CountInputsLockedBy(inputs: Any, credential: Any) -> Any:  # looked up in Ca
     )
 
 
+def _is_bytes(d: Any) -> Any:
+    return plt.DelayedChooseData(
+        d, plt.Bool(False), plt.Bool(False), plt.Bool(False), plt.Bool(False), plt.Bool(True)
+    )
+
+
+def IsWallet(d: Any) -> Any:  # OpShin looks it up in CamelCase
+    """`is_wallet(d)`: `d` is constructor 0 with exactly two byte-string fields (a Wallet that
+    decodes). Read with ChooseData first, so no shape of `d` makes it fail instead of answer."""
+    fields = PLet(
+        [("p", plt.UnConstrData(PVar("d"))), ("fs", plt.SndPair(PVar("p")))],
+        plt.And(
+            plt.EqualsInteger(plt.FstPair(PVar("p")), plt.Integer(0)),
+            plt.IteNullList(
+                PVar("fs"),
+                plt.Bool(False),
+                plt.And(
+                    _is_bytes(plt.HeadList(PVar("fs"))),
+                    PLet(
+                        [("rest", plt.TailList(PVar("fs")))],
+                        plt.IteNullList(
+                            PVar("rest"),
+                            plt.Bool(False),
+                            plt.And(
+                                _is_bytes(plt.HeadList(PVar("rest"))),
+                                plt.NullList(plt.TailList(PVar("rest"))),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
+    return PLet(
+        [("d", d)],
+        plt.DelayedChooseData(
+            PVar("d"), fields, plt.Bool(False), plt.Bool(False), plt.Bool(False), plt.Bool(False)
+        ),
+    )
+
+
 TERMS = {
+    "IsWallet": IsWallet,
     "ValueIs": ValueIs,
     "CountInputsAt": CountInputsAt,
     "CountInputsLockedBy": CountInputsLockedBy,

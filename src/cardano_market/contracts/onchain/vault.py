@@ -67,41 +67,14 @@ class RemoveVault(PlutusData):
     CONSTR_ID = 2
 
 
-@dataclass()
-class Fields(PlutusData):
-    """Any constructor 0, read field by field to tell whether a datum decodes."""
-
-    CONSTR_ID = 0
-    f0: Anything
-    f1: Anything
-
-
 # -- telling whether a datum decodes (the hot-key fallback) ---------------------------------------
 
 
-def is_bytes(d: Anything) -> bool:
-    u: Union[int, bytes, List[Anything], Dict[Anything, Anything]] = d
-    return isinstance(u, bytes)
-
-
+@wraps_builtin
 def is_wallet(d: Anything) -> bool:
-    """`d` is constructor 0 with exactly two byte-string fields.
-
-    The field count comes from the serialisation: a non-empty field list is written
-    indefinite-length (tag, 0x9f, fields, 0xff), so the two fields' sizes must fill it exactly.
-    """
-    u: Union[Fields, int, bytes, List[Anything], Dict[Anything, Anything]] = d
-    if isinstance(u, Fields):
-        raw = serialise_data(u)
-        head = raw[2]
-        if head == 0x82:
-            return is_bytes(u.f0) and is_bytes(u.f1)
-        if head == 0x9F:
-            end = len(raw) - 1
-            first = 3 + len(serialise_data(u.f0))
-            if first < end and first + len(serialise_data(u.f1)) == end:
-                return is_bytes(u.f0) and is_bytes(u.f1)
-    return False
+    """`d` is constructor 0 with exactly two byte-string fields (it decodes as a Wallet). Written
+    by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 # -- reading the transaction ----------------------------------------------------------------------
@@ -206,10 +179,12 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
         redeemer: Union[AddToVault, SubFromVault, RemoveVault] = context.redeemer
         if isinstance(redeemer, AddToVault):
             assert owner.pkh in tx.signatories, "the vault owner did not sign"
-            assert all([t.amt > 0 for t in redeemer.incoming]), "AddToVault only adds"
+            for t in redeemer.incoming:
+                assert t.amt > 0, "AddToVault only adds"
             keeps_vault(tx, own, owner, redeemer.incoming)
         elif isinstance(redeemer, SubFromVault):
-            assert all([t.amt < 0 for t in redeemer.outgoing]), "SubFromVault only subtracts"
+            for t in redeemer.outgoing:
+                assert t.amt < 0, "SubFromVault only subtracts"
             key = hot_key(tx, starter_pid, starter_tkn)
             assert key in tx.signatories, "the hot key did not sign"
             keeps_vault(tx, own, owner, redeemer.outgoing)
