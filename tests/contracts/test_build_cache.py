@@ -71,6 +71,28 @@ def test_the_cache_key_covers_source_flags_and_compiler(
     assert compile_key(source) != plain
 
 
+
+def test_every_key_covers_the_hand_written_terms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every build runs OpShin through pluthon_terms, even a validator that calls no term: an
+    edit there must not leave any cached build standing."""
+    names = ("datum_echo", "sale", "queue")
+    before = {n: compile_key(SOURCES_DIR / f"{n}.py") for n in names}
+    edited = tmp_path / "pluthon_terms.py"
+    edited.write_text(build_module.HAND_WRITTEN_SOURCE.read_text() + "\n# one more line\n")
+    monkeypatch.setattr(build_module, "HAND_WRITTEN_SOURCE", edited)
+    assert all(compile_key(SOURCES_DIR / f"{n}.py") != before[n] for n in names)
+
+
+def test_a_term_may_not_replace_one_of_pluthons_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpShin resolves its builtin wrappers (e.g. `serialise_data`) by the same lookup."""
+    from cardano_market.contracts import pluthon_terms
+
+    monkeypatch.setitem(pluthon_terms.TERMS, "SerialiseData", pluthon_terms.ValueIs)
+    with pytest.raises(RuntimeError, match="pluthon already defines SerialiseData"):
+        pluthon_terms.register()
+
 def test_prune_keeps_only_the_builds_of_todays_sources(
     sandbox: Path, tmp_path: Path, contract_cache: Path | None
 ) -> None:

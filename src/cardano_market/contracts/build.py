@@ -71,12 +71,6 @@ CACHE_TOOLS = ("opshin", "pluthon", "uplc")
 """The compiler and the libraries it generates code with: their versions are part of a cache key."""
 
 
-def hand_written_terms(path: Path) -> list[bytes]:
-    """The hand-written terms' source when `path` calls them (`@wraps_builtin`), else nothing: an
-    edit there rebuilds only the validators that use it."""
-    return [HAND_WRITTEN_SOURCE.read_bytes()] if b"@wraps_builtin" in path.read_bytes() else []
-
-
 def compile_key(path: Path, *, traced: bool = False) -> str:
     """The cache key of one build: the source's bytes, the hand-written terms, flags, parameter
     count and tool versions."""
@@ -85,7 +79,7 @@ def compile_key(path: Path, *, traced: bool = False) -> str:
         b"cardano-market contract build 1",
         path.name.encode(),
         path.read_bytes(),
-        *hand_written_terms(path),
+        HAND_WRITTEN_SOURCE.read_bytes(),  # every build runs through it
         " ".join(_flags(traced)).encode(),
         " ".join(
             f"{name}={value}" for name, value in sorted(COMPILER_ENVIRONMENT.items())

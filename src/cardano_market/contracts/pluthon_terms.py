@@ -306,6 +306,9 @@ TERMS = {
 def register() -> None:
     """Make the hand-written terms visible to OpShin's `@wraps_builtin` lookup."""
     for name, term in TERMS.items():
+        # never replace one of pluthon's own (a builtin wrapper resolves to it by this name)
+        if getattr(plt, name, term) is not term:
+            raise RuntimeError(f"pluthon already defines {name}: name the term otherwise")
         setattr(plt, name, term)
 
 
