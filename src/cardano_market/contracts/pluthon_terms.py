@@ -30,16 +30,20 @@ def _self_call(name: str, *args: Any) -> Any:
     return plt.Apply(PVar(name), PVar(name), *args)
 
 
+def _keeping_head() -> Any:
+    """The continuation a walk passes on past the head `p` it keeps: k(amount, p : rest)."""
+    return PLambda(
+        ["amt", "rest"],
+        plt.Apply(PVar("k"), PVar("amt"), plt.MkCons(PVar("p"), PVar("rest"))),
+    )
+
+
 def _take_token() -> Any:
     """take_token(tokens, tkn, k): k(amount of tkn in tokens or 0, tokens without it).
 
     `tokens` is a policy's list of (BData name, IData amount) pairs, `tkn` a BData.
     """
     found = plt.Apply(PVar("k"), plt.UnIData(plt.SndPair(PVar("p"))), plt.TailList(PVar("ts")))
-    keep = PLambda(
-        ["amt", "rest"],
-        plt.Apply(PVar("k"), PVar("amt"), plt.MkCons(PVar("p"), PVar("rest"))),
-    )
     return PLambda(
         ["self", "ts", "tkn", "k"],
         plt.IteNullList(
@@ -50,7 +54,7 @@ def _take_token() -> Any:
                 plt.Ite(
                     plt.EqualsData(plt.FstPair(PVar("p")), PVar("tkn")),
                     found,
-                    _self_call("self", plt.TailList(PVar("ts")), PVar("tkn"), keep),
+                    _self_call("self", plt.TailList(PVar("ts")), PVar("tkn"), _keeping_head()),
                 ),
             ),
         ),
@@ -78,10 +82,6 @@ def _take_asset() -> Any:
             ),
         ),
     )
-    keep = PLambda(
-        ["amt", "rest"],
-        plt.Apply(PVar("k"), PVar("amt"), plt.MkCons(PVar("p"), PVar("rest"))),
-    )
     return PLambda(
         ["self", "vs", "pid", "tkn", "k"],
         plt.IteNullList(
@@ -97,7 +97,9 @@ def _take_asset() -> Any:
                         PVar("tkn"),
                         rebuilt,
                     ),
-                    _self_call("self", plt.TailList(PVar("vs")), PVar("pid"), PVar("tkn"), keep),
+                    _self_call(
+                        "self", plt.TailList(PVar("vs")), PVar("pid"), PVar("tkn"), _keeping_head()
+                    ),
                 ),
             ),
         ),
