@@ -351,3 +351,108 @@ def test_is_wallet_is_constructor_0_with_two_byte_strings(
     wallet_verdict: Callable[[U.PlutusData], bool], d: U.PlutusData
 ) -> None:
     assert wallet_verdict(d) == _wallet_by_definition(d)
+
+
+CERTIFICATE_PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@dataclass()
+class Certificates(PlutusData):
+    CONSTR_ID = 0
+    inputs: List[TxInInfo]
+    policy: bytes
+    prefix: bytes
+    own: TxOutRef
+    sale: TxOutRef
+
+
+@wraps_builtin
+def batcher_certified(
+    inputs: List[TxInInfo], batcher_pid: bytes, prefix: bytes, own_ref: TxOutRef, sale_ref: TxOutRef
+) -> bool:
+    pass
+
+
+def validator(c: Certificates) -> int:
+    if batcher_certified(c.inputs, c.policy, c.prefix, c.own, c.sale):
+        return 1
+    return 0
+"""
+
+PREFIX = bytes.fromhex("affab1e0005e77ab1e")
+CERTIFICATE_POLICY = b"\x05" * 28
+Holding = dict[bytes, dict[bytes, int]]
+
+
+def _out_ref(index: int) -> U.PlutusConstr:
+    return U.PlutusConstr(0, [U.PlutusByteString(bytes(32)), U.PlutusInteger(index)])
+
+
+def _input_holding(index: int, holding: Holding) -> U.PlutusConstr:
+    value = U.PlutusMap(
+        {
+            U.PlutusByteString(pid): U.PlutusMap(
+                {U.PlutusByteString(t): U.PlutusInteger(n) for t, n in sorted(names.items())}
+            )
+            for pid, names in sorted({b"": {b"": 2}, **holding}.items())
+        }
+    )
+    output = U.PlutusConstr(
+        0, [_address((0, b"\x01" * 28, None)), value, U.PlutusConstr(0, []), U.PlutusConstr(1, [])]
+    )
+    return U.PlutusConstr(0, [_out_ref(index), output])
+
+
+holdings = st.dictionaries(
+    st.sampled_from([CERTIFICATE_POLICY, b"\x06" * 28]),
+    st.dictionaries(
+        st.sampled_from([PREFIX + b"batcher", PREFIX, PREFIX[:5], b"other", b""]),
+        st.integers(1, 2),
+        min_size=1,
+        max_size=2,
+    ),
+    max_size=2,
+)
+
+
+@pytest.fixture(scope="module")
+def certified() -> Callable[[list[Holding], int, int], bool]:
+    from opshin.builder import _compile
+
+    pluthon_terms.register()
+    program = _compile(CERTIFICATE_PROBE)
+
+    def run(inputs: list[Holding], own: int, sale: int) -> bool:
+        case = U.PlutusConstr(
+            0,
+            [
+                U.PlutusList([_input_holding(i, h) for i, h in enumerate(inputs)]),
+                U.PlutusByteString(CERTIFICATE_POLICY),
+                U.PlutusByteString(PREFIX),
+                _out_ref(own),
+                _out_ref(sale),
+            ],
+        )
+        result = uplc.eval(U.Apply(program.term, case)).result
+        assert isinstance(result, U.BuiltinInteger), result
+        return bool(result.value)
+
+    return run
+
+
+@settings(max_examples=100, deadline=None)
+@given(inputs=st.lists(holdings, max_size=5), own=st.integers(0, 5), sale=st.integers(0, 5))
+def test_a_certificate_counts_only_in_another_input(
+    certified: Callable[[list[Holding], int, int], bool],
+    inputs: list[Holding],
+    own: int,
+    sale: int,
+) -> None:
+    expected = any(
+        index not in (own, sale)
+        and any(name[: len(PREFIX)] == PREFIX for name in holding.get(CERTIFICATE_POLICY, {}))
+        for index, holding in enumerate(inputs)
+    )
+    assert certified(inputs, own, sale) == expected

@@ -297,7 +297,94 @@ def IsWallet(d: Any) -> Any:  # OpShin looks it up in CamelCase
     )
 
 
+def BatcherCertified(  # OpShin looks it up in CamelCase
+    inputs: Any, policy: Any, prefix: Any, own_ref: Any, sale_ref: Any
+) -> Any:
+    """`batcher_certified(inputs, policy, prefix, own_ref, sale_ref)`: an input other than the
+    two out refs holds a token of `policy` whose name starts with `prefix` (names shorter than
+    the prefix compared whole, as Python's slice). TxInInfo = Constr 0 [out_ref, TxOut]."""
+    has_prefix = plt.EqualsByteString(
+        plt.SliceByteString(
+            plt.Integer(0),
+            plt.LengthOfByteString(PVar("prefix")),
+            plt.UnBData(plt.FstPair(plt.HeadList(PVar("ns")))),
+        ),
+        PVar("prefix"),
+    )
+    names = RecFun(
+        PLambda(
+            ["self", "ns"],
+            plt.IteNullList(
+                PVar("ns"),
+                plt.Bool(False),
+                plt.Ite(has_prefix, plt.Bool(True), _self_call("self", plt.TailList(PVar("ns")))),
+            ),
+        )
+    )
+    policies = RecFun(
+        PLambda(
+            ["self", "vs"],
+            plt.IteNullList(
+                PVar("vs"),
+                plt.Bool(False),
+                PLet(
+                    [("p", plt.HeadList(PVar("vs")))],
+                    plt.Ite(
+                        plt.EqualsData(plt.FstPair(PVar("p")), PVar("policy")),
+                        plt.Apply(PVar("names"), plt.UnMapData(plt.SndPair(PVar("p")))),
+                        _self_call("self", plt.TailList(PVar("vs"))),
+                    ),
+                ),
+            ),
+        )
+    )
+    resolved_value = plt.UnMapData(
+        plt.HeadList(
+            plt.TailList(plt.SndPair(plt.UnConstrData(plt.HeadList(plt.TailList(PVar("f"))))))
+        )
+    )
+    walk = RecFun(
+        PLambda(
+            ["self", "is"],
+            plt.IteNullList(
+                PVar("is"),
+                plt.Bool(False),
+                PLet(
+                    [
+                        ("f", plt.SndPair(plt.UnConstrData(plt.HeadList(PVar("is"))))),
+                        ("ref", plt.HeadList(PVar("f"))),
+                    ],
+                    plt.Ite(
+                        plt.Or(
+                            plt.EqualsData(PVar("ref"), PVar("own_ref")),
+                            plt.EqualsData(PVar("ref"), PVar("sale_ref")),
+                        ),
+                        _self_call("self", plt.TailList(PVar("is"))),
+                        plt.Ite(
+                            plt.Apply(PVar("policies"), resolved_value),
+                            plt.Bool(True),
+                            _self_call("self", plt.TailList(PVar("is"))),
+                        ),
+                    ),
+                ),
+            ),
+        )
+    )
+    return PLet(
+        [
+            ("policy", plt.BData(policy)),
+            ("prefix", prefix),
+            ("own_ref", own_ref),
+            ("sale_ref", sale_ref),
+            ("names", names),
+            ("policies", policies),
+        ],
+        plt.Apply(walk, inputs),
+    )
+
+
 TERMS = {
+    "BatcherCertified": BatcherCertified,
     "IsWallet": IsWallet,
     "ValueIs": ValueIs,
     "CountInputsAt": CountInputsAt,
