@@ -456,3 +456,100 @@ def test_a_certificate_counts_only_in_another_input(
         for index, holding in enumerate(inputs)
     )
     assert certified(inputs, own, sale) == expected
+
+
+QUEUE_DATUM_PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@wraps_builtin
+def is_queue_datum(d: Anything) -> bool:
+    pass
+
+
+def validator(d: Anything) -> int:
+    if is_queue_datum(d):
+        return 1
+    return 0
+"""
+
+
+def _constr0(*fields: U.PlutusData) -> U.PlutusConstr:
+    return U.PlutusConstr(0, list(fields))
+
+
+byte_strings = st.binary(max_size=3).map(U.PlutusByteString)
+integers = st.integers(-3, 3).map(U.PlutusInteger)
+wallets = st.builds(_constr0, byte_strings, byte_strings)
+tokens = st.builds(_constr0, byte_strings, byte_strings, integers)
+queue_datums = st.builds(_constr0, wallets, integers, tokens, byte_strings)
+
+
+@st.composite
+def near_queue_datums(draw: st.DrawFn) -> U.PlutusData:
+    """A well-formed QueueDatum with one part (maybe nested) replaced, dropped or added to."""
+    datum = draw(queue_datums)
+    path = draw(st.lists(st.integers(0, 3), min_size=1, max_size=2))
+    how = draw(st.sampled_from(["replace", "drop", "add", "retag"]))
+
+    def change(d: U.PlutusData, rest: list[int]) -> U.PlutusData:
+        if not isinstance(d, U.PlutusConstr) or not rest:
+            if how == "retag" and isinstance(d, U.PlutusConstr):
+                return U.PlutusConstr(d.constructor + 1, d.fields)
+            return draw(plutus_data)
+        index = rest[0] % len(d.fields)
+        fields = list(d.fields)
+        if len(rest) == 1 and how == "drop":
+            del fields[index]
+        elif len(rest) == 1 and how == "add":
+            fields.insert(index, draw(plutus_data))
+        else:
+            fields[index] = change(fields[index], rest[1:])
+        return U.PlutusConstr(d.constructor, fields)
+
+    return change(datum, path)
+
+
+def _queue_datum_by_definition(d: U.PlutusData) -> bool:
+    def constr0(x: U.PlutusData, kinds: list[object]) -> bool:
+        return (
+            isinstance(x, U.PlutusConstr)
+            and x.constructor == 0
+            and len(x.fields) == len(kinds)
+            and all(
+                isinstance(f, kind) if isinstance(kind, type) else kind(f)  # type: ignore[operator]
+                for f, kind in zip(x.fields, kinds, strict=True)
+            )
+        )
+
+    def wallet(x: U.PlutusData) -> bool:
+        return constr0(x, [U.PlutusByteString, U.PlutusByteString])
+
+    def token(x: U.PlutusData) -> bool:
+        return constr0(x, [U.PlutusByteString, U.PlutusByteString, U.PlutusInteger])
+
+    return constr0(d, [wallet, U.PlutusInteger, token, U.PlutusByteString])
+
+
+@pytest.fixture(scope="module")
+def queue_datum_verdict() -> Callable[[U.PlutusData], bool]:
+    from opshin.builder import _compile
+
+    pluthon_terms.register()
+    program = _compile(QUEUE_DATUM_PROBE)
+
+    def run(d: U.PlutusData) -> bool:
+        result = uplc.eval(U.Apply(program.term, d)).result
+        assert isinstance(result, U.BuiltinInteger), result  # never fails, whatever the shape
+        return bool(result.value)
+
+    return run
+
+
+@settings(max_examples=300, deadline=None)
+@given(d=st.one_of(queue_datums, near_queue_datums(), plutus_data))
+def test_is_queue_datum_is_exactly_the_queue_datums_shape(
+    queue_datum_verdict: Callable[[U.PlutusData], bool], d: U.PlutusData
+) -> None:
+    assert queue_datum_verdict(d) == _queue_datum_by_definition(d), repr(d)

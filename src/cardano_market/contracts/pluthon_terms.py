@@ -256,45 +256,78 @@ def CountInputsLockedBy(inputs: Any, credential: Any) -> Any:  # looked up in Ca
     )
 
 
-def _is_bytes(d: Any) -> Any:
-    return plt.DelayedChooseData(
-        d, plt.Bool(False), plt.Bool(False), plt.Bool(False), plt.Bool(False), plt.Bool(True)
-    )
+# -- does a datum decode? (what OpShin's check_integrity proves, and Aiken's `expect`) ----------
+
+# The shapes of the datums the validators decode, as their dataclasses in `onchain/` declare them:
+# a constructor id and its fields, each "bytes", "int" or a nested shape.
+Shape = Any
+WALLET: Shape = (0, ("bytes", "bytes"))
+TOKEN: Shape = (0, ("bytes", "bytes", "int"))
+QUEUE_DATUM: Shape = (0, (WALLET, "int", TOKEN, "bytes"))
+
+_KIND_BRANCH = {"bytes": 4, "int": 3}  # ChooseData's branches: constr, map, list, int, bytes
 
 
-def IsWallet(d: Any) -> Any:  # OpShin looks it up in CamelCase
-    """`is_wallet(d)`: `d` is constructor 0 with exactly two byte-string fields (a Wallet that
-    decodes). Read with ChooseData first, so no shape of `d` makes it fail instead of answer."""
-    fields = PLet(
-        [("p", plt.UnConstrData(PVar("d"))), ("fs", plt.SndPair(PVar("p")))],
-        plt.And(
-            plt.EqualsInteger(plt.FstPair(PVar("p")), plt.Integer(0)),
-            plt.IteNullList(
-                PVar("fs"),
-                plt.Bool(False),
-                plt.And(
-                    _is_bytes(plt.HeadList(PVar("fs"))),
-                    PLet(
-                        [("rest", plt.TailList(PVar("fs")))],
-                        plt.IteNullList(
-                            PVar("rest"),
-                            plt.Bool(False),
-                            plt.And(
-                                _is_bytes(plt.HeadList(PVar("rest"))),
-                                plt.NullList(plt.TailList(PVar("rest"))),
-                            ),
-                        ),
-                    ),
+def _kind(d: Any, branch: int, then: Any) -> Any:
+    """`then` when `d` is of ChooseData's `branch`, else False (read before `d` is unpacked)."""
+    branches = [plt.Bool(False)] * 5
+    branches[branch] = then
+    return plt.DelayedChooseData(d, *branches)
+
+
+def _has_shape(d: Any, shape: Shape, depth: int = 0) -> Any:
+    """A term that is true when the data `d` has `shape`: the constructor id, exactly the
+    fields, each of its kind, nested shapes alike."""
+    if isinstance(shape, str):
+        return _kind(d, _KIND_BRANCH[shape], plt.Bool(True))
+    tag, fields = shape
+    data, pair = f"data{depth}", f"pair{depth}"
+    return PLet(
+        [(data, d)],
+        _kind(
+            PVar(data),
+            0,
+            PLet(
+                [(pair, plt.UnConstrData(PVar(data)))],
+                plt.Ite(
+                    plt.EqualsInteger(plt.FstPair(PVar(pair)), plt.Integer(tag)),
+                    _has_fields(plt.SndPair(PVar(pair)), fields, depth),
+                    plt.Bool(False),
                 ),
             ),
         ),
     )
+
+
+def _has_fields(fields: Any, shapes: tuple[Shape, ...], depth: int) -> Any:
+    if not shapes:
+        return plt.NullList(fields)
+    rest = f"fields{depth}_{len(shapes)}"
     return PLet(
-        [("d", d)],
-        plt.DelayedChooseData(
-            PVar("d"), fields, plt.Bool(False), plt.Bool(False), plt.Bool(False), plt.Bool(False)
+        [(rest, fields)],
+        plt.IteNullList(
+            PVar(rest),
+            plt.Bool(False),
+            plt.Ite(
+                _has_shape(plt.HeadList(PVar(rest)), shapes[0], depth + 1),
+                _has_fields(plt.TailList(PVar(rest)), shapes[1:], depth),
+                plt.Bool(False),
+            ),
         ),
     )
+
+
+def _shape_term(shape: Shape) -> Any:
+    def term(d: Any) -> Any:
+        return _has_shape(d, shape)
+
+    return term
+
+
+IsWallet = _shape_term(WALLET)
+"""`is_wallet(d)`: `d` decodes as a Wallet. No shape of `d` makes it fail instead of answer."""
+IsQueueDatum = _shape_term(QUEUE_DATUM)
+"""`is_queue_datum(d)`: `d` decodes as a QueueDatum."""
 
 
 def BatcherCertified(  # OpShin looks it up in CamelCase
@@ -386,6 +419,7 @@ def BatcherCertified(  # OpShin looks it up in CamelCase
 TERMS = {
     "BatcherCertified": BatcherCertified,
     "IsWallet": IsWallet,
+    "IsQueueDatum": IsQueueDatum,
     "ValueIs": ValueIs,
     "CountInputsAt": CountInputsAt,
     "CountInputsLockedBy": CountInputsLockedBy,
