@@ -1,15 +1,17 @@
-"""The hand-written pluthon `value_is` (contracts/pluthon_terms.py) against plain dict arithmetic.
+"""The hand-written pluthon terms (contracts/pluthon_terms.py) against plain Python definitions.
 
-A small OpShin validator declares `value_is` the way the queue and the vault do and returns its
-verdict; hypothesis draws values (in one consistent order per example, as the ledger writes both
-values of a transaction) and deltas, including repeated assets, assets only the deltas name,
-amounts that cancel and results that would go negative. The oracle is the definition: the
-expected holdings are `base` plus the summed deltas, zero entries dropped, and `actual` must hold
-exactly those.
+Each term is declared in a small OpShin probe validator the way the queue and the vault declare
+it, compiled with the deployed build's flags, and its answer compared with the definition over
+hypothesis-drawn inputs. `value_is`: values (in one consistent order per example, as the ledger
+writes both values of a transaction) and deltas, including repeated assets, assets only the
+deltas name, amounts that cancel and results that would go negative; the oracle is `base` plus
+the summed deltas, zero entries dropped. The input counts, the datum-shape checks and the
+batcher certificate likewise, each against its definition written here in Python.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,67 @@ uplc = pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc"
 from uplc import ast as U  # noqa: E402
 
 from cardano_market.contracts import pluthon_terms  # noqa: E402
+
+
+@functools.cache
+def deployed_config() -> Any:
+    """The compiler configuration `TRACE_FREE_FLAGS` give on opshin's command line (parsed once:
+    opshin's parser consumes its option table)."""
+    from opshin.__main__ import parse_args
+    from opshin.compiler_config import ARGPARSE_ARGS, DEFAULT_CONFIG, OPT_CONFIGS, CompilationConfig
+
+    from cardano_market.contracts.build import TRACE_FREE_FLAGS
+
+    argv, sys.argv = sys.argv, ["opshin", *TRACE_FREE_FLAGS, "build", "probe.py"]
+    try:
+        args = parse_args()
+    finally:
+        sys.argv = argv
+    # how opshin.__main__ turns the parsed flags into a configuration
+    overrides = {k: getattr(args, k) for k in ARGPARSE_ARGS if getattr(args, k) is not None}
+    return DEFAULT_CONFIG.update(OPT_CONFIGS[args.opt_level]).update(CompilationConfig(**overrides))
+
+
+def compiled_probe(source: str) -> Callable[[U.PlutusData], int]:
+    """Compile an OpShin probe validator (returning an int) as `contracts.build` compiles the
+    deployed scripts: with the hand-written terms registered and `TRACE_FREE_FLAGS`."""
+    from opshin.builder import _compile
+
+    pluthon_terms.register()
+    config = deployed_config()
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        program = _compile(source, config=config)
+    finally:
+        sys.setrecursionlimit(limit)
+
+    def run(argument: U.PlutusData) -> int:
+        result = uplc.eval(U.Apply(program.term, argument)).result
+        assert isinstance(result, U.BuiltinInteger), result  # an answer, never a failure
+        return int(result.value)
+
+    return run
+
+
+def predicate_probe(name: str) -> str:
+    """A probe returning 1 when the term `name(d: Anything) -> bool` holds for its argument."""
+    return f"""
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@wraps_builtin
+def {name}(d: Anything) -> bool:
+    pass
+
+
+def validator(d: Anything) -> int:
+    if {name}(d):
+        return 1
+    return 0
+"""
+
 
 PROBE = """
 from opshin.bridge import wraps_builtin
@@ -67,15 +130,7 @@ NAMES = [b"", b"a", b"b", b"ab", b"USD", b"\xff"]
 
 @pytest.fixture(scope="module")
 def verdict() -> Callable[[Holdings, Holdings, list[Delta], Order], bool]:
-    from opshin.builder import _compile
-
-    pluthon_terms.register()
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20_000))
-    try:
-        program = _compile(PROBE)
-    finally:
-        sys.setrecursionlimit(limit)
+    probe = compiled_probe(PROBE)
 
     def run(actual: Holdings, base: Holdings, deltas: list[Delta], order: Order) -> bool:
         case = U.PlutusConstr(
@@ -94,9 +149,7 @@ def verdict() -> Callable[[Holdings, Holdings, list[Delta], Order], bool]:
                 ),
             ],
         )
-        result = uplc.eval(U.Apply(program.term, case)).result
-        assert isinstance(result, U.BuiltinInteger), result
-        return bool(result.value)
+        return bool(probe(case))
 
     return run
 
@@ -258,19 +311,15 @@ addresses = st.tuples(
 
 @pytest.fixture(scope="module")
 def counts() -> Callable[[list[PlainAddress], PlainAddress], tuple[int, int]]:
-    from opshin.builder import _compile
-
-    pluthon_terms.register()
-    program = _compile(COUNT_PROBE)
+    probe = compiled_probe(COUNT_PROBE)
 
     def run(inputs: list[PlainAddress], address: PlainAddress) -> tuple[int, int]:
         case = U.PlutusConstr(
             0,
             [U.PlutusList([_input(i, a) for i, a in enumerate(inputs)]), _address(address)],
         )
-        result = uplc.eval(U.Apply(program.term, case)).result
-        assert isinstance(result, U.BuiltinInteger), result
-        return divmod(result.value, 100)
+        at, locked = divmod(probe(case), 100)
+        return at, locked
 
     return run
 
@@ -284,22 +333,6 @@ def test_inputs_are_counted_by_address_and_by_payment_credential(
     locked = sum(1 for a in inputs if a[:2] == address[:2])
     assert counts(inputs, address) == (at, locked)
 
-
-WALLET_PROBE = """
-from opshin.bridge import wraps_builtin
-from opshin.prelude import *
-
-
-@wraps_builtin
-def is_wallet(d: Anything) -> bool:
-    pass
-
-
-def validator(d: Anything) -> int:
-    if is_wallet(d):
-        return 1
-    return 0
-"""
 
 leaves = st.one_of(
     st.integers(-3, 3).map(U.PlutusInteger),
@@ -327,17 +360,8 @@ def _wallet_by_definition(d: U.PlutusData) -> bool:
 
 @pytest.fixture(scope="module")
 def wallet_verdict() -> Callable[[U.PlutusData], bool]:
-    from opshin.builder import _compile
-
-    pluthon_terms.register()
-    program = _compile(WALLET_PROBE)
-
-    def run(d: U.PlutusData) -> bool:
-        result = uplc.eval(U.Apply(program.term, d)).result
-        assert isinstance(result, U.BuiltinInteger), result  # never fails, whatever the shape
-        return bool(result.value)
-
-    return run
+    probe = compiled_probe(predicate_probe("is_wallet"))
+    return lambda d: bool(probe(d))
 
 
 @settings(max_examples=200, deadline=None)
@@ -419,10 +443,7 @@ holdings = st.dictionaries(
 
 @pytest.fixture(scope="module")
 def certified() -> Callable[[list[Holding], int, int], bool]:
-    from opshin.builder import _compile
-
-    pluthon_terms.register()
-    program = _compile(CERTIFICATE_PROBE)
+    probe = compiled_probe(CERTIFICATE_PROBE)
 
     def run(inputs: list[Holding], own: int, sale: int) -> bool:
         case = U.PlutusConstr(
@@ -435,9 +456,7 @@ def certified() -> Callable[[list[Holding], int, int], bool]:
                 _out_ref(sale),
             ],
         )
-        result = uplc.eval(U.Apply(program.term, case)).result
-        assert isinstance(result, U.BuiltinInteger), result
-        return bool(result.value)
+        return bool(probe(case))
 
     return run
 
@@ -456,23 +475,6 @@ def test_a_certificate_counts_only_in_another_input(
         for index, holding in enumerate(inputs)
     )
     assert certified(inputs, own, sale) == expected
-
-
-QUEUE_DATUM_PROBE = """
-from opshin.bridge import wraps_builtin
-from opshin.prelude import *
-
-
-@wraps_builtin
-def is_queue_datum(d: Anything) -> bool:
-    pass
-
-
-def validator(d: Anything) -> int:
-    if is_queue_datum(d):
-        return 1
-    return 0
-"""
 
 
 def _constr0(*fields: U.PlutusData) -> U.PlutusConstr:
@@ -534,17 +536,8 @@ def _queue_datum_by_definition(d: U.PlutusData) -> bool:
 
 @pytest.fixture(scope="module")
 def queue_datum_verdict() -> Callable[[U.PlutusData], bool]:
-    from opshin.builder import _compile
-
-    pluthon_terms.register()
-    program = _compile(QUEUE_DATUM_PROBE)
-
-    def run(d: U.PlutusData) -> bool:
-        result = uplc.eval(U.Apply(program.term, d)).result
-        assert isinstance(result, U.BuiltinInteger), result  # never fails, whatever the shape
-        return bool(result.value)
-
-    return run
+    probe = compiled_probe(predicate_probe("is_queue_datum"))
+    return lambda d: bool(probe(d))
 
 
 @settings(max_examples=300, deadline=None)
