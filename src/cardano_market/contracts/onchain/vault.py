@@ -13,7 +13,6 @@ signature. These are the checks of NEWM's deployed vault script; `docs/settlemen
 
 from opshin.bridge import wraps_builtin
 from opshin.prelude import *
-from opshin.std.builtins import *
 
 VAULT_MINIMUM_LOVELACE = 10000000
 
