@@ -38,27 +38,40 @@ def _keeping_head() -> Any:
     )
 
 
+def _take_walk(pairs: str, key: str, args: list[str], on_match: Any) -> Any:
+    """A walk over the pair list `pairs` for the pair whose first element equals the data in
+    `key` (one of `args`), passing k(amount, list without it) on: k(0, pairs) when there is none,
+    `on_match` (with the pair as `p`) when it is the head, else the walk of the tail with the head
+    kept in front."""
+    return PLambda(
+        ["self", pairs, *args, "k"],
+        plt.IteNullList(
+            PVar(pairs),
+            plt.Apply(PVar("k"), plt.Integer(0), PVar(pairs)),
+            PLet(
+                [("p", plt.HeadList(PVar(pairs)))],
+                plt.Ite(
+                    plt.EqualsData(plt.FstPair(PVar("p")), PVar(key)),
+                    on_match,
+                    _self_call(
+                        "self",
+                        plt.TailList(PVar(pairs)),
+                        *(PVar(a) for a in args),
+                        _keeping_head(),
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
 def _take_token() -> Any:
     """take_token(tokens, tkn, k): k(amount of tkn in tokens or 0, tokens without it).
 
     `tokens` is a policy's list of (BData name, IData amount) pairs, `tkn` a BData.
     """
     found = plt.Apply(PVar("k"), plt.UnIData(plt.SndPair(PVar("p"))), plt.TailList(PVar("ts")))
-    return PLambda(
-        ["self", "ts", "tkn", "k"],
-        plt.IteNullList(
-            PVar("ts"),
-            plt.Apply(PVar("k"), plt.Integer(0), PVar("ts")),
-            PLet(
-                [("p", plt.HeadList(PVar("ts")))],
-                plt.Ite(
-                    plt.EqualsData(plt.FstPair(PVar("p")), PVar("tkn")),
-                    found,
-                    _self_call("self", plt.TailList(PVar("ts")), PVar("tkn"), _keeping_head()),
-                ),
-            ),
-        ),
-    )
+    return _take_walk("ts", "tkn", ["tkn"], found)
 
 
 def _take_asset() -> Any:
@@ -82,28 +95,10 @@ def _take_asset() -> Any:
             ),
         ),
     )
-    return PLambda(
-        ["self", "vs", "pid", "tkn", "k"],
-        plt.IteNullList(
-            PVar("vs"),
-            plt.Apply(PVar("k"), plt.Integer(0), PVar("vs")),
-            PLet(
-                [("p", plt.HeadList(PVar("vs")))],
-                plt.Ite(
-                    plt.EqualsData(plt.FstPair(PVar("p")), PVar("pid")),
-                    plt.Apply(
-                        PVar("take_token"),
-                        plt.UnMapData(plt.SndPair(PVar("p"))),
-                        PVar("tkn"),
-                        rebuilt,
-                    ),
-                    _self_call(
-                        "self", plt.TailList(PVar("vs")), PVar("pid"), PVar("tkn"), _keeping_head()
-                    ),
-                ),
-            ),
-        ),
+    found = plt.Apply(
+        PVar("take_token"), plt.UnMapData(plt.SndPair(PVar("p"))), PVar("tkn"), rebuilt
     )
+    return _take_walk("vs", "pid", ["pid", "tkn"], found)
 
 
 def _split_deltas() -> Any:
