@@ -291,15 +291,30 @@ def _address(address: PlainAddress) -> U.PlutusConstr:
     return U.PlutusConstr(0, [credential, staking])
 
 
-def _input(index: int, address: PlainAddress) -> U.PlutusConstr:
-    out_ref = U.PlutusConstr(0, [U.PlutusByteString(bytes(32)), U.PlutusInteger(index)])
-    lovelace = U.PlutusMap(
-        {U.PlutusByteString(b""): U.PlutusMap({U.PlutusByteString(b""): U.PlutusInteger(2)})}
+Holding = dict[bytes, dict[bytes, int]]  # tokens beside 2 lovelace: policy -> name -> amount
+
+
+def _out_ref(index: int) -> U.PlutusConstr:
+    return U.PlutusConstr(0, [U.PlutusByteString(bytes(32)), U.PlutusInteger(index)])
+
+
+def _input(
+    index: int, address: PlainAddress = (0, b"\x01" * 28, None), holding: Holding | None = None
+) -> U.PlutusConstr:
+    """A TxInInfo: out ref (index `index`), TxOut at `address` holding 2 lovelace and `holding`,
+    no datum, no reference script."""
+    value = U.PlutusMap(
+        {
+            U.PlutusByteString(pid): U.PlutusMap(
+                {U.PlutusByteString(t): U.PlutusInteger(n) for t, n in sorted(names.items())}
+            )
+            for pid, names in sorted({b"": {b"": 2}, **(holding or {})}.items())
+        }
     )
     output = U.PlutusConstr(
-        0, [_address(address), lovelace, U.PlutusConstr(0, []), U.PlutusConstr(1, [])]
+        0, [_address(address), value, U.PlutusConstr(0, []), U.PlutusConstr(1, [])]
     )
-    return U.PlutusConstr(0, [out_ref, output])
+    return U.PlutusConstr(0, [_out_ref(index), output])
 
 
 addresses = st.tuples(
@@ -407,26 +422,6 @@ def validator(c: Certificates) -> int:
 
 PREFIX = bytes.fromhex("affab1e0005e77ab1e")
 CERTIFICATE_POLICY = b"\x05" * 28
-Holding = dict[bytes, dict[bytes, int]]
-
-
-def _out_ref(index: int) -> U.PlutusConstr:
-    return U.PlutusConstr(0, [U.PlutusByteString(bytes(32)), U.PlutusInteger(index)])
-
-
-def _input_holding(index: int, holding: Holding) -> U.PlutusConstr:
-    value = U.PlutusMap(
-        {
-            U.PlutusByteString(pid): U.PlutusMap(
-                {U.PlutusByteString(t): U.PlutusInteger(n) for t, n in sorted(names.items())}
-            )
-            for pid, names in sorted({b"": {b"": 2}, **holding}.items())
-        }
-    )
-    output = U.PlutusConstr(
-        0, [_address((0, b"\x01" * 28, None)), value, U.PlutusConstr(0, []), U.PlutusConstr(1, [])]
-    )
-    return U.PlutusConstr(0, [_out_ref(index), output])
 
 
 holdings = st.dictionaries(
@@ -449,7 +444,7 @@ def certified() -> Callable[[list[Holding], int, int], bool]:
         case = U.PlutusConstr(
             0,
             [
-                U.PlutusList([_input_holding(i, h) for i, h in enumerate(inputs)]),
+                U.PlutusList([_input(i, holding=h) for i, h in enumerate(inputs)]),
                 U.PlutusByteString(CERTIFICATE_POLICY),
                 U.PlutusByteString(PREFIX),
                 _out_ref(own),
