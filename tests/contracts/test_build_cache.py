@@ -71,7 +71,6 @@ def test_the_cache_key_covers_source_flags_and_compiler(
     assert compile_key(source) != plain
 
 
-
 def test_every_key_covers_the_hand_written_terms(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,6 +84,21 @@ def test_every_key_covers_the_hand_written_terms(
     assert all(compile_key(SOURCES_DIR / f"{n}.py") != before[n] for n in names)
 
 
+def test_the_deployed_keys_cover_the_hoisting_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployed build goes through hoist_builtins after OpShin: an edit there must not leave
+    a deployed build cached. The traced build does not run it, so its keys stay."""
+    names = ("datum_echo", "sale", "queue")
+    deployed = {n: compile_key(SOURCES_DIR / f"{n}.py") for n in names}
+    traced = {n: compile_key(SOURCES_DIR / f"{n}.py", traced=True) for n in names}
+    edited = tmp_path / "hoist_builtins.py"
+    edited.write_text(build_module.HOIST_SOURCE.read_text() + "\n# one more line\n")
+    monkeypatch.setattr(build_module, "HOIST_SOURCE", edited)
+    assert all(compile_key(SOURCES_DIR / f"{n}.py") != deployed[n] for n in names)
+    assert all(compile_key(SOURCES_DIR / f"{n}.py", traced=True) == traced[n] for n in names)
+
+
 def test_a_term_may_not_replace_one_of_pluthons_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpShin resolves its builtin wrappers (e.g. `serialise_data`) by the same lookup."""
     from cardano_market.contracts import pluthon_terms
@@ -92,6 +106,7 @@ def test_a_term_may_not_replace_one_of_pluthons_own(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(pluthon_terms.TERMS, "SerialiseData", pluthon_terms.ValueIs)
     with pytest.raises(RuntimeError, match="pluthon already defines SerialiseData"):
         pluthon_terms.register()
+
 
 def test_prune_keeps_only_the_builds_of_todays_sources(
     sandbox: Path, tmp_path: Path, contract_cache: Path | None

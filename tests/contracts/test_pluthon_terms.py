@@ -48,15 +48,18 @@ def deployed_config() -> Any:
 
 def compiled_probe(source: str) -> Callable[[U.PlutusData], int]:
     """Compile an OpShin probe validator (returning an int) as `contracts.build` compiles the
-    deployed scripts: with the hand-written terms registered and `TRACE_FREE_FLAGS`."""
+    deployed scripts: with the hand-written terms registered and `TRACE_FREE_FLAGS`, then the
+    forced builtins hoisted."""
     from opshin.builder import _compile
+
+    from cardano_market.contracts.hoist_builtins import hoist_forced_builtins
 
     pluthon_terms.register()
     config = deployed_config()
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20_000))
     try:
-        program = _compile(source, config=config)
+        program = hoist_forced_builtins(_compile(source, config=config))
     finally:
         sys.setrecursionlimit(limit)
 

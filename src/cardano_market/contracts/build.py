@@ -67,6 +67,10 @@ HAND_WRITTEN_MODULE = "cardano_market.contracts.pluthon_terms"
 HAND_WRITTEN_SOURCE = Path(__file__).with_name("pluthon_terms.py")
 """The terms written in pluthon that validators call (`@wraps_builtin`): part of every build."""
 
+HOIST_MODULE = "cardano_market.contracts.hoist_builtins"
+HOIST_SOURCE = Path(__file__).with_name("hoist_builtins.py")
+"""The pass run on the deployed build after OpShin: each forced builtin bound once."""
+
 CACHE_TOOLS = ("opshin", "pluthon", "uplc")
 """The compiler and the libraries it generates code with: their versions are part of a cache key."""
 
@@ -80,6 +84,7 @@ def compile_key(path: Path, *, traced: bool = False) -> str:
         path.name.encode(),
         path.read_bytes(),
         HAND_WRITTEN_SOURCE.read_bytes(),  # every build runs through it
+        *([] if traced else [HOIST_SOURCE.read_bytes()]),  # the deployed build runs it too
         " ".join(_flags(traced)).encode(),
         " ".join(
             f"{name}={value}" for name, value in sorted(COMPILER_ENVIRONMENT.items())
@@ -121,7 +126,8 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
     Runs `opshin build` itself (OpShin's version marker, UPLC 1.1.0; the deployed build with
     `TRACE_FREE_FLAGS`, the traced one with the default optimisation and its traces) in the
     source's directory with a relative file name, so the output does not depend on the checkout.
-    A parameterized validator stays unapplied (see `contracts.apply_parameters`).
+    The deployed build then goes through `hoist_builtins` (each forced builtin bound once). A
+    parameterized validator stays unapplied (see `contracts.apply_parameters`).
     """
     # -P: the sources directory is not put on sys.path (a source named like a stdlib module,
     # e.g. queue.py, would shadow it inside the compiler)
@@ -140,7 +146,20 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
         )
         if done.returncode != 0:
             raise RuntimeError(f"opshin build {path.name} failed:\n{done.stdout}{done.stderr}")
-        return bytes.fromhex((Path(out) / "script.cbor").read_text().strip())
+        script = Path(out) / "script.cbor"
+        if not traced:
+            hoisted = Path(out) / "hoisted.cbor"
+            done = subprocess.run(
+                [sys.executable, "-P", "-m", HOIST_MODULE, str(script), str(hoisted)],
+                env={**os.environ, **COMPILER_ENVIRONMENT},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"hoisting {path.name} failed:\n{done.stdout}{done.stderr}")
+            script = hoisted
+        return bytes.fromhex(script.read_text().strip())
 
 
 _AST_PARSE_LOCK = threading.Lock()
