@@ -46,7 +46,7 @@ def deployed_config() -> Any:
     return DEFAULT_CONFIG.update(OPT_CONFIGS[args.opt_level]).update(CompilationConfig(**overrides))
 
 
-def compiled_probe(source: str) -> Callable[[U.PlutusData], int]:
+def compiled_probe(source: str, *, may_fail: bool = False) -> Callable[[U.PlutusData], Any]:
     """Compile an OpShin probe validator (returning an int) as `contracts.build` compiles the
     deployed scripts: with the hand-written terms registered and `TRACE_FREE_FLAGS`, then the
     forced builtins hoisted."""
@@ -63,8 +63,17 @@ def compiled_probe(source: str) -> Callable[[U.PlutusData], int]:
     finally:
         sys.setrecursionlimit(limit)
 
-    def run(argument: U.PlutusData) -> int:
+    def run(argument: U.PlutusData) -> int | None:
+        """The probe's answer; None when it failed (only a probe that `may_fail`)."""
         result = uplc.eval(U.Apply(program.term, argument)).result
+        if may_fail and isinstance(result, Exception):
+            # the term's own failure: its error, or a builtin that unpacks refusing a part;
+            # never a wrong kind of value reaching the probe (e.g. a lambda as a condition)
+            assert str(result) == "Execution called Error" or any(
+                str(result).startswith(f"Error when evaluating builtin BuiltInFun.{name} ")
+                for name in ("UnBData", "UnIData", "UnConstrData", "HeadList")
+            ), str(result)[:200]
+            return None
         assert isinstance(result, U.BuiltinInteger), result  # an answer, never a failure
         return int(result.value)
 
@@ -486,10 +495,14 @@ tokens = st.builds(_constr0, byte_strings, byte_strings, integers)
 queue_datums = st.builds(_constr0, wallets, integers, tokens, byte_strings)
 
 
+sale_datums = st.builds(_constr0, wallets, tokens, tokens, integers)
+
+
 @st.composite
-def near_queue_datums(draw: st.DrawFn) -> U.PlutusData:
-    """A well-formed QueueDatum with one part (maybe nested) replaced, dropped or added to."""
-    datum = draw(queue_datums)
+def near_misses(draw: st.DrawFn, datums: Any) -> U.PlutusData:
+    """A well-formed datum from `datums` with one part (maybe nested) replaced, dropped, added
+    to or retagged."""
+    datum = draw(datums)
     path = draw(st.lists(st.integers(0, 3), min_size=1, max_size=2))
     how = draw(st.sampled_from(["replace", "drop", "add", "retag"]))
 
@@ -511,25 +524,33 @@ def near_queue_datums(draw: st.DrawFn) -> U.PlutusData:
     return change(datum, path)
 
 
-def _queue_datum_by_definition(d: U.PlutusData) -> bool:
-    def constr0(x: U.PlutusData, kinds: list[object]) -> bool:
-        return (
-            isinstance(x, U.PlutusConstr)
-            and x.constructor == 0
-            and len(x.fields) == len(kinds)
-            and all(
-                isinstance(f, kind) if isinstance(kind, type) else kind(f)  # type: ignore[operator]
-                for f, kind in zip(x.fields, kinds, strict=True)
-            )
+def _constr0_of(x: U.PlutusData, kinds: list[object]) -> bool:
+    """`x` is constructor 0 with exactly these fields: a PlutusData class or a predicate each."""
+    return (
+        isinstance(x, U.PlutusConstr)
+        and x.constructor == 0
+        and len(x.fields) == len(kinds)
+        and all(
+            isinstance(f, kind) if isinstance(kind, type) else kind(f)  # type: ignore[operator]
+            for f, kind in zip(x.fields, kinds, strict=True)
         )
+    )
 
-    def wallet(x: U.PlutusData) -> bool:
-        return constr0(x, [U.PlutusByteString, U.PlutusByteString])
 
-    def token(x: U.PlutusData) -> bool:
-        return constr0(x, [U.PlutusByteString, U.PlutusByteString, U.PlutusInteger])
+def _wallet_of(x: U.PlutusData) -> bool:
+    return _constr0_of(x, [U.PlutusByteString, U.PlutusByteString])
 
-    return constr0(d, [wallet, U.PlutusInteger, token, U.PlutusByteString])
+
+def _token_of(x: U.PlutusData) -> bool:
+    return _constr0_of(x, [U.PlutusByteString, U.PlutusByteString, U.PlutusInteger])
+
+
+def _queue_datum_by_definition(d: U.PlutusData) -> bool:
+    return _constr0_of(d, [_wallet_of, U.PlutusInteger, _token_of, U.PlutusByteString])
+
+
+def _sale_datum_by_definition(d: U.PlutusData) -> bool:
+    return _constr0_of(d, [_wallet_of, _token_of, _token_of, U.PlutusInteger])
 
 
 @pytest.fixture(scope="module")
@@ -539,8 +560,295 @@ def queue_datum_verdict() -> Callable[[U.PlutusData], bool]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(d=st.one_of(queue_datums, near_queue_datums(), plutus_data))
+@given(d=st.one_of(queue_datums, near_misses(queue_datums), plutus_data))
 def test_is_queue_datum_is_exactly_the_queue_datums_shape(
     queue_datum_verdict: Callable[[U.PlutusData], bool], d: U.PlutusData
 ) -> None:
     assert queue_datum_verdict(d) == _queue_datum_by_definition(d), repr(d)
+
+
+# -- decode or fail: expect_sale_datum and expect_queue_datum ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def expect_verdicts() -> dict[str, Callable[[U.PlutusData], int | None]]:
+    return {
+        name: compiled_probe(predicate_probe(f"expect_{name}_datum"), may_fail=True)
+        for name in ("sale", "queue")
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    d=st.one_of(
+        sale_datums, near_misses(sale_datums), queue_datums, near_misses(queue_datums), plutus_data
+    )
+)
+def test_expect_a_datum_is_true_for_its_shape_and_fails_for_any_other(
+    expect_verdicts: dict[str, Callable[[U.PlutusData], int | None]], d: U.PlutusData
+) -> None:
+    """Never False: true when `d` decodes (as OpShin's check_integrity proves), else a failure."""
+    assert expect_verdicts["sale"](d) == (1 if _sale_datum_by_definition(d) else None), repr(d)
+    assert expect_verdicts["queue"](d) == (1 if _queue_datum_by_definition(d) else None), repr(d)
+
+
+# -- the walks that find one input or output ------------------------------------------------------
+
+WALKS_PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@dataclass()
+class Walks(PlutusData):
+    CONSTR_ID = 0
+    mode: int
+    inputs: List[TxInInfo]
+    outputs: List[TxOut]
+    wanted: Address
+    other: Address
+    ref: TxOutRef
+
+
+@wraps_builtin
+def one_input_at(inputs: List[TxInInfo], wanted: Address, other: Address) -> TxInInfo:
+    pass
+
+
+@wraps_builtin
+def one_output_at(outputs: List[TxOut], wanted: Address, other: Address) -> TxOut:
+    pass
+
+
+@wraps_builtin
+def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
+    pass
+
+
+@wraps_builtin
+def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
+    pass
+
+
+@wraps_builtin
+def spent_output(inputs: List[TxInInfo], out_ref: TxOutRef) -> TxOut:
+    pass
+
+
+def validator(c: Walks) -> int:
+    if c.mode == 0:
+        return one_input_at(c.inputs, c.wanted, c.other).out_ref.idx
+    elif c.mode == 1:
+        return one_output_at(c.outputs, c.wanted, c.other).value[b""][b""]
+    elif c.mode == 2:
+        return first_input_at(c.inputs, c.wanted).out_ref.idx
+    elif c.mode == 3:
+        return first_output_at(c.outputs, c.wanted).value[b""][b""]
+    return spent_output(c.inputs, c.ref).value[b""][b""]
+"""
+
+ONE_INPUT, ONE_OUTPUT, FIRST_INPUT, FIRST_OUTPUT, SPENT = range(5)
+
+
+def _txout(address: PlainAddress, lovelace: int) -> U.PlutusConstr:
+    value = U.PlutusMap(
+        {U.PlutusByteString(b""): U.PlutusMap({U.PlutusByteString(b""): U.PlutusInteger(lovelace)})}
+    )
+    return U.PlutusConstr(
+        0, [_address(address), value, U.PlutusConstr(0, []), U.PlutusConstr(1, [])]
+    )
+
+
+@pytest.fixture(scope="module")
+def walk() -> Callable[..., int | None]:
+    """walk(mode, addresses, wanted, other, ref): input i (out ref index `i`) and output i are
+    at `addresses[i]`, input i spends `1000 + i` lovelace, output i pays `i`."""
+    probe = compiled_probe(WALKS_PROBE, may_fail=True)
+
+    def run(
+        mode: int,
+        addresses: list[PlainAddress],
+        wanted: PlainAddress,
+        other: PlainAddress,
+        ref: int,
+    ) -> int | None:
+        inputs = [
+            U.PlutusConstr(0, [_out_ref(i), _txout(a, 1000 + i)]) for i, a in enumerate(addresses)
+        ]
+        outputs = [_txout(a, i) for i, a in enumerate(addresses)]
+        case = U.PlutusConstr(
+            0,
+            [
+                U.PlutusInteger(mode),
+                U.PlutusList(inputs),
+                U.PlutusList(outputs),
+                _address(wanted),
+                _address(other),
+                _out_ref(ref),
+            ],
+        )
+        return probe(case)
+
+    return run
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    addresses=st.lists(addresses, max_size=6),
+    wanted=addresses,
+    other=addresses,
+    ref=st.integers(0, 6),
+)
+def test_the_walks_find_what_their_definitions_say(
+    walk: Callable[..., int | None],
+    addresses: list[PlainAddress],
+    wanted: PlainAddress,
+    other: PlainAddress,
+    ref: int,
+) -> None:
+    at_wanted = [i for i, a in enumerate(addresses) if a == wanted]
+    at_other = [i for i, a in enumerate(addresses) if a == other]
+    one = at_wanted[0] if len(at_wanted) == 1 and len(at_other) == 1 else None
+    first = at_wanted[0] if at_wanted else None
+    assert walk(ONE_INPUT, addresses, wanted, other, ref) == one
+    assert walk(ONE_OUTPUT, addresses, wanted, other, ref) == one
+    assert walk(FIRST_INPUT, addresses, wanted, other, ref) == first
+    assert walk(FIRST_OUTPUT, addresses, wanted, other, ref) == first
+    spent = 1000 + ref if ref < len(addresses) else None
+    assert walk(SPENT, addresses, wanted, other, ref) == spent
+
+
+# -- lookups: quantity, delta_of, signed_by --------------------------------------------------------
+
+LOOKUPS_PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@dataclass()
+class TokenAmount(PlutusData):
+    CONSTR_ID = 0
+    pid: bytes
+    tkn: bytes
+    amt: int
+
+
+@dataclass()
+class Lookups(PlutusData):
+    CONSTR_ID = 0
+    mode: int
+    value: Value
+    pid: bytes
+    tkn: bytes
+    deltas: List[TokenAmount]
+    tx: TxInfo
+
+
+@wraps_builtin
+def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
+    pass
+
+
+@wraps_builtin
+def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
+    pass
+
+
+@wraps_builtin
+def signed_by(tx: TxInfo, pkh: bytes) -> bool:
+    pass
+
+
+def validator(c: Lookups) -> int:
+    if c.mode == 0:
+        return quantity(c.value, c.pid, c.tkn)
+    elif c.mode == 1:
+        return delta_of(c.deltas, c.pid, c.tkn)
+    if signed_by(c.tx, c.pid):
+        return 1
+    return 0
+"""
+
+KEYS = [bytes(28), b"\x01" * 28, b"\x02" * 28]
+
+
+@pytest.fixture(scope="module")
+def lookup() -> Callable[..., int | None]:
+    """lookup(mode, holdings, pid, tkn, deltas, signers): the probe's answer for these."""
+    probe = compiled_probe(LOOKUPS_PROBE)
+
+    def run(
+        mode: int,
+        holdings: dict[bytes, dict[bytes, int]],
+        pid: bytes,
+        tkn: bytes,
+        deltas: list[Delta],
+        signers: list[bytes],
+    ) -> int | None:
+        value = U.PlutusMap(
+            {
+                U.PlutusByteString(p): U.PlutusMap(
+                    {U.PlutusByteString(t): U.PlutusInteger(n) for t, n in names.items()}
+                )
+                for p, names in holdings.items()
+            }
+        )
+        # a TxInfo as far as signed_by reads it: its signatories (field 8) among 16 fields
+        fields: list[U.PlutusData] = [U.PlutusInteger(0)] * 16
+        fields[8] = U.PlutusList([U.PlutusByteString(k) for k in signers])
+        case = U.PlutusConstr(
+            0,
+            [
+                U.PlutusInteger(mode),
+                value,
+                U.PlutusByteString(pid),
+                U.PlutusByteString(tkn),
+                U.PlutusList(
+                    [
+                        U.PlutusConstr(
+                            0, [U.PlutusByteString(p), U.PlutusByteString(t), U.PlutusInteger(n)]
+                        )
+                        for p, t, n in deltas
+                    ]
+                ),
+                U.PlutusConstr(0, fields),
+            ],
+        )
+        return probe(case)
+
+    return run
+
+
+holdings = st.dictionaries(
+    st.sampled_from(POLICIES),
+    st.dictionaries(st.sampled_from(NAMES), st.integers(-5, 5), min_size=1, max_size=3),
+    max_size=4,
+)
+deltas = st.lists(
+    st.tuples(st.sampled_from(POLICIES), st.sampled_from(NAMES), st.integers(-5, 5)), max_size=5
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    held=holdings,
+    pid=st.sampled_from(POLICIES),
+    tkn=st.sampled_from(NAMES),
+    changes=deltas,
+    signers=st.lists(st.sampled_from(KEYS), max_size=3),
+    key=st.sampled_from(KEYS),
+)
+def test_the_lookups_agree_with_their_definitions(
+    lookup: Callable[..., int | None],
+    held: dict[bytes, dict[bytes, int]],
+    pid: bytes,
+    tkn: bytes,
+    changes: list[Delta],
+    signers: list[bytes],
+    key: bytes,
+) -> None:
+    assert lookup(0, held, pid, tkn, changes, signers) == held.get(pid, {}).get(tkn, 0)
+    assert lookup(1, held, pid, tkn, changes, signers) == sum(
+        n for p, t, n in changes if (p, t) == (pid, tkn)
+    )
+    assert lookup(2, held, key, tkn, changes, signers) == (1 if key in signers else 0)

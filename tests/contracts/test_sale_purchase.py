@@ -244,7 +244,7 @@ def test_two_orders_on_one_sale(market: Market, alone: Market) -> None:
         extra = TxOutput(key_address(BATCHER.hash), second.value)
         two = tx.replace(spends=[*tx.spends, Spend(second, PURCHASE)], outputs=[*tx.outputs, extra])
         if scripts is alone:
-            refused_by_sale(two, sale, "exactly one queue input")
+            refused_by_sale(two, sale, "not exactly one input at each address")
         else:
             refused(two)
 

@@ -207,6 +207,11 @@ def _resolved_address(txininfo: Any) -> Any:
     return plt.HeadList(plt.SndPair(plt.UnConstrData(resolved)))
 
 
+def _output_address(txout: Any) -> Any:
+    """TxOut = Constr 0 [address, value, datum, script]."""
+    return plt.HeadList(plt.SndPair(plt.UnConstrData(txout)))
+
+
 def _count_inputs(key: Any) -> Any:
     """count(inputs, wanted): how many of `inputs` give `key(address) == wanted` (as data)."""
     counted = PLambda(
@@ -325,6 +330,312 @@ IsQueueDatum = _shape_term(QUEUE_DATUM)
 """`is_queue_datum(d)`: `d` decodes as a QueueDatum."""
 
 
+# -- decode or fail (what `check_integrity` does, cheaper) ----------------------------------------
+
+SALE_DATUM: Shape = (0, (WALLET, TOKEN, TOKEN, "int"))
+
+_UNPACK = {"bytes": plt.UnBData, "int": plt.UnIData}
+
+
+def _expect_shape(d: Any, shape: Shape, then: Any, fail: Any, depth: int = 0) -> Any:
+    """A term that is `then` when the data `d` has `shape` and fails otherwise.
+
+    It asks nothing: the builtin that unpacks each part fails on a part of another kind
+    (`UnBData`, `UnIData`, `UnConstrData`), a missing field fails `HeadList`, and a wrong
+    constructor id or an extra field reaches `fail`. So it costs less than `_has_shape`, which
+    must answer False rather than fail, and less than OpShin's `check_integrity`."""
+    if isinstance(shape, str):
+        return PLet([(f"unpacked{depth}", _UNPACK[shape](d))], then)  # unused: only checked
+    tag, fields = shape
+    pair = f"expect_pair{depth}"
+    return PLet(
+        [(pair, plt.UnConstrData(d))],
+        plt.Ite(
+            plt.EqualsInteger(plt.FstPair(PVar(pair)), plt.Integer(tag)),
+            _expect_fields(plt.SndPair(PVar(pair)), fields, then, fail, depth),
+            fail,
+        ),
+    )
+
+
+def _expect_fields(fields: Any, shapes: tuple[Shape, ...], then: Any, fail: Any, depth: int) -> Any:
+    if not shapes:
+        return plt.Ite(plt.NullList(fields), then, fail)
+    rest = f"expect_fields{depth}_{len(shapes)}"
+    return PLet(
+        [(rest, fields)],
+        _expect_shape(
+            plt.HeadList(PVar(rest)),
+            shapes[0],
+            _expect_fields(plt.TailList(PVar(rest)), shapes[1:], then, fail, depth),
+            fail,
+            depth + 1,
+        ),
+    )
+
+
+def _expect_term(shape: Shape, name: str) -> Any:
+    def term(d: Any) -> Any:
+        # pluthon's Error is a lambda that fails when applied: TraceError applies it
+        fail = plt.TraceError(f"expect_{name}: the datum does not decode as a {name}")
+        return _expect_shape(d, shape, plt.Bool(True), fail)
+
+    return term
+
+
+ExpectSaleDatum = _expect_term(SALE_DATUM, "SaleDatum")
+"""`expect_sale_datum(d)`: True when `d` decodes as a SaleDatum; the script fails otherwise."""
+ExpectQueueDatum = _expect_term(QUEUE_DATUM, "QueueDatum")
+"""`expect_queue_datum(d)`: True when `d` decodes as a QueueDatum; the script fails otherwise."""
+
+
+# -- the one input or output at an address ---------------------------------------------------------
+
+
+def _one_at(what: str, address_of: Any) -> Any:
+    """one(items, wanted, other): the item whose address is `wanted`, when exactly one item is at
+    `wanted` and exactly one at `other` (one walk); fails otherwise, with a trace the deployed
+    build removes. `what` names the items in it."""
+    counted = PLambda(
+        ["self", "xs", "at_wanted", "at_other", "found"],
+        plt.IteNullList(
+            PVar("xs"),
+            plt.Ite(
+                plt.And(
+                    plt.EqualsInteger(PVar("at_wanted"), plt.Integer(1)),
+                    plt.EqualsInteger(PVar("at_other"), plt.Integer(1)),
+                ),
+                PVar("found"),
+                plt.TraceError(f"one_{what}_at: not exactly one {what} at each address"),
+            ),
+            PLet(
+                [
+                    ("x", plt.HeadList(PVar("xs"))),
+                    ("address", address_of(PVar("x"))),
+                    (
+                        "others",
+                        plt.Ite(
+                            plt.EqualsData(PVar("address"), PVar("other")),
+                            plt.AddInteger(PVar("at_other"), plt.Integer(1)),
+                            PVar("at_other"),
+                        ),
+                    ),
+                ],
+                plt.Ite(
+                    plt.EqualsData(PVar("address"), PVar("wanted")),
+                    _self_call(
+                        "self",
+                        plt.TailList(PVar("xs")),
+                        plt.AddInteger(PVar("at_wanted"), plt.Integer(1)),
+                        PVar("others"),
+                        PVar("x"),
+                    ),
+                    _self_call(
+                        "self",
+                        plt.TailList(PVar("xs")),
+                        PVar("at_wanted"),
+                        PVar("others"),
+                        PVar("found"),
+                    ),
+                ),
+            ),
+        ),
+    )
+    return RecFun(counted)
+
+
+def OneInputAt(inputs: Any, wanted: Any, other: Any) -> Any:  # looked up in CamelCase
+    """`one_input_at(inputs, wanted, other)`: the one input spending from `wanted`; fails unless
+    exactly one input is at `wanted` and exactly one at `other`."""
+    return PLet(
+        [("wanted", wanted), ("other", other)],
+        plt.Apply(
+            _one_at("input", _resolved_address),
+            inputs,
+            plt.Integer(0),
+            plt.Integer(0),
+            PVar("wanted"),
+        ),
+    )
+
+
+def OneOutputAt(outputs: Any, wanted: Any, other: Any) -> Any:  # looked up in CamelCase
+    """`one_output_at(outputs, wanted, other)`: the one output to `wanted`; fails unless exactly
+    one output is to `wanted` and exactly one to `other`. TxOut = Constr 0 [address, ...]."""
+    return PLet(
+        [("wanted", wanted), ("other", other)],
+        plt.Apply(
+            _one_at("output", _output_address),
+            outputs,
+            plt.Integer(0),
+            plt.Integer(0),
+            PVar("wanted"),
+        ),
+    )
+
+
+def _first_at(what: str, address_of: Any) -> Any:
+    """first(items, wanted): the first item whose address is `wanted`; fails when none is."""
+    return RecFun(
+        PLambda(
+            ["self", "xs"],
+            plt.IteNullList(
+                PVar("xs"),
+                plt.TraceError(f"first_{what}_at: no {what} at the expected address"),
+                PLet(
+                    [("x", plt.HeadList(PVar("xs")))],
+                    plt.Ite(
+                        plt.EqualsData(address_of(PVar("x")), PVar("wanted")),
+                        PVar("x"),
+                        _self_call("self", plt.TailList(PVar("xs"))),
+                    ),
+                ),
+            ),
+        )
+    )
+
+
+def FirstInputAt(inputs: Any, wanted: Any) -> Any:  # looked up in CamelCase
+    """`first_input_at(inputs, wanted)`: the first input spending from `wanted`; fails when
+    there is none."""
+    return PLet([("wanted", wanted)], plt.Apply(_first_at("input", _resolved_address), inputs))
+
+
+def FirstOutputAt(outputs: Any, wanted: Any) -> Any:  # looked up in CamelCase
+    """`first_output_at(outputs, wanted)`: the first output to `wanted`; fails when there is
+    none."""
+    return PLet([("wanted", wanted)], plt.Apply(_first_at("output", _output_address), outputs))
+
+
+def SpentOutput(inputs: Any, out_ref: Any) -> Any:  # looked up in CamelCase
+    """`spent_output(inputs, out_ref)`: the output the input `out_ref` spends (OpShin's
+    `own_spent_utxo`, in fewer steps); fails when no input spends it. TxInInfo = Constr 0
+    [out_ref, TxOut]."""
+    walk = RecFun(
+        PLambda(
+            ["self", "is"],
+            plt.IteNullList(
+                PVar("is"),
+                plt.TraceError("spent_output: no input spends this out ref"),
+                PLet(
+                    [("f", plt.SndPair(plt.UnConstrData(plt.HeadList(PVar("is")))))],
+                    plt.Ite(
+                        plt.EqualsData(plt.HeadList(PVar("f")), PVar("wanted_ref")),
+                        plt.HeadList(plt.TailList(PVar("f"))),
+                        _self_call("self", plt.TailList(PVar("is"))),
+                    ),
+                ),
+            ),
+        )
+    )
+    return PLet([("wanted_ref", out_ref)], plt.Apply(walk, inputs))
+
+
+# -- lookups OpShin writes as loops over converted lists -----------------------------------------
+
+
+def _lookup(wanted: str, found: Any) -> Any:
+    """walk(pairs): `found` (with the matching pair as `p`) for the first pair whose key equals
+    the data in `wanted`; 0 when none does."""
+    return RecFun(
+        PLambda(
+            ["self", "ps"],
+            plt.IteNullList(
+                PVar("ps"),
+                plt.Integer(0),
+                PLet(
+                    [("p", plt.HeadList(PVar("ps")))],
+                    plt.Ite(
+                        plt.EqualsData(plt.FstPair(PVar("p")), PVar(wanted)),
+                        found,
+                        _self_call("self", plt.TailList(PVar("ps"))),
+                    ),
+                ),
+            ),
+        )
+    )
+
+
+def Quantity(value: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
+    """`quantity(value, pid, tkn)`: how many of the asset (pid, tkn) `value` holds, 0 when none
+    (OpShin's `value.get(pid, {b"": 0}).get(tkn, 0)`). A value is the list of (BData policy,
+    MapData tokens) pairs; the first entry with the key counts, as with `dict.get`."""
+    tokens = _lookup("wanted_tkn", plt.UnIData(plt.SndPair(PVar("p"))))
+    policies = _lookup("wanted_pid", plt.Apply(tokens, plt.UnMapData(plt.SndPair(PVar("p")))))
+    return PLet(
+        [("wanted_pid", plt.BData(pid)), ("wanted_tkn", plt.BData(tkn))],
+        plt.Apply(policies, value),
+    )
+
+
+def DeltaOf(deltas: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
+    """`delta_of(deltas, pid, tkn)`: the sum of the amounts `deltas` (TokenAmount data: Constr 0
+    [BData pid, BData tkn, IData amt]) give the asset (pid, tkn); 0 when none does."""
+    summed = RecFun(
+        PLambda(
+            ["self", "ds", "total"],
+            plt.IteNullList(
+                PVar("ds"),
+                PVar("total"),
+                PLet(
+                    [("f", plt.SndPair(plt.UnConstrData(plt.HeadList(PVar("ds")))))],
+                    _self_call(
+                        "self",
+                        plt.TailList(PVar("ds")),
+                        plt.Ite(
+                            plt.And(
+                                plt.EqualsData(plt.HeadList(PVar("f")), PVar("wanted_pid")),
+                                plt.EqualsData(
+                                    plt.HeadList(plt.TailList(PVar("f"))), PVar("wanted_tkn")
+                                ),
+                            ),
+                            plt.AddInteger(
+                                PVar("total"),
+                                plt.UnIData(plt.HeadList(plt.TailList(plt.TailList(PVar("f"))))),
+                            ),
+                            PVar("total"),
+                        ),
+                    ),
+                ),
+            ),
+        )
+    )
+    return PLet(
+        [("wanted_pid", plt.BData(pid)), ("wanted_tkn", plt.BData(tkn))],
+        plt.Apply(summed, deltas, plt.Integer(0)),
+    )
+
+
+SIGNATORIES = 8
+"""The field of TxInfo (Plutus V3) that lists the required signers' key hashes."""
+
+
+def SignedBy(tx: Any, pkh: Any) -> Any:  # looked up in CamelCase
+    """`signed_by(tx, pkh)`: `pkh` is among the transaction's signatories (`pkh in
+    tx.signatories`, without converting the list first). TxInfo = Constr 0 [fields]."""
+    signatories = plt.SndPair(plt.UnConstrData(tx))
+    for _ in range(SIGNATORIES):
+        signatories = plt.TailList(signatories)
+    walk = RecFun(
+        PLambda(
+            ["self", "ks"],
+            plt.IteNullList(
+                PVar("ks"),
+                plt.Bool(False),
+                plt.Ite(
+                    plt.EqualsData(plt.HeadList(PVar("ks")), PVar("wanted_key")),
+                    plt.Bool(True),
+                    _self_call("self", plt.TailList(PVar("ks"))),
+                ),
+            ),
+        )
+    )
+    return PLet(
+        [("wanted_key", plt.BData(pkh))],
+        plt.Apply(walk, plt.UnListData(plt.HeadList(signatories))),
+    )
+
+
 def BatcherCertified(  # OpShin looks it up in CamelCase
     inputs: Any, policy: Any, prefix: Any, own_ref: Any, sale_ref: Any
 ) -> Any:
@@ -418,6 +729,16 @@ TERMS = {
     "ValueIs": ValueIs,
     "CountInputsAt": CountInputsAt,
     "CountInputsLockedBy": CountInputsLockedBy,
+    "ExpectSaleDatum": ExpectSaleDatum,
+    "ExpectQueueDatum": ExpectQueueDatum,
+    "OneInputAt": OneInputAt,
+    "OneOutputAt": OneOutputAt,
+    "SpentOutput": SpentOutput,
+    "FirstInputAt": FirstInputAt,
+    "FirstOutputAt": FirstOutputAt,
+    "Quantity": Quantity,
+    "DeltaOf": DeltaOf,
+    "SignedBy": SignedBy,
 }
 
 

@@ -191,8 +191,11 @@ def is_wallet(d: Anything) -> bool:
 # -- reading the transaction ----------------------------------------------------------------------
 
 
+@wraps_builtin
 def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
-    return v.get(pid, {b"": 0}).get(tkn, 0)
+    """How many of the asset (pid, tkn) `v` holds, 0 when none. Written by hand in pluthon:
+    `contracts/pluthon_terms.py`."""
+    pass
 
 
 @wraps_builtin
@@ -222,20 +225,25 @@ def count_inputs_locked_by(inputs: List[TxInInfo], credential: Credential) -> in
     pass
 
 
+@wraps_builtin
 def first_input_at(inputs: List[TxInInfo], address: Address) -> TxInInfo:
-    for i in inputs:
-        if i.resolved.address == address:
-            return i
-    assert False, "no input at the expected address"
-    return inputs[0]
+    """The first input spending from `address`; fails when there is none. Written by hand in
+    pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
+@wraps_builtin
 def first_output_at(outputs: List[TxOut], address: Address) -> TxOut:
-    for o in outputs:
-        if o.address == address:
-            return o
-    assert False, "no output at the expected address"
-    return outputs[0]
+    """The first output to `address`; fails when there is none. Written by hand in pluthon:
+    `contracts/pluthon_terms.py`."""
+    pass
+
+
+@wraps_builtin
+def spent_output(inputs: List[TxInInfo], out_ref: TxOutRef) -> TxOut:
+    """The output the input `out_ref` spends (OpShin's `own_spent_utxo`, in fewer steps); fails
+    when no input spends it. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def inline_datum(o: TxOut) -> Anything:
@@ -256,8 +264,10 @@ def spent_datum(tx: TxInfo, o: TxOut) -> Anything:
     return found
 
 
+@wraps_builtin
 def signed_by(tx: TxInfo, pkh: bytes) -> bool:
-    return pkh in tx.signatories
+    """`pkh in tx.signatories`. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def script_address(script: bytes, stake: bytes) -> Address:
@@ -538,7 +548,7 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
     assert isinstance(purpose, Spending), "the queue only guards spending"
     tx = context.transaction
     own_ref = purpose.tx_out_ref
-    own = own_spent_utxo(tx.inputs, purpose)
+    own = spent_output(tx.inputs, purpose.tx_out_ref)
     datum = spent_datum(tx, own)
     # the builtin types keep this isinstance from failing on a redeemer that is not a constructor
     redeemer: Union[

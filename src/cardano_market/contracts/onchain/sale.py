@@ -16,9 +16,9 @@ inline datum, or not constructor 0), a hot-key signature and the reference input
 stray UTxOs can be recovered.
 """
 
+from opshin.bridge import wraps_builtin
 from opshin.prelude import *
 from opshin.std.builtins import *
-from opshin.std.integrity import check_integrity
 
 KEY_HASH_SIZE = 28
 
@@ -68,15 +68,6 @@ class SaleDatum(PlutusData):
     bundle: SaleToken
     cost: SaleToken
     max_bundle_size: int
-
-
-@dataclass()
-class QueueDatum(PlutusData):
-    CONSTR_ID = 0
-    owner: Wallet
-    number_of_bundles: int
-    incentive: SaleToken
-    pointer_tkn: bytes
 
 
 @dataclass()
@@ -149,40 +140,45 @@ def inline_datum(o: TxOut) -> Anything:
     return d.datum
 
 
-def the_queue_input(inputs: List[TxInInfo], queue: Address, own: Address) -> TxInInfo:
-    """The one input at the `queue` address, in one loop that also checks this sale's `own`
-    address has exactly one input (separate counting loops cost a walk over the inputs each)."""
-    orders = 0
-    sales = 0
-    one = inputs[0]
-    for i in inputs:
-        address = i.resolved.address
-        if address == queue:
-            one = i
-            orders += 1
-        if address == own:
-            sales += 1
-    assert orders == 1, "exactly one queue input"
-    assert sales == 1, "exactly one sale input"
-    return one
+@wraps_builtin
+def signed_by(tx: TxInfo, pkh: bytes) -> bool:
+    """`pkh in tx.signatories`. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
-def the_sale_output(outputs: List[TxOut], own: Address, queue: Address) -> TxOut:
-    """The one output at this sale's `own` address, in one loop that also checks there is
-    exactly one output at the `queue` address."""
-    sales = 0
-    orders = 0
-    one = outputs[0]
-    for o in outputs:
-        address = o.address
-        if address == own:
-            one = o
-            sales += 1
-        if address == queue:
-            orders += 1
-    assert orders == 1, "exactly one queue output"
-    assert sales == 1, "exactly one sale output"
-    return one
+@wraps_builtin
+def spent_output(inputs: List[TxInInfo], out_ref: TxOutRef) -> TxOut:
+    """The output the input `out_ref` spends (OpShin's `own_spent_utxo`, in fewer steps); fails
+    when no input spends it. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
+
+
+@wraps_builtin
+def expect_sale_datum(d: Anything) -> bool:
+    """True when `d` decodes as a SaleDatum; the script fails otherwise (OpShin's
+    `check_integrity`, cheaper). Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
+
+
+@wraps_builtin
+def expect_queue_datum(d: Anything) -> bool:
+    """True when `d` decodes as a QueueDatum; the script fails otherwise. Written by hand in
+    pluthon: `contracts/pluthon_terms.py`."""
+    pass
+
+
+@wraps_builtin
+def one_input_at(inputs: List[TxInInfo], wanted: Address, other: Address) -> TxInInfo:
+    """The one input at `wanted`; fails unless exactly one input is at `wanted` and exactly one
+    at `other` (one walk). Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
+
+
+@wraps_builtin
+def one_output_at(outputs: List[TxOut], wanted: Address, other: Address) -> TxOut:
+    """The one output to `wanted`; fails unless exactly one output is to `wanted` and exactly
+    one to `other` (one walk). Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def purchase(tx: TxInfo, own: TxOut, datum: SaleDatum, reference: ReferenceDatum) -> None:
@@ -201,14 +197,15 @@ def purchase(tx: TxInfo, own: TxOut, datum: SaleDatum, reference: ReferenceDatum
         "the sale is not at the marketplace's sale address"
     )
     queue_address = script_address(contracts.queue, stake)
-    order_input = the_queue_input(tx.inputs, queue_address, own_address)
+    # exactly one queue input, and this sale the only input at the sale address
+    order_input = one_input_at(tx.inputs, queue_address, own_address)
     order_redeemer = serialise_data(tx.redeemers[Spending(order_input.out_ref)])
     assert order_redeemer == b"\xd8\x79\x80", "the order must be spent with QueuePurchase"
     # an order whose datum does not decode is the queue's hot-key case, where the queue checks
     # none of the purchase: the payment it would prove must not go unproven
-    order: QueueDatum = inline_datum(order_input.resolved)
-    check_integrity(order)
-    output = the_sale_output(tx.outputs, own_address, queue_address)
+    assert expect_queue_datum(inline_datum(order_input.resolved))
+    # exactly one output back here, and exactly one queue output
+    output = one_output_at(tx.outputs, own_address, queue_address)
     assert output.datum == SomeOutputDatum(datum), "the sale output must keep the datum"
     pointer = reference.pointer
     assert pointer != datum.bundle.pid and pointer != datum.cost.pid, "the pointer cannot be sold"
@@ -219,13 +216,13 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
     assert isinstance(purpose, Spending), "the sale contract only guards spending"
     tx = context.transaction
     reference = reference_datum(tx.reference_inputs, starter_pid, starter_tkn)
-    own = own_spent_utxo(tx.inputs, purpose)
+    own = spent_output(tx.inputs, purpose.tx_out_ref)
     if holds_sale_datum(own.datum):
         datum: SaleDatum = inline_datum(own)
-        check_integrity(datum)
+        assert expect_sale_datum(datum)
         redeemer: Union[Purchase, StartSale, TransformSale, RemoveSale] = context.redeemer
         if isinstance(redeemer, RemoveSale):
-            assert datum.owner.pkh in tx.signatories, "the sale's owner did not sign"
+            assert signed_by(tx, datum.owner.pkh), "the sale's owner did not sign"
             pointers = own.value.get(reference.pointer, {b"": 0})
             names = pointers.keys()
             assert len(names) == 1, "the sale must hold exactly one pointer name"
@@ -239,4 +236,4 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
         else:
             assert False, "TransformSale is not implemented by this sale contract yet"
     else:
-        assert reference.hot_key in tx.signatories, "no SaleDatum: the hot key must sign"
+        assert signed_by(tx, reference.hot_key), "no SaleDatum: the hot key must sign"

@@ -79,17 +79,24 @@ def is_wallet(d: Anything) -> bool:
 # -- reading the transaction ----------------------------------------------------------------------
 
 
+@wraps_builtin
 def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
-    return v.get(pid, {b"": 0}).get(tkn, 0)
+    """How many of the asset (pid, tkn) `v` holds, 0 when none. Written by hand in pluthon:
+    `contracts/pluthon_terms.py`."""
+    pass
 
 
+@wraps_builtin
 def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
-    total = 0
-    for d in deltas:
-        if d.pid == pid:  # noqa: SIM102 (nested ifs run cheaper than `and` in OpShin)
-            if d.tkn == tkn:
-                total += d.amt
-    return total
+    """The sum of the amounts `deltas` give the asset (pid, tkn). Written by hand in pluthon:
+    `contracts/pluthon_terms.py`."""
+    pass
+
+
+@wraps_builtin
+def signed_by(tx: TxInfo, pkh: bytes) -> bool:
+    """`pkh in tx.signatories`. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 @wraps_builtin
@@ -106,17 +113,18 @@ def count_inputs_at(inputs: List[TxInInfo], address: Address) -> int:
     pass
 
 
-def the_vault_output(outputs: List[TxOut], address: Address) -> TxOut:
-    """The one output at the vault `address`; fails when there is none or more than one (one
-    loop where counting, finding the first and finding an exact one took three)."""
-    found = 0
-    one = outputs[0]
-    for o in outputs:
-        if o.address == address:
-            one = o
-            found += 1
-    assert found == 1, "exactly one vault output"
-    return one
+@wraps_builtin
+def spent_output(inputs: List[TxInInfo], out_ref: TxOutRef) -> TxOut:
+    """The output the input `out_ref` spends (OpShin's `own_spent_utxo`, in fewer steps); fails
+    when no input spends it. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
+
+
+@wraps_builtin
+def one_output_at(outputs: List[TxOut], wanted: Address, other: Address) -> TxOut:
+    """The one output to `wanted`; fails unless exactly one output is to `wanted` and exactly
+    one to `other` (one walk). Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def inline_datum(o: TxOut) -> Anything:
@@ -161,7 +169,7 @@ def keeps_vault(tx: TxInfo, own: TxOut, owner: Wallet, changes: List[TokenAmount
     assert held + delta_of(changes, b"", b"") >= VAULT_MINIMUM_LOVELACE, (
         "the vault must keep its minimum lovelace"
     )
-    output = the_vault_output(tx.outputs, address)
+    output = one_output_at(tx.outputs, address, address)  # exactly one vault output
     assert output.datum == SomeOutputDatum(owner), "the vault output must keep the datum"
     assert value_is(output.value, value, changes), "the vault output is not exact"
     assert count_inputs_at(tx.inputs, address) == 1, "exactly one vault input"
@@ -171,13 +179,13 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
     purpose = context.purpose
     assert isinstance(purpose, Spending), "the vault only guards spending"
     tx = context.transaction
-    own = own_spent_utxo(tx.inputs, purpose)
+    own = spent_output(tx.inputs, purpose.tx_out_ref)
     datum = spent_datum(tx, own)
     if is_wallet(datum):
         owner: Wallet = datum
         redeemer: Union[AddToVault, SubFromVault, RemoveVault] = context.redeemer
         if isinstance(redeemer, AddToVault):
-            assert owner.pkh in tx.signatories, "the vault owner did not sign"
+            assert signed_by(tx, owner.pkh), "the vault owner did not sign"
             for t in redeemer.incoming:
                 assert t.amt > 0, "AddToVault only adds"
             keeps_vault(tx, own, owner, redeemer.incoming)
@@ -185,7 +193,7 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
             for t in redeemer.outgoing:
                 assert t.amt < 0, "SubFromVault only subtracts"
             key = hot_key(tx, starter_pid, starter_tkn)
-            assert key in tx.signatories, "the hot key did not sign"
+            assert signed_by(tx, key), "the hot key did not sign"
             keeps_vault(tx, own, owner, redeemer.outgoing)
         else:
             assert isinstance(redeemer, RemoveVault), "unknown vault redeemer"
@@ -194,8 +202,8 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
             assert quantity(value, b"", b"") == VAULT_MINIMUM_LOVELACE, (
                 "a vault is removed holding exactly its minimum"
             )
-            assert owner.pkh in tx.signatories, "the vault owner did not sign"
+            assert signed_by(tx, owner.pkh), "the vault owner did not sign"
             assert count_inputs_at(tx.inputs, own.address) == 1, "exactly one vault input"
     else:
         key = hot_key(tx, starter_pid, starter_tkn)
-        assert key in tx.signatories, "no Wallet datum: the hot key must sign"
+        assert signed_by(tx, key), "no Wallet datum: the hot key must sign"
