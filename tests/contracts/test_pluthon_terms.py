@@ -852,3 +852,140 @@ def test_the_lookups_agree_with_their_definitions(
         n for p, t, n in changes if (p, t) == (pid, tkn)
     )
     assert lookup(2, held, key, tkn, changes, signers) == (1 if key in signers else 0)
+
+
+# -- script_address and reference_datum -----------------------------------------------------------
+
+ADDRESS_PROBE = """
+from opshin.bridge import wraps_builtin
+from opshin.prelude import *
+
+
+@dataclass()
+class Marker(PlutusData):
+    CONSTR_ID = 0
+    n: int
+
+
+@dataclass()
+class Case(PlutusData):
+    CONSTR_ID = 0
+    mode: int
+    script: bytes
+    stake: bytes
+    address: Address
+    refs: List[TxInInfo]
+
+
+@wraps_builtin
+def script_address(script: bytes, stake: bytes) -> Address:
+    pass
+
+
+@wraps_builtin
+def reference_datum(references: List[TxInInfo], pid: bytes, tkn: bytes) -> Marker:
+    pass
+
+
+def validator(c: Case) -> int:
+    if c.mode == 0:
+        if script_address(c.script, c.stake) == c.address:
+            return 1
+        return 0
+    return reference_datum(c.refs, c.script, c.stake).n
+"""
+
+STARTER = (b"\x05" * 28, b"starter")
+# a reference input's datum: None (none), "hash" (by hash) or n (inline Marker(n))
+RefDatum = int | str | None
+
+
+def _script_address(script: bytes, stake: bytes | None, stake_kind: int = 1) -> U.PlutusConstr:
+    staking = (
+        U.PlutusConstr(1, [])
+        if stake is None
+        else U.PlutusConstr(
+            0, [U.PlutusConstr(0, [U.PlutusConstr(stake_kind, [U.PlutusByteString(stake)])])]
+        )
+    )
+    return U.PlutusConstr(0, [U.PlutusConstr(1, [U.PlutusByteString(script)]), staking])
+
+
+def _reference(index: int, datum: RefDatum, starters: int) -> U.PlutusConstr:
+    tokens = {STARTER[0]: {STARTER[1]: starters}} if starters else {}
+    value = U.PlutusMap(
+        {
+            U.PlutusByteString(p): U.PlutusMap(
+                {U.PlutusByteString(t): U.PlutusInteger(n) for t, n in names.items()}
+            )
+            for p, names in {b"": {b"": 2}, **tokens}.items()
+        }
+    )
+    if datum is None:
+        field = U.PlutusConstr(0, [])
+    elif datum == "hash":
+        field = U.PlutusConstr(1, [U.PlutusByteString(bytes(32))])
+    else:
+        field = U.PlutusConstr(2, [U.PlutusConstr(0, [U.PlutusInteger(int(datum))])])
+    output = U.PlutusConstr(
+        0, [_address((0, b"\x01" * 28, None)), value, field, U.PlutusConstr(1, [])]
+    )
+    return U.PlutusConstr(0, [_out_ref(index), output])
+
+
+@pytest.fixture(scope="module")
+def address_probe() -> Callable[..., int | None]:
+    probe = compiled_probe(ADDRESS_PROBE, may_fail=True)
+
+    def run(
+        mode: int,
+        script: bytes,
+        stake: bytes,
+        address: U.PlutusData,
+        refs: list[tuple[RefDatum, int]],
+    ) -> int | None:
+        inputs = [_reference(i, d, n) for i, (d, n) in enumerate(refs)]
+        case = U.PlutusConstr(
+            0,
+            [
+                U.PlutusInteger(mode),
+                U.PlutusByteString(script),
+                U.PlutusByteString(stake),
+                address,
+                U.PlutusList(inputs),
+            ],
+        )
+        return probe(case)
+
+    return run
+
+
+@pytest.mark.parametrize("stake", [b"", b"\x07" * 27, b"\x07" * 28, b"\x07" * 29])
+def test_script_address_stakes_by_a_28_byte_script_hash_only(
+    address_probe: Callable[..., int | None], stake: bytes
+) -> None:
+    script = b"\x06" * 28
+    staked = len(stake) == 28
+    expected = _script_address(script, stake if staked else None)
+    assert address_probe(0, script, stake, expected, []) == 1
+    if staked:  # the stake part is a script credential, not a key
+        assert address_probe(0, script, stake, _script_address(script, stake, 0), []) == 0
+        assert address_probe(0, script, stake, _script_address(script, None), []) == 0
+    else:
+        assert address_probe(0, script, stake, _script_address(script, b"\x07" * 28), []) == 0
+    assert address_probe(0, script, stake, _script_address(b"\x08" * 28, None), []) == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    refs=st.lists(
+        st.tuples(st.one_of(st.none(), st.just("hash"), st.integers(0, 9)), st.integers(0, 2)),
+        max_size=4,
+    )
+)
+def test_reference_datum_is_the_first_inline_datum_beside_one_starter(
+    address_probe: Callable[..., int | None], refs: list[tuple[RefDatum, int]]
+) -> None:
+    found = [d for d, n in refs if isinstance(d, int) and n == 1]
+    expected = found[0] if found else None
+    assert address_probe(1, *STARTER, U.PlutusInteger(0), refs) == expected

@@ -207,6 +207,14 @@ def _resolved_address(txininfo: Any) -> Any:
     return plt.HeadList(plt.SndPair(plt.UnConstrData(resolved)))
 
 
+def _field(data: Any, index: int) -> Any:
+    """Field `index` of the constructor data `data`."""
+    fields = plt.SndPair(plt.UnConstrData(data))
+    for _ in range(index):
+        fields = plt.TailList(fields)
+    return plt.HeadList(fields)
+
+
 def _output_address(txout: Any) -> Any:
     """TxOut = Constr 0 [address, value, datum, script]."""
     return plt.HeadList(plt.SndPair(plt.UnConstrData(txout)))
@@ -507,6 +515,47 @@ def FirstOutputAt(outputs: Any, wanted: Any) -> Any:  # looked up in CamelCase
     return PLet([("wanted", wanted)], plt.Apply(_first_at("output", _output_address), outputs))
 
 
+def OnlyOutputAt(outputs: Any, wanted: Any) -> Any:  # looked up in CamelCase
+    """`only_output_at(outputs, wanted)`: the output to `wanted`, failing unless it is the only
+    one there: the first one found, then no other in the rest (cheaper than counting both
+    addresses of `one_output_at`)."""
+    none_after = RecFun(
+        PLambda(
+            ["self", "xs"],
+            plt.IteNullList(
+                PVar("xs"),
+                PVar("found"),
+                plt.Ite(
+                    plt.EqualsData(_output_address(plt.HeadList(PVar("xs"))), PVar("wanted")),
+                    plt.TraceError("only_output_at: a second output at the address"),
+                    _self_call("self", plt.TailList(PVar("xs"))),
+                ),
+            ),
+        )
+    )
+    first = RecFun(
+        PLambda(
+            ["self", "xs"],
+            plt.IteNullList(
+                PVar("xs"),
+                plt.TraceError("only_output_at: no output at the address"),
+                PLet(
+                    [("x", plt.HeadList(PVar("xs")))],
+                    plt.Ite(
+                        plt.EqualsData(_output_address(PVar("x")), PVar("wanted")),
+                        PLet(
+                            [("found", PVar("x"))],
+                            plt.Apply(none_after, plt.TailList(PVar("xs"))),
+                        ),
+                        _self_call("self", plt.TailList(PVar("xs"))),
+                    ),
+                ),
+            ),
+        )
+    )
+    return PLet([("wanted", wanted)], plt.Apply(first, outputs))
+
+
 def SpentOutput(inputs: Any, out_ref: Any) -> Any:  # looked up in CamelCase
     """`spent_output(inputs, out_ref)`: the output the input `out_ref` spends (OpShin's
     `own_spent_utxo`, in fewer steps); fails when no input spends it. TxInInfo = Constr 0
@@ -603,6 +652,77 @@ def DeltaOf(deltas: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
     return PLet(
         [("wanted_pid", plt.BData(pid)), ("wanted_tkn", plt.BData(tkn))],
         plt.Apply(summed, deltas, plt.Integer(0)),
+    )
+
+
+def ReferenceDatum(references: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
+    """`reference_datum(references, pid, tkn)`: the inline datum of the first reference input
+    that has one and holds exactly one (pid, tkn) (the starter NFT, so there is one such input
+    at most); fails when none does. An input without an inline datum (a script reference) is
+    passed over without reading its value. TxOut's datum: Constr 2 [datum] when inline."""
+    walk = RecFun(
+        PLambda(
+            ["self", "rd_refs"],
+            plt.IteNullList(
+                PVar("rd_refs"),
+                plt.TraceError("no reference input holds the starter NFT with an inline datum"),
+                PLet(
+                    [
+                        ("rd_out", _field(plt.HeadList(PVar("rd_refs")), 1)),
+                        ("rd_datum", plt.UnConstrData(_field(PVar("rd_out"), 2))),
+                    ],
+                    plt.Ite(
+                        plt.Ite(
+                            plt.EqualsInteger(plt.FstPair(PVar("rd_datum")), plt.Integer(2)),
+                            plt.EqualsInteger(
+                                Quantity(
+                                    plt.UnMapData(_field(PVar("rd_out"), 1)),
+                                    PVar("rd_pid"),
+                                    PVar("rd_tkn"),
+                                ),
+                                plt.Integer(1),
+                            ),
+                            plt.Bool(False),
+                        ),
+                        plt.HeadList(plt.SndPair(PVar("rd_datum"))),
+                        _self_call("self", plt.TailList(PVar("rd_refs"))),
+                    ),
+                ),
+            ),
+        )
+    )
+    return PLet([("rd_pid", pid), ("rd_tkn", tkn)], plt.Apply(walk, references))
+
+
+KEY_HASH_SIZE = 28
+"""Bytes of a credential's hash (a key's or a script's)."""
+
+
+def ScriptAddress(script: Any, stake: Any) -> Any:  # looked up in CamelCase
+    """`script_address(script, stake)`: the address of `script` (a payment script credential),
+    staked by the script `stake` when that is a 28-byte hash, else with no stake part:
+    Address = Constr 0 [Constr 1 [script], Constr 0 [Constr 0 [Constr 1 [stake]]] | Constr 1 []]."""
+
+    def constr(tag: int, *fields: Any) -> Any:
+        listed: Any = plt.EmptyDataList()
+        for f in reversed(fields):
+            listed = plt.MkCons(f, listed)
+        return plt.ConstrData(plt.Integer(tag), listed)
+
+    staked = constr(0, constr(0, constr(1, plt.BData(PVar("sa_stake")))))
+    return PLet(
+        [("sa_stake", stake)],
+        constr(
+            0,
+            constr(1, plt.BData(script)),
+            plt.Ite(
+                plt.EqualsInteger(
+                    plt.LengthOfByteString(PVar("sa_stake")), plt.Integer(KEY_HASH_SIZE)
+                ),
+                staked,
+                constr(1),
+            ),
+        ),
     )
 
 
@@ -722,6 +842,86 @@ def BatcherCertified(  # OpShin looks it up in CamelCase
     )
 
 
+# -- the vault's hot path, composed of the terms above -------------------------------------------
+
+INPUTS, OUTPUTS = 0, 2
+"""Fields of TxInfo (Plutus V3): the inputs and the outputs."""
+
+
+def _checked(condition: Any, then: Any, refusal: str) -> Any:
+    """`then` when `condition` holds; else fail with `refusal` (the deployed build drops it)."""
+    return plt.Ite(condition, then, plt.TraceError(refusal))
+
+
+def KeepsVault(tx: Any, own: Any, owner: Any, changes: Any, minimum: Any) -> Any:  # CamelCase
+    """`keeps_vault(tx, own, owner, changes, minimum)`: True when one vault in, one vault out:
+    `own` (the spent TxOut) held at least `minimum` lovelace and keeps it after `changes`, the
+    only output at its address keeps the datum (inline `owner`) and holds exactly `own`'s value
+    changed by `changes`, and `own` is the only input at its address; fails otherwise.
+
+    The vault's `keeps_vault` in one term: the same checks in the same order, each with the
+    OpShin version's message, composed of `quantity`, `delta_of`, `only_output_at`, `value_is`
+    and `count_inputs_at` without OpShin's calls and field reads between them. Every name bound
+    here starts with `kv_`, so the terms it calls cannot capture one."""
+    kept_datum = plt.ConstrData(plt.Integer(2), plt.MkCons(PVar("kv_owner"), plt.EmptyDataList()))
+    checks = _checked(
+        plt.EqualsData(_field(PVar("kv_output"), 2), kept_datum),
+        _checked(
+            ValueIs(
+                plt.UnMapData(_field(PVar("kv_output"), 1)), PVar("kv_value"), PVar("kv_changes")
+            ),
+            _checked(
+                plt.EqualsInteger(
+                    CountInputsAt(
+                        plt.UnListData(_field(PVar("kv_tx"), INPUTS)), PVar("kv_address")
+                    ),
+                    plt.Integer(1),
+                ),
+                plt.Bool(True),
+                "exactly one vault input",
+            ),
+            "the vault output is not exact",
+        ),
+        "the vault output must keep the datum",
+    )
+    with_output = PLet(
+        [
+            (
+                "kv_output",
+                OnlyOutputAt(plt.UnListData(_field(PVar("kv_tx"), OUTPUTS)), PVar("kv_address")),
+            )
+        ],
+        checks,
+    )
+    lovelace = plt.ByteString(b"")
+    return PLet(
+        [
+            ("kv_tx", tx),
+            ("kv_own", own),
+            ("kv_owner", owner),
+            ("kv_changes", changes),
+            ("kv_minimum", minimum),
+            ("kv_address", _field(PVar("kv_own"), 0)),
+            ("kv_value", plt.UnMapData(_field(PVar("kv_own"), 1))),
+            ("kv_held", Quantity(PVar("kv_value"), lovelace, lovelace)),
+        ],
+        _checked(
+            plt.LessThanEqualsInteger(PVar("kv_minimum"), PVar("kv_held")),
+            _checked(
+                plt.LessThanEqualsInteger(
+                    PVar("kv_minimum"),
+                    plt.AddInteger(
+                        PVar("kv_held"), DeltaOf(PVar("kv_changes"), lovelace, lovelace)
+                    ),
+                ),
+                with_output,
+                "the vault must keep its minimum lovelace",
+            ),
+            "the vault held less than its minimum lovelace",
+        ),
+    )
+
+
 TERMS = {
     "BatcherCertified": BatcherCertified,
     "IsWallet": IsWallet,
@@ -736,9 +936,13 @@ TERMS = {
     "SpentOutput": SpentOutput,
     "FirstInputAt": FirstInputAt,
     "FirstOutputAt": FirstOutputAt,
+    "OnlyOutputAt": OnlyOutputAt,
     "Quantity": Quantity,
     "DeltaOf": DeltaOf,
     "SignedBy": SignedBy,
+    "KeepsVault": KeepsVault,
+    "ReferenceDatum": ReferenceDatum,
+    "ScriptAddress": ScriptAddress,
 }
 
 

@@ -270,13 +270,11 @@ def signed_by(tx: TxInfo, pkh: bytes) -> bool:
     pass
 
 
+@wraps_builtin
 def script_address(script: bytes, stake: bytes) -> Address:
-    """A contract address: the script, with the stake script when it is a 28-byte hash."""
-    if len(stake) == KEY_HASH_SIZE:
-        return Address(
-            ScriptCredential(script), SomeStakingCredential(StakingHash(ScriptCredential(stake)))
-        )
-    return Address(ScriptCredential(script), NoStakingCredential())
+    """A contract address: the script, with the stake script when it is a 28-byte hash. Written
+    by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def wallet_address(w: Wallet) -> Address:
@@ -292,21 +290,12 @@ def wallet_address(w: Wallet) -> Address:
     return Address(PubKeyCredential(pkh), NoStakingCredential())
 
 
-def reference_datum(
-    references: List[TxInInfo], starter_pid: bytes, starter_tkn: bytes
-) -> ReferenceDatum:
-    """The live ReferenceDatum: inline datum of the reference input holding the starter NFT (it
-    is unique, so one without an inline datum fails as before: none is found)."""
-    for r in references:
-        held = r.resolved
-        d = held.datum
-        # the script references hold no datum: skip them without looking up their value
-        if isinstance(d, SomeOutputDatum):  # noqa: SIM102 (OpShin narrows one isinstance per if)
-            if quantity(held.value, starter_pid, starter_tkn) == 1:
-                found: ReferenceDatum = d.datum
-                return found
-    assert False, "no reference input holds the starter NFT with an inline datum"
-    return found
+@wraps_builtin
+def reference_datum(references: List[TxInInfo], pid: bytes, tkn: bytes) -> ReferenceDatum:
+    """The live ReferenceDatum: the inline datum of the reference input holding the starter NFT
+    (it is unique, so an input without an inline datum is passed over and then none is found).
+    Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def within(window_start: int, window_end: int, validity: POSIXTimeRange) -> bool:

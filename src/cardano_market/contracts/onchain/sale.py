@@ -20,8 +20,6 @@ from opshin.bridge import wraps_builtin
 from opshin.prelude import *
 from opshin.std.builtins import *
 
-KEY_HASH_SIZE = 28
-
 
 @dataclass()
 class Contracts(PlutusData):
@@ -97,19 +95,12 @@ class OtherDatum(PlutusData):
     CONSTR_ID = 1
 
 
-def reference_datum(refs: List[TxInInfo], pid: bytes, tkn: bytes) -> ReferenceDatum:
-    """The inline datum of the reference input holding the starter NFT (the first: the NFT is
-    unique, so no other UTxO can hold it, and one without an inline datum fails: none is found)."""
-    for r in refs:
-        held = r.resolved
-        datum = held.datum
-        # the script references hold no datum: skip them without looking up their value
-        if isinstance(datum, SomeOutputDatum):  # noqa: SIM102 (OpShin narrows one isinstance per if)
-            if held.value.get(pid, {b"": 0}).get(tkn, 0) == 1:
-                reference: ReferenceDatum = datum.datum
-                return reference
-    assert False, "no reference input holds the starter NFT with an inline datum"
-    return reference
+@wraps_builtin
+def reference_datum(references: List[TxInInfo], pid: bytes, tkn: bytes) -> ReferenceDatum:
+    """The live ReferenceDatum: the inline datum of the reference input holding the starter NFT
+    (it is unique, so an input without an inline datum is passed over and then none is found).
+    Written by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def holds_sale_datum(datum: OutputDatum) -> bool:
@@ -125,13 +116,11 @@ def holds_sale_datum(datum: OutputDatum) -> bool:
 # -- Purchase -------------------------------------------------------------------------------------
 
 
+@wraps_builtin
 def script_address(script: bytes, stake: bytes) -> Address:
-    """A contract address: the script, with the stake script when it is a 28-byte hash."""
-    if len(stake) == KEY_HASH_SIZE:
-        return Address(
-            ScriptCredential(script), SomeStakingCredential(StakingHash(ScriptCredential(stake)))
-        )
-    return Address(ScriptCredential(script), NoStakingCredential())
+    """A contract address: the script, with the stake script when it is a 28-byte hash. Written
+    by hand in pluthon: `contracts/pluthon_terms.py`."""
+    pass
 
 
 def inline_datum(o: TxOut) -> Anything:

@@ -87,22 +87,8 @@ def quantity(v: Value, pid: bytes, tkn: bytes) -> int:
 
 
 @wraps_builtin
-def delta_of(deltas: List[TokenAmount], pid: bytes, tkn: bytes) -> int:
-    """The sum of the amounts `deltas` give the asset (pid, tkn). Written by hand in pluthon:
-    `contracts/pluthon_terms.py`."""
-    pass
-
-
-@wraps_builtin
 def signed_by(tx: TxInfo, pkh: bytes) -> bool:
     """`pkh in tx.signatories`. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
-    pass
-
-
-@wraps_builtin
-def value_is(actual: Value, base: Value, deltas: List[TokenAmount]) -> bool:
-    """`actual` holds exactly `base` changed by `deltas`, asset by asset (absent counts as 0;
-    deltas naming one asset add up). Written by hand in pluthon: `contracts/pluthon_terms.py`."""
     pass
 
 
@@ -117,13 +103,6 @@ def count_inputs_at(inputs: List[TxInInfo], address: Address) -> int:
 def spent_output(inputs: List[TxInInfo], out_ref: TxOutRef) -> TxOut:
     """The output the input `out_ref` spends (OpShin's `own_spent_utxo`, in fewer steps); fails
     when no input spends it. Written by hand in pluthon: `contracts/pluthon_terms.py`."""
-    pass
-
-
-@wraps_builtin
-def one_output_at(outputs: List[TxOut], wanted: Address, other: Address) -> TxOut:
-    """The one output to `wanted`; fails unless exactly one output is to `wanted` and exactly
-    one to `other` (one walk). Written by hand in pluthon: `contracts/pluthon_terms.py`."""
     pass
 
 
@@ -155,24 +134,22 @@ def hot_key(tx: TxInfo, starter_pid: bytes, starter_tkn: bytes) -> bytes:
     return found.hot_key
 
 
-def keeps_vault(tx: TxInfo, own: TxOut, owner: Wallet, changes: List[TokenAmount]) -> None:
-    """One vault in, one vault out: same datum, exactly `changes` applied, minimum kept.
+@wraps_builtin
+def keeps_vault(
+    tx: TxInfo, own: TxOut, owner: Wallet, changes: List[TokenAmount], minimum: int
+) -> bool:
+    """One vault in, one vault out: True when `own` held at least `minimum` lovelace and keeps
+    it after `changes`, the only output at its address keeps the datum (`owner`, inline) and
+    holds exactly `own`'s value changed by `changes`, and `own` is the only input at its
+    address; the script fails otherwise, with the refusal's trace. Written by hand in pluthon
+    (`contracts/pluthon_terms.py`), in one term: the checks cost less without OpShin's calls
+    between them.
 
     The vault must also have held the minimum: a vault created below it (no script runs when a
     UTxO is created) could be topped up to exactly the minimum by a purchase's lovelace profit and
     then closed by its owner with RemoveVault, profit and all. (A SubFromVault from such a vault
     is refused either way: it cannot keep the minimum.)"""
-    address = own.address
-    value = own.value
-    held = quantity(value, b"", b"")
-    assert held >= VAULT_MINIMUM_LOVELACE, "the vault held less than its minimum lovelace"
-    assert held + delta_of(changes, b"", b"") >= VAULT_MINIMUM_LOVELACE, (
-        "the vault must keep its minimum lovelace"
-    )
-    output = one_output_at(tx.outputs, address, address)  # exactly one vault output
-    assert output.datum == SomeOutputDatum(owner), "the vault output must keep the datum"
-    assert value_is(output.value, value, changes), "the vault output is not exact"
-    assert count_inputs_at(tx.inputs, address) == 1, "exactly one vault input"
+    pass
 
 
 def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) -> None:
@@ -188,13 +165,13 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
             assert signed_by(tx, owner.pkh), "the vault owner did not sign"
             for t in redeemer.incoming:
                 assert t.amt > 0, "AddToVault only adds"
-            keeps_vault(tx, own, owner, redeemer.incoming)
+            assert keeps_vault(tx, own, owner, redeemer.incoming, VAULT_MINIMUM_LOVELACE)
         elif isinstance(redeemer, SubFromVault):
             for t in redeemer.outgoing:
                 assert t.amt < 0, "SubFromVault only subtracts"
             key = hot_key(tx, starter_pid, starter_tkn)
             assert signed_by(tx, key), "the hot key did not sign"
-            keeps_vault(tx, own, owner, redeemer.outgoing)
+            assert keeps_vault(tx, own, owner, redeemer.outgoing, VAULT_MINIMUM_LOVELACE)
         else:
             assert isinstance(redeemer, RemoveVault), "unknown vault redeemer"
             value = own.value
