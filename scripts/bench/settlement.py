@@ -2,16 +2,20 @@
 against plain payments through the same ledger in the same run, and against NEWM's deployed scripts
 on the same devnet (ours, NEWM's and the ratio per figure).
 
-    python scripts/bench/settlement.py [--orders 6] [--sales 10] [--payments 40] [--quick]
-                                       [--no-newm]
+    python scripts/bench/settlement.py [--orders 6] [--sales 10] [--payments 40] [--repeat 3]
+                                       [--quick] [--no-newm]
 
 Not a test: it prints one line per figure. The devnet is the demo seed plus ten USD sales, with
 the project's sale, queue and vault validators deployed and run by the ledger (uplc). Orders are
 placed with the order builder (outside the timing); then one `Batcher.poll_once` serves them all
-(purchase, then the refund chained on it, each signed and submitted) and is timed. Then the same
+(purchase, then the refund chained on it, each signed and submitted) and is timed. Before the
+timed rounds one order is settled untimed (`warm_up`), as a running batcher has, so neither set
+pays for starting the evaluator's process or decoding its scripts in a timed round. Then the same
 rounds run on a devnet seeded with NEWM's deployed mainnet scripts
-(`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`); the `compare_*` lines give, per
-figure, ours, NEWM's and ours / NEWM's (fee, ex-units, reference-script bytes, speed).
+(`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`). Both sets are measured `--repeat`
+times, taking turns at going first; the `compare_*` lines give, per figure, the medians of ours
+and NEWM's and their ratio (fee, ex-units, reference-script bytes, speed), and the rate ratios of
+each repeat are printed too.
 
 Figures:
 - `payments_per_min` (baseline): build (`tx.balance`), sign and submit a plain payment, on the
@@ -191,25 +195,60 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=40, help="baseline payments")
     parser.add_argument("--quick", action="store_true", help="2 orders, 3 sales, 10 payments")
     parser.add_argument("--no-newm", action="store_true", help="skip the NEWM-scripts comparison")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="measure both sets this many times (medians)"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.orders, args.sales, args.payments = 2, 3, 10
+        args.orders, args.sales, args.payments, args.repeat = 2, 3, 10, 1
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
-    ours = measure(args, "", seed_data(args.sales), None, baseline=True)
     newm_dir = NEWM_SEED.parents[3] / "shared/contracts/newm-mainnet"
     if args.no_newm or not newm_dir.is_dir():
+        measure(args, "", seed_data(args.sales), None, baseline=True)
         print(f"newm: not compared ({'--no-newm' if args.no_newm else f'{newm_dir} is absent'})")
         return
-    newm = measure(
-        args, "newm_", seed_data(args.sales, NEWM_SEED), NEWM_SEED.parent, baseline=False
+    # each repeat measures both sets, taking turns at going first, on fresh devnets: a shared
+    # machine's load drifts over minutes, so one pair of rounds can differ by 20 % either way
+    ours: list[dict[str, float]] = []
+    newm: list[dict[str, float]] = []
+    for repeat in range(args.repeat):
+        sets = [("ours", ours), ("NEWM's", newm)]
+        if repeat % 2:
+            sets.reverse()
+        print(f"-- repeat {repeat + 1} of {args.repeat}: {sets[0][0]} first")
+        for name, runs in sets:
+            if name == "ours":
+                runs.append(
+                    measure(args, "", seed_data(args.sales), None, baseline=not ours and not newm)
+                )
+            else:
+                runs.append(
+                    measure(
+                        args,
+                        "newm_",
+                        seed_data(args.sales, NEWM_SEED),
+                        NEWM_SEED.parent,
+                        baseline=False,
+                    )
+                )
+    print(
+        f"ours vs NEWM's scripts (same orders, same devnet; medians of {args.repeat} repeats, "
+        "the ratio the median of each repeat's ratio):"
     )
-    print("ours vs NEWM's scripts (same orders, same devnet, this run):")
     for key, label, unit in COMPARED:
-        ratio = ours[key] / newm[key] if newm[key] else float("nan")
+        mine = statistics.median(f[key] for f in ours)
+        theirs = statistics.median(f[key] for f in newm)
+        # a repeat's two sets ran minutes apart at most: their ratio is steadier than the
+        # ratio of medians taken over repeats the machine ran at different speeds
+        ratios = [o[key] / n[key] for o, n in zip(ours, newm, strict=True) if n[key]]
+        ratio = statistics.median(ratios) if ratios else float("nan")
         print(
-            f"compare_{key}: ours {_figure(ours[key])} {unit} | NEWM's {_figure(newm[key])} "
+            f"compare_{key}: ours {_figure(mine)} {unit} | NEWM's {_figure(theirs)} "
             f"{unit} | ours / NEWM's {ratio:.2f}x ({label})"
         )
+    for key in ("one_rate", "many_rate"):
+        ratios_text = ", ".join(f"{o[key] / n[key]:.2f}x" for o, n in zip(ours, newm, strict=True))
+        print(f"{key}_ratio_per_repeat: {ratios_text}")
 
 
 def _figure(value: float) -> str:
@@ -254,6 +293,12 @@ def measure(
         if baseline:
             rate = payments_per_minute(ledger, seeded, args.payments)
             print(f"payments_per_min (baseline): {rate:,.0f} (n={args.payments})")
+
+        # untimed: one order settled first, as a running batcher has done, so that neither set
+        # of scripts pays in its timed rounds for starting the evaluator's process, importing
+        # uplc or decoding its scripts (whichever set ran first paid for the process)
+        place_order(ledger, seeded, extra[-1], 1)
+        serve(backend, batcher, f"{label}warm_up", 1)
 
         for _ in range(args.orders):
             place_order(ledger, seeded, extra[0], 2)
