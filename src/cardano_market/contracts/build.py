@@ -136,30 +136,29 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
     command = [sys.executable, "-P", "-m", HAND_WRITTEN_MODULE, *flags, "build", path.name, "-o"]
     parameters = parameter_count(path)
     with tempfile.TemporaryDirectory(prefix="opshin-build-") as out:
-        done = subprocess.run(
-            [*command, out, *(["--parameters", str(parameters)] if parameters else [])],
-            cwd=path.parent,
-            env={**os.environ, **COMPILER_ENVIRONMENT},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"opshin build {path.name} failed:\n{done.stdout}{done.stderr}")
+        parameter_flags = ["--parameters", str(parameters)] if parameters else []
+        _run([*command, out, *parameter_flags], f"opshin build {path.name}", cwd=path.parent)
         script = Path(out) / "script.cbor"
         if not traced:
             hoisted = Path(out) / "hoisted.cbor"
-            done = subprocess.run(
-                [sys.executable, "-P", "-m", HOIST_MODULE, str(script), str(hoisted)],
-                env={**os.environ, **COMPILER_ENVIRONMENT},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"hoisting {path.name} failed:\n{done.stdout}{done.stderr}")
+            hoist = [sys.executable, "-P", "-m", HOIST_MODULE, str(script), str(hoisted)]
+            _run(hoist, f"hoisting {path.name}")
             script = hoisted
         return bytes.fromhex(script.read_text().strip())
+
+
+def _run(command: list[str], what: str, cwd: Path | None = None) -> None:
+    """Run one step of a build with the compiler's fixed environment; raise with its output."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **COMPILER_ENVIRONMENT},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stdout}{done.stderr}")
 
 
 _AST_PARSE_LOCK = threading.Lock()
