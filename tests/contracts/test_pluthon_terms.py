@@ -989,3 +989,47 @@ def test_reference_datum_is_the_first_inline_datum_beside_one_starter(
     found = [d for d, n in refs if isinstance(d, int) and n == 1]
     expected = found[0] if found else None
     assert address_probe(1, *STARTER, U.PlutusInteger(0), refs) == expected
+
+
+@pytest.fixture(scope="module")
+def lookup_may_fail() -> Callable[[U.PlutusData], int | None]:
+    return compiled_probe(LOOKUPS_PROBE, may_fail=True)
+
+
+def _lookups_case(mode: int, deltas: list[U.PlutusData], signers: list[U.PlutusData]) -> Any:
+    fields: list[U.PlutusData] = [U.PlutusInteger(0)] * 16
+    fields[8] = U.PlutusList(signers)
+    return U.PlutusConstr(
+        0,
+        [
+            U.PlutusInteger(mode),
+            U.PlutusMap({}),
+            U.PlutusByteString(b"p"),
+            U.PlutusByteString(b"t"),
+            U.PlutusList(deltas),
+            U.PlutusConstr(0, fields),
+        ],
+    )
+
+
+def test_delta_of_and_signed_by_fail_where_opshins_loops_failed(
+    lookup_may_fail: Callable[[U.PlutusData], int | None],
+) -> None:
+    """A malformed entry is not skipped: `delta_of` reads each entry's policy (and, when it
+    matches, its name and amount) as bytes and an int, as `if d.pid == pid: if d.tkn == tkn`
+    did, and `signed_by` reads each signatory as bytes, as `pkh in tx.signatories` did."""
+    b, i = U.PlutusByteString, U.PlutusInteger
+
+    def delta(*fields: U.PlutusData) -> U.PlutusConstr:
+        return U.PlutusConstr(0, list(fields))
+
+    def delta_of(*entries: U.PlutusData) -> int | None:
+        return lookup_may_fail(_lookups_case(1, list(entries), []))
+
+    assert delta_of(delta(b(b"p"), b(b"t"), i(3)), delta(b(b"q"), b(b"t"), i(5))) == 3
+    assert delta_of(delta(i(0), b(b""), i(0))) is None  # a policy that is not bytes
+    assert delta_of(delta(b(b"p"), U.PlutusList([]), i(1))) is None  # the name, policy matching
+    assert delta_of(delta(b(b"p"), b(b"t"), b(b"1"))) is None  # the amount, asset matching
+    assert delta_of(delta(b(b"q"), U.PlutusList([]))) == 0  # another policy: the rest unread
+    assert lookup_may_fail(_lookups_case(2, [], [b(b"p")])) == 1
+    assert lookup_may_fail(_lookups_case(2, [], [i(1), b(b"p")])) is None

@@ -619,7 +619,18 @@ def Quantity(value: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
 
 def DeltaOf(deltas: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
     """`delta_of(deltas, pid, tkn)`: the sum of the amounts `deltas` (TokenAmount data: Constr 0
-    [BData pid, BData tkn, IData amt]) give the asset (pid, tkn); 0 when none does."""
+    [BData pid, BData tkn, IData amt]) give the asset (pid, tkn); 0 when none does.
+
+    It reads each entry as OpShin's loop did (`if d.pid == pid: if d.tkn == tkn: total +=
+    d.amt`), so it fails where that failed: a policy that is not bytes, and for a matching policy
+    a name that is not bytes or an amount that is not an int. Skipping such an entry instead
+    would let a malformed delta through wherever the sign checks before it did not catch it."""
+    f = PVar("f")
+    same_name_amount = plt.Ite(
+        plt.EqualsByteString(plt.UnBData(plt.HeadList(plt.TailList(f))), PVar("wanted_tkn")),
+        plt.AddInteger(PVar("total"), plt.UnIData(plt.HeadList(plt.TailList(plt.TailList(f))))),
+        PVar("total"),
+    )
     summed = RecFun(
         PLambda(
             ["self", "ds", "total"],
@@ -632,16 +643,8 @@ def DeltaOf(deltas: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
                         "self",
                         plt.TailList(PVar("ds")),
                         plt.Ite(
-                            plt.And(
-                                plt.EqualsData(plt.HeadList(PVar("f")), PVar("wanted_pid")),
-                                plt.EqualsData(
-                                    plt.HeadList(plt.TailList(PVar("f"))), PVar("wanted_tkn")
-                                ),
-                            ),
-                            plt.AddInteger(
-                                PVar("total"),
-                                plt.UnIData(plt.HeadList(plt.TailList(plt.TailList(PVar("f"))))),
-                            ),
+                            plt.EqualsByteString(plt.UnBData(plt.HeadList(f)), PVar("wanted_pid")),
+                            same_name_amount,
                             PVar("total"),
                         ),
                     ),
@@ -650,7 +653,7 @@ def DeltaOf(deltas: Any, pid: Any, tkn: Any) -> Any:  # looked up in CamelCase
         )
     )
     return PLet(
-        [("wanted_pid", plt.BData(pid)), ("wanted_tkn", plt.BData(tkn))],
+        [("wanted_pid", pid), ("wanted_tkn", tkn)],
         plt.Apply(summed, deltas, plt.Integer(0)),
     )
 
@@ -743,7 +746,8 @@ def SignedBy(tx: Any, pkh: Any) -> Any:  # looked up in CamelCase
                 PVar("ks"),
                 plt.Bool(False),
                 plt.Ite(
-                    plt.EqualsData(plt.HeadList(PVar("ks")), PVar("wanted_key")),
+                    # unpacked as OpShin's `in` did: an entry that is not bytes fails
+                    plt.EqualsByteString(plt.UnBData(plt.HeadList(PVar("ks"))), PVar("wanted_key")),
                     plt.Bool(True),
                     _self_call("self", plt.TailList(PVar("ks"))),
                 ),
@@ -751,7 +755,7 @@ def SignedBy(tx: Any, pkh: Any) -> Any:  # looked up in CamelCase
         )
     )
     return PLet(
-        [("wanted_key", plt.BData(pkh))],
+        [("wanted_key", pkh)],
         plt.Apply(walk, plt.UnListData(plt.HeadList(signatories))),
     )
 
