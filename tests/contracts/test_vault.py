@@ -22,6 +22,7 @@ from settlement_helpers import (
     reference_utxo,
     rejected,
     sub_from_vault,
+    utxo,
     vault_utxo,
 )
 
@@ -98,6 +99,32 @@ def test_add_must_keep_the_datum(market: Market) -> None:
         market, add_to_vault([Token.of(NEWM, PROFIT)]), paid, [BATCHER.hash], datum=other
     )
     rejected(tx, market, spend, "the vault output must keep the datum")
+
+
+def test_two_vaults_cannot_share_one_output(market: Market) -> None:
+    """The attack: two vaults holding the same, spent together beside one output that holds one
+    vault plus the change. Each vault's run finds that output exact for itself, so the second
+    vault's holdings would leave unpaid unless each vault is the only vault input."""
+    paid = plus(HELD, NEWM, PROFIT)
+    tx, spend = change(market, add_to_vault([Token.of(NEWM, PROFIT)]), paid, [BATCHER.hash])
+    twin = Spend(
+        utxo(0x06, TxOutput(market.vault_address, HELD, inline_datum=spend.utxo.inline_datum)),
+        spend.redeemer,
+    )
+    first = min(spend, twin, key=lambda s: s.utxo.out_ref)  # the first redeemer run fails
+    rejected(tx.replace(spends=[spend, twin]), market, first, "exactly one vault input")
+
+
+def test_the_vault_output_is_the_only_one_there(market: Market) -> None:
+    """A second output at the vault address (here one more vault under the owner's datum): the
+    vault's one output must be the only one, so the change cannot be split off."""
+    paid = plus(HELD, NEWM, PROFIT)
+    tx, spend = change(market, add_to_vault([Token.of(NEWM, PROFIT)]), paid, [BATCHER.hash])
+    second = TxOutput(
+        market.vault_address, Value(VAULT_MINIMUM), inline_datum=spend.utxo.inline_datum
+    )
+    split = tx.replace(outputs=[*tx.outputs, second])
+    rejected(split, market, spend, "a second output at the address")
 
 
 def test_add_only_adds(market: Market) -> None:
