@@ -34,6 +34,8 @@ from pathlib import Path
 import cbor2
 
 from . import SOURCES_DIR, artifact_path, contract_names
+from ._deep_stack import deep_call
+from .hoist_builtins import hoist_script
 
 TRACE_FREE_FLAGS = [
     "-O3",
@@ -67,7 +69,6 @@ HAND_WRITTEN_MODULE = "cardano_market.contracts.pluthon_terms"
 HAND_WRITTEN_SOURCE = Path(__file__).with_name("pluthon_terms.py")
 """The terms written in pluthon that validators call (`@wraps_builtin`): part of every build."""
 
-HOIST_MODULE = "cardano_market.contracts.hoist_builtins"
 HOIST_SOURCE = Path(__file__).with_name("hoist_builtins.py")
 """The pass run on the deployed build after OpShin: each forced builtin bound once."""
 
@@ -138,13 +139,12 @@ def compile_source(path: Path, *, traced: bool = False) -> bytes:
     with tempfile.TemporaryDirectory(prefix="opshin-build-") as out:
         parameter_flags = ["--parameters", str(parameters)] if parameters else []
         _run([*command, out, *parameter_flags], f"opshin build {path.name}", cwd=path.parent)
-        script = Path(out) / "script.cbor"
-        if not traced:
-            hoisted = Path(out) / "hoisted.cbor"
-            hoist = [sys.executable, "-P", "-m", HOIST_MODULE, str(script), str(hoisted)]
-            _run(hoist, f"hoisting {path.name}")
-            script = hoisted
-        return bytes.fromhex(script.read_text().strip())
+        script = bytes.fromhex((Path(out) / "script.cbor").read_text().strip())
+    if traced:
+        return script
+    # uplc's codec recurses once per term: the pass runs in the deep-stack child process
+    hoisted: bytes = deep_call(hoist_script, script)
+    return hoisted
 
 
 def _run(command: list[str], what: str, cwd: Path | None = None) -> None:

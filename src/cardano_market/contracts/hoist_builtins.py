@@ -14,23 +14,13 @@ A builtin forced more times than it takes fails when evaluated: it stays where i
 must fail only if that place is reached. The program's own variables are never captured: the
 bound names are new to it.
 
-    python -m cardano_market.contracts.hoist_builtins IN OUT
-
-reads a script in the ledger's form (one CBOR byte string around the flat bytes) from IN (hex, as
-OpShin writes `script.cbor`) and writes the hoisted one to OUT the same way; `contracts.build`
-runs it on the deployed build. uplc's codec and visitors recurse once per term, so the command
-raises its recursion limit and runs in a thread with a large stack.
+`contracts.build` runs `hoist_script` on the deployed build in the deep-stack child process
+(`_deep_stack`): uplc's codec and visitors recurse once per term.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
-from pathlib import Path
 from typing import Any
-
-RECURSION_LIMIT = 100_000
-STACK_BYTES = 512 * 1024 * 1024
 
 
 def _forced_builtin(term: Any) -> tuple[Any, int] | None:
@@ -107,29 +97,3 @@ def hoist_script(script: bytes) -> bytes:
 
     hoisted: bytes = flatten(hoist_forced_builtins(unflatten(script)))
     return hoisted
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m cardano_market.contracts.hoist_builtins IN OUT", file=sys.stderr)
-        return 2
-    source, target = Path(args[0]), Path(args[1])
-    result: list[bytes] = []
-
-    def run() -> None:
-        result.append(hoist_script(bytes.fromhex(source.read_text().strip())))
-
-    sys.setrecursionlimit(RECURSION_LIMIT)
-    threading.stack_size(STACK_BYTES)
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join()
-    if not result:
-        return 1  # the thread printed its exception
-    target.write_text(result[0].hex())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -201,12 +201,6 @@ def ValueIs(actual: Any, base: Any, deltas: Any) -> Any:  # OpShin looks it up i
     )
 
 
-def _resolved_address(txininfo: Any) -> Any:
-    """TxInInfo = Constr 0 [out_ref, TxOut]; TxOut = Constr 0 [address, value, datum, script]."""
-    resolved = plt.HeadList(plt.TailList(plt.SndPair(plt.UnConstrData(txininfo))))
-    return plt.HeadList(plt.SndPair(plt.UnConstrData(resolved)))
-
-
 def _field(data: Any, index: int) -> Any:
     """Field `index` of the constructor data `data`."""
     fields = plt.SndPair(plt.UnConstrData(data))
@@ -217,7 +211,12 @@ def _field(data: Any, index: int) -> Any:
 
 def _output_address(txout: Any) -> Any:
     """TxOut = Constr 0 [address, value, datum, script]."""
-    return plt.HeadList(plt.SndPair(plt.UnConstrData(txout)))
+    return _field(txout, 0)
+
+
+def _resolved_address(txininfo: Any) -> Any:
+    """TxInInfo = Constr 0 [out_ref, TxOut]: the address of the output it spends."""
+    return _output_address(_field(txininfo, 1))
 
 
 def _count_inputs(key: Any) -> Any:
@@ -736,9 +735,6 @@ SIGNATORIES = 8
 def SignedBy(tx: Any, pkh: Any) -> Any:  # looked up in CamelCase
     """`signed_by(tx, pkh)`: `pkh` is among the transaction's signatories (`pkh in
     tx.signatories`, without converting the list first). TxInfo = Constr 0 [fields]."""
-    signatories = plt.SndPair(plt.UnConstrData(tx))
-    for _ in range(SIGNATORIES):
-        signatories = plt.TailList(signatories)
     walk = RecFun(
         PLambda(
             ["self", "ks"],
@@ -756,7 +752,7 @@ def SignedBy(tx: Any, pkh: Any) -> Any:  # looked up in CamelCase
     )
     return PLet(
         [("wanted_key", pkh)],
-        plt.Apply(walk, plt.UnListData(plt.HeadList(signatories))),
+        plt.Apply(walk, plt.UnListData(_field(tx, SIGNATORIES))),
     )
 
 

@@ -445,7 +445,10 @@ def purchase(
     else:
         deltas = [TokenAmount(profit_pid, profit_tkn, -profit)] + deltas  # noqa: RUF005
     assert pays_exactly(
-        outputs, own_address, own.value, [TokenAmount(cost_pid, cost_tkn, paid)] + deltas  # noqa: RUF005
+        outputs,
+        own_address,
+        own.value,
+        [TokenAmount(cost_pid, cost_tkn, paid)] + deltas,  # noqa: RUF005
     ), "the queue output does not hold exactly what the order is owed"
     assert pays_exactly(
         outputs,
@@ -541,7 +544,13 @@ def validator(starter_pid: bytes, starter_tkn: bytes, context: ScriptContext) ->
     datum = spent_datum(tx, own)
     # the builtin types keep this isinstance from failing on a redeemer that is not a constructor
     redeemer: Union[
-        QueuePurchase, QueueRefund, QueueCancel, int, bytes, List[Anything], Dict[Anything, Anything]
+        QueuePurchase,
+        QueueRefund,
+        QueueCancel,
+        int,
+        bytes,
+        List[Anything],
+        Dict[Anything, Anything],
     ] = context.redeemer
     if isinstance(redeemer, QueueCancel):
         # an owner's cancel needs no reference input: the datum decides first
