@@ -60,11 +60,20 @@ def run(program: Any) -> tuple[str, int]:
     result = computed.result
     if isinstance(result, Exception):
         text = "over budget" if "Exhausted budget" in str(result) else "fails"
-    elif isinstance(result, (U.BoundStateLambda, U.BoundStateDelay)):
-        text = type(result).__name__  # a closure: its text shows the environment's names
     else:
-        text = result.dumps()
+        text = shown(result)
     return text, computed.cost.cpu
+
+
+def shown(value: Any) -> str:
+    """A value's text, a closure by its kind only: a closure's text shows its environment's
+    names, which the pass adds to (also inside a partly applied builtin's arguments)."""
+    if isinstance(value, (U.BoundStateLambda, U.BoundStateDelay)):
+        return type(value).__name__
+    if isinstance(value, U.ForcedBuiltIn):
+        arguments = ", ".join(shown(a) for a in value.bound_arguments)
+        return f"{value.builtin.name}/{value.applied_forces}({arguments})"
+    return str(value.dumps())
 
 
 CONSTANTS = st.sampled_from(

@@ -5,8 +5,11 @@ it, compiled with the deployed build's flags, and its answer compared with the d
 hypothesis-drawn inputs. `value_is`: values (in one consistent order per example, as the ledger
 writes both values of a transaction) and deltas, including repeated assets, assets only the
 deltas name, amounts that cancel and results that would go negative; the oracle is `base` plus
-the summed deltas, zero entries dropped. The input counts, the datum-shape checks and the
-batcher certificate likewise, each against its definition written here in Python.
+the summed deltas, zero entries dropped. The input counts, the datum-shape checks (answering
+and decode-or-fail), the batcher certificate, the walks that find an input or output, the
+lookups (`quantity`, `delta_of`, `signed_by`), `script_address` and `reference_datum` likewise,
+each against its definition written here in Python. A term that may fail must fail with its
+own error or an unpacking builtin's, never by handing a wrong kind of value on.
 """
 
 from __future__ import annotations
