@@ -1,4 +1,5 @@
-"""Plutus V3 script evaluation for the devnet ledger: each redeemer's script, run with `uplc`.
+"""Plutus V3 script evaluation for the devnet ledger: each redeemer's script, run on the devnet's
+CEK machine (`cek.py`: uplc's decoder, builtins and cost model, a faster machine).
 
 For every redeemer of a transaction this finds the script it runs (witness set or a reference
 script among the resolved inputs and reference inputs), the spent output's datum, builds the V3
@@ -120,57 +121,44 @@ def run_script(
 ) -> ScriptRun:
     """Apply a V3 script (any wrapping) to uplc data `args` and run it within `budget`.
 
-    Success means the program ends in the unit constant, as Plutus V3 requires.
+    Success means the program ends in the unit constant, as Plutus V3 requires. The devnet's
+    CEK machine (`cek`) runs it with uplc's builtins and cost model.
     """
-    from uplc.ast import Apply, BuiltinUnit, Program
-    from uplc.cost_model import Budget
-    from uplc.machine import Machine
+    from uplc.ast import BuiltinUnit
 
-    program, unique = _program(script_cbor(script))
-    term = program.term
-    for arg in args:
-        term = Apply(term, arg)
-    cek, builtins = _machine_models(None if params is None else _network_config(params))
-    machine = Machine(Budget(cpu=budget.steps, memory=budget.mem), cek, builtins)
-    applied = Program(program.version, term)
-    if unique and _machine_keeps_marked_programs():
-        setattr(applied, _UNIQUE_MARK, True)  # constants were applied: names are still unique
+    from . import cek
+
     try:
-        result = machine.eval(applied)
-    except RuntimeError as exc:  # uplc charges the machine's startup cost outside its own guard
-        spent = machine.budget - machine.remaining_budget
-        return ScriptRun(
-            ExUnits(mem=spent.memory, steps=spent.cpu), [], f"over budget at startup: {exc}"
-        )
-    units = ExUnits(mem=max(result.cost.memory, 0), steps=max(result.cost.cpu, 0))
-    trace = [str(line) for line in result.logs]
-    outcome = result.result
-    if units.mem > budget.mem or units.steps > budget.steps:
+        code = _compiled(script_cbor(script))
+    except cek.MachineError as exc:
+        return ScriptRun(ExUnits(mem=0, steps=0), [], str(exc))
+    table = _prices(None if params is None else _network_config(params))
+    outcome = cek.run(cek.applied(code, args), budget.steps, budget.mem, table)
+    units = ExUnits(mem=outcome.mem, steps=outcome.cpu)
+    trace = [str(line) for line in outcome.logs]
+    if isinstance(outcome.error, cek.OverBudget):
         return ScriptRun(
             units,
             trace,
             f"over budget: used at least {units.mem} mem / {units.steps} steps of"
             f" {budget.mem} / {budget.steps}",
         )
-    if isinstance(outcome, BaseException):
-        return ScriptRun(units, trace, f"{type(outcome).__name__}: {outcome}")
-    if not isinstance(outcome, BuiltinUnit):
-        shown = outcome.dumps() if hasattr(outcome, "dumps") else repr(outcome)
+    if outcome.error is not None:
+        return ScriptRun(units, trace, f"{type(outcome.error).__name__}: {outcome.error}")
+    if not isinstance(outcome.value, BuiltinUnit):
+        shown = outcome.value.dumps()
         return ScriptRun(
             units, trace, f"a V3 script must return unit, this one returned {shown[:200]}"
         )
     return ScriptRun(units, trace)
 
 
-_UNIQUE_MARK = "_cardano_market_unique_names"
-
-
 @functools.lru_cache(maxsize=64)
-def _flat_program(script: bytes) -> tuple[Any, bool]:
-    """The decoded program with uplc's unique variable names given once; False if it has free
-    variables (left to the machine, which fails it as the ledger would)."""
+def _compiled(script: bytes) -> tuple[Any, ...]:
+    """The script decoded and compiled for the CEK machine once (a run only applies it)."""
     from uplc.tools import unflatten
-    from uplc.transformer.unique_variables import FreeVariableError, UniqueVariableTransformer
+
+    from . import cek
 
     try:
         program = unflatten(script)
@@ -180,51 +168,19 @@ def _flat_program(script: bytes) -> tuple[Any, bool]:
             f"script {digest} does not decode as a flat program: {exc}",
             rule="MalformedScriptWitnesses",
         ) from exc
-    try:
-        return UniqueVariableTransformer().visit(program), True
-    except FreeVariableError:
-        return program, False
-
-
-def _program(script: bytes) -> tuple[Any, bool]:
-    """The decoded program, shared between runs: uplc's passes copy nodes, never mutate them."""
-    program, unique = _flat_program(script)
     if tuple(program.version) not in ((1, 0, 0), (1, 1, 0)):
         raise ScriptContextError(
             f"a Plutus V3 script must be a UPLC 1.0.0 or 1.1.0 program, got {program.version}",
             rule="MalformedScriptWitnesses",
         )
-    return program, unique
+    return cek.compile_program(program)
 
 
-@functools.lru_cache(maxsize=1)
-def _machine_keeps_marked_programs() -> bool:
-    """Let uplc's machine skip renaming a program marked as already renamed.
+@functools.lru_cache(maxsize=8)
+def _prices(config: tuple[tuple[str, int], ...] | None) -> Any:
+    from . import cek
 
-    `Machine.eval` gives every program unique variable names first, copying the whole AST on each
-    run (about three quarters of a NEWM queue evaluation). Our cached programs were renamed once
-    when decoded, so the machine's renaming pass learns to return a marked program unchanged;
-    anything unmarked is renamed as before. Without the hook (another uplc layout) runs are slower,
-    not different.
-    """
-    from uplc import machine
-
-    original = getattr(machine, "UniqueVariableTransformer", None)
-    if not isinstance(original, type):
-        return False
-    if getattr(original, "keeps_marked_programs", False):
-        return True
-
-    class KeepMarkedPrograms(original):  # type: ignore[misc, valid-type]
-        keeps_marked_programs = True
-
-        def visit(self, node: Any) -> Any:
-            if getattr(node, _UNIQUE_MARK, False):
-                return node
-            return super().visit(node)
-
-    machine.UniqueVariableTransformer = KeepMarkedPrograms
-    return True
+    return cek.prices(*_machine_models(config))
 
 
 def evaluate_scripts(

@@ -1,0 +1,235 @@
+"""The devnet's CEK machine (`chain.devnet.cek`) against uplc's `Machine`, the reference.
+
+Hypothesis draws closed and open programs over every kind of term (variables that shadow one
+another, lambdas, delays, forces, errors, constr and case) and builtins whose costs are constant,
+depend on their arguments' sizes (integers, bytestrings, Data) or trace: both machines must give
+the same result or both fail, with the same units and the same trace. Then fixed programs for
+what generation reaches rarely: a loop that runs out of budget, deep recursion, and the machine's
+speed on a deployed validator (`tests/contracts` runs every scenario on both machines).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+uplc = pytest.importorskip("uplc", reason="evaluating Plutus scripts needs uplc")
+
+from uplc import ast as U  # noqa: E402
+
+from cardano_market.chain.devnet import cek  # noqa: E402
+from uplc_reference import devnet_eval, reference_eval  # noqa: E402
+
+CPU, MEM = 10**9, 10**7
+
+_DATA = U.PlutusConstr(
+    1, [U.PlutusInteger(5), U.PlutusByteString(b"ab"), U.PlutusList([U.PlutusInteger(-3)])]
+)
+CONSTANTS = st.sampled_from(
+    [
+        U.BuiltinInteger(0),
+        U.BuiltinInteger(7),
+        U.BuiltinInteger(2**70),
+        U.BuiltinByteString(b""),
+        U.BuiltinByteString(b"\x01" * 40),
+        U.BuiltinBool(True),
+        U.BuiltinBool(False),
+        U.BuiltinUnit(),
+        U.BuiltinString("s"),
+        U.BuiltinList([U.BuiltinInteger(1), U.BuiltinInteger(2)]),
+        U.BuiltinList([], U.BuiltinInteger(0)),
+        U.BuiltinPair(U.BuiltinInteger(3), U.BuiltinInteger(4)),
+        _DATA,
+        U.PlutusMap({U.PlutusInteger(1): _DATA}),
+        U.PlutusInteger(9),
+    ]
+)
+BUILTINS = [
+    # polymorphic: forced 0-3 times, so some are over- or under-forced and fail when applied
+    U.BuiltInFun.IfThenElse,
+    U.BuiltInFun.ChooseList,
+    U.BuiltInFun.HeadList,
+    U.BuiltInFun.TailList,
+    U.BuiltInFun.MkCons,
+    U.BuiltInFun.FstPair,
+    U.BuiltInFun.ChooseData,
+    U.BuiltInFun.Trace,
+    # costed by their arguments' sizes
+    U.BuiltInFun.AddInteger,
+    U.BuiltInFun.MultiplyInteger,
+    U.BuiltInFun.EqualsInteger,
+    U.BuiltInFun.AppendByteString,
+    U.BuiltInFun.EqualsByteString,
+    U.BuiltInFun.EqualsData,
+    U.BuiltInFun.SerialiseData,
+    # Data
+    U.BuiltInFun.UnConstrData,
+    U.BuiltInFun.UnIData,
+    U.BuiltInFun.IData,
+]
+NAMES = ["a", "b", "c"]
+
+_INTS = st.sampled_from([U.BuiltinInteger(i) for i in (0, 1, -7, 2**64, 3**50)])
+_BYTES = st.sampled_from([U.BuiltinByteString(b) for b in (b"", b"ab", b"\xff" * 33)])
+_DATAS = st.sampled_from([_DATA, U.PlutusInteger(9), U.PlutusByteString(b"x"), U.PlutusList([])])
+_LISTS = st.sampled_from(
+    [
+        U.BuiltinList([U.BuiltinInteger(1), U.BuiltinInteger(2)]),
+        U.BuiltinList([], U.BuiltinInteger(0)),
+    ]
+)
+_STRINGS = st.sampled_from([U.BuiltinString("t1"), U.BuiltinString("t2")])
+_BOOLS = st.sampled_from([U.BuiltinBool(True), U.BuiltinBool(False)])
+_PAIRS = st.just(U.BuiltinPair(U.BuiltinInteger(3), U.BuiltinByteString(b"4")))
+ANY: Any = None  # an argument of any kind: a generated subterm
+SIGNATURES: dict[Any, tuple[Any, ...]] = {
+    U.BuiltInFun.AddInteger: (_INTS, _INTS),
+    U.BuiltInFun.MultiplyInteger: (_INTS, _INTS),
+    U.BuiltInFun.EqualsInteger: (_INTS, _INTS),
+    U.BuiltInFun.AppendByteString: (_BYTES, _BYTES),
+    U.BuiltInFun.EqualsByteString: (_BYTES, _BYTES),
+    U.BuiltInFun.EqualsData: (_DATAS, _DATAS),
+    U.BuiltInFun.SerialiseData: (_DATAS,),
+    U.BuiltInFun.UnConstrData: (_DATAS,),
+    U.BuiltInFun.UnIData: (_DATAS,),
+    U.BuiltInFun.IData: (_INTS,),
+    U.BuiltInFun.Trace: (_STRINGS, ANY),
+    U.BuiltInFun.IfThenElse: (_BOOLS, ANY, ANY),
+    U.BuiltInFun.ChooseList: (_LISTS, ANY, ANY),
+    U.BuiltInFun.HeadList: (_LISTS,),
+    U.BuiltInFun.TailList: (_LISTS,),
+    U.BuiltInFun.MkCons: (_INTS, _LISTS),
+    U.BuiltInFun.FstPair: (_PAIRS,),
+    U.BuiltInFun.ChooseData: (_DATAS, ANY, ANY, ANY, ANY, ANY),
+}
+
+
+def saturated(sub: Any) -> Any:
+    """A builtin forced as its type asks and applied to arguments of its kinds: constants, or
+    sometimes a subterm (which may evaluate to anything, so the call may still fail)."""
+
+    def call(fun: Any) -> Any:
+        arguments = [sub if kind is ANY else st.one_of(kind, kind, sub) for kind in SIGNATURES[fun]]
+
+        def applied(args: list[Any]) -> Any:
+            term = forced(fun, U.BuiltInFunForceMap[fun])
+            for arg in args:
+                term = U.Apply(term, arg)
+            return term
+
+        return st.tuples(*arguments).map(lambda args: applied(list(args)))
+
+    return st.sampled_from(list(SIGNATURES)).flatmap(call)
+
+
+def forced(builtin: Any, forces: int) -> Any:
+    term: Any = U.BuiltIn(builtin)
+    for _ in range(forces):
+        term = U.Force(term)
+    return term
+
+
+def terms(bound: tuple[str, ...] = (), depth: int = 4) -> Any:
+    """Terms over `bound` (and sometimes a free variable), nested at most `depth` deep."""
+    leaves = [
+        CONSTANTS,
+        st.builds(forced, st.sampled_from(BUILTINS), st.integers(0, 2)),
+        st.just(U.Error()),
+        st.sampled_from([*bound, "free"] if bound else ["free"]).map(U.Variable),
+    ]
+    if bound:  # mostly bound variables where there are some
+        leaves += [st.sampled_from(bound).map(U.Variable)] * 3
+    leaf = st.one_of(leaves)
+    if depth == 0:
+        return leaf
+    sub = terms(bound, depth - 1)
+
+    def lambda_over(name: str) -> Any:
+        return terms((*bound, name), depth - 1).map(lambda body: U.Lambda(name, body))
+
+    return st.one_of(
+        leaf,
+        saturated(sub),
+        saturated(sub),
+        st.builds(U.Apply, st.sampled_from(NAMES).flatmap(lambda_over), sub),
+        st.sampled_from(NAMES).flatmap(lambda_over),
+        st.builds(U.Apply, sub, sub),
+        st.builds(U.Apply, st.builds(U.Apply, sub, sub), sub),
+        sub.map(U.Delay),
+        sub.map(U.Force),
+        st.builds(U.Constr, st.integers(0, 2), st.lists(sub, max_size=3)),
+        st.builds(U.Case, sub, st.lists(sub, min_size=1, max_size=3)),
+    )
+
+
+def programs() -> Any:
+    """Mostly a builtin call or a lambda's application at the top (whose results vary more
+    than a top-level delay's, which is a value whatever it holds)."""
+    lambdas = st.sampled_from(NAMES).flatmap(
+        lambda name: terms((name,), 3).map(lambda body: U.Lambda(name, body))
+    )
+    return st.one_of(saturated(terms((), 3)), st.builds(U.Apply, lambdas, terms((), 3)), terms())
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_the_machine_gives_uplcs_result_units_and_trace(term: Any) -> None:
+    program = U.Program((1, 1, 0), term)
+    reference = reference_eval(program, CPU, MEM)
+    assume(reference.result != "uplc cannot measure")
+    ours = devnet_eval(program, CPU, MEM)
+    assert ours.result == reference.result
+    assert ours.logs == reference.logs
+    if reference.result not in ("fails", "over budget"):
+        # where a run stops early its units differ: uplc prices steps five at a time, this
+        # machine checks the budget every `_FUEL` lambda applications
+        assert (ours.cpu, ours.mem) == (reference.cpu, reference.mem)
+
+
+# fix (\self n -> ifThenElse (n == 0) 0 (n + self (n - 1))) applied to N
+_SUM_TO = """
+(program 1.1.0
+  [[(lam fix [fix (lam self (lam n
+     (force [[[(force (builtin ifThenElse)) [[(builtin equalsInteger) n] (con integer 0)]]
+              (delay (con integer 0))]
+             (delay [[(builtin addInteger) n]
+                    [[self self] [[(builtin subtractInteger) n] (con integer 1)]]])])))])
+    (lam f (lam x [[f f] x]))]
+   (con integer N)])
+"""
+
+
+def test_a_deep_recursion_costs_what_uplc_counts() -> None:
+    """Two thousand nested calls (a continuation stack two thousand frames deep)."""
+    program = uplc.tools.parse(_SUM_TO.replace("N", "2000"))
+    reference = reference_eval(program, 10**10, 10**8)
+    ours = devnet_eval(program, 10**10, 10**8)
+    assert ours == reference
+    assert ours.result == f"(con integer {2000 * 2001 // 2})"
+
+
+def test_a_loop_stops_at_its_budget() -> None:
+    """(\\x -> x x)(\\x -> x x) never ends: the machine stops it once the budget is spent."""
+    program = uplc.tools.parse("(program 1.1.0 [(lam x [x x]) (lam x [x x])])")
+    ours = devnet_eval(program, 10**8, 10**6)
+    assert ours.result == "over budget"
+    assert 10**8 < ours.cpu < 10**8 + (cek._FUEL + 10) * 3 * 16_000
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_budget_is_met_exactly_or_missed(over: int) -> None:
+    """A run within its budget to the unit succeeds; one unit less is over budget."""
+    program = uplc.tools.parse(_SUM_TO.replace("N", "20"))
+    full = devnet_eval(program, CPU, MEM)
+    ours = devnet_eval(program, full.cpu - over, full.mem)
+    assert ours.result == ("over budget" if over else full.result)
+
+
+def test_a_free_variable_fails_before_running() -> None:
+    program = U.Program((1, 0, 0), U.Apply(U.Lambda("x", U.Variable("x")), U.Variable("y")))
+    with pytest.raises(cek.MachineError, match="free variable"):
+        cek.compile_program(program)
+    assert reference_eval(program, CPU, MEM).result == "fails"
