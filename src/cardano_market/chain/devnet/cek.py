@@ -11,8 +11,8 @@ This machine computes the same thing from the same parts:
 - `compile_program` turns a decoded uplc program into nested tuples once (cached per script).
   Variables are resolved to slots at compile time: a lambda or delay captures only the free
   variables its body reads (flat closures), so making a closure costs what it captures.
-- Steps are counted per kind and priced once at the end (and every `_FUEL` lambda applications,
-  so a looping script stops at its budget). The machine costs are constants, so the total is
+- Steps are counted per kind and priced once at the end (and every `_FUEL` steps, so a looping
+  script stops at its budget). The machine costs are constants, so the total is
   exactly uplc's (and the ledger's).
 - Builtins are uplc's own (`BuiltInFunEvalMap`) with uplc's cost model. An argument's memory is
   measured only for a builtin whose cost depends on it, and each Data value once per run.
@@ -65,9 +65,9 @@ _STEP_OPS = (
 _ARG, _FUN, _FORCED, _FIELDS, _BRANCH, _APPLY_TO = range(6)
 _FORCE_FRAME = (_FORCED,)
 
-_FUEL = 2_000
-"""Lambda applications between budget checks: a script looping forever stops within that many
-applications of its budget (the ledger's own machine checks every 200 steps)."""
+_FUEL = 1_000
+"""Steps between budget checks: a script stops within that many steps past its budget (the
+ledger's own machine checks every 200)."""
 
 
 class MachineError(Exception):
@@ -337,6 +337,10 @@ class _Run:
         while True:
             # compute `term` in `env` down to a value
             while True:
+                fuel -= 1
+                if not fuel:
+                    fuel = _FUEL
+                    self.check_budget()
                 tag = term[0]
                 if tag == _APPLY:
                     counts[_APPLY] += 1
@@ -393,10 +397,6 @@ class _Run:
                 if kind in (_FUN, _APPLY_TO):
                     fun, arg = (frame[1], value) if kind == _FUN else (value, frame[1])
                     if type(fun) is Lam:
-                        fuel -= 1
-                        if not fuel:
-                            fuel = _FUEL
-                            self.check_budget()
                         term, env = fun.body, (*fun.env, arg)
                         break
                     if type(fun) is Partial and fun.forces == forces_needed[fun.fun]:
