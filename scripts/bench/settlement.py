@@ -1,27 +1,30 @@
-"""Batcher settlement on the devnet: orders settled per minute for one sale and for ten sales,
+"""Batcher settlement on the devnet: orders settled per minute for one sale and for many sales,
 against plain payments through the same ledger in the same run, and against NEWM's deployed scripts
 on the same devnet (ours, NEWM's and the ratio per figure).
 
-    python scripts/bench/settlement.py [--orders 6] [--sales 10] [--payments 40] [--repeat 3]
+    python scripts/bench/settlement.py [--orders 30] [--sales 20] [--payments 40] [--repeat 5]
                                        [--quick] [--no-newm]
 
-Not a test: it prints one line per figure. The devnet is the demo seed plus ten USD sales, with
-the project's sale, queue and vault validators deployed and run by the ledger (uplc). Orders are
-placed with the order builder (outside the timing); then one `Batcher.poll_once` serves them all
-(purchase, then the refund chained on it, each signed and submitted) and is timed. Before the
-timed rounds one order is settled untimed (`warm_up`), as a running batcher has, so neither set
-pays for starting the evaluator's process or decoding its scripts in a timed round. Then the same
-rounds run on a devnet seeded with NEWM's deployed mainnet scripts
-(`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`). Both sets are measured `--repeat`
-times, taking turns at going first; the `compare_*` lines give, per figure, the medians of ours
-and NEWM's and their ratio (fee, ex-units, reference-script bytes, speed), and the rate ratios of
-each repeat are printed too.
+Not a test: it prints one line per figure. The devnet is the demo seed plus `--sales` USD sales,
+with the project's sale, queue and vault validators deployed and run by the ledger (the devnet's
+CEK machine, `chain/devnet/cek.py`). Orders are placed with the order builder (outside the
+timing); then one `Batcher.poll_once` serves them all (purchase, then the refund chained on it,
+each signed and submitted) and is timed. A second devnet is seeded with NEWM's deployed mainnet
+scripts (`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`). Each set first settles
+one order untimed (`warm_up`), as a running batcher has, so neither pays for starting the
+evaluator's process or decoding its scripts in a timed round. Then their rounds interleave (see
+`measure`): the one-sale orders in three parts, the sets taking turns, then two many-sales
+rounds. That is one repeat, on fresh devnets; there are `--repeat` of them, taking turns at going
+first. The `compare_*` lines give, per figure, the medians of ours and NEWM's and the median of
+each repeat's ratio (fee, ex-units, reference-script bytes, speed), and the rate ratios of each
+repeat are printed too.
 
 Figures:
 - `payments_per_min` (baseline): build (`tx.balance`), sign and submit a plain payment, on the
   same ledger.
 - `one_sale_orders_per_min`: N orders of one sale served in one round.
-- `ten_sales_orders_per_min`: one order on each of ten sales in one round (interleaved sales).
+- `N_sales_orders_per_min`: one order on each of `--sales` sales in one round (interleaved
+  sales), two rounds per repeat.
 - `ratio`: payments per order settled (how much heavier settling an order is).
 - `purchase`/`refund`: fee (median, max) against the reference datum's bound, ex-units (median
   mem/steps) against the per-transaction limit, size.
@@ -34,6 +37,7 @@ Figures:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -154,6 +158,7 @@ def serve(
 ) -> tuple[BatchReport, float]:
     """One timed round serving `orders` orders; the report and orders settled per minute."""
     backend.reset_timings()
+    gc.collect()  # the garbage of placing the orders is not the round's to collect
     start = time.perf_counter()
     report = batcher.poll_once()
     elapsed = time.perf_counter() - start
@@ -190,13 +195,13 @@ def cost_lines(kind: str, txs: list[BatchTransaction], ledger: Ledger, bound: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=6, help="orders on the one sale")
-    parser.add_argument("--sales", type=int, default=10, help="sales, one order each")
+    parser.add_argument("--orders", type=int, default=30, help="orders on the one sale")
+    parser.add_argument("--sales", type=int, default=20, help="sales, one order each")
     parser.add_argument("--payments", type=int, default=40, help="baseline payments")
     parser.add_argument("--quick", action="store_true", help="2 orders, 3 sales, 10 payments")
     parser.add_argument("--no-newm", action="store_true", help="skip the NEWM-scripts comparison")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="measure both sets this many times (medians)"
+        "--repeat", type=int, default=5, help="measure both sets this many times (medians)"
     )
     args = parser.parse_args()
     if args.quick:
@@ -204,33 +209,25 @@ def main() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
     newm_dir = NEWM_SEED.parents[3] / "shared/contracts/newm-mainnet"
     if args.no_newm or not newm_dir.is_dir():
-        measure(args, "", seed_data(args.sales), None, baseline=True)
+        measure(args, [SetBench(args, "", seed_data(args.sales), None, baseline=True)])
         print(f"newm: not compared ({'--no-newm' if args.no_newm else f'{newm_dir} is absent'})")
         return
-    # each repeat measures both sets, taking turns at going first, on fresh devnets: a shared
-    # machine's load drifts over minutes, so one pair of rounds can differ by 20 % either way
+    # each repeat measures both sets, their rounds side by side, on fresh devnets: a shared
+    # machine's speed drifts by tens of percent over seconds
     ours: list[dict[str, float]] = []
     newm: list[dict[str, float]] = []
     for repeat in range(args.repeat):
-        sets = [("ours", ours), ("NEWM's", newm)]
-        if repeat % 2:
-            sets.reverse()
-        print(f"-- repeat {repeat + 1} of {args.repeat}: {sets[0][0]} first")
-        for name, runs in sets:
-            if name == "ours":
-                runs.append(
-                    measure(args, "", seed_data(args.sales), None, baseline=not ours and not newm)
-                )
-            else:
-                runs.append(
-                    measure(
-                        args,
-                        "newm_",
-                        seed_data(args.sales, NEWM_SEED),
-                        NEWM_SEED.parent,
-                        baseline=False,
-                    )
-                )
+        first_ours = repeat % 2 == 0
+        first = "ours" if first_ours else "NEWM's"
+        print(f"-- repeat {repeat + 1} of {args.repeat}: {first} first")
+        mine = SetBench(args, "", seed_data(args.sales), None, baseline=repeat == 0)
+        theirs = SetBench(
+            args, "newm_", seed_data(args.sales, NEWM_SEED), NEWM_SEED.parent, baseline=False
+        )
+        pair = [mine, theirs] if first_ours else [theirs, mine]
+        results = measure(args, pair)
+        ours.append(results[pair.index(mine)])
+        newm.append(results[pair.index(theirs)])
     print(
         f"ours vs NEWM's scripts (same orders, same devnet; medians of {args.repeat} repeats, "
         "the ratio the median of each repeat's ratio):"
@@ -274,79 +271,114 @@ COMPARED = (
 """The figures compared, with what each one is and its unit."""
 
 
-def measure(
-    args: argparse.Namespace,
-    label: str,
-    data: dict[str, Any],
-    base_dir: Path | None,
-    *,
-    baseline: bool,
-) -> dict[str, float]:
-    """The rounds on a devnet seeded from `data`; its figures printed with `label` in front."""
-    with tempfile.TemporaryDirectory() as tmp:
-        ledger = Ledger(Path(tmp) / "bench.sqlite")
-        backend = TimedBackend(ledger)
-        seeded = apply_seed(ledger, parse_seed(data, base_dir=base_dir))
-        batcher = Batcher.for_devnet(seeded, backend, validity_slots=TTL_SLOTS)
-        extra = [s.sale for s in seeded.sales[2:]]
+class SetBench:
+    """One set of scripts on its own devnet seeded from `data`: its rounds, then its figures,
+    printed with `label` in front."""
 
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        label: str,
+        data: dict[str, Any],
+        base_dir: Path | None,
+        *,
+        baseline: bool,
+    ) -> None:
+        self.args, self.label = args, label
+        self._tmp = tempfile.TemporaryDirectory()
+        self.ledger = Ledger(Path(self._tmp.name) / "bench.sqlite")
+        self.backend = TimedBackend(self.ledger)
+        self.seeded = apply_seed(self.ledger, parse_seed(data, base_dir=base_dir))
+        self.batcher = Batcher.for_devnet(self.seeded, self.backend, validity_slots=TTL_SLOTS)
+        self.extra = [s.sale for s in self.seeded.sales[2:]]
+        self.baseline_rate = 0.0
         if baseline:
-            rate = payments_per_minute(ledger, seeded, args.payments)
-            print(f"payments_per_min (baseline): {rate:,.0f} (n={args.payments})")
-
+            self.baseline_rate = payments_per_minute(self.ledger, self.seeded, args.payments)
+            print(f"payments_per_min (baseline): {self.baseline_rate:,.0f} (n={args.payments})")
         # untimed: one order settled first, as a running batcher has done, so that neither set
         # of scripts pays in its timed rounds for starting the evaluator's process, importing
         # uplc or decoding its scripts (whichever set ran first paid for the process)
-        place_order(ledger, seeded, extra[-1], 1)
-        serve(backend, batcher, f"{label}warm_up", 1)
+        place_order(self.ledger, self.seeded, self.extra[-1], 1)
+        serve(self.backend, self.batcher, f"{label}warm_up", 1)
+        self.one: list[tuple[BatchReport, float]] = []
+        self.many: list[tuple[BatchReport, float]] = []
+        self.evaluations: dict[int, list[float]] = {}
+        self.submits: list[float] = []
 
-        for _ in range(args.orders):
-            place_order(ledger, seeded, extra[0], 2)
-        one, one_rate = serve(backend, batcher, f"{label}one_sale", args.orders)
-        evaluations, submits = dict(backend.evaluations), list(backend.submits)
+    def one_sale_round(self, orders: int) -> None:
+        for _ in range(orders):
+            place_order(self.ledger, self.seeded, self.extra[0], 2)
+        self.one.append(self._serve("one_sale", orders))
 
-        for sale in extra[: args.sales]:
-            place_order(ledger, seeded, sale, 1)
-        many, many_rate = serve(backend, batcher, f"{label}{args.sales}_sales", args.sales)
+    def many_sales_round(self) -> None:
+        for sale in self.extra[: self.args.sales]:
+            place_order(self.ledger, self.seeded, sale, 1)
+        self.many.append(self._serve(f"{self.args.sales}_sales", self.args.sales))
+
+    def _serve(self, name: str, orders: int) -> tuple[BatchReport, float]:
+        report, rate = serve(self.backend, self.batcher, f"{self.label}{name}", orders)
+        for redeemers, times in self.backend.evaluations.items():
+            self.evaluations.setdefault(redeemers, []).extend(times)
+        self.submits += self.backend.submits
+        return report, orders / rate  # the round's minutes
+
+    def figures(self) -> dict[str, float]:
+        label, ledger = self.label, self.ledger
+        one_rate = sum(len(r.settled) for r, _ in self.one) / sum(m for _, m in self.one)
+        many_rate = sum(len(r.settled) for r, _ in self.many) / sum(m for _, m in self.many)
         print(f"{label}sales_ratio: {many_rate / one_rate:.2f}x the one-sale rate")
-        if baseline:
-            print(f"ratio: settling one order takes the time of {rate / one_rate:,.0f} payments")
-
-        assert seeded.contracts is not None
-        bounds = seeded.contracts.reference_datum.fees
-        txs = one.transactions + many.transactions
+        if self.baseline_rate:
+            print(
+                f"ratio: settling one order takes the time of {self.baseline_rate / one_rate:,.0f}"
+                " payments"
+            )
+        assert self.seeded.contracts is not None
+        bounds = self.seeded.contracts.reference_datum.fees
+        reports = [r for r, _ in self.one + self.many]
+        txs = [t for r in reports for t in r.transactions]
         for line in cost_lines("purchase", txs, ledger, bounds.purchase_queue_bound):
             print(label + line)
         for line in cost_lines("refund", txs, ledger, bounds.refund_queue_bound):
             print(label + line)
+        figures = {"one_rate": one_rate, "many_rate": many_rate}
         for redeemers, name in ((3, "purchase"), (1, "refund")):
-            times = evaluations.get(redeemers, []) + backend.evaluations.get(redeemers, [])
+            times = self.evaluations.get(redeemers, [])
+            figures[f"evaluation_{name}_ms"] = statistics.median(times) * 1000 if times else 0.0
             if times:
                 print(
-                    f"{label}evaluation_{name}: median {statistics.median(times) * 1000:,.0f} ms "
+                    f"{label}evaluation_{name}: median {statistics.median(times) * 1000:,.1f} ms "
                     f"(n={len(times)}, {redeemers} redeemer(s))"
                 )
-        submit_ms = statistics.median(submits + backend.submits) * 1000
-        print(f"{label}submit_batch_tx: median {submit_ms:,.0f} ms")
-        per_order = statistics.median(s.fees for s in one.settled + many.settled)
+        print(f"{label}submit_batch_tx: median {statistics.median(self.submits) * 1000:,.0f} ms")
+        per_order = statistics.median(s.fees for r in reports for s in r.settled)
         print(f"{label}fees_per_order: median {per_order:,.0f} lovelace (purchase + refund)")
-        figures = {"one_rate": one_rate, "many_rate": many_rate, "fees_per_order": per_order}
+        figures["fees_per_order"] = per_order
         for kind in ("purchase", "refund"):
             summaries = [t.summary(ledger.params) for t in txs if t.kind == kind]
             figures[f"{kind}_fee"] = statistics.median(x["fee"] for x in summaries)
             figures[f"{kind}_mem"] = statistics.median(x["mem"] for x in summaries)
             figures[f"{kind}_steps"] = statistics.median(x["steps"] for x in summaries)
             figures[f"{kind}_reference_bytes"] = summaries[0]["referenceScriptBytes"]
-        for redeemers, name in ((3, "purchase"), (1, "refund")):
-            times = evaluations.get(redeemers, []) + backend.evaluations.get(redeemers, [])
-            figures[f"evaluation_{name}_ms"] = statistics.median(times) * 1000 if times else 0.0
-        calls = sum(len(v) for v in evaluations.values()) + sum(
-            len(v) for v in backend.evaluations.values()
-        )
+        calls = sum(len(v) for v in self.evaluations.values())
         figures["evaluations_per_tx"] = calls / len(txs)
         print(f"{label}evaluations_per_tx: {calls / len(txs):.2f} ({calls} for {len(txs)})")
-        ledger.close()
+        self.ledger.close()
+        self._tmp.cleanup()
         return figures
+
+
+def measure(args: argparse.Namespace, sets: list[SetBench]) -> list[dict[str, float]]:
+    """The rounds of one repeat, interleaved: the one-sale orders in three parts, the sets taking
+    turns (A B B A A B), then two many-sales rounds (B A A B). A shared machine's speed drifts
+    by tens of percent over seconds; rounds side by side see the same machine."""
+    parts = [args.orders // 3 + (1 if i < args.orders % 3 else 0) for i in range(3)]
+    for i, orders in enumerate(p for p in parts if p):
+        for bench in sets if i % 2 == 0 else reversed(sets):
+            bench.one_sale_round(orders)
+    for i in range(2):
+        for bench in reversed(sets) if i % 2 == 0 else sets:
+            bench.many_sales_round()
+    return [bench.figures() for bench in sets]
 
 
 if __name__ == "__main__":
