@@ -246,6 +246,8 @@ def prices(cek: CekMachineCostModel, builtin_model: BuiltinCostModel) -> Prices:
 
 
 _ARITY = {fun: impl.__code__.co_argcount for fun, impl in BuiltInFunEvalMap.items()}
+_ARITY.update((fun, 0) for fun in BuiltInFun if fun not in _ARITY)
+"""Arguments each builtin takes; 0 for one uplc does not implement, so applying it fails."""
 
 
 @dataclass(slots=True)
@@ -401,10 +403,13 @@ class _Run:
                         break
                     if type(fun) is Partial and fun.forces == forces_needed[fun.fun]:
                         args = (*fun.args, arg)
-                        if len(args) == arity[fun.fun]:
+                        wanted = arity[fun.fun]
+                        if len(args) == wanted:
                             value = self.call_builtin(fun.fun, args)
-                        else:
+                        elif len(args) < wanted:
                             value = Partial(fun.fun, fun.forces, args)
+                        else:
+                            raise MachineError(f"the devnet cannot run builtin {fun.fun.name}")
                         continue
                     raise MachineError(f"Tried to apply arguments to improper object: {fun}")
                 if kind == _FORCED:
