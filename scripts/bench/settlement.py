@@ -94,7 +94,8 @@ class TimedBackend(DevnetBackend):
 NEWM_SEED = Path(__file__).resolve().parents[2] / "fixtures/devnet/newm-mainnet-seed.json"
 
 
-def seed_data(sales: int, seed: Path = DEFAULT_SEED) -> dict[str, Any]:
+def seed_data(sales: int, seed: Path = DEFAULT_SEED, bundles: int = 40) -> dict[str, Any]:
+    """The seed plus `sales` USD sales of `bundles` bundles each, and alice to buy them."""
     data: dict[str, Any] = json.loads(seed.read_text(), parse_float=str)
     data["wallets"]["alice"] = {"lovelace": 5_000_000_000, "utxos": 20, "assets": {"NEWM": 10**12}}
     for i in range(sales):
@@ -105,7 +106,7 @@ def seed_data(sales: int, seed: Path = DEFAULT_SEED) -> dict[str, Any]:
                 "bundleToken": "SONG",
                 "bundleAmount": 1_000_000,
                 "costUsd": 500_000_000_000,
-                "totalBundleQuantity": 40,
+                "totalBundleQuantity": bundles,
             }
         )
     return data
@@ -220,9 +221,17 @@ def main() -> None:
         first_ours = repeat % 2 == 0
         first = "ours" if first_ours else "NEWM's"
         print(f"-- repeat {repeat + 1} of {args.repeat}: {first} first")
-        mine = SetBench(args, "", seed_data(args.sales), None, baseline=repeat == 0)
+        # every one-sale order (two bundles) is filled: none is a sold-out order's refund alone
+        bundles = max(40, 2 * args.orders + 10)
+        mine = SetBench(
+            args, "", seed_data(args.sales, bundles=bundles), None, baseline=repeat == 0
+        )
         theirs = SetBench(
-            args, "newm_", seed_data(args.sales, NEWM_SEED), NEWM_SEED.parent, baseline=False
+            args,
+            "newm_",
+            seed_data(args.sales, NEWM_SEED, bundles),
+            NEWM_SEED.parent,
+            baseline=False,
         )
         pair = [mine, theirs] if first_ours else [theirs, mine]
         results = measure(args, pair)

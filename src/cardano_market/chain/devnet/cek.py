@@ -47,7 +47,7 @@ from uplc.ast import (
 )
 from uplc.cost_model import BuiltinCostModel, CekMachineCostModel, CekOp, ConstantCost
 
-# compiled term tags; each also indexes the per-kind step counts
+# compiled term tags; each but `_ERROR` (uplc charges no step for it) indexes the step counts
 _VAR, _LAM, _APPLY, _FORCE, _DELAY, _CONST, _BUILTIN, _CONSTR, _CASE, _ERROR = range(10)
 _STEP_OPS = (
     CekOp.Var,
@@ -76,6 +76,10 @@ class MachineError(Exception):
 
 class OverBudget(MachineError):
     """The script ran past its budget (it may have looped forever)."""
+
+
+# The machine's values subclass uplc's `AST`: uplc's polymorphic builtins (ifThenElse, trace,
+# chooseList, ...) check that each argument is one.
 
 
 class Lam(AST):  # type: ignore[misc]
@@ -108,13 +112,42 @@ class Delayed(AST):  # type: ignore[misc]
         return "(delay ...)"
 
 
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    """What the machine's loop reads of a builtin, found once (hashing an enum member is slow):
+    uplc's implementation, the forces and arguments it takes, its row in `Prices.builtins`."""
+
+    fun: BuiltInFun
+    impl: Any
+    forces: int
+    arity: int
+    row: int
+
+
+_BUILTINS = {
+    fun: Builtin(
+        fun,
+        BuiltInFunEvalMap.get(fun),
+        BuiltInFunForceMap[fun],
+        # 0 for a builtin uplc does not implement: applying it fails
+        BuiltInFunEvalMap[fun].__code__.co_argcount if fun in BuiltInFunEvalMap else 0,
+        row,
+    )
+    for row, fun in enumerate(BuiltInFun)
+}
+
+
 class Partial(AST):  # type: ignore[misc]
     """A builtin with the forces and arguments it has received so far."""
 
-    __slots__ = ("args", "forces", "fun")
+    __slots__ = ("args", "builtin", "forces")
 
-    def __init__(self, fun: BuiltInFun, forces: int, args: tuple[Any, ...]) -> None:
-        self.fun, self.forces, self.args = fun, forces, args
+    def __init__(self, builtin: Builtin, forces: int, args: tuple[Any, ...]) -> None:
+        self.builtin, self.forces, self.args = builtin, forces, args
+
+    @property
+    def fun(self) -> BuiltInFun:
+        return self.builtin.fun
 
     def ex_mem(self) -> int:
         return 1
@@ -187,7 +220,7 @@ def _compile(term: AST, slots: dict[str, int], memo: dict[int, frozenset[str]]) 
     if isinstance(term, ForcedBuiltIn):
         if term.bound_arguments:
             raise MachineError("a decoded program cannot hold a builtin with arguments")
-        return (_BUILTIN, Partial(term.builtin, term.applied_forces, ()))
+        return (_BUILTIN, Partial(_BUILTINS[term.builtin], term.applied_forces, ()))
     if isinstance(term, Error):
         return (_ERROR,)
     if isinstance(term, Constr):
@@ -218,36 +251,34 @@ class Prices:
     step_cpu: tuple[int, ...]
     step_mem: tuple[int, ...]
     startup: tuple[int, int]
-    builtins: dict[BuiltInFun, tuple[Any, Any, int | None, int | None]]
-    """Per builtin: cpu and memory costing functions, and their constants when constant."""
+    builtins: tuple[tuple[Any, Any, int | None, int | None], ...]
+    """Per builtin (by `Builtin.row`): cpu and memory costing functions, and their constants
+    when constant."""
 
 
 def prices(cek: CekMachineCostModel, builtin_model: BuiltinCostModel) -> Prices:
     def constant(op: Any, model: Any) -> int:
         return model[op].cost(0) if op in model else 0
 
-    table: dict[BuiltInFun, tuple[Any, Any, int | None, int | None]] = {}
-    for fun in BuiltInFun:
+    table: list[tuple[Any, Any, int | None, int | None]] = []
+    for fun in BuiltInFun:  # in `Builtin.row` order
         cpu, mem = builtin_model.cpu.get(fun), builtin_model.memory.get(fun)
         if cpu is None or mem is None:  # uplc charges nothing for a builtin it cannot price
             cpu = mem = ConstantCost(0)
-        table[fun] = (
-            cpu,
-            mem,
-            cpu.constant if type(cpu) is ConstantCost else None,
-            mem.constant if type(mem) is ConstantCost else None,
+        table.append(
+            (
+                cpu,
+                mem,
+                cpu.constant if type(cpu) is ConstantCost else None,
+                mem.constant if type(mem) is ConstantCost else None,
+            )
         )
     return Prices(
         step_cpu=tuple(constant(op, cek.cpu) for op in _STEP_OPS),
         step_mem=tuple(constant(op, cek.memory) for op in _STEP_OPS),
         startup=(constant(CekOp.Startup, cek.cpu), constant(CekOp.Startup, cek.memory)),
-        builtins=table,
+        builtins=tuple(table),
     )
-
-
-_ARITY = {fun: impl.__code__.co_argcount for fun, impl in BuiltInFunEvalMap.items()}
-_ARITY.update((fun, 0) for fun in BuiltInFun if fun not in _ARITY)
-"""Arguments each builtin takes; 0 for one uplc does not implement, so applying it fails."""
 
 
 @dataclass(slots=True)
@@ -306,8 +337,9 @@ class _Run:
             known = self.sizes[id(value)] = (value, value.ex_mem())  # holds value: id stays
         return known[1]
 
-    def call_builtin(self, fun: BuiltInFun, args: tuple[Any, ...]) -> Any:
-        cpu_fn, mem_fn, cpu, mem = self.table.builtins[fun]
+    def call_builtin(self, builtin: Builtin, args: tuple[Any, ...]) -> Any:
+        fun = builtin.fun
+        cpu_fn, mem_fn, cpu, mem = self.table.builtins[builtin.row]
         if cpu is None or mem is None:
             try:
                 sizes = [self.size(a) for a in args]
@@ -323,14 +355,12 @@ class _Run:
         try:
             if fun is BuiltInFun.Trace:  # logged before the call checks its argument, as uplc does
                 self.logs.append(args[0].value)
-            return BuiltInFunEvalMap[fun](*args)
+            return builtin.impl(*args)
         except Exception as exc:  # uplc's builtins refuse bad arguments by raising anything
             raise MachineError(f"Error when evaluating builtin {fun} on arguments {args}") from exc
 
     def evaluate(self, code: tuple[Any, ...]) -> Any:
         counts = self.counts
-        forces_needed = BuiltInFunForceMap
-        arity = _ARITY
         stack: list[tuple[Any, ...]] = []
         push, pop = stack.append, stack.pop
         term, env = code, ()
@@ -401,13 +431,13 @@ class _Run:
                     if type(fun) is Lam:
                         term, env = fun.body, (*fun.env, arg)
                         break
-                    if type(fun) is Partial and fun.forces == forces_needed[fun.fun]:
+                    if type(fun) is Partial and fun.forces == fun.builtin.forces:
                         args = (*fun.args, arg)
-                        wanted = arity[fun.fun]
+                        wanted = fun.builtin.arity
                         if len(args) == wanted:
-                            value = self.call_builtin(fun.fun, args)
+                            value = self.call_builtin(fun.builtin, args)
                         elif len(args) < wanted:
-                            value = Partial(fun.fun, fun.forces, args)
+                            value = Partial(fun.builtin, fun.forces, args)
                         else:
                             raise MachineError(f"the devnet cannot run builtin {fun.fun.name}")
                         continue
@@ -416,8 +446,8 @@ class _Run:
                     if type(value) is Delayed:
                         term, env = value.body, value.env
                         break
-                    if type(value) is Partial and value.forces < forces_needed[value.fun]:
-                        value = Partial(value.fun, value.forces + 1, value.args)
+                    if type(value) is Partial and value.forces < value.builtin.forces:
+                        value = Partial(value.builtin, value.forces + 1, value.args)
                         continue
                     raise MachineError(f"Forcing an unforceable object: {value}")
                 if kind == _FIELDS:
