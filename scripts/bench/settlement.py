@@ -13,7 +13,7 @@ each signed and submitted) and is timed. A second devnet is seeded with NEWM's d
 scripts (`fixtures/devnet/newm-mainnet-seed.json`, needs `../shared`). Each set first settles
 one order untimed (`warm_up`), as a running batcher has, so neither pays for starting the
 evaluator's process or decoding its scripts in a timed round. Then their rounds interleave (see
-`measure`): the one-sale orders in three parts, the sets taking turns, then two many-sales
+`measure`): the one-sale orders in six parts, the sets taking turns, then two many-sales
 rounds. That is one repeat, on fresh devnets; there are `--repeat` of them, taking turns at going
 first. The `compare_*` lines give, per figure, the medians of ours and NEWM's and the median of
 each repeat's ratio (fee, ex-units, reference-script bytes, speed), and the rate ratios of each
@@ -63,6 +63,8 @@ from cardano_market.tx.settle.result import BatchTransaction
 from cardano_market.worker.batcher import Batcher
 
 TTL_SLOTS = 600
+ONE_SALE_PARTS = 6
+"""The one-sale orders of a repeat are served in this many rounds per set, the sets taking turns."""
 
 
 class TimedBackend(DevnetBackend):
@@ -377,10 +379,11 @@ class SetBench:
 
 
 def measure(args: argparse.Namespace, sets: list[SetBench]) -> list[dict[str, float]]:
-    """The rounds of one repeat, interleaved: the one-sale orders in three parts, the sets taking
-    turns (A B B A A B), then two many-sales rounds (B A A B). A shared machine's speed drifts
-    by tens of percent over seconds; rounds side by side see the same machine."""
-    parts = [args.orders // 3 + (1 if i < args.orders % 3 else 0) for i in range(3)]
+    """The rounds of one repeat, interleaved: the one-sale orders in `ONE_SALE_PARTS` parts, the
+    sets taking turns (A B B A A B ...), then two many-sales rounds (B A A B). A shared machine's
+    speed drifts by tens of percent over seconds; rounds side by side see the same machine."""
+    n = ONE_SALE_PARTS
+    parts = [args.orders // n + (1 if i < args.orders % n else 0) for i in range(n)]
     for i, orders in enumerate(p for p in parts if p):
         for bench in sets if i % 2 == 0 else reversed(sets):
             bench.one_sale_round(orders)
