@@ -4,8 +4,9 @@ Hypothesis draws closed and open programs over every kind of term (variables tha
 another, lambdas, delays, forces, errors, constr and case) and builtins whose costs are constant,
 depend on their arguments' sizes (integers, bytestrings, Data) or trace: both machines must give
 the same result or both fail, with the same units and the same trace. Then fixed programs for
-what generation reaches rarely: a loop that runs out of budget, deep recursion, and the machine's
-speed on a deployed validator (`tests/contracts` runs every scenario on both machines).
+what generation reaches rarely: deep recursion, a loop and a doubling without lambdas that must
+stop at the budget, a budget met to the unit, a free variable. (`tests/contracts/conftest.py`
+runs every contract scenario's scripts on both machines.)
 """
 
 from __future__ import annotations
@@ -188,6 +189,101 @@ def test_the_machine_gives_uplcs_result_units_and_trace(term: Any) -> None:
         # where a run stops early its units differ: uplc prices steps five at a time, this
         # machine checks the budget every `_FUEL` steps
         assert (ours.cpu, ours.mem) == (reference.cpu, reference.mem)
+
+
+def _call(fun: Any, *args: Any) -> Any:
+    term = forced(fun, U.BuiltInFunForceMap[fun])
+    for arg in args:
+        term = U.Apply(term, arg)
+    return term
+
+
+_ARITHMETIC = [U.BuiltInFun.AddInteger, U.BuiltInFun.SubtractInteger, U.BuiltInFun.MultiplyInteger]
+_COMPARISONS = [U.BuiltInFun.EqualsInteger, U.BuiltInFun.LessThanInteger]
+
+
+def integer_terms(scope: tuple[str, ...], depth: int) -> Any:
+    """Integer-valued terms over the integer variables `scope`, which mostly succeed: arithmetic
+    on small and multi-word integers, lets and two-argument functions binding names that shadow
+    outer ones (so closures capture several variables, in every order), branches, traces, and
+    integers passed through Data and bytestrings (costs that depend on sizes)."""
+    leaves = [_INTS]
+    if scope:
+        leaves += [st.sampled_from(scope).map(U.Variable)] * 2
+    leaf = st.one_of(leaves)
+    if depth == 0:
+        return leaf
+    sub = integer_terms(scope, depth - 1)
+
+    def let(name: str) -> Any:
+        body = integer_terms((*scope, name), depth - 1)
+        return st.builds(lambda b, v: U.Apply(U.Lambda(name, b), v), body, sub)
+
+    def function_of_two(names: tuple[str, str]) -> Any:
+        body = integer_terms((*scope, *names), depth - 1)
+        return st.builds(
+            lambda b, x, y: U.Apply(U.Apply(U.Lambda(names[0], U.Lambda(names[1], b)), x), y),
+            body,
+            sub,
+            sub,
+        )
+
+    def branch(test: Any, left: Any, right: Any) -> Any:
+        chosen = _call(U.BuiltInFun.IfThenElse, test, U.Delay(left), U.Delay(right))
+        return U.Force(chosen)
+
+    return st.one_of(
+        leaf,
+        st.builds(_call, st.sampled_from(_ARITHMETIC), sub, sub),
+        st.sampled_from(NAMES).flatmap(let),
+        st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES)).flatmap(function_of_two),
+        st.builds(branch, st.builds(_call, st.sampled_from(_COMPARISONS), sub, sub), sub, sub),
+        st.builds(lambda msg, x: _call(U.BuiltInFun.Trace, msg, x), _STRINGS, sub),
+        sub.map(lambda x: _call(U.BuiltInFun.UnIData, _call(U.BuiltInFun.IData, x))),
+        st.builds(
+            lambda x, y: _call(
+                U.BuiltInFun.LengthOfByteString,
+                _call(
+                    U.BuiltInFun.AppendByteString,
+                    _call(U.BuiltInFun.SerialiseData, _call(U.BuiltInFun.IData, x)),
+                    _call(U.BuiltInFun.SerialiseData, _call(U.BuiltInFun.IData, y)),
+                ),
+            ),
+            sub,
+            sub,
+        ),
+    )
+
+
+def let_chains() -> Any:
+    """`let x1 = v1 in ... let xk = vk in x1 - x2 - ... - xk - body`, the body an integer term
+    over x1..xk: each let's lambda captures every name bound before it (a generated term alone
+    rarely nests deep enough for a closure to capture two), and the subtractions tell every
+    variable apart. Names repeat, so lets shadow."""
+
+    def chain(names: list[str]) -> Any:
+        def build(values: list[int], body: Any) -> Any:
+            for name in reversed(names):
+                body = _call(U.BuiltInFun.SubtractInteger, U.Variable(name), body)
+            for name, value in reversed(list(zip(names, values, strict=True))):
+                body = U.Apply(U.Lambda(name, body), U.BuiltinInteger(value))
+            return body
+
+        values = st.lists(st.integers(-(2**70), 2**70), min_size=len(names), max_size=len(names))
+        return st.builds(build, values, integer_terms(tuple(names), 3))
+
+    return st.lists(st.sampled_from([*NAMES, "d"]), min_size=2, max_size=4).flatmap(chain)
+
+
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(integer_terms((), 5), let_chains()))
+def test_computations_that_succeed_cost_what_uplc_counts(term: Any) -> None:
+    """Programs that mostly compute an integer: a wrong capture, a wrong size or a wrong price
+    changes the result or the units."""
+    program = U.Program((1, 1, 0), term)
+    reference = reference_eval(program, CPU, MEM)
+    ours = devnet_eval(program, CPU, MEM)
+    assert ours == reference
 
 
 # fix (\self n -> ifThenElse (n == 0) 0 (n + self (n - 1))) applied to N
