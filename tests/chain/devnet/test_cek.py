@@ -341,6 +341,17 @@ def test_a_budget_is_met_exactly_or_missed(over: int) -> None:
     assert ours.result == ("over budget" if over else full.result)
 
 
+def test_a_run_past_its_budget_before_it_fails_is_over_budget() -> None:
+    """The error comes a few steps after the budget ran out, between two of the machine's budget
+    checks: uplc (and the ledger) stop at the budget, so the run is over budget, not failed."""
+    program = uplc.tools.parse(_SUM_TO.replace("N", "20"))
+    failing = U.Program((1, 1, 0), U.Apply(U.Lambda("x", U.Error()), program.term))
+    full = devnet_eval(program, CPU, MEM)
+    short = full.cpu - 10 * 16_000
+    assert reference_eval(failing, short, MEM).result == "over budget"
+    assert devnet_eval(failing, short, MEM).result == "over budget"
+
+
 def test_a_free_variable_fails_before_running() -> None:
     program = U.Program((1, 0, 0), U.Apply(U.Lambda("x", U.Variable("x")), U.Variable("y")))
     with pytest.raises(cek.MachineError, match="free variable"):

@@ -295,15 +295,16 @@ class Outcome:
 def run(code: tuple[Any, ...], cpu_budget: int, mem_budget: int, table: Prices) -> Outcome:
     """Evaluate compiled `code` within the budget; never raises for a failing script."""
     state = _Run(table, cpu_budget, mem_budget)
+    error: MachineError | None = None
     try:
         value = state.evaluate(code)
     except MachineError as exc:
-        cpu, mem = state.spent()
-        return Outcome(None, cpu, mem, state.logs, exc)
+        value, error = None, exc
     cpu, mem = state.spent()
-    if cpu > cpu_budget or mem > mem_budget:
-        return Outcome(None, cpu, mem, state.logs, OverBudget("the budget is exhausted"))
-    return Outcome(value, cpu, mem, state.logs)
+    if (cpu > cpu_budget or mem > mem_budget) and not isinstance(error, OverBudget):
+        # past the budget before it failed or ended: uplc (and the ledger) stop at the budget
+        error = OverBudget("the budget is exhausted")
+    return Outcome(None if error else value, cpu, mem, state.logs, error)
 
 
 class _Run:
