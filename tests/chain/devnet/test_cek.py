@@ -357,3 +357,18 @@ def test_a_free_variable_fails_before_running() -> None:
     with pytest.raises(cek.MachineError, match="free variable"):
         cek.compile_program(program)
     assert reference_eval(program, CPU, MEM).result == "fails"
+
+
+def test_a_script_ending_in_a_value_uplc_cannot_print_fails_without_raising() -> None:
+    """uplc's `listData` takes a list of integers and builds Data it cannot print: a script
+    ending in it must fail as not returning unit, not raise out of the evaluator."""
+    from uplc.tools import flatten
+
+    from cardano_market.chain.devnet.plutus import run_script
+    from cardano_market.ledger.exunits import ExUnits
+
+    program = uplc.tools.parse(
+        "(program 1.1.0 (lam ctx [(builtin listData) (con (list integer) [1])]))"
+    )
+    run = run_script(flatten(program), [U.PlutusInteger(0)], ExUnits(mem=MEM, steps=CPU))
+    assert run.error is not None and "must return unit" in run.error

@@ -146,7 +146,10 @@ def run_script(
     if outcome.error is not None:
         return ScriptRun(units, trace, f"{type(outcome.error).__name__}: {outcome.error}")
     if not isinstance(outcome.value, BuiltinUnit):
-        shown = outcome.value.dumps()
+        try:
+            shown = outcome.value.dumps()
+        except Exception:  # uplc's builtins can build values it cannot print (listData of ints)
+            shown = type(outcome.value).__name__
         return ScriptRun(
             units, trace, f"a V3 script must return unit, this one returned {shown[:200]}"
         )
