@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from uplc import ast as U
-from uplc import machine
+from uplc import machine as uplc_machine
 from uplc.cost_model import Budget
 from uplc.machine import Machine
 from uplc.tools import unflatten
@@ -83,7 +83,7 @@ def _machine_skips_marked_programs() -> None:
                 return node
             return super().visit(node)
 
-    machine.UniqueVariableTransformer = SkipMarked
+    uplc_machine.UniqueVariableTransformer = SkipMarked
 
 
 def devnet_eval(program: Any, cpu: int, mem: int) -> Reference:
