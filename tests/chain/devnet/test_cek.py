@@ -372,3 +372,29 @@ def test_a_script_ending_in_a_value_uplc_cannot_print_fails_without_raising() ->
     )
     run = run_script(flatten(program), [U.PlutusInteger(0)], ExUnits(mem=MEM, steps=CPU))
     assert run.error is not None and "must return unit" in run.error
+
+
+def test_a_failure_on_a_huge_integer_is_a_failure() -> None:
+    """2**131072 (over Python's 32,000-digit text limit) forced: the error message must not
+    print it, or the machine raises ValueError instead of failing the script."""
+    big: Any = U.BuiltinInteger(2)
+    for _ in range(17):
+        square = _call(U.BuiltInFun.MultiplyInteger, U.Variable("v"), U.Variable("v"))
+        big = U.Apply(U.Lambda("v", square), big)
+    for term in (U.Force(big), U.Apply(big, U.BuiltinInteger(0)), _call(U.BuiltInFun.UnIData, big)):
+        assert devnet_eval(U.Program((1, 1, 0), term), 10**10, 10**8).result == "fails"
+
+
+def test_a_script_whose_closures_capture_too_much_fails_to_compile_quickly() -> None:
+    """4,000 nested lambdas applied together in one body: a 14 KB script whose compiled closures
+    would hold 16 million captured variables (1.3 GB). It fails, in well under a second."""
+    names = [f"x{i}" for i in range(4000)]
+    body: Any = U.Variable(names[0])
+    for name in names[1:]:
+        body = U.Apply(body, U.Variable(name))
+    for name in reversed(names):
+        body = U.Lambda(name, body)
+    start = time.perf_counter()
+    with pytest.raises(cek.MachineError, match="capture over"):
+        cek.compile_program(U.Program((1, 1, 0), body))
+    assert time.perf_counter() - start < 5

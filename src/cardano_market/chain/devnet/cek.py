@@ -166,34 +166,44 @@ def compile_program(program: Program) -> tuple[Any, ...]:
     Recursive, once per nesting level: call it where uplc's decoder could recurse as deep.
     """
     memo: dict[int, frozenset[str]] = {}
-    free = _free_variables(program.term, memo)
+    free = _free_variables(program.term, memo, [0])
     if free:
         raise MachineError(f"free variable(s) in the program: {', '.join(sorted(free))}")
     return _compile(program.term, {}, memo)
 
 
-def _free_variables(term: AST, memo: dict[int, frozenset[str]]) -> frozenset[str]:
+MAX_CAPTURES = 1_000_000
+"""Free-variable entries over all of a program's nodes (what compiling keeps, and about what its
+closures capture). A 14 KB script of 4,000 nested lambdas applied in one body needs 16 million
+(1.3 GB to compile); our validators and NEWM's need a few thousand. Past the limit the script
+fails: a cost the ledger does not have, so the devnet refuses it rather than freeze."""
+
+
+def _free_variables(term: AST, memo: dict[int, frozenset[str]], total: list[int]) -> frozenset[str]:
     """The names `term` reads but does not bind, memoised by node identity (the program holds
-    every node while it is compiled, so no id is reused)."""
+    every node while it is compiled, so no id is reused); `total` counts the entries kept."""
     found = memo.get(id(term))
     if found is not None:
         return found
     if isinstance(term, Variable):
         found = frozenset((term.name,))
     elif isinstance(term, BoundStateLambda):
-        found = _free_variables(term.term, memo) - {term.var_name}
+        found = _free_variables(term.term, memo, total) - {term.var_name}
     elif isinstance(term, (BoundStateDelay, Force)):
-        found = _free_variables(term.term, memo)
+        found = _free_variables(term.term, memo, total)
     elif isinstance(term, Apply):
-        found = _free_variables(term.f, memo) | _free_variables(term.x, memo)
+        found = _free_variables(term.f, memo, total) | _free_variables(term.x, memo, total)
     elif isinstance(term, Constr):
-        found = frozenset().union(*(_free_variables(f, memo) for f in term.fields))
+        found = frozenset().union(*(_free_variables(f, memo, total) for f in term.fields))
     elif isinstance(term, Case):
-        found = _free_variables(term.scrutinee, memo).union(
-            *(_free_variables(b, memo) for b in term.branches)
+        found = _free_variables(term.scrutinee, memo, total).union(
+            *(_free_variables(b, memo, total) for b in term.branches)
         )
     else:  # constants, builtins, error
         found = frozenset()
+    total[0] += len(found)
+    if total[0] > MAX_CAPTURES:
+        raise MachineError(f"the script's closures capture over {MAX_CAPTURES:,} variables")
     memo[id(term)] = found
     return found
 
@@ -202,13 +212,13 @@ def _compile(term: AST, slots: dict[str, int], memo: dict[int, frozenset[str]]) 
     if isinstance(term, Variable):
         return (_VAR, slots[term.name])
     if isinstance(term, BoundStateLambda):
-        captured = tuple(sorted(_free_variables(term.term, memo) - {term.var_name}))
+        captured = tuple(sorted(_free_variables(term.term, memo, [0]) - {term.var_name}))
         inner = {name: i for i, name in enumerate(captured)}
         inner[term.var_name] = len(captured)
         body = _compile(term.term, inner, memo)
         return (_LAM, body, tuple(slots[n] for n in captured), term.var_name)
     if isinstance(term, BoundStateDelay):
-        captured = tuple(sorted(_free_variables(term.term, memo)))
+        captured = tuple(sorted(_free_variables(term.term, memo, [0])))
         body = _compile(term.term, {name: i for i, name in enumerate(captured)}, memo)
         return (_DELAY, body, tuple(slots[n] for n in captured))
     if isinstance(term, Apply):
@@ -281,6 +291,12 @@ def prices(cek: CekMachineCostModel, builtin_model: BuiltinCostModel) -> Prices:
     )
 
 
+def _kinds(args: tuple[Any, ...]) -> str:
+    """The arguments by type only: a value's text can be exponential in its size (shared Data)
+    or refused by Python (an integer of more than 32,000 digits, uplc's limit)."""
+    return "(" + ", ".join(type(a).__name__ for a in args) + ")"
+
+
 @dataclass(slots=True)
 class Outcome:
     """What a run gave: the value (or the failure), the units spent and the trace."""
@@ -348,7 +364,7 @@ class _Run:
                 cpu = cpu_fn.cost(*sizes, values=values) if cpu is None else cpu
                 mem = mem_fn.cost(*sizes, values=values) if mem is None else mem
             except Exception as exc:  # e.g. a value uplc cannot measure
-                raise MachineError(f"cannot price builtin {fun} on arguments {args}") from exc
+                raise MachineError(f"cannot price builtin {fun.name} on {_kinds(args)}") from exc
         self.builtin_cpu += cpu
         self.builtin_mem += mem
         if self.builtin_cpu > self.cpu_budget or self.builtin_mem > self.mem_budget:
@@ -358,7 +374,7 @@ class _Run:
                 self.logs.append(args[0].value)
             return builtin.impl(*args)
         except Exception as exc:  # uplc's builtins refuse bad arguments by raising anything
-            raise MachineError(f"Error when evaluating builtin {fun} on arguments {args}") from exc
+            raise MachineError(f"builtin {fun.name} refused {_kinds(args)}") from exc
 
     def evaluate(self, code: tuple[Any, ...]) -> Any:
         counts = self.counts
@@ -442,7 +458,7 @@ class _Run:
                         else:
                             raise MachineError(f"the devnet cannot run builtin {fun.fun.name}")
                         continue
-                    raise MachineError(f"Tried to apply arguments to improper object: {fun}")
+                    raise MachineError(f"cannot apply a {type(fun).__name__} to an argument")
                 if kind == _FORCED:
                     if type(value) is Delayed:
                         term, env = value.body, value.env
@@ -450,7 +466,7 @@ class _Run:
                     if type(value) is Partial and value.forces < value.builtin.forces:
                         value = Partial(value.builtin, value.forces + 1, value.args)
                         continue
-                    raise MachineError(f"Forcing an unforceable object: {value}")
+                    raise MachineError(f"cannot force a {type(value).__name__}")
                 if kind == _FIELDS:
                     _, constr_tag, fields, index, resolved, frame_env = frame
                     resolved = [*resolved, value]

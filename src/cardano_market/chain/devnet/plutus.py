@@ -135,7 +135,7 @@ def run_script(
     table = _prices(None if params is None else _network_config(params))
     outcome = cek.run(cek.applied(code, args), budget.steps, budget.mem, table)
     units = ExUnits(mem=outcome.mem, steps=outcome.cpu)
-    trace = [str(line) for line in outcome.logs]
+    trace = [line if isinstance(line, str) else type(line).__name__ for line in outcome.logs]
     if isinstance(outcome.error, cek.OverBudget):
         return ScriptRun(
             units,
