@@ -212,13 +212,13 @@ def _compile(term: AST, slots: dict[str, int], memo: dict[int, frozenset[str]]) 
     if isinstance(term, Variable):
         return (_VAR, slots[term.name])
     if isinstance(term, BoundStateLambda):
-        captured = tuple(sorted(_free_variables(term.term, memo, [0]) - {term.var_name}))
+        captured = tuple(sorted(memo[id(term.term)] - {term.var_name}))  # from the first pass
         inner = {name: i for i, name in enumerate(captured)}
         inner[term.var_name] = len(captured)
         body = _compile(term.term, inner, memo)
         return (_LAM, body, tuple(slots[n] for n in captured), term.var_name)
     if isinstance(term, BoundStateDelay):
-        captured = tuple(sorted(_free_variables(term.term, memo, [0])))
+        captured = tuple(sorted(memo[id(term.term)]))
         body = _compile(term.term, {name: i for i, name in enumerate(captured)}, memo)
         return (_DELAY, body, tuple(slots[n] for n in captured))
     if isinstance(term, Apply):
